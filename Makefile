@@ -1,0 +1,34 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/tutti-target
+# Where `make run` keeps the room server's data.
+DATA ?= $(HOME)/.local/share/tutti-server
+LISTEN ?= 127.0.0.1:8787
+
+.PHONY: run test setup lint test-rust bench bench-load server
+
+setup:
+	@scripts/setup-debian.sh
+
+## Starts the room server (the desktop app takes this over once it exists).
+run: server
+
+server: setup
+	cargo run --release -p signaling-server --bin tutti-server -- --listen $(LISTEN) --data $(DATA)
+
+## Everything CI checks.
+test: setup lint test-rust
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust:
+	cargo test --workspace --locked
+
+## Benchmarks (release builds; figures go in the README).
+bench: bench-load
+
+bench-load: setup
+	cargo bench -p signaling-server --bench load -- --clients 1000
+	cargo bench -p signaling-server --bench load -- --clients 10000

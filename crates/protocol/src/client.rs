@@ -1,0 +1,170 @@
+//! Client → server.
+
+use crate::ids::{HostToken, LessonId, PeerId, QuestionId, RequestId, ResumeToken, UnixMs};
+use crate::model::{JoinRole, QuestionKind, QuestionState, Signal};
+use serde::{Deserialize, Serialize};
+
+/// What travels in one WebSocket text frame from a client: a request id and the message.
+///
+/// On the wire the two are one flat object: `{"req": 7, "type": "knock", ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    pub req: RequestId,
+    #[serde(flatten)]
+    pub msg: ClientMessage,
+}
+
+/// Every request gets exactly one reply echoing its `req`: a specific reply, `ok`, or `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Must be first. `protocol` is [`crate::PROTOCOL_VERSION`] of the client's build.
+    Hello {
+        protocol: u32,
+        client: String,
+    },
+
+    /// Creates a lesson now (`scheduled_for` absent) or for later. Reply: `lesson_created`.
+    /// The creator is not in the lesson until it sends `start_lesson` with the host token.
+    CreateLesson {
+        title: String,
+        host_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scheduled_for: Option<UnixMs>,
+    },
+    /// Opens the lesson as its host (or comes back to it). Reply: `joined`.
+    StartLesson {
+        lesson: LessonId,
+        host_token: HostToken,
+    },
+    /// Looks a lesson up by its code without joining. Reply: `lesson_preview`.
+    Preview {
+        code: String,
+    },
+    /// A question sent with the code before (or outside) the lesson. Reply: `question_asked`.
+    SubmitPreQuestion {
+        code: String,
+        name: String,
+        text: String,
+        #[serde(default)]
+        kind: QuestionKind,
+        #[serde(default)]
+        anonymous: bool,
+    },
+    /// Asks to join; the host admits or denies. Reply: `waiting`; later `joined` or `denied`.
+    Knock {
+        code: String,
+        name: String,
+        #[serde(default)]
+        role: JoinRole,
+    },
+    /// Host only: lets a knocking participant in.
+    Admit {
+        peer: PeerId,
+    },
+    /// Host only: turns a knocking participant away.
+    Deny {
+        peer: PeerId,
+    },
+    /// Comes back after a lost connection, within the grace period. Reply: `joined`.
+    Rejoin {
+        lesson: LessonId,
+        peer: PeerId,
+        token: ResumeToken,
+    },
+    /// Leaves the lesson (or the waiting room). The host leaving does not end the lesson.
+    Leave,
+    /// Host only.
+    Remove {
+        peer: PeerId,
+    },
+    /// Host only: everyone is told, and the code stops working.
+    EndLesson,
+    /// WebRTC negotiation for another participant of the same lesson.
+    Signal {
+        to: PeerId,
+        signal: Signal,
+    },
+    /// Adds to the live queue. Reply: `question_asked`.
+    AskQuestion {
+        #[serde(default)]
+        text: String,
+        #[serde(default)]
+        kind: QuestionKind,
+        #[serde(default)]
+        anonymous: bool,
+    },
+    /// One vote per participant and question; `up: false` takes it back.
+    Vote {
+        question: QuestionId,
+        up: bool,
+    },
+    /// Host only: answered, dismissed, or open again.
+    SetQuestionState {
+        question: QuestionId,
+        state: QuestionState,
+    },
+    /// Host only.
+    PinQuestion {
+        question: QuestionId,
+        pinned: bool,
+    },
+    /// Host only: grants or revokes the right to send audio.
+    SetMic {
+        peer: PeerId,
+        allowed: bool,
+    },
+    Chat {
+        text: String,
+    },
+}
+
+impl ClientMessage {
+    /// The wire names of every message, for telling an unknown type from malformed fields.
+    pub const TYPES: &'static [&'static str] = &[
+        "hello",
+        "create_lesson",
+        "start_lesson",
+        "preview",
+        "submit_pre_question",
+        "knock",
+        "admit",
+        "deny",
+        "rejoin",
+        "leave",
+        "remove",
+        "end_lesson",
+        "signal",
+        "ask_question",
+        "vote",
+        "set_question_state",
+        "pin_question",
+        "set_mic",
+        "chat",
+    ];
+
+    /// The wire name of this message.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::CreateLesson { .. } => "create_lesson",
+            Self::StartLesson { .. } => "start_lesson",
+            Self::Preview { .. } => "preview",
+            Self::SubmitPreQuestion { .. } => "submit_pre_question",
+            Self::Knock { .. } => "knock",
+            Self::Admit { .. } => "admit",
+            Self::Deny { .. } => "deny",
+            Self::Rejoin { .. } => "rejoin",
+            Self::Leave => "leave",
+            Self::Remove { .. } => "remove",
+            Self::EndLesson => "end_lesson",
+            Self::Signal { .. } => "signal",
+            Self::AskQuestion { .. } => "ask_question",
+            Self::Vote { .. } => "vote",
+            Self::SetQuestionState { .. } => "set_question_state",
+            Self::PinQuestion { .. } => "pin_question",
+            Self::SetMic { .. } => "set_mic",
+            Self::Chat { .. } => "chat",
+        }
+    }
+}

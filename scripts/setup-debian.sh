@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing Tutti needs on Debian 12 / Ubuntu, and nothing that is
+# already there. Idempotent and quiet when there is nothing to do; uses sudo when not root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: gcc/make for bundled SQLite, pkg-config for -sys crates.
+APT_PACKAGES=(build-essential pkg-config)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # A first install of a large package set has been seen to fail half-way; a second run fixes it.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust with rustup" >&2; exit 1; }
+for component in rustfmt clippy; do
+  cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 \
+    || { echo "setup: missing Rust component $component (rustup component add $component)" >&2; exit 1; }
+done

@@ -1,0 +1,512 @@
+//! The room server's state machine, without sockets: connections come and go, frames arrive,
+//! time passes (`tick`), and each call returns the frames to send and the connections to close.
+//! Time and randomness are injected, so tests drive it exactly; the SQLite file is real (in
+//! memory in tests).
+
+mod admission;
+mod lesson;
+mod queue;
+#[cfg(test)]
+mod tests;
+
+use crate::db::{DbError, ServerDb};
+use crate::metrics::Metrics;
+use crate::rate::AddressLimiter;
+use crate::secrets::Secrets;
+use lesson::Lesson;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+use tutti_protocol::{
+    ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, MAX_FRAME_BYTES,
+    PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
+};
+
+pub type ConnId = u64;
+
+/// The two clocks the hub needs: monotonic for deadlines, wall for timestamps on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    pub mono: Instant,
+    pub wall: UnixMs,
+}
+
+impl Now {
+    pub fn real() -> Self {
+        Self {
+            mono: Instant::now(),
+            wall: UnixMs::now(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// One message to one connection. Fan-out shares the `Arc`, so it is serialised once.
+    Send(ConnId, Arc<ServerMessage>),
+    /// Close the connection once what was sent before has gone out.
+    Close(ConnId, CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    VersionMismatch,
+    ShuttingDown,
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    pub server_name: String,
+    /// How long a lost participant keeps its place.
+    pub grace: Duration,
+    pub ice_servers: Vec<IceServer>,
+    pub max_participants: usize,
+    pub max_waiting: usize,
+    pub max_questions: usize,
+    pub chat_history: usize,
+    /// Wrong invite codes one address may try before it must wait...
+    pub wrong_codes_burst: u32,
+    /// ...and how many it gets back each minute after that.
+    pub wrong_codes_per_minute: f64,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            server_name: format!("tutti-server/{}", env!("CARGO_PKG_VERSION")),
+            grace: Duration::from_secs(60),
+            ice_servers: Vec::new(),
+            max_participants: 16,
+            max_waiting: 32,
+            max_questions: 1000,
+            chat_history: 200,
+            wrong_codes_burst: 10,
+            wrong_codes_per_minute: 1.0,
+        }
+    }
+}
+
+/// Why a request was refused; becomes an `error` frame echoing the request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+fn refuse<T>(code: ErrorCode, message: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal::new(code, message))
+}
+
+impl From<DbError> for Refusal {
+    fn from(e: DbError) -> Self {
+        tracing::error!(error = %e, "storage failed");
+        Refusal::new(
+            ErrorCode::Storage,
+            "the server could not save this; nothing was changed, try again",
+        )
+    }
+}
+
+/// Where a connection sits: in a lesson's waiting room, or admitted.
+#[derive(Debug, Clone)]
+struct Seat {
+    lesson: LessonId,
+    peer: PeerId,
+    admitted: bool,
+}
+
+#[derive(Debug)]
+struct Conn {
+    addr: IpAddr,
+    greeted: bool,
+    seat: Option<Seat>,
+}
+
+pub struct Hub {
+    cfg: HubConfig,
+    db: ServerDb,
+    secrets: Secrets,
+    metrics: Arc<Metrics>,
+    conns: HashMap<ConnId, Conn>,
+    /// Lessons with someone in them or waiting, and those touched since the last tick.
+    lessons: HashMap<LessonId, Lesson>,
+    codes: HashMap<InviteCode, LessonId>,
+    wrong_codes: AddressLimiter,
+    out: Vec<Effect>,
+}
+
+impl Hub {
+    pub fn new(cfg: HubConfig, db: ServerDb, secrets: Secrets, metrics: Arc<Metrics>) -> Self {
+        let wrong_codes =
+            AddressLimiter::new(cfg.wrong_codes_burst, cfg.wrong_codes_per_minute / 60.0);
+        Self {
+            cfg,
+            db,
+            secrets,
+            metrics,
+            conns: HashMap::new(),
+            lessons: HashMap::new(),
+            codes: HashMap::new(),
+            wrong_codes,
+            out: Vec::new(),
+        }
+    }
+
+    pub fn connect(&mut self, conn: ConnId, addr: IpAddr) {
+        self.conns.insert(
+            conn,
+            Conn {
+                addr,
+                greeted: false,
+                seat: None,
+            },
+        );
+    }
+
+    /// The connection is gone: a participant keeps its place for the grace period, a knock is
+    /// withdrawn.
+    pub fn disconnect(&mut self, conn: ConnId, now: Now) -> Vec<Effect> {
+        if let Some(Conn {
+            seat: Some(seat), ..
+        }) = self.conns.remove(&conn)
+        {
+            self.lose_seat(conn, &seat, now);
+        }
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn handle(&mut self, conn: ConnId, frame: ClientFrame, now: Now) -> Vec<Effect> {
+        let re = frame.req;
+        let mark = self.out.len();
+        let reply = match self.conns.get(&conn) {
+            None => return Vec::new(),
+            Some(c) if !c.greeted && !matches!(frame.msg, ClientMessage::Hello { .. }) => {
+                Err(Refusal::new(ErrorCode::HelloRequired, "send hello first"))
+            }
+            Some(_) => self.dispatch(conn, re, frame.msg, now),
+        };
+        let reply = reply.unwrap_or_else(|r| {
+            self.metrics.error(r.code);
+            ServerMessage::Error {
+                re: Some(re),
+                code: r.code,
+                message: r.message,
+            }
+        });
+        // The reply goes before the events the request caused.
+        self.out.insert(mark, Effect::Send(conn, Arc::new(reply)));
+        std::mem::take(&mut self.out)
+    }
+
+    /// Expires participants past their grace period, forgets idle lessons, updates gauges.
+    pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        for lesson in self.lessons.values_mut() {
+            lesson.expire_absent(now.mono, &mut self.out);
+        }
+        let idle: Vec<LessonId> = self
+            .lessons
+            .iter()
+            .filter(|(_, l)| l.is_idle())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in idle {
+            if let Some(l) = self.lessons.remove(&id) {
+                self.codes.remove(&l.info.code);
+            }
+        }
+        self.wrong_codes.prune(now.mono);
+        let m = &self.metrics;
+        let count = |f: fn(&Lesson) -> usize| {
+            i64::try_from(self.lessons.values().map(f).sum::<usize>()).unwrap_or(i64::MAX)
+        };
+        m.lessons_loaded.store(count(|_| 1), Relaxed);
+        m.lessons_live
+            .store(count(|l| usize::from(l.is_live())), Relaxed);
+        m.participants.store(count(|l| l.members.len()), Relaxed);
+        m.waiting.store(count(|l| l.waiting.len()), Relaxed);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Tells every connection the server is going and closes it.
+    pub fn shutdown(&mut self, reason: &str) -> Vec<Effect> {
+        let msg = Arc::new(ServerMessage::ServerClosing {
+            reason: reason.to_owned(),
+        });
+        let mut conns: Vec<ConnId> = self.conns.keys().copied().collect();
+        conns.sort_unstable();
+        for conn in conns {
+            self.out.push(Effect::Send(conn, msg.clone()));
+            self.out
+                .push(Effect::Close(conn, CloseReason::ShuttingDown));
+        }
+        self.conns.clear();
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn dispatch(
+        &mut self,
+        conn: ConnId,
+        re: RequestId,
+        msg: ClientMessage,
+        now: Now,
+    ) -> Result<ServerMessage, Refusal> {
+        use ClientMessage as M;
+        match msg {
+            M::Hello { protocol, client } => self.hello(conn, re, protocol, &client),
+            M::CreateLesson {
+                title,
+                host_name,
+                scheduled_for,
+            } => self.create_lesson(re, &title, &host_name, scheduled_for, now),
+            M::StartLesson { lesson, host_token } => {
+                self.start_lesson(conn, re, &lesson, &host_token, now)
+            }
+            M::Preview { code } => self.preview(conn, re, &code, now),
+            M::SubmitPreQuestion {
+                code,
+                name,
+                text,
+                kind,
+                anonymous,
+            } => self.submit_pre_question(conn, re, &code, &name, &text, kind, anonymous, now),
+            M::Knock { code, name, role } => self.knock(conn, re, &code, &name, role, now),
+            M::Admit { peer } => self.admit(conn, re, &peer),
+            M::Deny { peer } => self.deny(conn, re, &peer),
+            M::Rejoin {
+                lesson,
+                peer,
+                token,
+            } => self.rejoin(conn, re, &lesson, &peer, &token),
+            M::Leave => self.leave(conn, re),
+            M::Remove { peer } => self.remove(conn, re, &peer),
+            M::EndLesson => self.end_lesson(conn, re, now),
+            M::Signal { to, signal } => self.signal(conn, re, &to, signal),
+            M::AskQuestion {
+                text,
+                kind,
+                anonymous,
+            } => self.ask_question(conn, re, &text, kind, anonymous, now),
+            M::Vote { question, up } => self.vote(conn, re, question, up),
+            M::SetQuestionState { question, state } => {
+                self.set_question_state(conn, re, question, state, now)
+            }
+            M::PinQuestion { question, pinned } => self.pin_question(conn, re, question, pinned),
+            M::SetMic { peer, allowed } => self.set_mic(conn, re, &peer, allowed),
+            M::Chat { text } => self.chat(conn, re, &text, now),
+        }
+    }
+
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        re: RequestId,
+        protocol: u32,
+        client: &str,
+    ) -> Result<ServerMessage, Refusal> {
+        if protocol != PROTOCOL_VERSION {
+            self.out
+                .push(Effect::Close(conn, CloseReason::VersionMismatch));
+            return refuse(
+                ErrorCode::VersionMismatch,
+                format!(
+                    "this server speaks protocol {PROTOCOL_VERSION}, the client {protocol}: update the app"
+                ),
+            );
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.greeted = true;
+        }
+        tracing::debug!(conn, client = %client.chars().take(64).collect::<String>(), "hello");
+        Ok(ServerMessage::Welcome {
+            re,
+            protocol: PROTOCOL_VERSION,
+            server: self.cfg.server_name.clone(),
+            max_frame_bytes: MAX_FRAME_BYTES,
+        })
+    }
+
+    fn send(&mut self, conn: ConnId, msg: ServerMessage) {
+        self.out.push(Effect::Send(conn, Arc::new(msg)));
+    }
+
+    fn seat(&self, conn: ConnId) -> Option<&Seat> {
+        self.conns.get(&conn).and_then(|c| c.seat.as_ref())
+    }
+
+    fn set_seat(&mut self, conn: ConnId, seat: Option<Seat>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.seat = seat;
+        }
+    }
+
+    fn require_unseated(&self, conn: ConnId) -> Result<(), Refusal> {
+        match self.seat(conn) {
+            Some(_) => refuse(
+                ErrorCode::AlreadyInLesson,
+                "this connection is already in a lesson or its waiting room; leave first",
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// The admitted participant behind this connection.
+    fn member_seat(&self, conn: ConnId) -> Result<(LessonId, PeerId), Refusal> {
+        match self.seat(conn) {
+            Some(s) if s.admitted => Ok((s.lesson.clone(), s.peer.clone())),
+            Some(_) => refuse(ErrorCode::NotInLesson, "you are still in the waiting room"),
+            None => refuse(ErrorCode::NotInLesson, "you are not in a lesson"),
+        }
+    }
+
+    /// Like `member_seat`, and the participant must be the host.
+    fn host_seat(&self, conn: ConnId, action: &str) -> Result<(LessonId, PeerId), Refusal> {
+        let (lesson, peer) = self.member_seat(conn)?;
+        let is_host = self
+            .lessons
+            .get(&lesson)
+            .and_then(|l| l.member(&peer))
+            .is_some_and(|m| m.p.role == tutti_protocol::Role::Host);
+        if !is_host {
+            return refuse(ErrorCode::NotHost, format!("only the host may {action}"));
+        }
+        Ok((lesson, peer))
+    }
+
+    /// Finds a lesson by what someone typed as its code, loading it if needed. Unknown codes
+    /// count against the address, and an address that guessed too much is refused outright.
+    fn lesson_by_code(&mut self, conn: ConnId, raw: &str, now: Now) -> Result<LessonId, Refusal> {
+        let code = InviteCode::parse(raw)
+            .map_err(|e| Refusal::new(ErrorCode::InvalidCode, e.to_string()))?;
+        let addr = self.conns.get(&conn).map(|c| c.addr);
+        if let Some(addr) = addr
+            && let Err(wait) = self.wrong_codes.check(addr, now.mono)
+        {
+            return refuse(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many wrong codes from your address; try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+            );
+        }
+        if let Some(id) = self.codes.get(&code) {
+            return Ok(id.clone());
+        }
+        match self.db.lesson_by_code(&code)? {
+            Some(stored) => {
+                let id = stored.info.id.clone();
+                let questions = self.db.questions(&id)?;
+                self.codes.insert(code, id.clone());
+                self.lessons
+                    .insert(id.clone(), Lesson::new(stored, questions));
+                Ok(id)
+            }
+            None => {
+                if let Some(addr) = addr {
+                    self.wrong_codes.fail(addr, now.mono);
+                }
+                refuse(
+                    ErrorCode::UnknownCode,
+                    format!("no lesson has the code {code}"),
+                )
+            }
+        }
+    }
+
+    /// Makes sure a lesson is in memory, loading it by id.
+    fn load_lesson(&mut self, id: &LessonId) -> Result<(), Refusal> {
+        if self.lessons.contains_key(id) {
+            return Ok(());
+        }
+        let Some(stored) = self.db.lesson_by_id(id)? else {
+            return refuse(
+                ErrorCode::NoSuchLesson,
+                format!("no lesson has the id {id}"),
+            );
+        };
+        let questions = self.db.questions(id)?;
+        self.codes.insert(stored.info.code.clone(), id.clone());
+        self.lessons
+            .insert(id.clone(), Lesson::new(stored, questions));
+        Ok(())
+    }
+
+    /// A connection's seat is gone (closed or replaced): a knock is withdrawn, a member is kept
+    /// as away for the grace period.
+    fn lose_seat(&mut self, conn: ConnId, seat: &Seat, now: Now) {
+        let grace = self.cfg.grace;
+        let Some(lesson) = self.lessons.get_mut(&seat.lesson) else {
+            return;
+        };
+        if !seat.admitted {
+            lesson.withdraw_knock(&seat.peer, &mut self.out);
+            return;
+        }
+        if let Some(m) = lesson.member_mut(&seat.peer)
+            && m.conn == Some(conn)
+        {
+            m.conn = None;
+            m.p.connected = false;
+            m.away_until = Some(now.mono + grace);
+            let update = ServerMessage::ParticipantUpdated {
+                participant: m.p.clone(),
+            };
+            lesson.broadcast(update, Some(&seat.peer), &mut self.out);
+        }
+    }
+}
+
+/// A loaded lesson, borrowing only the map (so `self.out` stays free for events).
+fn lesson_in<'a>(
+    lessons: &'a mut HashMap<LessonId, Lesson>,
+    id: &LessonId,
+) -> Result<&'a mut Lesson, Refusal> {
+    lessons
+        .get_mut(id)
+        .ok_or_else(|| Refusal::new(ErrorCode::NoSuchLesson, "no such lesson"))
+}
+
+/// Trims and checks user text: not empty (unless allowed), not too long in characters, no
+/// control characters (newlines only where `multiline`).
+fn clean_text(
+    text: &str,
+    what: &str,
+    max_chars: usize,
+    allow_empty: bool,
+    multiline: bool,
+) -> Result<String, Refusal> {
+    let t = text.trim();
+    if t.is_empty() && !allow_empty {
+        return refuse(ErrorCode::InvalidInput, format!("the {what} is empty"));
+    }
+    if t.chars().count() > max_chars {
+        return refuse(
+            ErrorCode::InvalidInput,
+            format!("the {what} is longer than {max_chars} characters"),
+        );
+    }
+    if t.chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
+        return refuse(
+            ErrorCode::InvalidInput,
+            format!("the {what} contains control characters"),
+        );
+    }
+    Ok(t.to_owned())
+}

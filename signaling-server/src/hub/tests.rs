@@ -1,0 +1,1308 @@
+//! The hub driven without sockets: every flow of the protocol, with exact time.
+
+use super::*;
+use tutti_protocol::*;
+
+const HOME: &str = "192.0.2.10";
+
+struct T {
+    hub: Hub,
+    now: Now,
+    next_conn: ConnId,
+    next_req: u64,
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+impl T {
+    fn new() -> Self {
+        Self::with(ServerDb::open_in_memory().unwrap(), HubConfig::default())
+    }
+
+    fn with(db: ServerDb, cfg: HubConfig) -> Self {
+        Self {
+            hub: Hub::new(cfg, db, Secrets::seeded(42), Arc::new(Metrics::default())),
+            now: Now {
+                mono: Instant::now(),
+                wall: UnixMs(1_795_000_000_000),
+            },
+            next_conn: 1,
+            next_req: 100,
+        }
+    }
+
+    fn advance(&mut self, secs: u64) -> Vec<Effect> {
+        self.now.mono += Duration::from_secs(secs);
+        self.now.wall.0 += i64::try_from(secs * 1000).unwrap();
+        self.hub.tick(self.now)
+    }
+
+    /// A connection that has said hello.
+    fn conn_from(&mut self, addr: &str) -> ConnId {
+        let c = self.next_conn;
+        self.next_conn += 1;
+        self.hub.connect(c, ip(addr));
+        let r = self.req(
+            c,
+            ClientMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                client: "test".into(),
+            },
+        );
+        assert!(
+            matches!(r.reply, ServerMessage::Welcome { .. }),
+            "{:?}",
+            r.reply
+        );
+        c
+    }
+
+    fn conn(&mut self) -> ConnId {
+        self.conn_from(HOME)
+    }
+
+    fn req(&mut self, conn: ConnId, msg: ClientMessage) -> Out {
+        self.next_req += 1;
+        let req = RequestId(self.next_req);
+        let effects = self.hub.handle(conn, ClientFrame { req, msg }, self.now);
+        Out::new(conn, req, effects)
+    }
+
+    fn ok(&mut self, conn: ConnId, msg: ClientMessage) -> Out {
+        let out = self.req(conn, msg);
+        assert!(
+            !matches!(out.reply, ServerMessage::Error { .. }),
+            "expected success, got {:?}",
+            out.reply
+        );
+        out
+    }
+
+    fn err(&mut self, conn: ConnId, msg: ClientMessage) -> ErrorCode {
+        let out = self.req(conn, msg);
+        match out.reply {
+            ServerMessage::Error { code, re, .. } => {
+                assert_eq!(re, Some(out.req));
+                assert!(
+                    out.effects.len() == 1 || code == ErrorCode::VersionMismatch,
+                    "an error changed something: {:?}",
+                    out.effects
+                );
+                code
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    /// Host creates a lesson (scheduled or not) and starts it: (host conn, lesson, code).
+    fn live_lesson(&mut self) -> (ConnId, LessonId, String, Joined) {
+        let h = self.conn();
+        let (lesson, code, token) = self.create(h, None);
+        let out = self.ok(
+            h,
+            ClientMessage::StartLesson {
+                lesson: lesson.clone(),
+                host_token: token,
+            },
+        );
+        let joined = out.joined();
+        (h, lesson, code, joined)
+    }
+
+    fn create(&mut self, conn: ConnId, at: Option<UnixMs>) -> (LessonId, String, HostToken) {
+        let out = self.ok(
+            conn,
+            ClientMessage::CreateLesson {
+                title: "Bach partita".into(),
+                host_name: "김선생".into(),
+                scheduled_for: at,
+            },
+        );
+        match out.reply {
+            ServerMessage::LessonCreated {
+                lesson, host_token, ..
+            } => (lesson.id, lesson.code.to_string(), host_token),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn knock(&mut self, conn: ConnId, code: &str, role: JoinRole) -> (PeerId, Out) {
+        let out = self.ok(
+            conn,
+            ClientMessage::Knock {
+                code: code.into(),
+                name: "Omar".into(),
+                role,
+            },
+        );
+        match &out.reply {
+            ServerMessage::Waiting { you, .. } => (you.clone(), out),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A student knocks and the host admits it: (student conn, peer, its `joined`).
+    fn student(&mut self, host: ConnId, code: &str) -> (ConnId, PeerId, Joined) {
+        self.member(host, code, JoinRole::Student)
+    }
+
+    fn member(&mut self, host: ConnId, code: &str, role: JoinRole) -> (ConnId, PeerId, Joined) {
+        let s = self.conn();
+        let (peer, _) = self.knock(s, code, role);
+        let out = self.ok(host, ClientMessage::Admit { peer: peer.clone() });
+        let joined = match out.to(s).as_slice() {
+            [ServerMessage::Joined(j)] => (**j).clone(),
+            other => panic!("{other:?}"),
+        };
+        (s, peer, joined)
+    }
+}
+
+struct Out {
+    req: RequestId,
+    reply: ServerMessage,
+    effects: Vec<Effect>,
+}
+
+impl Out {
+    fn new(conn: ConnId, req: RequestId, effects: Vec<Effect>) -> Self {
+        let reply = effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Send(c, m) if *c == conn && m.re() == Some(req) => Some((**m).clone()),
+                _ => None,
+            })
+            .expect("every request gets a reply");
+        Self {
+            req,
+            reply,
+            effects,
+        }
+    }
+
+    /// What `conn` was sent, but the reply.
+    fn to(&self, conn: ConnId) -> Vec<ServerMessage> {
+        self.effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send(c, m) if *c == conn && m.re() != Some(self.req) => Some((**m).clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn joined(&self) -> Joined {
+        match &self.reply {
+            ServerMessage::Joined(j) => (**j).clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn sent_to(effects: &[Effect], conn: ConnId) -> Vec<ServerMessage> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(c, m) if *c == conn => Some((**m).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn question_in(msgs: &[ServerMessage]) -> Question {
+    msgs.iter()
+        .find_map(|m| match m {
+            ServerMessage::QuestionUpdated { question } => Some(question.clone()),
+            _ => None,
+        })
+        .expect("a question_updated")
+}
+
+#[test]
+fn hello_comes_first_and_a_wrong_version_closes() {
+    let mut t = T::new();
+    t.hub.connect(1, ip(HOME));
+    assert_eq!(t.err(1, ClientMessage::Leave), ErrorCode::HelloRequired);
+    let out = t.req(
+        1,
+        ClientMessage::Hello {
+            protocol: PROTOCOL_VERSION + 1,
+            client: "future".into(),
+        },
+    );
+    assert!(matches!(
+        out.reply,
+        ServerMessage::Error {
+            code: ErrorCode::VersionMismatch,
+            ..
+        }
+    ));
+    assert_eq!(
+        out.effects.last(),
+        Some(&Effect::Close(1, CloseReason::VersionMismatch))
+    );
+    // Unknown connections are ignored, not panicked on.
+    assert!(
+        t.hub
+            .handle(99, ClientFrame::new(1, ClientMessage::Leave), t.now)
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_student_knocks_and_the_host_admits() {
+    let mut t = T::new();
+    let (h, lesson, code, joined) = t.live_lesson();
+    assert_eq!(joined.you.role, Role::Host);
+    assert_eq!(joined.lesson.status, LessonStatus::Live);
+    assert_eq!(joined.participants.len(), 1);
+
+    let s = t.conn();
+    let (peer, out) = t.knock(s, &code.to_lowercase().replace('-', " "), JoinRole::Student);
+    assert!(matches!(
+        out.reply,
+        ServerMessage::Waiting {
+            host_present: true,
+            ..
+        }
+    ));
+    match out.to(h).as_slice() {
+        [ServerMessage::Knocking { knock }] => {
+            assert_eq!((&knock.peer, knock.name.as_str()), (&peer, "Omar"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Not in yet: lesson actions are refused.
+    assert_eq!(
+        t.err(s, ClientMessage::Chat { text: "hi".into() }),
+        ErrorCode::NotInLesson
+    );
+
+    let out = t.ok(h, ClientMessage::Admit { peer: peer.clone() });
+    let sj = match out.to(s).as_slice() {
+        [ServerMessage::Joined(j)] => (**j).clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(sj.re, None);
+    assert_eq!(sj.lesson.id, lesson);
+    assert_eq!(sj.you.peer, peer);
+    assert!(sj.you.mic, "students may play from the start");
+    assert_eq!(sj.participants.len(), 2);
+    assert!(sj.waiting.is_empty(), "only the host sees the waiting room");
+    assert!(
+        matches!(&out.to(h)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.peer == peer)
+    );
+    // Admitting twice finds no one waiting.
+    assert_eq!(
+        t.err(h, ClientMessage::Admit { peer }),
+        ErrorCode::NoSuchPeer
+    );
+}
+
+#[test]
+fn the_host_denies_and_the_student_may_knock_again() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let s = t.conn();
+    let (peer, _) = t.knock(s, &code, JoinRole::Student);
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::Knock {
+                code: code.clone(),
+                name: "x".into(),
+                role: JoinRole::Student
+            }
+        ),
+        ErrorCode::AlreadyInLesson
+    );
+    let out = t.ok(h, ClientMessage::Deny { peer: peer.clone() });
+    assert!(matches!(&out.to(s)[..], [ServerMessage::Denied { .. }]));
+    let (again, _) = t.knock(s, &code, JoinRole::Student);
+    assert_ne!(again, peer);
+}
+
+#[test]
+fn wrong_codes_get_typed_errors_and_are_rate_limited_per_address() {
+    let mut t = T::new();
+    let (_, _, code, _) = t.live_lesson();
+    let s = t.conn_from("198.51.100.7");
+    let knock = |code: &str| ClientMessage::Knock {
+        code: code.into(),
+        name: "x".into(),
+        role: JoinRole::Student,
+    };
+    assert_eq!(t.err(s, knock("ABC-DEF")), ErrorCode::InvalidCode);
+    assert_eq!(t.err(s, knock("ABC-DEF-GH0")), ErrorCode::InvalidCode);
+    let wrong = if code == "ZZZ-ZZZ-ZZZ" {
+        "YYY-YYY-YYY"
+    } else {
+        "ZZZ-ZZZ-ZZZ"
+    };
+    for _ in 0..10 {
+        assert_eq!(t.err(s, knock(wrong)), ErrorCode::UnknownCode);
+    }
+    assert_eq!(t.err(s, knock(wrong)), ErrorCode::RateLimited);
+    // While limited, even the right code is refused: guessing must not go on.
+    assert_eq!(t.err(s, knock(&code)), ErrorCode::RateLimited);
+    assert_eq!(
+        t.err(s, ClientMessage::Preview { code: code.clone() }),
+        ErrorCode::RateLimited
+    );
+    // Another address is not affected.
+    let other = t.conn_from("198.51.100.8");
+    t.knock(other, &code, JoinRole::Student);
+    // A minute later, one more try.
+    t.advance(61);
+    t.knock(s, &code, JoinRole::Student);
+    assert_eq!(t.hub.metrics.errors(ErrorCode::UnknownCode), 10);
+}
+
+#[test]
+fn host_only_actions_are_refused_to_everyone_else() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let (s, sp, _) = t.student(h, &code);
+    let q = match t
+        .ok(
+            s,
+            ClientMessage::AskQuestion {
+                text: "?".into(),
+                kind: QuestionKind::Text,
+                anonymous: false,
+            },
+        )
+        .reply
+    {
+        ServerMessage::QuestionAsked { question, .. } => question,
+        other => panic!("{other:?}"),
+    };
+    let w = t.conn();
+    let (wp, _) = t.knock(w, &code, JoinRole::Student);
+    for msg in [
+        ClientMessage::Admit { peer: wp.clone() },
+        ClientMessage::Deny { peer: wp.clone() },
+        ClientMessage::Remove { peer: sp.clone() },
+        ClientMessage::EndLesson,
+        ClientMessage::SetQuestionState {
+            question: q,
+            state: QuestionState::Answered,
+        },
+        ClientMessage::PinQuestion {
+            question: q,
+            pinned: true,
+        },
+        ClientMessage::SetMic {
+            peer: sp.clone(),
+            allowed: false,
+        },
+    ] {
+        assert_eq!(t.err(s, msg.clone()), ErrorCode::NotHost, "{msg:?}");
+        let stranger = t.conn();
+        assert_eq!(
+            t.err(stranger, msg.clone()),
+            ErrorCode::NotInLesson,
+            "{msg:?}"
+        );
+    }
+}
+
+#[test]
+fn the_question_queue_flows_to_everyone() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let (s, sp, _) = t.student(h, &code);
+    let (o, _, _) = t.member(h, &code, JoinRole::Observer);
+
+    let out = t.ok(
+        s,
+        ClientMessage::AskQuestion {
+            text: "  Bar 12 again?  ".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    let ServerMessage::QuestionAsked { question: q1, .. } = out.reply else {
+        panic!()
+    };
+    for c in [h, s, o] {
+        let q = question_in(&out.to(c));
+        assert_eq!(
+            (q.id, q.text.as_str(), q.author.as_ref()),
+            (q1, "Bar 12 again?", Some(&sp))
+        );
+        assert_eq!(q.author_name.as_deref(), Some("Omar"));
+    }
+    // Anonymous: nobody learns who asked.
+    let out = t.ok(
+        o,
+        ClientMessage::AskQuestion {
+            text: String::new(),
+            kind: QuestionKind::Voice,
+            anonymous: true,
+        },
+    );
+    let anon = question_in(&out.to(h));
+    assert_eq!(
+        (anon.author.clone(), anon.author_name.clone(), anon.kind),
+        (None, None, QuestionKind::Voice)
+    );
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::AskQuestion {
+                text: " ".into(),
+                kind: QuestionKind::Text,
+                anonymous: false
+            }
+        ),
+        ErrorCode::InvalidInput
+    );
+
+    // One vote per participant; voting again changes nothing; taking it back does.
+    let out = t.ok(
+        o,
+        ClientMessage::Vote {
+            question: q1,
+            up: true,
+        },
+    );
+    assert_eq!(question_in(&out.to(s)).votes, 1);
+    let out = t.ok(
+        o,
+        ClientMessage::Vote {
+            question: q1,
+            up: true,
+        },
+    );
+    assert_eq!(out.effects.len(), 1, "a repeated vote is not news");
+    assert_eq!(
+        question_in(
+            &t.ok(
+                h,
+                ClientMessage::Vote {
+                    question: q1,
+                    up: true
+                }
+            )
+            .to(s)
+        )
+        .votes,
+        2
+    );
+    assert_eq!(
+        question_in(
+            &t.ok(
+                o,
+                ClientMessage::Vote {
+                    question: q1,
+                    up: false
+                }
+            )
+            .to(s)
+        )
+        .votes,
+        1
+    );
+    assert_eq!(
+        t.err(
+            o,
+            ClientMessage::Vote {
+                question: QuestionId(999),
+                up: true
+            }
+        ),
+        ErrorCode::NoSuchQuestion
+    );
+
+    // The host answers, pins, dismisses, reopens.
+    let q = question_in(
+        &t.ok(
+            h,
+            ClientMessage::SetQuestionState {
+                question: q1,
+                state: QuestionState::Answered,
+            },
+        )
+        .to(o),
+    );
+    assert_eq!(
+        (q.state, q.answered_at),
+        (QuestionState::Answered, Some(t.now.wall))
+    );
+    assert!(
+        question_in(
+            &t.ok(
+                h,
+                ClientMessage::PinQuestion {
+                    question: q1,
+                    pinned: true
+                }
+            )
+            .to(s)
+        )
+        .pinned
+    );
+    let q = question_in(
+        &t.ok(
+            h,
+            ClientMessage::SetQuestionState {
+                question: anon.id,
+                state: QuestionState::Dismissed,
+            },
+        )
+        .to(s),
+    );
+    assert_eq!(q.state, QuestionState::Dismissed);
+    let q = question_in(
+        &t.ok(
+            h,
+            ClientMessage::SetQuestionState {
+                question: q1,
+                state: QuestionState::Open,
+            },
+        )
+        .to(s),
+    );
+    assert_eq!(
+        (q.state, q.answered_at, q.pinned),
+        (QuestionState::Open, None, true)
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::PinQuestion {
+                question: QuestionId(999),
+                pinned: true
+            }
+        ),
+        ErrorCode::NoSuchQuestion
+    );
+
+    // A newcomer sees the queue as it is, and its own votes.
+    let (_, _, late) = t.student(h, &code);
+    assert_eq!(late.questions.len(), 2);
+    assert_eq!(late.questions[0].votes, 1);
+    assert!(late.your_votes.is_empty());
+}
+
+#[test]
+fn pre_questions_wait_for_the_host_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lesson, code, token);
+    {
+        let mut t = T::with(
+            ServerDb::open_dir(dir.path()).unwrap(),
+            HubConfig::default(),
+        );
+        let h = t.conn();
+        (lesson, code, token) = t.create(h, Some(UnixMs(1_795_100_000_000)));
+        let g = t.conn();
+        let out = t.ok(
+            g,
+            ClientMessage::SubmitPreQuestion {
+                code: code.clone(),
+                name: "Omar".into(),
+                text: "How to practise vibrato?".into(),
+                kind: QuestionKind::Text,
+                anonymous: false,
+            },
+        );
+        assert!(matches!(out.reply, ServerMessage::QuestionAsked { .. }));
+        t.ok(
+            g,
+            ClientMessage::SubmitPreQuestion {
+                code: code.clone(),
+                name: "Layla".into(),
+                text: "비브라토는 어떻게 연습하나요?".into(),
+                kind: QuestionKind::Text,
+                anonymous: true,
+            },
+        );
+        let out = t.ok(g, ClientMessage::Preview { code: code.clone() });
+        let ServerMessage::LessonPreview {
+            lesson: info,
+            questions,
+            ..
+        } = out.reply
+        else {
+            panic!()
+        };
+        assert_eq!(info.status, LessonStatus::Scheduled);
+        assert_eq!(questions.len(), 2);
+        assert!(questions[1].author_name.is_none());
+    }
+    // A new server process on the same data directory.
+    let mut t = T::with(
+        ServerDb::open_dir(dir.path()).unwrap(),
+        HubConfig::default(),
+    );
+    let h = t.conn();
+    let joined = t
+        .ok(
+            h,
+            ClientMessage::StartLesson {
+                lesson,
+                host_token: token,
+            },
+        )
+        .joined();
+    assert_eq!(joined.questions.len(), 2);
+    assert!(
+        joined
+            .questions
+            .iter()
+            .all(|q| q.pre_lesson && q.state == QuestionState::Open)
+    );
+    assert_eq!(joined.questions[0].author_name.as_deref(), Some("Omar"));
+    // Questions asked in the lesson are not pre-questions.
+    let (s, _, _) = t.student(h, &code);
+    let out = t.ok(
+        s,
+        ClientMessage::AskQuestion {
+            text: "live".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    assert!(!question_in(&out.to(h)).pre_lesson);
+}
+
+#[test]
+fn knocking_before_the_host_arrives() {
+    let mut t = T::new();
+    let h = t.conn();
+    let (lesson, code, token) = t.create(h, Some(UnixMs(1_795_100_000_000)));
+    let s = t.conn();
+    let (peer, out) = t.knock(s, &code, JoinRole::Student);
+    assert!(matches!(
+        out.reply,
+        ServerMessage::Waiting {
+            host_present: false,
+            ..
+        }
+    ));
+    assert!(out.to(h).is_empty());
+    let out = t.ok(
+        h,
+        ClientMessage::StartLesson {
+            lesson,
+            host_token: token,
+        },
+    );
+    assert_eq!(
+        out.joined()
+            .waiting
+            .iter()
+            .map(|k| &k.peer)
+            .collect::<Vec<_>>(),
+        vec![&peer]
+    );
+    assert!(
+        matches!(&out.to(s)[..], [ServerMessage::LessonStarted { lesson }] if lesson.status == LessonStatus::Live)
+    );
+}
+
+#[test]
+fn the_host_token_is_checked() {
+    let mut t = T::new();
+    let h = t.conn();
+    let (lesson, _, _) = t.create(h, None);
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::StartLesson {
+                lesson: lesson.clone(),
+                host_token: "hwrong".into()
+            }
+        ),
+        ErrorCode::BadHostToken
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::StartLesson {
+                lesson: "lnope".into(),
+                host_token: "hwrong".into()
+            }
+        ),
+        ErrorCode::NoSuchLesson
+    );
+}
+
+#[test]
+fn a_lost_connection_keeps_its_place_for_the_grace_period() {
+    let mut t = T::new();
+    let (h, lesson, code, _) = t.live_lesson();
+    let (s, peer, joined) = t.student(h, &code);
+    let out = t.ok(
+        s,
+        ClientMessage::AskQuestion {
+            text: "q".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    let ServerMessage::QuestionAsked { question, .. } = out.reply else {
+        panic!()
+    };
+    t.ok(s, ClientMessage::Vote { question, up: true });
+
+    let effects = t.hub.disconnect(s, t.now);
+    assert!(
+        matches!(&sent_to(&effects, h)[..], [ServerMessage::ParticipantUpdated { participant }] if !participant.connected)
+    );
+    // The host cannot signal it meanwhile.
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::Signal {
+                to: peer.clone(),
+                signal: Signal::EndOfCandidates
+            }
+        ),
+        ErrorCode::NoSuchPeer
+    );
+
+    t.advance(30);
+    let s2 = t.conn();
+    assert_eq!(
+        t.err(
+            s2,
+            ClientMessage::Rejoin {
+                lesson: lesson.clone(),
+                peer: peer.clone(),
+                token: "rwrong".into()
+            }
+        ),
+        ErrorCode::SessionExpired
+    );
+    let out = t.ok(
+        s2,
+        ClientMessage::Rejoin {
+            lesson: lesson.clone(),
+            peer: peer.clone(),
+            token: joined.resume_token.clone(),
+        },
+    );
+    let back = out.joined();
+    assert_eq!(back.you.peer, peer);
+    assert_eq!(back.your_votes, vec![question]);
+    assert!(
+        matches!(&out.to(h)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.connected)
+    );
+
+    // Lost again, and this time for good.
+    t.hub.disconnect(s2, t.now);
+    assert!(sent_to(&t.advance(59), h).is_empty());
+    let effects = t.advance(2);
+    assert!(matches!(
+        &sent_to(&effects, h)[..],
+        [ServerMessage::ParticipantLeft {
+            reason: LeaveReason::TimedOut,
+            ..
+        }]
+    ));
+    let s3 = t.conn();
+    assert_eq!(
+        t.err(
+            s3,
+            ClientMessage::Rejoin {
+                lesson,
+                peer,
+                token: joined.resume_token
+            }
+        ),
+        ErrorCode::SessionExpired
+    );
+}
+
+#[test]
+fn a_rejoin_on_a_new_connection_replaces_a_half_open_one() {
+    let mut t = T::new();
+    let (h, lesson, code, _) = t.live_lesson();
+    let (s, peer, joined) = t.student(h, &code);
+    let s2 = t.conn();
+    let out = t.ok(
+        s2,
+        ClientMessage::Rejoin {
+            lesson,
+            peer,
+            token: joined.resume_token,
+        },
+    );
+    assert!(matches!(
+        &out.to(s)[..],
+        [ServerMessage::SessionReplaced { .. }]
+    ));
+    assert!(out.to(h).is_empty(), "nobody else saw it leave");
+    // The old connection no longer speaks for it.
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::Chat {
+                text: "ghost".into()
+            }
+        ),
+        ErrorCode::NotInLesson
+    );
+    assert!(t.hub.disconnect(s, t.now).is_empty());
+}
+
+#[test]
+fn signals_go_to_one_participant_of_the_same_lesson() {
+    let mut t = T::new();
+    let (h, _, code, hj) = t.live_lesson();
+    let (s, sp, _) = t.student(h, &code);
+    let offer = Signal::Offer { sdp: "v=0".into() };
+    let out = t.ok(
+        h,
+        ClientMessage::Signal {
+            to: sp.clone(),
+            signal: offer.clone(),
+        },
+    );
+    assert_eq!(
+        out.to(s),
+        vec![ServerMessage::Signal {
+            from: hj.you.peer.clone(),
+            signal: offer
+        }]
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::Signal {
+                to: hj.you.peer.clone(),
+                signal: Signal::EndOfCandidates
+            }
+        ),
+        ErrorCode::NoSuchPeer
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::Signal {
+                to: sp.clone(),
+                signal: Signal::Offer {
+                    sdp: "x".repeat(limits::SDP_BYTES + 1)
+                }
+            }
+        ),
+        ErrorCode::InvalidInput
+    );
+    // A participant of another lesson is out of reach.
+    let (h2, _, _, _) = t.live_lesson();
+    assert_eq!(
+        t.err(
+            h2,
+            ClientMessage::Signal {
+                to: sp,
+                signal: Signal::EndOfCandidates
+            }
+        ),
+        ErrorCode::NoSuchPeer
+    );
+}
+
+#[test]
+fn the_host_grants_and_revokes_the_mic() {
+    let mut t = T::new();
+    let (h, _, code, hj) = t.live_lesson();
+    let (s, _, _) = t.student(h, &code);
+    let (_, op, oj) = t.member(h, &code, JoinRole::Observer);
+    assert!(!oj.you.mic, "observers listen until granted the mic");
+    let out = t.ok(
+        h,
+        ClientMessage::SetMic {
+            peer: op.clone(),
+            allowed: true,
+        },
+    );
+    assert!(
+        matches!(&out.to(s)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.peer == op && participant.mic)
+    );
+    let out = t.ok(
+        h,
+        ClientMessage::SetMic {
+            peer: op.clone(),
+            allowed: true,
+        },
+    );
+    assert_eq!(out.effects.len(), 1);
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::SetMic {
+                peer: hj.you.peer,
+                allowed: false
+            }
+        ),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::SetMic {
+                peer: "pnobody".into(),
+                allowed: false
+            }
+        ),
+        ErrorCode::NoSuchPeer
+    );
+}
+
+#[test]
+fn chat_reaches_everyone_and_newcomers_get_recent_history() {
+    let cfg = HubConfig {
+        chat_history: 3,
+        ..HubConfig::default()
+    };
+    let mut t = T::with(ServerDb::open_in_memory().unwrap(), cfg);
+    let (h, _, code, _) = t.live_lesson();
+    let (s, sp, _) = t.student(h, &code);
+    for i in 0..5 {
+        let out = t.ok(
+            s,
+            ClientMessage::Chat {
+                text: format!("안녕 {i}"),
+            },
+        );
+        for c in [h, s] {
+            assert!(
+                matches!(&out.to(c)[..], [ServerMessage::ChatPosted { message }] if message.from == sp && message.text == format!("안녕 {i}"))
+            );
+        }
+    }
+    let (_, _, late) = t.student(h, &code);
+    assert_eq!(
+        late.chat.iter().map(|m| m.id.0).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::Chat {
+                text: "x".repeat(limits::CHAT_CHARS + 1)
+            }
+        ),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::Chat {
+                text: "bell\u{7}".into()
+            }
+        ),
+        ErrorCode::InvalidInput
+    );
+    t.ok(
+        s,
+        ClientMessage::Chat {
+            text: "two\nlines".into(),
+        },
+    );
+}
+
+#[test]
+fn remove_leave_and_end() {
+    let mut t = T::new();
+    let (h, lesson, code, _) = t.live_lesson();
+    let (s, sp, sj) = t.student(h, &code);
+    let (o, op, _) = t.member(h, &code, JoinRole::Observer);
+
+    let out = t.ok(h, ClientMessage::Remove { peer: sp.clone() });
+    assert!(matches!(&out.to(s)[..], [ServerMessage::Removed { .. }]));
+    assert!(matches!(
+        &out.to(o)[..],
+        [ServerMessage::ParticipantLeft {
+            reason: LeaveReason::Removed,
+            ..
+        }]
+    ));
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::Rejoin {
+                lesson: lesson.clone(),
+                peer: sp,
+                token: sj.resume_token
+            }
+        ),
+        ErrorCode::SessionExpired
+    );
+
+    let out = t.ok(o, ClientMessage::Leave);
+    assert!(
+        matches!(&out.to(h)[..], [ServerMessage::ParticipantLeft { peer, reason: LeaveReason::Left }] if *peer == op)
+    );
+    assert_eq!(t.err(o, ClientMessage::Leave), ErrorCode::NotInLesson);
+
+    let w = t.conn();
+    t.knock(w, &code, JoinRole::Student);
+    let (s2, _, _) = t.student(h, &code);
+    let out = t.ok(h, ClientMessage::EndLesson);
+    for c in [h, s2, w] {
+        assert!(
+            matches!(&out.to(c)[..], [ServerMessage::LessonEnded { .. }]),
+            "{c}"
+        );
+    }
+    // The code stops working, and the host cannot reopen it.
+    let k = t.conn();
+    assert_eq!(
+        t.err(
+            k,
+            ClientMessage::Knock {
+                code: code.clone(),
+                name: "x".into(),
+                role: JoinRole::Student
+            }
+        ),
+        ErrorCode::LessonEnded
+    );
+    assert_eq!(
+        t.err(k, ClientMessage::Preview { code }),
+        ErrorCode::LessonEnded
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::Chat {
+                text: "hello?".into()
+            }
+        ),
+        ErrorCode::NotInLesson
+    );
+}
+
+#[test]
+fn a_knock_withdrawn_by_leaving_or_losing_the_connection() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let s = t.conn();
+    let (peer, _) = t.knock(s, &code, JoinRole::Student);
+    let effects = t.hub.disconnect(s, t.now);
+    assert_eq!(
+        sent_to(&effects, h),
+        vec![ServerMessage::KnockWithdrawn { peer: peer.clone() }]
+    );
+    assert_eq!(
+        t.err(h, ClientMessage::Admit { peer }),
+        ErrorCode::NoSuchPeer
+    );
+}
+
+#[test]
+fn a_full_lesson_says_so() {
+    let cfg = HubConfig {
+        max_participants: 2,
+        max_waiting: 1,
+        ..HubConfig::default()
+    };
+    let mut t = T::with(ServerDb::open_in_memory().unwrap(), cfg);
+    let (h, _, code, _) = t.live_lesson();
+    let a = t.conn();
+    let (pa, _) = t.knock(a, &code, JoinRole::Student);
+    let b = t.conn();
+    assert_eq!(
+        t.err(
+            b,
+            ClientMessage::Knock {
+                code: code.clone(),
+                name: "b".into(),
+                role: JoinRole::Student
+            }
+        ),
+        ErrorCode::LessonFull
+    );
+    t.ok(h, ClientMessage::Admit { peer: pa });
+    assert_eq!(
+        t.err(
+            b,
+            ClientMessage::Knock {
+                code,
+                name: "b".into(),
+                role: JoinRole::Student
+            }
+        ),
+        ErrorCode::LessonFull
+    );
+}
+
+#[test]
+fn user_text_is_checked() {
+    let mut t = T::new();
+    let h = t.conn();
+    let create = |title: &str, name: &str| ClientMessage::CreateLesson {
+        title: title.into(),
+        host_name: name.into(),
+        scheduled_for: None,
+    };
+    assert_eq!(t.err(h, create("", "x")), ErrorCode::InvalidInput);
+    assert_eq!(t.err(h, create("x", "  ")), ErrorCode::InvalidInput);
+    assert_eq!(
+        t.err(h, create(&"가".repeat(limits::TITLE_CHARS + 1), "x")),
+        ErrorCode::InvalidInput
+    );
+    assert_eq!(t.err(h, create("two\nlines", "x")), ErrorCode::InvalidInput);
+    t.ok(h, create(&"가".repeat(limits::TITLE_CHARS), "김선생"));
+}
+
+#[test]
+fn a_storage_failure_changes_nothing() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let (s, _, _) = t.student(h, &code);
+    let out = t.ok(
+        s,
+        ClientMessage::AskQuestion {
+            text: "kept".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    let ServerMessage::QuestionAsked { question, .. } = out.reply else {
+        panic!()
+    };
+
+    t.hub.db.refuse_writes(true);
+    assert_eq!(
+        t.err(
+            s,
+            ClientMessage::AskQuestion {
+                text: "lost?".into(),
+                kind: QuestionKind::Text,
+                anonymous: false
+            }
+        ),
+        ErrorCode::Storage
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::SetQuestionState {
+                question,
+                state: QuestionState::Answered
+            }
+        ),
+        ErrorCode::Storage
+    );
+    assert_eq!(
+        t.err(s, ClientMessage::Vote { question, up: true }),
+        ErrorCode::Storage
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::CreateLesson {
+                title: "t".into(),
+                host_name: "n".into(),
+                scheduled_for: None
+            }
+        ),
+        ErrorCode::Storage
+    );
+    assert_eq!(t.err(h, ClientMessage::EndLesson), ErrorCode::Storage);
+
+    t.hub.db.refuse_writes(false);
+    let (_, _, late) = t.student(h, &code);
+    assert_eq!(late.questions.len(), 1);
+    assert_eq!(
+        (late.questions[0].state, late.questions[0].votes),
+        (QuestionState::Open, 0)
+    );
+    assert_eq!(late.lesson.status, LessonStatus::Live);
+}
+
+#[test]
+fn idle_lessons_leave_memory_and_come_back_from_disk() {
+    let mut t = T::new();
+    let (h, lesson, code, _) = t.live_lesson();
+    t.ok(
+        h,
+        ClientMessage::AskQuestion {
+            text: "kept".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    t.ok(h, ClientMessage::Leave);
+    t.advance(1);
+    assert!(t.hub.lessons.is_empty());
+    assert_eq!(t.hub.metrics.lessons_loaded.load(Relaxed), 0);
+    let s = t.conn();
+    let (_, out) = t.knock(s, &code, JoinRole::Student);
+    let ServerMessage::Waiting {
+        lesson: info,
+        host_present,
+        ..
+    } = out.reply
+    else {
+        panic!()
+    };
+    assert_eq!(
+        (info.id, info.status, host_present),
+        (lesson, LessonStatus::Live, false)
+    );
+    let g = t.conn();
+    let ServerMessage::LessonPreview { questions, .. } =
+        t.ok(g, ClientMessage::Preview { code }).reply
+    else {
+        panic!()
+    };
+    assert_eq!(questions.len(), 1);
+}
+
+#[test]
+fn the_host_can_come_back_on_a_new_connection() {
+    let mut t = T::new();
+    let h = t.conn();
+    let (lesson, code, token) = t.create(h, None);
+    let hj = t
+        .ok(
+            h,
+            ClientMessage::StartLesson {
+                lesson: lesson.clone(),
+                host_token: token.clone(),
+            },
+        )
+        .joined();
+    let (s, _, _) = t.student(h, &code);
+    t.hub.disconnect(h, t.now);
+    let h2 = t.conn();
+    let out = t.ok(
+        h2,
+        ClientMessage::StartLesson {
+            lesson,
+            host_token: token,
+        },
+    );
+    assert_eq!(
+        out.joined().you.peer,
+        hj.you.peer,
+        "the host keeps its peer id"
+    );
+    assert!(
+        matches!(&out.to(s)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.connected && participant.role == Role::Host)
+    );
+}
+
+#[test]
+fn shutdown_tells_and_closes_everyone() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let (s, _, _) = t.student(h, &code);
+    let effects = t.hub.shutdown("restarting");
+    for c in [h, s] {
+        assert!(matches!(
+            &sent_to(&effects, c)[..],
+            [ServerMessage::ServerClosing { .. }]
+        ));
+        assert!(effects.contains(&Effect::Close(c, CloseReason::ShuttingDown)));
+    }
+    assert_eq!(t.hub.connections(), 0);
+}

@@ -1,0 +1,150 @@
+//! Token buckets: per connection for message floods, per address for guessing invite codes.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: f64,
+    per_sec: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(capacity: u32, per_sec: f64, now: Instant) -> Self {
+        Self {
+            capacity: f64::from(capacity),
+            per_sec,
+            tokens: f64::from(capacity),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
+        self.last = now;
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= 1.0
+    }
+
+    /// How long until one token is back.
+    pub fn retry_after(&self) -> Duration {
+        if self.tokens >= 1.0 || self.per_sec <= 0.0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec)
+    }
+
+    fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.capacity
+    }
+}
+
+/// Failures per source address: `check` before the attempt, `fail` when it failed.
+#[derive(Debug)]
+pub struct AddressLimiter {
+    capacity: u32,
+    per_sec: f64,
+    buckets: HashMap<IpAddr, TokenBucket>,
+}
+
+impl AddressLimiter {
+    pub fn new(capacity: u32, per_sec: f64) -> Self {
+        Self {
+            capacity,
+            per_sec,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// `Err(retry_after)` when this address has used up its failures.
+    pub fn check(&mut self, addr: IpAddr, now: Instant) -> Result<(), Duration> {
+        match self.buckets.get_mut(&addr) {
+            Some(b) => {
+                if b.has_token(now) {
+                    Ok(())
+                } else {
+                    Err(b.retry_after())
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
+    pub fn fail(&mut self, addr: IpAddr, now: Instant) {
+        let (capacity, per_sec) = (self.capacity, self.per_sec);
+        self.buckets
+            .entry(addr)
+            .or_insert_with(|| TokenBucket::new(capacity, per_sec, now))
+            .try_take(now);
+    }
+
+    /// Forgets addresses whose buckets have refilled, so the map does not grow forever.
+    pub fn prune(&mut self, now: Instant) {
+        self.buckets.retain(|_, b| !b.is_full(now));
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.buckets.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_refills() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(3, 2.0, t0);
+        assert!(b.try_take(t0) && b.try_take(t0) && b.try_take(t0));
+        assert!(!b.try_take(t0));
+        assert_eq!(b.retry_after(), Duration::from_millis(500));
+        assert!(!b.try_take(t0 + Duration::from_millis(400)));
+        assert!(b.try_take(t0 + Duration::from_millis(600)));
+        // Never more than the capacity, however long it rested.
+        let later = t0 + Duration::from_secs(3600);
+        assert!(b.try_take(later) && b.try_take(later) && b.try_take(later));
+        assert!(!b.try_take(later));
+    }
+
+    #[test]
+    fn limiter_blocks_an_address_after_its_failures_only() {
+        let t0 = Instant::now();
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut l = AddressLimiter::new(2, 1.0 / 60.0);
+        l.fail(a, t0);
+        assert!(l.check(a, t0).is_ok());
+        l.fail(a, t0);
+        let wait = l.check(a, t0).unwrap_err();
+        assert!(
+            wait > Duration::from_secs(59) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        assert!(l.check(b, t0).is_ok());
+        assert!(l.check(a, t0 + Duration::from_secs(61)).is_ok());
+        l.prune(t0 + Duration::from_secs(10));
+        assert_eq!(l.tracked(), 1);
+        l.prune(t0 + Duration::from_secs(3600));
+        assert_eq!(l.tracked(), 0);
+    }
+}
