@@ -7,3 +7,9 @@ pub mod hub;
 pub mod metrics;
 pub mod rate;
 pub mod secrets;
+pub mod serve;
+
+mod hub_thread;
+
+pub use hub::HubConfig;
+pub use serve::{RunningServer, ServeError, ServerConfig, start};

@@ -1,1 +1,113 @@
-fn main() {}
+//! `tutti-server`: the room server binary.
+
+use anyhow::Context;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tutti_protocol::IceServer;
+use tutti_server::{HubConfig, ServerConfig};
+
+/// Tutti's room server: lessons, invite codes, the waiting room, WebRTC signaling, the
+/// question queue and chat. Serves a WebSocket at /ws, GET /healthz and GET /metrics.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address and port to listen on.
+    #[arg(long, env = "TUTTI_LISTEN", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Directory for the server's database (lessons, codes, questions).
+    #[arg(long, env = "TUTTI_DATA", default_value = "tutti-data")]
+    data: PathBuf,
+    /// A STUN or TURN URL handed to clients, e.g. stun:stun.example.org:3478 (repeatable).
+    #[arg(long = "ice-server", env = "TUTTI_ICE_SERVERS", value_delimiter = ',')]
+    ice_servers: Vec<String>,
+    /// Seconds a participant who lost the connection keeps its place.
+    #[arg(long, env = "TUTTI_GRACE_SECS", default_value_t = 60)]
+    grace_secs: u64,
+    /// Participants a lesson holds, host included.
+    #[arg(long, env = "TUTTI_MAX_PARTICIPANTS", default_value_t = 16)]
+    max_participants: usize,
+    /// Log format.
+    #[arg(long, env = "TUTTI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match args.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    // Each connection is a file descriptor; the default soft limit (often 1024) is far too low.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open files"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
+
+    let cfg = ServerConfig {
+        listen: args.listen,
+        data_dir: Some(args.data.clone()),
+        hub: HubConfig {
+            grace: Duration::from_secs(args.grace_secs),
+            max_participants: args.max_participants.max(2),
+            ice_servers: args
+                .ice_servers
+                .iter()
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| IceServer {
+                    urls: vec![u.trim().to_owned()],
+                    username: None,
+                    credential: None,
+                })
+                .collect(),
+            ..HubConfig::default()
+        },
+    };
+    let server = tutti_server::start(cfg)
+        .await
+        .with_context(|| format!("starting with data in {}", args.data.display()))?;
+    // One line on stdout for scripts and the benchmark; logs go to stderr.
+    println!("tutti-server listening on http://{}", server.local_addr());
+
+    shutdown_signal().await;
+    tracing::info!("signal received");
+    server.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

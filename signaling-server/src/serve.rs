@@ -1,0 +1,451 @@
+//! The server on the network: one TCP listener, plain HTTP for `/healthz` and `/metrics`, and
+//! `/ws` upgraded to a WebSocket that speaks the protocol. Each connection is a task that
+//! decodes frames (so malformed input never reaches the hub) and forwards typed messages.
+
+use crate::db::{DbError, ServerDb};
+use crate::hub::{CloseReason, ConnId, Hub, HubConfig};
+use crate::hub_thread::{self, HubInput, OUTBOX, Outbound};
+use crate::metrics::Metrics;
+use crate::rate::TokenBucket;
+use crate::secrets::Secrets;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tracing::Instrument;
+use tutti_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, RequestId, ServerMessage};
+
+/// The WebSocket layer closes a connection (1009) on messages above this; between
+/// `MAX_FRAME_BYTES` and this, the frame is refused with an error frame and the connection goes on.
+const HARD_MESSAGE_LIMIT: usize = 1024 * 1024;
+const PING_EVERY: Duration = Duration::from_secs(15);
+const SILENT_FOR: Duration = Duration::from_secs(45);
+/// Per connection: bursts of 200 messages (trickle ICE, a pasted chat), 50 a second sustained.
+const MSG_BURST: u32 = 200;
+const MSG_PER_SEC: f64 = 50.0;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where the server's SQLite file lives; `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    pub hub: HubConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("cannot start the hub thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What the HTTP handlers and connection tasks share.
+struct Shared {
+    hub: mpsc::Sender<HubInput>,
+    metrics: Arc<Metrics>,
+    next_conn: AtomicU64,
+    ws_config: WebSocketConfig,
+    live_conns: AtomicUsize,
+    conns_gone: Notify,
+}
+
+pub struct RunningServer {
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Stops accepting, tells every client the server is closing, waits (up to 5 s) for the
+    /// connections to finish, and closes the database.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds and starts serving in the background.
+pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
+    let db = match &cfg.data_dir {
+        Some(dir) => ServerDb::open_dir(dir)?,
+        None => ServerDb::open_in_memory()?,
+    };
+    let listener = bind(cfg.listen).map_err(|source| ServeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: cfg.listen,
+        source,
+    })?;
+    let metrics = Arc::new(Metrics::default());
+    let hub = Hub::new(cfg.hub, db, Secrets::from_os(), metrics.clone());
+    let (hub_tx, hub_rx) = mpsc::channel(4096);
+    let hub_thread = hub_thread::spawn(hub, metrics.clone(), hub_rx).map_err(ServeError::Thread)?;
+    let shared = Arc::new(Shared {
+        hub: hub_tx,
+        metrics: metrics.clone(),
+        next_conn: AtomicU64::new(1),
+        ws_config: WebSocketConfig::default()
+            .max_message_size(Some(HARD_MESSAGE_LIMIT))
+            .max_frame_size(Some(HARD_MESSAGE_LIMIT))
+            // Small buffers: thousands of idle connections should cost little memory.
+            .read_buffer_size(4096)
+            .write_buffer_size(0),
+        live_conns: AtomicUsize::new(0),
+        conns_gone: Notify::new(),
+    });
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(accept_loop(listener, shared, stop_rx, hub_thread));
+    tracing::info!(%addr, "listening");
+    Ok(RunningServer {
+        addr,
+        metrics,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    // A deep backlog: a classroom reconnecting after a network blip arrives all at once.
+    socket.listen(4096)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+    hub_thread: std::thread::JoinHandle<()>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                let _ = shared.hub.send(HubInput::Tick).await;
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_http(stream, peer, shared.clone()));
+                }
+                // Out of file descriptors and the like: wait a little rather than spin.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down");
+    let (done_tx, done_rx) = oneshot::channel();
+    let sent = shared
+        .hub
+        .send(HubInput::Shutdown {
+            reason: "the server is shutting down".into(),
+            done: done_tx,
+        })
+        .await;
+    if sent.is_ok() {
+        let _ = done_rx.await;
+    }
+    let drained = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let gone = shared.conns_gone.notified();
+            if shared.live_conns.load(Relaxed) == 0 {
+                break;
+            }
+            gone.await;
+        }
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = shared.live_conns.load(Relaxed),
+            "connections still open after 5 s"
+        );
+    }
+    // The hub thread has returned after Shutdown; joining drops the database cleanly.
+    let _ = tokio::task::spawn_blocking(move || hub_thread.join()).await;
+}
+
+async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let service = service_fn(move |req| route(req, peer, shared.clone()));
+    let served = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades()
+        .await;
+    if let Err(e) = served {
+        tracing::debug!(%peer, error = %e, "http connection ended with an error");
+    }
+}
+
+type HttpResponse = Response<Full<Bytes>>;
+
+fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
+    let mut res = Response::new(Full::new(body.into()));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+async fn route(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> Result<HttpResponse, Infallible> {
+    let res = match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/metrics") => {
+            let mut res = plain(StatusCode::OK, shared.metrics.render());
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            res
+        }
+        (&Method::GET, "/ws") => upgrade(req, peer, shared),
+        (_, "/healthz" | "/metrics" | "/ws") => plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
+        _ => plain(
+            StatusCode::NOT_FOUND,
+            "not found: the room server serves /ws, /healthz and /metrics\n",
+        ),
+    };
+    Ok(res)
+}
+
+fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
+    req.headers().get_all(name).iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    })
+}
+
+/// RFC 6455 handshake on hyper's side; the socket is handed to tungstenite once upgraded.
+fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) -> HttpResponse {
+    let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
+    let version_ok = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| v == "13");
+    let (Some(key), true, true, true) = (
+        key,
+        version_ok,
+        header_has_token(&req, header::CONNECTION, "upgrade"),
+        header_has_token(&req, header::UPGRADE, "websocket"),
+    ) else {
+        let mut res = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "this endpoint speaks WebSocket (version 13) only\n",
+        );
+        res.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        return res;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let conn: ConnId = shared.next_conn.fetch_add(1, Relaxed);
+    let span = tracing::debug_span!("conn", conn, %peer);
+    let task = async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(shared.ws_config),
+                )
+                .await;
+                run_connection(ws, conn, peer.ip(), shared).await;
+            }
+            Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+        }
+    };
+    tokio::spawn(task.instrument(span));
+    let mut res = Response::new(Full::new(Bytes::new()));
+    *res.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = res.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    }
+    res
+}
+
+/// Counts a live connection task, for the shutdown drain.
+struct LiveConn<'a>(&'a Shared);
+
+impl Drop for LiveConn<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.connections_open.fetch_sub(1, Relaxed);
+        if self.0.live_conns.fetch_sub(1, Relaxed) == 1 {
+            self.0.conns_gone.notify_waiters();
+        }
+    }
+}
+
+async fn run_connection<S>(ws: WebSocketStream<S>, conn: ConnId, addr: IpAddr, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    shared.live_conns.fetch_add(1, Relaxed);
+    shared.metrics.connections_open.fetch_add(1, Relaxed);
+    shared.metrics.connections_total.fetch_add(1, Relaxed);
+    let _live = LiveConn(&shared);
+
+    let (outbox, mut rx) = mpsc::channel(OUTBOX);
+    if shared
+        .hub
+        .send(HubInput::Connect { conn, addr, outbox })
+        .await
+        .is_err()
+    {
+        return; // shutting down
+    }
+    let (mut sink, mut stream) = ws.split();
+    let mut bucket = TokenBucket::new(MSG_BURST, MSG_PER_SEC, Instant::now());
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = Instant::now();
+    tracing::debug!("connected");
+
+    loop {
+        tokio::select! {
+            incoming = stream.next() => {
+                let Some(Ok(msg)) = incoming else { break };
+                last_heard = Instant::now();
+                let refusal = match msg {
+                    Message::Text(text) => {
+                        shared.metrics.messages_in.fetch_add(1, Relaxed);
+                        match read_frame(text.as_str(), &mut bucket) {
+                            Ok(frame) => {
+                                if shared.hub.send(HubInput::Frame { conn, frame }).await.is_err() {
+                                    break;
+                                }
+                                None
+                            }
+                            Err(e) => Some(e),
+                        }
+                    }
+                    Message::Binary(_) => Some((None, ErrorCode::BinaryFrame, "binary frames are not used; send JSON text".to_owned())),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+                };
+                if let Some((re, code, message)) = refusal {
+                    shared.metrics.error(code);
+                    let err = ServerMessage::error(re, code, message).to_json();
+                    if sink.send(Message::text(err)).await.is_err() {
+                        break;
+                    }
+                    shared.metrics.messages_out.fetch_add(1, Relaxed);
+                }
+            }
+            out = rx.recv() => match out {
+                Some(Outbound::Text(text)) => {
+                    if sink.send(Message::Text(text)).await.is_err() {
+                        break;
+                    }
+                    shared.metrics.messages_out.fetch_add(1, Relaxed);
+                }
+                Some(Outbound::Close(reason)) => {
+                    let (code, why) = match reason {
+                        CloseReason::VersionMismatch => (CloseCode::Policy, "protocol version mismatch"),
+                        CloseReason::ShuttingDown => (CloseCode::Away, "server shutting down"),
+                    };
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                    break;
+                }
+                None => {
+                    // The hub let go of us: we did not keep up with our messages.
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::Again, reason: "too slow reading messages".into() }))).await;
+                    break;
+                }
+            },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > SILENT_FOR {
+                    tracing::debug!("silent for too long");
+                    break;
+                }
+                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let _ = shared.hub.send(HubInput::Disconnect { conn }).await;
+    tracing::debug!("disconnected");
+}
+
+type Refused = (Option<RequestId>, ErrorCode, String);
+
+/// Size limit, decoding, and the per-connection rate limit, in that order.
+fn read_frame(text: &str, bucket: &mut TokenBucket) -> Result<ClientFrame, Refused> {
+    if text.len() > MAX_FRAME_BYTES {
+        return Err((
+            None,
+            ErrorCode::FrameTooLarge,
+            format!(
+                "a frame may have {MAX_FRAME_BYTES} bytes, this one has {}",
+                text.len()
+            ),
+        ));
+    }
+    let frame = ClientFrame::decode(text).map_err(|e| (e.re, e.code, e.message))?;
+    if !bucket.try_take(Instant::now()) {
+        return Err((
+            Some(frame.req),
+            ErrorCode::RateLimited,
+            format!("too many messages; slow down (at most {MSG_PER_SEC} a second)"),
+        ));
+    }
+    Ok(frame)
+}
