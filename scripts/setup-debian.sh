@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Build: gcc/make for bundled SQLite, pkg-config for -sys crates.
-APT_PACKAGES=(build-essential pkg-config)
+# Build: gcc/make for bundled SQLite, pkg-config for -sys crates, cmake for libopus (the opus
+# crate builds it), ALSA headers for cpal.
+APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,0 +1,11 @@
+//! Tutti's media engine: music-grade audio between peers. Capture and playout through cpal,
+//! synthetic sources and sinks for tests, Opus in music mode, and the jitter buffer. Builds and
+//! tests without devices.
+
+pub mod analysis;
+pub mod codec;
+pub mod format;
+pub mod signal;
+
+pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
+pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
