@@ -71,7 +71,14 @@ impl Server {
     fn start() -> Server {
         let data = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tutti-server"))
-            .args(["--listen", "127.0.0.1:0", "--data"])
+            // The benchmark creates thousands of lessons from one address.
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--creations-per-hour",
+                "0",
+                "--data",
+            ])
             .arg(data.path())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

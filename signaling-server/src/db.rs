@@ -319,13 +319,15 @@ impl ServerDb {
         let rows = votes.query_map([lesson.as_str()], |r| {
             Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
         })?;
+        let index: std::collections::HashMap<i64, usize> = out
+            .iter()
+            .enumerate()
+            .filter_map(|(i, sq)| i64::try_from(sq.question.id.0).ok().map(|id| (id, i)))
+            .collect();
         for row in rows {
             let (qid, voter) = row?;
-            if let Some(sq) = out
-                .iter_mut()
-                .find(|sq| i64::try_from(sq.question.id.0).ok() == Some(qid))
-            {
-                sq.voters.push(PeerId(voter));
+            if let Some(&i) = index.get(&qid) {
+                out[i].voters.push(PeerId(voter));
             }
         }
         for sq in &mut out {

@@ -25,6 +25,14 @@ struct Args {
     /// Seconds a participant who lost the connection keeps its place.
     #[arg(long, env = "TUTTI_GRACE_SECS", default_value_t = 60)]
     grace_secs: u64,
+    /// New lessons and pre-questions one address may create per hour (after a burst of 30);
+    /// 0 for no limit.
+    #[arg(long, env = "TUTTI_CREATIONS_PER_HOUR", default_value_t = 60)]
+    creations_per_hour: u32,
+    /// Behind a reverse proxy: take clients' addresses from X-Forwarded-For (only if the
+    /// proxy sets it; otherwise clients could pick their own address).
+    #[arg(long, env = "TUTTI_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
     /// Participants a lesson holds, host included.
     #[arg(long, env = "TUTTI_MAX_PARTICIPANTS", default_value_t = 16)]
     max_participants: usize,
@@ -61,8 +69,10 @@ async fn main() -> anyhow::Result<()> {
     let cfg = ServerConfig {
         listen: args.listen,
         data_dir: Some(args.data.clone()),
+        trust_forwarded_for: args.trust_forwarded_for,
         hub: HubConfig {
-            grace: Duration::from_secs(args.grace_secs),
+            grace: Duration::from_secs(args.grace_secs.min(86_400)),
+            creations_per_hour: args.creations_per_hour,
             max_participants: args.max_participants.max(2),
             ice_servers: args
                 .ice_servers
@@ -76,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
                 .collect(),
             ..HubConfig::default()
         },
+        ..ServerConfig::default()
     };
     let server = tutti_server::start(cfg)
         .await

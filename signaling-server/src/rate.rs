@@ -58,6 +58,20 @@ impl TokenBucket {
     }
 }
 
+/// The address a limit applies to: an IPv6 host usually has a whole /64 to pick from, so the
+/// /64 counts as one; IPv4-mapped IPv6 counts as the IPv4 address.
+pub fn limit_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
 /// Failures per source address: `check` before the attempt, `fail` when it failed.
 #[derive(Debug)]
 pub struct AddressLimiter {
@@ -77,7 +91,7 @@ impl AddressLimiter {
 
     /// `Err(retry_after)` when this address has used up its failures.
     pub fn check(&mut self, addr: IpAddr, now: Instant) -> Result<(), Duration> {
-        match self.buckets.get_mut(&addr) {
+        match self.buckets.get_mut(&limit_key(addr)) {
             Some(b) => {
                 if b.has_token(now) {
                     Ok(())
@@ -92,7 +106,7 @@ impl AddressLimiter {
     pub fn fail(&mut self, addr: IpAddr, now: Instant) {
         let (capacity, per_sec) = (self.capacity, self.per_sec);
         self.buckets
-            .entry(addr)
+            .entry(limit_key(addr))
             .or_insert_with(|| TokenBucket::new(capacity, per_sec, now))
             .try_take(now);
     }
@@ -146,5 +160,19 @@ mod tests {
         assert_eq!(l.tracked(), 1);
         l.prune(t0 + Duration::from_secs(3600));
         assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_address() {
+        let t0 = Instant::now();
+        let mut l = AddressLimiter::new(1, 0.0);
+        l.fail("2001:db8:1:2::1".parse().unwrap(), t0);
+        assert!(
+            l.check("2001:db8:1:2:ffff::9".parse().unwrap(), t0)
+                .is_err()
+        );
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap(), t0).is_ok());
+        l.fail("192.0.2.7".parse().unwrap(), t0);
+        assert!(l.check("::ffff:192.0.2.7".parse().unwrap(), t0).is_err());
     }
 }

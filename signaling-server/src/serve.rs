@@ -4,7 +4,7 @@
 
 use crate::db::{DbError, ServerDb};
 use crate::hub::{CloseReason, ConnId, Hub, HubConfig};
-use crate::hub_thread::{self, HubInput, OUTBOX, Outbound};
+use crate::hub_thread::{self, HubInput, Outbound, OutboxReceiver};
 use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
 use crate::secrets::Secrets;
@@ -16,20 +16,20 @@ use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 use tutti_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, RequestId, ServerMessage};
 
@@ -41,6 +41,11 @@ const SILENT_FOR: Duration = Duration::from_secs(45);
 /// Per connection: bursts of 200 messages (trickle ICE, a pasted chat), 50 a second sustained.
 const MSG_BURST: u32 = 200;
 const MSG_PER_SEC: f64 = 50.0;
+/// Refused frames in a row after which a connection is closed (1008): it is not a client.
+const MAX_REFUSED_IN_A_ROW: u32 = 500;
+/// A frame the client does not take within this is a client that stopped reading.
+const SEND_DEADLINE: Duration = Duration::from_secs(10);
+const HEADER_DEADLINE: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -48,6 +53,23 @@ pub struct ServerConfig {
     /// Where the server's SQLite file lives; `None` keeps everything in memory (tests).
     pub data_dir: Option<PathBuf>,
     pub hub: HubConfig,
+    /// Behind a reverse proxy: take the client's address from the last `X-Forwarded-For`
+    /// entry (the one the proxy added), so per-address limits apply to clients, not the proxy.
+    pub trust_forwarded_for: bool,
+    /// Bytes queued for one connection before it counts as a slow consumer.
+    pub outbox_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: None,
+            hub: HubConfig::default(),
+            trust_forwarded_for: false,
+            outbox_bytes: 4 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +93,9 @@ struct Shared {
     ws_config: WebSocketConfig,
     live_conns: AtomicUsize,
     conns_gone: Notify,
+    hub_alive: Arc<AtomicBool>,
+    trust_forwarded_for: bool,
+    outbox_bytes: usize,
 }
 
 pub struct RunningServer {
@@ -116,7 +141,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(cfg.hub, db, Secrets::from_os(), metrics.clone());
     let (hub_tx, hub_rx) = mpsc::channel(4096);
-    let hub_thread = hub_thread::spawn(hub, metrics.clone(), hub_rx).map_err(ServeError::Thread)?;
+    let hub_alive = Arc::new(AtomicBool::new(false));
+    let hub_thread = hub_thread::spawn(hub, metrics.clone(), hub_rx, hub_alive.clone())
+        .map_err(ServeError::Thread)?;
     let shared = Arc::new(Shared {
         hub: hub_tx,
         metrics: metrics.clone(),
@@ -129,6 +156,9 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
             .write_buffer_size(0),
         live_conns: AtomicUsize::new(0),
         conns_gone: Notify::new(),
+        hub_alive,
+        trust_forwarded_for: cfg.trust_forwarded_for,
+        outbox_bytes: cfg.outbox_bytes,
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stop_rx, hub_thread));
@@ -165,7 +195,9 @@ async fn accept_loop(
         tokio::select! {
             _ = &mut stop => break,
             _ = tick.tick() => {
-                let _ = shared.hub.send(HubInput::Tick).await;
+                // Never wait on a busy hub here: that would stop accepting. A missed tick is
+                // made up by the next one.
+                let _ = shared.hub.try_send(HubInput::Tick);
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -216,6 +248,8 @@ async fn accept_loop(
 async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let service = service_fn(move |req| route(req, peer, shared.clone()));
     let served = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_DEADLINE)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades()
         .await;
@@ -242,7 +276,13 @@ async fn route(
     shared: Arc<Shared>,
 ) -> Result<HttpResponse, Infallible> {
     let res = match (req.method(), req.uri().path()) {
-        (&Method::GET, "/healthz") => plain(StatusCode::OK, "ok\n"),
+        (&Method::GET, "/healthz") if shared.hub_alive.load(Relaxed) => {
+            plain(StatusCode::OK, "ok\n")
+        }
+        (&Method::GET, "/healthz") => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the server's logic has stopped; restart it\n",
+        ),
         (&Method::GET, "/metrics") => {
             let mut res = plain(StatusCode::OK, shared.metrics.render());
             res.headers_mut().insert(
@@ -292,6 +332,11 @@ fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) ->
         return res;
     };
     let accept = derive_accept_key(key.as_bytes());
+    let client = if shared.trust_forwarded_for {
+        forwarded_for(&req).unwrap_or(peer.ip())
+    } else {
+        peer.ip()
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let conn: ConnId = shared.next_conn.fetch_add(1, Relaxed);
     let span = tracing::debug_span!("conn", conn, %peer);
@@ -304,7 +349,7 @@ fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) ->
                     Some(shared.ws_config),
                 )
                 .await;
-                run_connection(ws, conn, peer.ip(), shared).await;
+                run_connection(ws, conn, client, shared).await;
             }
             Err(e) => tracing::debug!(error = %e, "upgrade failed"),
         }
@@ -333,6 +378,13 @@ impl Drop for LiveConn<'_> {
     }
 }
 
+/// The last entry of `X-Forwarded-For`: the address our own proxy saw.
+fn forwarded_for(req: &Request<Incoming>) -> Option<IpAddr> {
+    let all = req.headers().get_all("x-forwarded-for");
+    let last = all.iter().filter_map(|v| v.to_str().ok()).next_back()?;
+    last.rsplit(',').next()?.trim().parse().ok()
+}
+
 async fn run_connection<S>(ws: WebSocketStream<S>, conn: ConnId, addr: IpAddr, shared: Arc<Shared>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -342,71 +394,104 @@ where
     shared.metrics.connections_total.fetch_add(1, Relaxed);
     let _live = LiveConn(&shared);
 
-    let (outbox, mut rx) = mpsc::channel(OUTBOX);
-    if shared
-        .hub
-        .send(HubInput::Connect { conn, addr, outbox })
-        .await
-        .is_err()
-    {
+    let (outbox, mut inbox) = hub_thread::outbox(shared.outbox_bytes);
+    let connect = HubInput::Connect { conn, addr, outbox };
+    if shared.hub.send(connect).await.is_err() {
         return; // shutting down
     }
     let (mut sink, mut stream) = ws.split();
     let mut bucket = TokenBucket::new(MSG_BURST, MSG_PER_SEC, Instant::now());
+    let mut refused_in_a_row = 0u32;
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     let mut last_heard = Instant::now();
     tracing::debug!("connected");
 
+    // Every write has a deadline: a client that stops reading must not hold this task forever.
+    macro_rules! send_or_break {
+        ($msg:expr) => {
+            match tokio::time::timeout(SEND_DEADLINE, sink.send($msg)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::debug!("client stopped reading");
+                    break;
+                }
+            }
+        };
+    }
+
     loop {
         tokio::select! {
             incoming = stream.next() => {
-                let Some(Ok(msg)) = incoming else { break };
+                let msg = match incoming {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(WsError::Capacity(e))) => {
+                        tracing::debug!(error = %e, "message too large");
+                        close_gracefully(&mut sink, &mut stream, CloseCode::Size, "message too large").await;
+                        break;
+                    }
+                    _ => break,
+                };
                 last_heard = Instant::now();
-                let refusal = match msg {
-                    Message::Text(text) => {
-                        shared.metrics.messages_in.fetch_add(1, Relaxed);
-                        match read_frame(text.as_str(), &mut bucket) {
+                let data = match msg {
+                    Message::Text(text) => Some(Ok(text)),
+                    Message::Binary(_) => Some(Err(())),
+                    Message::Close(_) => break,
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
+                };
+                let Some(data) = data else { continue };
+                shared.metrics.messages_in.fetch_add(1, Relaxed);
+                // Every data frame pays first, before any work is done on it.
+                let refusal = if !bucket.try_take(Instant::now()) {
+                    Some((None, ErrorCode::RateLimited, format!("too many messages; slow down (at most {MSG_PER_SEC} a second)")))
+                } else {
+                    match data {
+                        Ok(text) => match read_frame(text.as_str()) {
                             Ok(frame) => {
+                                refused_in_a_row = 0;
                                 if shared.hub.send(HubInput::Frame { conn, frame }).await.is_err() {
                                     break;
                                 }
                                 None
                             }
                             Err(e) => Some(e),
-                        }
+                        },
+                        Err(()) => Some((None, ErrorCode::BinaryFrame, "binary frames are not used; send JSON text".to_owned())),
                     }
-                    Message::Binary(_) => Some((None, ErrorCode::BinaryFrame, "binary frames are not used; send JSON text".to_owned())),
-                    Message::Close(_) => break,
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
                 };
                 if let Some((re, code, message)) = refusal {
                     shared.metrics.error(code);
-                    let err = ServerMessage::error(re, code, message).to_json();
-                    if sink.send(Message::text(err)).await.is_err() {
+                    refused_in_a_row += 1;
+                    if refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
+                        tracing::info!("closing a connection that sends only refused frames");
+                        close_gracefully(&mut sink, &mut stream, CloseCode::Policy, "too many refused frames").await;
                         break;
                     }
+                    let err = ServerMessage::error(re, code, message).to_json();
+                    send_or_break!(Message::text(err));
                     shared.metrics.messages_out.fetch_add(1, Relaxed);
                 }
             }
-            out = rx.recv() => match out {
+            out = inbox.rx.recv() => match out {
                 Some(Outbound::Text(text)) => {
-                    if sink.send(Message::Text(text)).await.is_err() {
-                        break;
-                    }
+                    let len = text.len();
+                    send_or_break!(Message::Text(text));
+                    inbox.sent(len);
                     shared.metrics.messages_out.fetch_add(1, Relaxed);
                 }
                 Some(Outbound::Close(reason)) => {
                     let (code, why) = match reason {
                         CloseReason::VersionMismatch => (CloseCode::Policy, "protocol version mismatch"),
+                        CloseReason::HelloTimeout => (CloseCode::Policy, "no hello"),
                         CloseReason::ShuttingDown => (CloseCode::Away, "server shutting down"),
                     };
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: why.into() }))).await;
+                    close_gracefully(&mut sink, &mut stream, code, why).await;
                     break;
                 }
                 None => {
                     // The hub let go of us: we did not keep up with our messages.
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: CloseCode::Again, reason: "too slow reading messages".into() }))).await;
+                    close_gracefully(&mut sink, &mut stream, CloseCode::Again, "too slow reading messages").await;
                     break;
                 }
             },
@@ -415,20 +500,45 @@ where
                     tracing::debug!("silent for too long");
                     break;
                 }
-                if sink.send(Message::Ping(Bytes::new())).await.is_err() {
-                    break;
-                }
+                send_or_break!(Message::Ping(Bytes::new()));
             }
         }
     }
+    drop::<OutboxReceiver>(inbox);
     let _ = shared.hub.send(HubInput::Disconnect { conn }).await;
     tracing::debug!("disconnected");
 }
 
+/// The closing handshake: our Close, then whatever the client still sends is read and dropped
+/// until its Close arrives (bounded). Closing the socket with unread data in it would make the
+/// kernel reset the connection, and the client would never see our reason.
+async fn close_gracefully<S>(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    stream: &mut futures_util::stream::SplitStream<WebSocketStream<S>>,
+    code: CloseCode,
+    reason: &'static str,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if tokio::time::timeout(SEND_DEADLINE, sink.send(Message::Close(Some(frame))))
+        .await
+        .is_ok_and(|r| r.is_ok())
+    {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(_)) = stream.next().await {}
+        })
+        .await;
+    }
+}
+
 type Refused = (Option<RequestId>, ErrorCode, String);
 
-/// Size limit, decoding, and the per-connection rate limit, in that order.
-fn read_frame(text: &str, bucket: &mut TokenBucket) -> Result<ClientFrame, Refused> {
+/// Size limit and decoding; the rate limit has been paid before.
+fn read_frame(text: &str) -> Result<ClientFrame, Refused> {
     if text.len() > MAX_FRAME_BYTES {
         return Err((
             None,
@@ -439,13 +549,5 @@ fn read_frame(text: &str, bucket: &mut TokenBucket) -> Result<ClientFrame, Refus
             ),
         ));
     }
-    let frame = ClientFrame::decode(text).map_err(|e| (e.re, e.code, e.message))?;
-    if !bucket.try_take(Instant::now()) {
-        return Err((
-            Some(frame.req),
-            ErrorCode::RateLimited,
-            format!("too many messages; slow down (at most {MSG_PER_SEC} a second)"),
-        ));
-    }
-    Ok(frame)
+    ClientFrame::decode(text).map_err(|e| (e.re, e.code, e.message))
 }

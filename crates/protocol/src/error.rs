@@ -25,7 +25,8 @@ pub enum ErrorCode {
     HelloRequired,
     /// The client speaks another protocol version; the connection is closed.
     VersionMismatch,
-    /// A name, title, question or chat text that is empty or too long.
+    /// A name, title, question or chat text that is empty, too long or has control characters;
+    /// or an action that makes no sense (the host removing itself, revoking its own mic).
     InvalidInput,
     /// Not an invite code (wrong length or a symbol codes never contain).
     InvalidCode,
@@ -33,7 +34,9 @@ pub enum ErrorCode {
     UnknownCode,
     NoSuchLesson,
     LessonEnded,
-    /// The lesson has as many participants (or knocks) as it takes.
+    /// Pre-questions are for lessons that have not started: knock, and ask inside.
+    LessonLive,
+    /// The lesson has as many participants, knocks or questions as it takes.
     LessonFull,
     /// The host token does not open this lesson.
     BadHostToken,
@@ -67,6 +70,7 @@ impl ErrorCode {
             Self::UnknownCode => "unknown_code",
             Self::NoSuchLesson => "no_such_lesson",
             Self::LessonEnded => "lesson_ended",
+            Self::LessonLive => "lesson_live",
             Self::LessonFull => "lesson_full",
             Self::BadHostToken => "bad_host_token",
             Self::SessionExpired => "session_expired",
@@ -93,6 +97,7 @@ impl ErrorCode {
         Self::UnknownCode,
         Self::NoSuchLesson,
         Self::LessonEnded,
+        Self::LessonLive,
         Self::LessonFull,
         Self::BadHostToken,
         Self::SessionExpired,

@@ -35,7 +35,7 @@ pub enum ServerMessage {
         re: RequestId,
         lesson: LessonInfo,
         you: PeerId,
-        /// Whether the host is in the lesson to admit you now.
+        /// Whether the host is connected to admit you now (`host_presence` tells of changes).
         host_present: bool,
     },
     /// Reply to `start_lesson` and `rejoin`, or the event that admits a knocking participant.
@@ -66,6 +66,10 @@ pub enum ServerMessage {
     /// To a knocking participant: the host started the lesson.
     LessonStarted {
         lesson: LessonInfo,
+    },
+    /// To those in the waiting room: the host arrived, or lost its connection or left.
+    HostPresence {
+        present: bool,
     },
     /// To a knocking participant.
     Denied {

@@ -209,6 +209,7 @@ pub(crate) fn server_samples() -> Vec<ServerMessage> {
             peer: "pq4x8m2a".into(),
         },
         LessonStarted { lesson: lesson() },
+        HostPresence { present: true },
         Denied {
             lesson: "l7x2k9m4q8w3e5r6".into(),
         },
@@ -293,7 +294,7 @@ fn samples_cover_every_type_and_types_list_is_exact() {
         server_samples().iter().map(server_type_name).collect();
     assert_eq!(
         server.len(),
-        21,
+        22,
         "a server message has no sample: {server:?}"
     );
 }

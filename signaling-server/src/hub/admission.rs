@@ -14,6 +14,7 @@ use tutti_protocol::{
 impl Hub {
     pub(super) fn create_lesson(
         &mut self,
+        conn: ConnId,
         re: RequestId,
         title: &str,
         host_name: &str,
@@ -22,6 +23,7 @@ impl Hub {
     ) -> Result<ServerMessage, Refusal> {
         let title = clean_text(title, "title", limits::TITLE_CHARS, false, false)?;
         let host_name = clean_text(host_name, "name", limits::NAME_CHARS, false, false)?;
+        self.count_creation(conn, now)?;
         let host_token = self.secrets.host_token();
         // A code collision is a one-in-2^44 event per existing lesson; retry a few times.
         for _ in 0..8 {
@@ -136,6 +138,7 @@ impl Hub {
                     Some(&peer),
                     &mut self.out,
                 );
+                lesson.tell_waiting(ServerMessage::HostPresence { present: true }, &mut self.out);
                 peer
             }
         };
@@ -162,10 +165,16 @@ impl Hub {
         if lesson.info.status == LessonStatus::Ended {
             return refuse(ErrorCode::LessonEnded, "this lesson has ended");
         }
+        // Once the lesson is live, its queue is for those inside.
+        let questions = if lesson.info.status == LessonStatus::Scheduled {
+            lesson.questions.values().map(|e| e.q.clone()).collect()
+        } else {
+            Vec::new()
+        };
         Ok(ServerMessage::LessonPreview {
             re,
             lesson: lesson.info.clone(),
-            questions: lesson.questions.values().map(|e| e.q.clone()).collect(),
+            questions,
         })
     }
 
@@ -284,6 +293,7 @@ impl Hub {
         conn: ConnId,
         re: RequestId,
         peer: &PeerId,
+        now: Now,
     ) -> Result<ServerMessage, Refusal> {
         let (id, _) = self.host_seat(conn, "deny")?;
         let lesson = lesson_in(&mut self.lessons, &id)?;
@@ -293,6 +303,10 @@ impl Hub {
                 format!("{peer} is not in the waiting room"),
             );
         };
+        // Knocking again and again after a no is like guessing codes.
+        if let Some(addr) = self.conns.get(&w.conn).map(|c| c.addr) {
+            self.wrong_codes.fail(addr, now.mono);
+        }
         self.set_seat(w.conn, None);
         self.send(w.conn, ServerMessage::Denied { lesson: id });
         Ok(ServerMessage::Ok { re })
@@ -343,7 +357,13 @@ impl Hub {
         self.set_seat(conn, None);
         let lesson = lesson_in(&mut self.lessons, &seat.lesson)?;
         if seat.admitted {
-            lesson.remove_member(&seat.peer);
+            let gone = lesson.remove_member(&seat.peer);
+            if gone.is_some_and(|m| m.p.role == Role::Host) {
+                lesson.tell_waiting(
+                    ServerMessage::HostPresence { present: false },
+                    &mut self.out,
+                );
+            }
             lesson.broadcast(
                 ServerMessage::ParticipantLeft {
                     peer: seat.peer,
@@ -435,6 +455,7 @@ impl Hub {
         };
         let old = m.conn.replace(conn);
         let was_away = !m.p.connected;
+        let is_host = m.p.role == Role::Host;
         m.p.connected = true;
         m.away_until = None;
         let p = m.p.clone();
@@ -444,6 +465,9 @@ impl Hub {
                 Some(peer),
                 &mut self.out,
             );
+        }
+        if was_away && is_host {
+            lesson.tell_waiting(ServerMessage::HostPresence { present: true }, &mut self.out);
         }
         if let Some(old) = old.filter(|&old| old != conn) {
             self.set_seat(old, None);

@@ -41,6 +41,8 @@ pub(super) struct Lesson {
     pub questions: BTreeMap<QuestionId, Entry>,
     pub chat: VecDeque<ChatMessage>,
     pub next_chat: u64,
+    /// Since when nobody has been in or waiting; the lesson leaves memory after a while.
+    pub idle_since: Option<Instant>,
 }
 
 impl Lesson {
@@ -64,6 +66,7 @@ impl Lesson {
                 .collect(),
             chat: VecDeque::new(),
             next_chat: 1,
+            idle_since: None,
         }
     }
 
@@ -115,6 +118,14 @@ impl Lesson {
             {
                 out.push(Effect::Send(conn, msg.clone()));
             }
+        }
+    }
+
+    /// Sends one message to everyone in the waiting room.
+    pub fn tell_waiting(&self, msg: ServerMessage, out: &mut Vec<Effect>) {
+        let msg = Arc::new(msg);
+        for w in &self.waiting {
+            out.push(Effect::Send(w.conn, msg.clone()));
         }
     }
 

@@ -53,6 +53,7 @@ pub enum Effect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseReason {
     VersionMismatch,
+    HelloTimeout,
     ShuttingDown,
 }
 
@@ -70,6 +71,14 @@ pub struct HubConfig {
     pub wrong_codes_burst: u32,
     /// ...and how many it gets back each minute after that.
     pub wrong_codes_per_minute: f64,
+    /// New lessons and pre-questions one address may create in a burst, and per hour after
+    /// that (0: no limit, for load tests).
+    pub creations_burst: u32,
+    pub creations_per_hour: u32,
+    /// A connection that has not said hello by then is closed.
+    pub hello_timeout: Duration,
+    /// A lesson nobody is in (or waiting for) is forgotten from memory after this long.
+    pub idle_eviction: Duration,
 }
 
 impl Default for HubConfig {
@@ -84,6 +93,10 @@ impl Default for HubConfig {
             chat_history: 200,
             wrong_codes_burst: 10,
             wrong_codes_per_minute: 1.0,
+            creations_burst: 30,
+            creations_per_hour: 60,
+            hello_timeout: Duration::from_secs(10),
+            idle_eviction: Duration::from_secs(600),
         }
     }
 }
@@ -129,6 +142,7 @@ struct Seat {
 #[derive(Debug)]
 struct Conn {
     addr: IpAddr,
+    connected_at: Instant,
     greeted: bool,
     seat: Option<Seat>,
 }
@@ -143,6 +157,7 @@ pub struct Hub {
     lessons: HashMap<LessonId, Lesson>,
     codes: HashMap<InviteCode, LessonId>,
     wrong_codes: AddressLimiter,
+    creations: AddressLimiter,
     out: Vec<Effect>,
 }
 
@@ -150,6 +165,10 @@ impl Hub {
     pub fn new(cfg: HubConfig, db: ServerDb, secrets: Secrets, metrics: Arc<Metrics>) -> Self {
         let wrong_codes =
             AddressLimiter::new(cfg.wrong_codes_burst, cfg.wrong_codes_per_minute / 60.0);
+        let creations = AddressLimiter::new(
+            cfg.creations_burst,
+            f64::from(cfg.creations_per_hour) / 3600.0,
+        );
         Self {
             cfg,
             db,
@@ -159,15 +178,17 @@ impl Hub {
             lessons: HashMap::new(),
             codes: HashMap::new(),
             wrong_codes,
+            creations,
             out: Vec::new(),
         }
     }
 
-    pub fn connect(&mut self, conn: ConnId, addr: IpAddr) {
+    pub fn connect(&mut self, conn: ConnId, addr: IpAddr, now: Now) {
         self.conns.insert(
             conn,
             Conn {
                 addr,
+                connected_at: now.mono,
                 greeted: false,
                 seat: None,
             },
@@ -209,16 +230,38 @@ impl Hub {
         std::mem::take(&mut self.out)
     }
 
-    /// Expires participants past their grace period, forgets idle lessons, updates gauges.
+    /// Closes connections that never said hello, expires participants past their grace period,
+    /// forgets lessons idle for long enough, updates gauges.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        let hello_timeout = self.cfg.hello_timeout;
+        let silent: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.greeted && now.mono.saturating_duration_since(c.connected_at) >= hello_timeout
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for conn in silent {
+            self.conns.remove(&conn);
+            self.out
+                .push(Effect::Close(conn, CloseReason::HelloTimeout));
+        }
         for lesson in self.lessons.values_mut() {
             lesson.expire_absent(now.mono, &mut self.out);
         }
+        let evict_after = self.cfg.idle_eviction;
         let idle: Vec<LessonId> = self
             .lessons
-            .iter()
-            .filter(|(_, l)| l.is_idle())
-            .map(|(id, _)| id.clone())
+            .iter_mut()
+            .filter_map(|(id, l)| {
+                if !l.is_idle() {
+                    l.idle_since = None;
+                    return None;
+                }
+                let since = *l.idle_since.get_or_insert(now.mono);
+                (now.mono.saturating_duration_since(since) >= evict_after).then(|| id.clone())
+            })
             .collect();
         for id in idle {
             if let Some(l) = self.lessons.remove(&id) {
@@ -226,6 +269,7 @@ impl Hub {
             }
         }
         self.wrong_codes.prune(now.mono);
+        self.creations.prune(now.mono);
         let m = &self.metrics;
         let count = |f: fn(&Lesson) -> usize| {
             i64::try_from(self.lessons.values().map(f).sum::<usize>()).unwrap_or(i64::MAX)
@@ -272,7 +316,7 @@ impl Hub {
                 title,
                 host_name,
                 scheduled_for,
-            } => self.create_lesson(re, &title, &host_name, scheduled_for, now),
+            } => self.create_lesson(conn, re, &title, &host_name, scheduled_for, now),
             M::StartLesson { lesson, host_token } => {
                 self.start_lesson(conn, re, &lesson, &host_token, now)
             }
@@ -286,7 +330,7 @@ impl Hub {
             } => self.submit_pre_question(conn, re, &code, &name, &text, kind, anonymous, now),
             M::Knock { code, name, role } => self.knock(conn, re, &code, &name, role, now),
             M::Admit { peer } => self.admit(conn, re, &peer),
-            M::Deny { peer } => self.deny(conn, re, &peer),
+            M::Deny { peer } => self.deny(conn, re, &peer, now),
             M::Rejoin {
                 lesson,
                 peer,
@@ -428,6 +472,27 @@ impl Hub {
         }
     }
 
+    /// Counts a new lesson or pre-question against the address; refuses when it made too many.
+    fn count_creation(&mut self, conn: ConnId, now: Now) -> Result<(), Refusal> {
+        if self.cfg.creations_per_hour == 0 {
+            return Ok(());
+        }
+        let Some(addr) = self.conns.get(&conn).map(|c| c.addr) else {
+            return Ok(());
+        };
+        if let Err(wait) = self.creations.check(addr, now.mono) {
+            return refuse(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many new lessons or questions from your address; try again in {} min",
+                    wait.as_secs().div_ceil(60).max(1)
+                ),
+            );
+        }
+        self.creations.fail(addr, now.mono);
+        Ok(())
+    }
+
     /// Makes sure a lesson is in memory, loading it by id.
     fn load_lesson(&mut self, id: &LessonId) -> Result<(), Refusal> {
         if self.lessons.contains_key(id) {
@@ -462,11 +527,18 @@ impl Hub {
         {
             m.conn = None;
             m.p.connected = false;
-            m.away_until = Some(now.mono + grace);
+            m.away_until = Some(now.mono.checked_add(grace).unwrap_or(now.mono));
+            let was_host = m.p.role == tutti_protocol::Role::Host;
             let update = ServerMessage::ParticipantUpdated {
                 participant: m.p.clone(),
             };
             lesson.broadcast(update, Some(&seat.peer), &mut self.out);
+            if was_host {
+                lesson.tell_waiting(
+                    ServerMessage::HostPresence { present: false },
+                    &mut self.out,
+                );
+            }
         }
     }
 }
@@ -506,6 +578,16 @@ fn clean_text(
         return refuse(
             ErrorCode::InvalidInput,
             format!("the {what} contains control characters"),
+        );
+    }
+    // A name or title with bidirectional overrides can pass itself off as someone else's.
+    if !multiline
+        && t.chars()
+            .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return refuse(
+            ErrorCode::InvalidInput,
+            format!("the {what} contains direction-override characters"),
         );
     }
     Ok(t.to_owned())

@@ -25,10 +25,17 @@ impl Hub {
         let text = question_text(text, kind)?;
         let id = self.lesson_by_code(conn, code, now)?;
         let lesson = lesson_in(&mut self.lessons, &id)?;
-        if lesson.info.status == LessonStatus::Ended {
-            return refuse(ErrorCode::LessonEnded, "this lesson has ended");
+        match lesson.info.status {
+            LessonStatus::Ended => return refuse(ErrorCode::LessonEnded, "this lesson has ended"),
+            LessonStatus::Live => {
+                return refuse(
+                    ErrorCode::LessonLive,
+                    "the lesson has started: knock to join it, and ask there",
+                );
+            }
+            LessonStatus::Scheduled => {}
         }
-        let pre_lesson = lesson.info.status == LessonStatus::Scheduled;
+        self.count_creation(conn, now)?;
         let q = Question {
             id: QuestionId(0),
             lesson: id.clone(),
@@ -40,7 +47,7 @@ impl Hub {
             votes: 0,
             state: QuestionState::Open,
             pinned: false,
-            pre_lesson,
+            pre_lesson: true,
             asked_at: now.wall,
             answered_at: None,
         };

@@ -43,7 +43,7 @@ impl T {
     fn conn_from(&mut self, addr: &str) -> ConnId {
         let c = self.next_conn;
         self.next_conn += 1;
-        self.hub.connect(c, ip(addr));
+        self.hub.connect(c, ip(addr), self.now);
         let r = self.req(
             c,
             ClientMessage::Hello {
@@ -223,7 +223,7 @@ fn question_in(msgs: &[ServerMessage]) -> Question {
 #[test]
 fn hello_comes_first_and_a_wrong_version_closes() {
     let mut t = T::new();
-    t.hub.connect(1, ip(HOME));
+    t.hub.connect(1, ip(HOME), t.now);
     assert_eq!(t.err(1, ClientMessage::Leave), ErrorCode::HelloRequired);
     let out = t.req(
         1,
@@ -675,6 +675,7 @@ fn knocking_before_the_host_arrives() {
     let mut t = T::new();
     let h = t.conn();
     let (lesson, code, token) = t.create(h, Some(UnixMs(1_795_100_000_000)));
+    let (lesson_id, token2) = (lesson.clone(), token.clone());
     let s = t.conn();
     let (peer, out) = t.knock(s, &code, JoinRole::Student);
     assert!(matches!(
@@ -700,8 +701,30 @@ fn knocking_before_the_host_arrives() {
             .collect::<Vec<_>>(),
         vec![&peer]
     );
-    assert!(
-        matches!(&out.to(s)[..], [ServerMessage::LessonStarted { lesson }] if lesson.status == LessonStatus::Live)
+    match &out.to(s)[..] {
+        [
+            ServerMessage::LessonStarted { lesson },
+            ServerMessage::HostPresence { present: true },
+        ] => assert_eq!(lesson.status, LessonStatus::Live),
+        other => panic!("{other:?}"),
+    }
+    // The host drops: the waiting room is told, and told again when it is back.
+    let effects = t.hub.disconnect(h, t.now);
+    assert_eq!(
+        sent_to(&effects, s),
+        vec![ServerMessage::HostPresence { present: false }]
+    );
+    let h2 = t.conn();
+    let out = t.ok(
+        h2,
+        ClientMessage::StartLesson {
+            lesson: lesson_id,
+            host_token: token2,
+        },
+    );
+    assert_eq!(
+        out.to(s),
+        vec![ServerMessage::HostPresence { present: true }]
     );
 }
 
@@ -1232,6 +1255,14 @@ fn idle_lessons_leave_memory_and_come_back_from_disk() {
     );
     t.ok(h, ClientMessage::Leave);
     t.advance(1);
+    assert_eq!(
+        t.hub.lessons.len(),
+        1,
+        "kept a while: the host may be back in a minute"
+    );
+    t.advance(599);
+    assert_eq!(t.hub.lessons.len(), 1);
+    t.advance(2);
     assert!(t.hub.lessons.is_empty());
     assert_eq!(t.hub.metrics.lessons_loaded.load(Relaxed), 0);
     let s = t.conn();
@@ -1246,15 +1277,11 @@ fn idle_lessons_leave_memory_and_come_back_from_disk() {
     };
     assert_eq!(
         (info.id, info.status, host_present),
-        (lesson, LessonStatus::Live, false)
+        (lesson.clone(), LessonStatus::Live, false)
     );
-    let g = t.conn();
-    let ServerMessage::LessonPreview { questions, .. } =
-        t.ok(g, ClientMessage::Preview { code }).reply
-    else {
-        panic!()
-    };
-    assert_eq!(questions.len(), 1);
+    // Reloaded from disk with its question.
+    assert_eq!(t.hub.lessons[&lesson].questions.len(), 1);
+    let _ = code;
 }
 
 #[test]
@@ -1305,4 +1332,170 @@ fn shutdown_tells_and_closes_everyone() {
         assert!(effects.contains(&Effect::Close(c, CloseReason::ShuttingDown)));
     }
     assert_eq!(t.hub.connections(), 0);
+}
+
+#[test]
+fn a_connection_that_never_says_hello_is_closed() {
+    let mut t = T::new();
+    t.hub.connect(7, ip(HOME), t.now);
+    let greeted = t.conn();
+    assert!(t.advance(9).is_empty());
+    let effects = t.advance(2);
+    assert_eq!(effects, vec![Effect::Close(7, CloseReason::HelloTimeout)]);
+    assert!(
+        !effects
+            .iter()
+            .any(|e| matches!(e, Effect::Close(c, _) if *c == greeted))
+    );
+}
+
+#[test]
+fn pre_questions_are_for_lessons_that_have_not_started() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let g = t.conn();
+    let pre = ClientMessage::SubmitPreQuestion {
+        code: code.clone(),
+        name: "Omar".into(),
+        text: "late?".into(),
+        kind: QuestionKind::Text,
+        anonymous: false,
+    };
+    assert_eq!(t.err(g, pre), ErrorCode::LessonLive);
+    // Inside, the queue is public to members; from outside, a live lesson shows no questions.
+    t.ok(
+        h,
+        ClientMessage::AskQuestion {
+            text: "inside".into(),
+            kind: QuestionKind::Text,
+            anonymous: false,
+        },
+    );
+    let ServerMessage::LessonPreview {
+        questions, lesson, ..
+    } = t.ok(g, ClientMessage::Preview { code }).reply
+    else {
+        panic!()
+    };
+    assert_eq!((lesson.status, questions.len()), (LessonStatus::Live, 0));
+}
+
+#[test]
+fn an_address_may_create_only_so_many_lessons_and_pre_questions() {
+    let mut t = T::new();
+    let c = t.conn();
+    let (_, code, _) = t.create(c, Some(UnixMs(1_900_000_000_000)));
+    for i in 1..30 {
+        t.ok(
+            c,
+            ClientMessage::SubmitPreQuestion {
+                code: code.clone(),
+                name: "n".into(),
+                text: format!("q{i}"),
+                kind: QuestionKind::Text,
+                anonymous: false,
+            },
+        );
+    }
+    let create = ClientMessage::CreateLesson {
+        title: "t".into(),
+        host_name: "h".into(),
+        scheduled_for: None,
+    };
+    assert_eq!(t.err(c, create.clone()), ErrorCode::RateLimited);
+    // Another address is not affected; this one gets one back a minute later.
+    let other = t.conn_from("198.51.100.9");
+    t.ok(other, create.clone());
+    t.advance(61);
+    t.ok(c, create);
+}
+
+#[test]
+fn knocking_again_after_denials_is_limited_like_guessing() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let s = t.conn_from("203.0.113.5");
+    for _ in 0..10 {
+        let (peer, _) = t.knock(s, &code, JoinRole::Student);
+        t.ok(h, ClientMessage::Deny { peer });
+    }
+    let knock = ClientMessage::Knock {
+        code,
+        name: "again".into(),
+        role: JoinRole::Student,
+    };
+    assert_eq!(t.err(s, knock), ErrorCode::RateLimited);
+}
+
+#[test]
+fn names_cannot_carry_direction_overrides() {
+    let mut t = T::new();
+    let (_, _, code, _) = t.live_lesson();
+    let s = t.conn();
+    let knock = ClientMessage::Knock {
+        code,
+        name: "Omar\u{202E}rehcaeT".into(),
+        role: JoinRole::Student,
+    };
+    assert_eq!(t.err(s, knock), ErrorCode::InvalidInput);
+}
+
+#[test]
+fn a_connection_in_one_lesson_cannot_start_another() {
+    let mut t = T::new();
+    let (h, _, _, _) = t.live_lesson();
+    let (lesson2, _, token2) = t.create(h, None);
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::StartLesson {
+                lesson: lesson2,
+                host_token: token2
+            }
+        ),
+        ErrorCode::AlreadyInLesson
+    );
+}
+
+#[test]
+fn chat_history_survives_a_short_absence() {
+    let mut t = T::new();
+    let h = t.conn();
+    let (lesson, _, token) = t.create(h, None);
+    let start = ClientMessage::StartLesson {
+        lesson: lesson.clone(),
+        host_token: token,
+    };
+    t.ok(h, start.clone());
+    t.ok(
+        h,
+        ClientMessage::Chat {
+            text: "first".into(),
+        },
+    );
+    // The host's connection drops and its grace period runs out: nobody is left.
+    t.hub.disconnect(h, t.now);
+    t.advance(61);
+    assert!(t.hub.lessons[&lesson].is_idle());
+    // Back within the eviction time: the chat is still there, and ids go on increasing.
+    t.advance(300);
+    let h2 = t.conn();
+    let joined = t.ok(h2, start).joined();
+    assert_eq!(
+        joined
+            .chat
+            .iter()
+            .map(|m| m.text.as_str())
+            .collect::<Vec<_>>(),
+        ["first"]
+    );
+    let out = t.ok(
+        h2,
+        ClientMessage::Chat {
+            text: "second".into(),
+        },
+    );
+    assert!(
+        matches!(&out.to(h2)[..], [ServerMessage::ChatPosted { message }] if message.id.0 == 2)
+    );
 }

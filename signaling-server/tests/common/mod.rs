@@ -84,6 +84,20 @@ impl Client {
         }
     }
 
+    /// Reads until the connection closes; returns the close code, if the server sent one.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("not closed within the wait");
+            match msg {
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     /// Sends and waits for the reply, keeping events that arrive meanwhile.
     pub async fn request(&mut self, msg: ClientMessage) -> ServerMessage {
         let req = self.send(msg).await;
