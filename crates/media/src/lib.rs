@@ -5,7 +5,9 @@
 pub mod analysis;
 pub mod codec;
 pub mod format;
+pub mod jitter;
 pub mod signal;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
+pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};

@@ -1,0 +1,608 @@
+//! The receive-side jitter buffer, tuned for playing together: it holds as little audio as the
+//! network's measured jitter allows, and no more.
+//!
+//! Packets come in with their RTP sequence number; the playout side asks for one frame each
+//! frame period ([`JitterBuffer::pop`]) and gets the packet to decode, the packet after a lost
+//! one (to recover it from, with FEC where the codec carries any), or "conceal" when there is
+//! nothing to go on. Pure: the caller passes the time, so tests replay any network exactly.
+//!
+//! - **Target depth** follows the spread of packet delays over the last couple of seconds (a high
+//!   quantile minus the minimum), in whole frames, between `min_depth` and `max_depth`.
+//! - **Drift** between the two sound cards' clocks slowly fills or drains the buffer. A smoothed
+//!   level is compared with the target: above it by more than a frame, one frame is dropped; below
+//!   it, one concealed frame is inserted. Over an hour at 100 ppm that is one frame every 25 s at
+//!   2.5 ms frames, instead of a buffer that grows or starves.
+//! - Sequence numbers are 16-bit and wrap; they are unwrapped to 64 bits. Late packets (their turn
+//!   has passed) and duplicates are dropped and counted; a jump far ahead (the sender restarted)
+//!   resets the buffer.
+
+use crate::format::FrameDuration;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// An encoded frame as it arrived; cheap to clone.
+pub type Payload = bytes::Bytes;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JitterConfig {
+    pub frame: FrameDuration,
+    /// Never fewer frames buffered than this when playing.
+    pub min_depth: u32,
+    /// Never more latency than this many frames: beyond, frames are dropped.
+    pub max_depth: u32,
+    /// How far back the delay statistics look.
+    pub window: Duration,
+    /// Which quantile of the delay spread the target covers (the rest is concealed).
+    pub quantile: f64,
+    /// Added to the measured spread before rounding up to frames.
+    pub margin: Duration,
+}
+
+impl JitterConfig {
+    pub fn for_frame(frame: FrameDuration) -> Self {
+        let frames_in = |d: Duration| (d.as_micros() / frame.duration().as_micros().max(1)) as u32;
+        Self {
+            frame,
+            min_depth: 1,
+            max_depth: frames_in(Duration::from_millis(200)).max(2),
+            window: Duration::from_secs(2),
+            quantile: 0.98,
+            margin: Duration::from_micros(500),
+        }
+    }
+}
+
+/// What to play for one frame period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// Decode this packet.
+    Packet(Payload),
+    /// The frame was lost; this is the packet after it, to recover it from.
+    Recover(Payload),
+    /// Lost, nothing to recover from: let the decoder conceal it.
+    Conceal,
+    /// Not playing yet (buffering up to the target): play silence.
+    Waiting,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct JitterStats {
+    pub received: u64,
+    pub played: u64,
+    pub recovered: u64,
+    /// Frames concealed because their packet was missing (lost, or late).
+    pub concealed: u64,
+    /// Packets that came after their turn.
+    pub late: u64,
+    pub duplicates: u64,
+    /// Frames dropped to bring the latency back to the target (drift, or jitter that calmed).
+    pub dropped: u64,
+    /// Concealed frames played while waiting for a packet that had not arrived yet (an
+    /// underrun), or to bring the buffer back up to its target (drift).
+    pub inserted: u64,
+    /// Times the stream restarted (a jump in sequence numbers, or a long silence).
+    pub resets: u64,
+    /// Frames buffered now.
+    pub depth: u32,
+    /// Frames the buffer aims to hold.
+    pub target: u32,
+    /// The measured delay spread (quantile minus minimum), in ms.
+    pub jitter_ms: f64,
+}
+
+impl JitterStats {
+    /// Frames played that were not the real packet (concealed or inserted), per frame played.
+    pub fn concealed_ratio(&self) -> f64 {
+        let total = self.played + self.recovered + self.concealed + self.inserted;
+        if total == 0 {
+            0.0
+        } else {
+            (self.concealed + self.inserted) as f64 / total as f64
+        }
+    }
+}
+
+/// Unwraps 16-bit RTP sequence numbers into a monotonic 64-bit count.
+#[derive(Debug, Default, Clone)]
+struct SeqUnwrap {
+    highest: Option<u64>,
+}
+
+impl SeqUnwrap {
+    fn unwrap(&mut self, seq: u16) -> u64 {
+        let Some(high) = self.highest else {
+            // Start in the middle of the 64-bit space so that earlier packets stay positive.
+            let ext = (1u64 << 32) + u64::from(seq);
+            self.highest = Some(ext);
+            return ext;
+        };
+        let base = high & !0xFFFF;
+        let mut ext = base | u64::from(seq);
+        // The candidate closest to the highest seen.
+        if ext + 0x8000 < high {
+            ext += 0x1_0000;
+        } else if ext > high + 0x8000 && ext >= 0x1_0000 {
+            ext -= 0x1_0000;
+        }
+        if ext > high {
+            self.highest = Some(ext);
+        }
+        ext
+    }
+}
+
+pub struct JitterBuffer {
+    cfg: JitterConfig,
+    frame_us: f64,
+    seq: SeqUnwrap,
+    slots: BTreeMap<u64, Payload>,
+    /// The next sequence number to play; `None` while buffering.
+    next: Option<u64>,
+    /// (arrival, relative delay in µs) over the window.
+    delays: VecDeque<(Instant, f64)>,
+    /// Arrival time of the first packet minus its media time: the delay reference.
+    epoch: Option<(Instant, u64)>,
+    since_target_update: u32,
+    /// Smoothed depth at playout, in frames.
+    level: f64,
+    /// Frames concealed in a row: a long run means the stream stopped.
+    missing_run: u32,
+    stats: JitterStats,
+}
+
+/// Recompute the target every this many packets: the quantile needs a sort.
+const TARGET_EVERY: u32 = 16;
+/// Smoothing of the depth for drift decisions (per frame played).
+const LEVEL_ALPHA: f64 = 0.01;
+
+impl JitterBuffer {
+    pub fn new(cfg: JitterConfig) -> Self {
+        Self {
+            frame_us: cfg.frame.duration().as_micros() as f64,
+            seq: SeqUnwrap::default(),
+            slots: BTreeMap::new(),
+            next: None,
+            delays: VecDeque::new(),
+            epoch: None,
+            since_target_update: 0,
+            level: f64::from(cfg.min_depth),
+            missing_run: 0,
+            stats: JitterStats {
+                target: cfg.min_depth,
+                ..JitterStats::default()
+            },
+            cfg,
+        }
+    }
+
+    pub fn stats(&self) -> JitterStats {
+        JitterStats {
+            depth: self.depth(),
+            ..self.stats
+        }
+    }
+
+    /// Frames buffered from the next one to play on.
+    pub fn depth(&self) -> u32 {
+        match self.next {
+            Some(n) => self.slots.range(n..).count() as u32,
+            None => self.slots.len() as u32,
+        }
+    }
+
+    /// The audio waiting in the buffer, for latency reports.
+    pub fn buffered(&self) -> Duration {
+        self.cfg.frame.duration() * self.depth()
+    }
+
+    /// A packet arrived.
+    pub fn push(&mut self, seq: u16, payload: Payload, now: Instant) {
+        let mut ext = self.seq.unwrap(seq);
+        self.stats.received += 1;
+        if let Some(next) = self.next {
+            // Far from anything playable, ahead or behind: the sender restarted (with a new
+            // random sequence number) or we were away. Start over from this packet.
+            let far = u64::from(self.cfg.max_depth) * 4 + 64;
+            if ext.abs_diff(next) > far {
+                self.reset();
+                ext = self.seq.unwrap(seq);
+            } else if ext < next {
+                self.stats.late += 1;
+                return;
+            }
+        }
+        if self.slots.contains_key(&ext) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        self.slots.insert(ext, payload);
+        // Bound the memory whatever arrives: keep the newest.
+        while self.slots.len() > self.cfg.max_depth as usize * 4 + 64 {
+            self.slots.pop_first();
+        }
+        self.record_delay(ext, now);
+    }
+
+    fn reset(&mut self) {
+        self.seq = SeqUnwrap::default();
+        self.slots.clear();
+        self.next = None;
+        self.delays.clear();
+        self.epoch = None;
+        self.missing_run = 0;
+        self.stats.resets += 1;
+    }
+
+    fn record_delay(&mut self, ext: u64, now: Instant) {
+        let (t0, s0) = *self.epoch.get_or_insert((now, ext));
+        let media_us = (ext as f64 - s0 as f64) * self.frame_us;
+        let arrival_us = now.saturating_duration_since(t0).as_micros() as f64;
+        self.delays.push_back((now, arrival_us - media_us));
+        while let Some(&(t, _)) = self.delays.front() {
+            if now.saturating_duration_since(t) > self.cfg.window {
+                self.delays.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.since_target_update += 1;
+        if self.since_target_update >= TARGET_EVERY || self.delays.len() < TARGET_EVERY as usize {
+            self.since_target_update = 0;
+            self.update_target();
+        }
+    }
+
+    fn update_target(&mut self) {
+        if self.delays.is_empty() {
+            return;
+        }
+        let mut d: Vec<f64> = self.delays.iter().map(|&(_, d)| d).collect();
+        d.sort_by(f64::total_cmp);
+        let min = d[0];
+        let q = d[((d.len() - 1) as f64 * self.cfg.quantile).round() as usize];
+        let spread_us = (q - min).max(0.0);
+        self.stats.jitter_ms = spread_us / 1000.0;
+        let need = ((spread_us + self.cfg.margin.as_micros() as f64) / self.frame_us).ceil() as u32;
+        self.stats.target = need.clamp(self.cfg.min_depth, self.cfg.max_depth);
+    }
+
+    /// What to play for the next frame period.
+    pub fn pop(&mut self) -> Playout {
+        let target = self.stats.target;
+        let Some(mut next) = self.next else {
+            // Buffering: start once the target is reached, from the oldest packet.
+            if self.slots.len() as u32 >= target.max(1)
+                && let Some((&first, _)) = self.slots.first_key_value()
+            {
+                self.next = Some(first);
+                self.level = f64::from(target);
+                return self.pop();
+            }
+            return Playout::Waiting;
+        };
+
+        let depth = f64::from(self.depth());
+        self.level += LEVEL_ALPHA * (depth - self.level);
+        let target_f = f64::from(target);
+        if self.level > target_f + 1.0 && depth > target_f {
+            // Too much audio waiting: skip one frame, so latency comes back down.
+            if let Some(first) = self.slots.range(next..).next().map(|(&k, _)| k) {
+                self.slots.remove(&first);
+                next = first + 1;
+                self.next = Some(next);
+                self.stats.dropped += 1;
+                self.level -= 1.0;
+            }
+        } else if self.level < target_f - 1.0 && depth >= 1.0 {
+            // Too little: play a concealed frame and keep the packets, so the buffer refills.
+            self.stats.inserted += 1;
+            self.level += 1.0;
+            return Playout::Conceal;
+        }
+
+        // Forget anything older than what plays now.
+        while let Some((&k, _)) = self.slots.first_key_value() {
+            if k < next {
+                self.slots.pop_first();
+            } else {
+                break;
+            }
+        }
+
+        if let Some(p) = self.slots.remove(&next) {
+            self.next = Some(next + 1);
+            self.missing_run = 0;
+            self.stats.played += 1;
+            return Playout::Packet(p);
+        }
+        if let Some(p) = self.slots.get(&(next + 1)) {
+            self.next = Some(next + 1);
+            self.missing_run = 0;
+            self.stats.recovered += 1;
+            return Playout::Recover(p.clone());
+        }
+        self.missing_run += 1;
+        if self.slots.range(next..).next().is_none() {
+            // Nothing at all is waiting: an underrun, not a loss. Conceal this frame but keep
+            // waiting for the same packet — it is most likely just behind (a slower sender's
+            // clock, a jitter spike), and playing it next keeps the stream whole.
+            self.stats.inserted += 1;
+            if self.missing_run > self.cfg.max_depth {
+                // The stream has paused: start over when it comes back.
+                self.next = None;
+                self.epoch = None;
+                self.delays.clear();
+                self.missing_run = 0;
+                self.stats.resets += 1;
+            }
+            return Playout::Conceal;
+        }
+        // Later packets are here but not this one (nor the next): lost.
+        self.next = Some(next + 1);
+        self.stats.concealed += 1;
+        Playout::Conceal
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: FrameDuration = FrameDuration::Ms5;
+
+    fn payload(seq: u16) -> Payload {
+        Payload::from(seq.to_be_bytes().to_vec())
+    }
+
+    fn seq_of(p: &Playout) -> Option<u16> {
+        match p {
+            Playout::Packet(b) | Playout::Recover(b) => Some(u16::from_be_bytes([b[0], b[1]])),
+            _ => None,
+        }
+    }
+
+    /// Plays a scripted network: packet `i` (sequence `start + i`) arrives at `arrive(i)` (µs,
+    /// `None` = lost); the receiver pops every frame period from `play_from` µs.
+    fn run(
+        cfg: JitterConfig,
+        start: u16,
+        n: u32,
+        arrive: impl Fn(u32) -> Option<u64>,
+        pops: u32,
+        play_period_us: f64,
+    ) -> (Vec<Playout>, JitterStats) {
+        let t0 = Instant::now();
+        let mut events: Vec<(u64, Option<u32>)> = (0..n)
+            .filter_map(|i| arrive(i).map(|t| (t, Some(i))))
+            .collect();
+        events.extend((0..pops).map(|k| ((f64::from(k) * play_period_us) as u64 + 1, None)));
+        // Arrivals before pops at the same instant.
+        events.sort_by_key(|&(t, e)| (t, e.is_none()));
+        let mut jb = JitterBuffer::new(cfg);
+        let mut out = Vec::new();
+        for (t, e) in events {
+            let now = t0 + Duration::from_micros(t);
+            match e {
+                Some(i) => {
+                    let seq = start.wrapping_add(i as u16);
+                    jb.push(seq, payload(seq), now);
+                }
+                None => out.push(jb.pop()),
+            }
+        }
+        (out, jb.stats())
+    }
+
+    fn frame_us() -> f64 {
+        F.duration().as_micros() as f64
+    }
+
+    #[test]
+    fn a_clean_network_plays_every_packet_in_order_at_minimum_depth() {
+        let (out, stats) = run(
+            JitterConfig::for_frame(F),
+            100,
+            400,
+            |i| Some(u64::from(i) * 5000),
+            400,
+            frame_us(),
+        );
+        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        assert_eq!(played.len(), 400);
+        assert!(played.windows(2).all(|w| w[1] == w[0] + 1));
+        assert_eq!(
+            (stats.concealed, stats.late, stats.target),
+            (0, 0, 1),
+            "{stats:?}"
+        );
+    }
+
+    #[test]
+    fn sequence_numbers_wrap() {
+        let (out, stats) = run(
+            JitterConfig::for_frame(F),
+            65_500,
+            100,
+            |i| Some(u64::from(i) * 5000),
+            100,
+            frame_us(),
+        );
+        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        assert!(played.contains(&65_535) && played.contains(&0) && played.contains(&50));
+        assert!(
+            played.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
+            "{played:?}"
+        );
+        assert_eq!(stats.concealed, 0);
+    }
+
+    #[test]
+    fn reordered_packets_play_in_order() {
+        // Every pair swapped, the second arriving 1 ms before the first.
+        let arrive =
+            |i: u32| Some(u64::from(i) * 5000 + if i.is_multiple_of(2) { 1000 } else { 0 });
+        let cfg = JitterConfig {
+            min_depth: 2,
+            ..JitterConfig::for_frame(F)
+        };
+        let (out, stats) = run(cfg, 7, 200, arrive, 200, frame_us());
+        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
+        assert_eq!(stats.concealed + stats.recovered, 0, "{stats:?}");
+    }
+
+    #[test]
+    fn duplicates_and_late_packets_are_dropped_and_counted() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        let at = |seq: u64| t0 + Duration::from_millis(5 * seq);
+        jb.push(1, payload(1), at(1));
+        jb.push(1, payload(1), at(1));
+        assert_eq!(jb.pop(), Playout::Packet(payload(1)));
+        jb.push(3, payload(3), at(3));
+        let t = at(3);
+        // 2 is missing: recovered from 3.
+        assert_eq!(jb.pop(), Playout::Recover(payload(3)));
+        jb.push(2, payload(2), t); // its turn has passed
+        assert_eq!(jb.pop(), Playout::Packet(payload(3)));
+        let s = jb.stats();
+        assert_eq!((s.duplicates, s.late, s.recovered, s.played), (1, 1, 1, 2));
+    }
+
+    #[test]
+    fn losses_are_recovered_from_the_next_packet_or_concealed() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        jb.push(10, payload(10), t0);
+        assert_eq!(jb.pop(), Playout::Packet(payload(10)));
+        jb.push(13, payload(13), t0 + Duration::from_millis(15));
+        assert_eq!(jb.pop(), Playout::Conceal); // 11: nothing to go on
+        assert_eq!(jb.pop(), Playout::Recover(payload(13))); // 12: recovered from 13
+        assert_eq!(jb.pop(), Playout::Packet(payload(13)));
+    }
+
+    #[test]
+    fn the_target_follows_the_jitter_up_and_down() {
+        // ±10 ms of jitter (deterministic pseudo-random) for 4 s, then a clean network for 6 s.
+        let jitter = |i: u32| {
+            let r = (i.wrapping_mul(2_654_435_761) >> 16) % 20_000;
+            u64::from(r)
+        };
+        let arrive = |i: u32| {
+            let base = u64::from(i) * 5000 + 20_000;
+            Some(if i < 800 { base + jitter(i) } else { base })
+        };
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let mut targets = Vec::new();
+        let mut events: Vec<(u64, Option<u32>)> =
+            (0..2000).map(|i| (arrive(i).unwrap(), Some(i))).collect();
+        events.extend((0..2000u32).map(|k| (u64::from(k) * 5000 + 1, None)));
+        events.sort_by_key(|&(t, e)| (t, e.is_none()));
+        let mut concealed_in_jitter = 0;
+        for (t, e) in events {
+            let now = t0 + Duration::from_micros(t);
+            match e {
+                Some(i) => jb.push(i as u16, payload(i as u16), now),
+                None => {
+                    if jb.pop() == Playout::Conceal && t > 1_000_000 && t < 4_000_000 {
+                        concealed_in_jitter += 1;
+                    }
+                    targets.push(jb.stats().target);
+                }
+            }
+        }
+        let during = targets[700];
+        let after = *targets.last().unwrap();
+        // 20 ms of spread at 5 ms frames: about 4 frames, plus the margin.
+        assert!((4..=6).contains(&during), "target {during} during jitter");
+        assert_eq!(after, 1, "target back to minimum after the network calmed");
+        // Once adapted, the 98th percentile is covered: few concealments.
+        assert!(
+            concealed_in_jitter < 30,
+            "{concealed_in_jitter} concealed of 600"
+        );
+        let s = jb.stats();
+        assert!(
+            s.dropped > 0,
+            "latency was given back by dropping frames: {s:?}"
+        );
+    }
+
+    /// Two sound cards whose clocks differ: the sender's runs `ppm` fast (or slow); one hour.
+    fn drift(ppm: f64) -> (JitterStats, u32) {
+        let cfg = JitterConfig::for_frame(FrameDuration::Ms10);
+        let frame = 10_000.0;
+        let hour = 360_000u32;
+        let send_period = frame / (1.0 + ppm * 1e-6);
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(cfg);
+        let (mut i, mut k) = (0u32, 0u32);
+        let mut max_depth = 0;
+        while k < hour {
+            let t_send = f64::from(i) * send_period + 2000.0;
+            let t_play = f64::from(k) * frame + 1.0;
+            if t_send <= t_play && i < hour + 1000 {
+                let s = i as u16;
+                jb.push(s, payload(s), t0 + Duration::from_micros(t_send as u64));
+                i += 1;
+            } else {
+                jb.pop();
+                max_depth = max_depth.max(jb.depth());
+                k += 1;
+            }
+        }
+        (jb.stats(), max_depth)
+    }
+
+    #[test]
+    fn clock_drift_neither_grows_nor_starves_the_buffer_over_an_hour() {
+        for ppm in [200.0, -200.0] {
+            let (s, max_depth) = drift(ppm);
+            // 200 ppm of an hour is 720 ms: 72 frames to absorb, one at a time.
+            assert!(
+                max_depth <= s.target + 3,
+                "{ppm} ppm: depth reached {max_depth}, {s:?}"
+            );
+            let adjusted = s.dropped + s.inserted + s.concealed;
+            assert!(
+                (60..=90).contains(&adjusted),
+                "{ppm} ppm: {adjusted} frames adjusted, {s:?}"
+            );
+            assert!(s.concealed_ratio() < 0.001, "{ppm} ppm: {s:?}");
+            eprintln!("{ppm} ppm over an hour: {s:?}, deepest {max_depth}");
+        }
+    }
+
+    #[test]
+    fn a_restarted_sender_is_followed() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t = Instant::now();
+        jb.push(100, payload(100), t);
+        assert_eq!(jb.pop(), Playout::Packet(payload(100)));
+        // The other side restarted: new random sequence numbers.
+        jb.push(40_000, payload(40_000), t);
+        assert_eq!(jb.stats().resets, 1);
+        assert_eq!(jb.pop(), Playout::Packet(payload(40_000)));
+    }
+
+    #[test]
+    fn a_flood_of_packets_is_bounded() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t = Instant::now();
+        for s in 0..5000u16 {
+            jb.push(s, payload(s), t);
+        }
+        assert!(jb.slots.len() <= jb.cfg.max_depth as usize * 4 + 64);
+    }
+
+    #[test]
+    fn seq_unwrap_handles_wrap_and_stragglers() {
+        let mut u = SeqUnwrap::default();
+        let a = u.unwrap(65_534);
+        assert_eq!(u.unwrap(65_535), a + 1);
+        assert_eq!(u.unwrap(0), a + 2);
+        assert_eq!(u.unwrap(65_533), a - 1, "a straggler from before the wrap");
+        assert_eq!(u.unwrap(5), a + 7);
+    }
+}
