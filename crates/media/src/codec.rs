@@ -241,4 +241,48 @@ mod tests {
         let rms = (out.iter().map(|s| s * s).sum::<f32>() / out.len() as f32).sqrt();
         assert!(rms > 0.05, "concealment is silent: rms {rms}");
     }
+
+    /// Documents a libopus fact the loss handling depends on: restricted low-delay is CELT-only,
+    /// and in-band FEC (LBRR) exists only in SILK, so in music mode "recovering" a lost frame from
+    /// the next packet gives exactly the decoder's concealment. Protection against loss has to
+    /// come from elsewhere (redundant frames). If a libopus update changes this, this test says so.
+    #[test]
+    fn in_band_fec_carries_nothing_in_music_mode() {
+        let frame = FrameDuration::Ms5;
+        let mut enc = MusicEncoder::new(MusicConfig {
+            frame,
+            expected_loss_pct: 20,
+            ..MusicConfig::default()
+        })
+        .unwrap();
+        let mut src = Sine::new(440.0, 0.3);
+        let mut pcm = vec![0.0; frame.interleaved()];
+        let mut packets = Vec::new();
+        for _ in 0..60 {
+            src.fill(&mut pcm);
+            let mut out = [0u8; MAX_PACKET];
+            let n = enc.encode(&pcm, &mut out).unwrap();
+            packets.push(out[..n].to_vec());
+        }
+        // Two decoders fed the same 49 packets; packet 50 is lost.
+        let (mut a, mut b) = (
+            MusicDecoder::new(frame).unwrap(),
+            MusicDecoder::new(frame).unwrap(),
+        );
+        let mut out = vec![0.0; frame.interleaved()];
+        for p in &packets[..49] {
+            a.decode(p, &mut out).unwrap();
+            b.decode(p, &mut out).unwrap();
+        }
+        let (mut via_fec, mut via_plc) = (
+            vec![0.0; frame.interleaved()],
+            vec![0.0; frame.interleaved()],
+        );
+        a.recover(&packets[50], &mut via_fec).unwrap();
+        b.conceal(&mut via_plc).unwrap();
+        assert_eq!(
+            via_fec, via_plc,
+            "in-band FEC now carries something in CELT mode"
+        );
+    }
 }

@@ -6,8 +6,11 @@ pub mod analysis;
 pub mod codec;
 pub mod format;
 pub mod jitter;
+pub mod link;
+pub mod pipeline;
 pub mod signal;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use link::{IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PeerLink};

@@ -1,0 +1,392 @@
+//! One WebRTC peer connection to one remote participant, carrying music-mode Opus both ways.
+//!
+//! Negotiation goes through the room server (offer/answer and trickled candidates come and go
+//! as [`LinkEvent`]s and method calls); DTLS-SRTP as always; RTCP on (the default interceptors:
+//! receiver and sender reports, NACK, transport-wide feedback). Received RTP goes straight into
+//! this link's jitter buffer; the playout side pops from it.
+
+use crate::codec::MusicConfig;
+use crate::format::SAMPLE_RATE;
+use crate::jitter::{JitterBuffer, JitterConfig, Payload};
+use bytes::Bytes;
+use rtc::media::Sample;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
+    RtpCodecKind,
+};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
+    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
+    register_default_interceptors,
+};
+use webrtc::rtp_transceiver::RtpSender;
+use webrtc::runtime::{Runtime, TokioRuntime};
+
+/// The payload type we offer for Opus (the one browsers use too).
+const OPUS_PT: u8 = 111;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("webrtc: {0}")]
+    Webrtc(String),
+    #[error("the session description is not valid: {0}")]
+    BadSdp(String),
+    #[error("audio cannot be sent before negotiation has finished")]
+    NotNegotiated,
+}
+
+fn rtc_err(e: impl std::fmt::Display) -> LinkError {
+    LinkError::Webrtc(e.to_string())
+}
+
+/// A STUN or TURN server, as the room server hands them out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceServerConfig {
+    pub urls: Vec<String>,
+    pub username: Option<String>,
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LinkConfig {
+    pub ice_servers: Vec<IceServerConfig>,
+    /// Local UDP sockets to gather host candidates on; `0.0.0.0:0` by default, loopback in tests.
+    pub udp_addrs: Vec<String>,
+    pub music: MusicConfig,
+    pub jitter: JitterConfig,
+}
+
+impl LinkConfig {
+    pub fn new(music: MusicConfig) -> Self {
+        Self {
+            ice_servers: Vec::new(),
+            udp_addrs: vec!["0.0.0.0:0".into()],
+            jitter: JitterConfig::for_frame(music.frame),
+            music,
+        }
+    }
+}
+
+/// The connection's state, as the UI shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connecting,
+    Connected,
+    /// Lost for now; ICE may recover it.
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkEvent {
+    /// Send this candidate to the other side (trickle ICE).
+    LocalCandidate {
+        candidate: String,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    },
+    /// No more local candidates.
+    GatheringComplete,
+    State(LinkState),
+    /// The other side's audio has started to arrive.
+    RemoteAudio,
+}
+
+struct Handler {
+    events: mpsc::UnboundedSender<LinkEvent>,
+    jitter: Arc<Mutex<JitterBuffer>>,
+    packets_in: Arc<AtomicU64>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        match event.candidate.to_json() {
+            Ok(init) if !init.candidate.is_empty() => {
+                let _ = self.events.send(LinkEvent::LocalCandidate {
+                    candidate: init.candidate,
+                    sdp_mid: init.sdp_mid,
+                    sdp_mline_index: init.sdp_mline_index,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot serialise a local candidate"),
+        }
+    }
+
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            let _ = self.events.send(LinkEvent::GatheringComplete);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let state = match state {
+            RTCPeerConnectionState::Connected => LinkState::Connected,
+            RTCPeerConnectionState::Disconnected => LinkState::Disconnected,
+            RTCPeerConnectionState::Failed => LinkState::Failed,
+            RTCPeerConnectionState::Closed => LinkState::Closed,
+            _ => LinkState::Connecting,
+        };
+        let _ = self.events.send(LinkEvent::State(state));
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let (jitter, events, packets) = (
+            self.jitter.clone(),
+            self.events.clone(),
+            self.packets_in.clone(),
+        );
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Some(event) = track.poll().await {
+                let packet = match event {
+                    TrackRemoteEvent::OnRtpPacket(p) => p,
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => continue,
+                };
+                if first {
+                    first = false;
+                    let _ = events.send(LinkEvent::RemoteAudio);
+                }
+                packets.fetch_add(1, Relaxed);
+                let payload: Payload = packet.payload.clone();
+                lock(&jitter).push(packet.header.sequence_number, payload, Instant::now());
+            }
+        });
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of plain counters and maps:
+/// the data is still usable, and audio must go on.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn opus_codec(frame_ms: f64) -> RTCRtpCodec {
+    // minptime in whole ms; 2.5 ms frames are announced as 3 (the SDP attribute is an integer).
+    let minptime = frame_ms.ceil() as u32;
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: SAMPLE_RATE,
+        channels: 2,
+        sdp_fmtp_line: format!("minptime={minptime};useinbandfec=1;stereo=1;sprop-stereo=1"),
+        rtcp_feedback: vec![],
+    }
+}
+
+pub struct PeerLink {
+    pc: Arc<dyn PeerConnection>,
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
+    frame: Duration,
+    jitter: Arc<Mutex<JitterBuffer>>,
+    packets_in: Arc<AtomicU64>,
+    packets_out: AtomicU64,
+}
+
+impl PeerLink {
+    /// Builds the peer connection with its outgoing audio track. Events arrive on `events`.
+    pub async fn new(
+        cfg: &LinkConfig,
+        events: mpsc::UnboundedSender<LinkEvent>,
+    ) -> Result<Self, LinkError> {
+        let codec = opus_codec(cfg.music.frame.millis());
+        let mut media = MediaEngine::default();
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec.clone(),
+                    payload_type: OPUS_PT,
+                },
+                RtpCodecKind::Audio,
+            )
+            .map_err(rtc_err)?;
+        let interceptors =
+            register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
+        let ice_servers = cfg
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone().unwrap_or_default(),
+                credential: s.credential.clone().unwrap_or_default(),
+            })
+            .collect();
+        let jitter = Arc::new(Mutex::new(JitterBuffer::new(cfg.jitter)));
+        let packets_in = Arc::new(AtomicU64::new(0));
+        let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime);
+        let pc = PeerConnectionBuilder::new()
+            .with_configuration(
+                RTCConfigurationBuilder::default()
+                    .with_ice_servers(ice_servers)
+                    .build(),
+            )
+            .with_media_engine(media)
+            .with_interceptor_registry(interceptors)
+            .with_handler(Arc::new(Handler {
+                events,
+                jitter: jitter.clone(),
+                packets_in: packets_in.clone(),
+            }))
+            .with_runtime(runtime)
+            .with_udp_addrs(cfg.udp_addrs.clone())
+            .build()
+            .await
+            .map_err(rtc_err)?;
+        let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+
+        let ssrc: u32 = rand::random::<u32>().max(1);
+        let track = Arc::new(
+            TrackLocalStaticSample::new(
+                Instant::now(),
+                MediaStreamTrack::new(
+                    "tutti".to_owned(),
+                    "music".to_owned(),
+                    "instrument".to_owned(),
+                    RtpCodecKind::Audio,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec,
+                        ..Default::default()
+                    }],
+                ),
+            )
+            .map_err(rtc_err)?,
+        );
+        let sender = pc
+            .add_track(track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(rtc_err)?;
+        Ok(Self {
+            pc,
+            track,
+            sender,
+            ssrc,
+            frame: cfg.music.frame.duration(),
+            jitter,
+            packets_in,
+            packets_out: AtomicU64::new(0),
+        })
+    }
+
+    /// The offering side: creates the offer and returns its SDP.
+    pub async fn offer(&self) -> Result<String, LinkError> {
+        let offer = self.pc.create_offer(None).await.map_err(rtc_err)?;
+        let sdp = offer.sdp.clone();
+        self.pc
+            .set_local_description(offer)
+            .await
+            .map_err(rtc_err)?;
+        Ok(sdp)
+    }
+
+    /// The answering side: takes the offer, returns the answer's SDP.
+    pub async fn answer(&self, offer_sdp: &str) -> Result<String, LinkError> {
+        let offer = RTCSessionDescription::offer(offer_sdp.to_owned())
+            .map_err(|e| LinkError::BadSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(|e| LinkError::BadSdp(e.to_string()))?;
+        let answer = self.pc.create_answer(None).await.map_err(rtc_err)?;
+        let sdp = answer.sdp.clone();
+        self.pc
+            .set_local_description(answer)
+            .await
+            .map_err(rtc_err)?;
+        Ok(sdp)
+    }
+
+    /// The offering side, once the answer came back.
+    pub async fn accept_answer(&self, answer_sdp: &str) -> Result<(), LinkError> {
+        let answer = RTCSessionDescription::answer(answer_sdp.to_owned())
+            .map_err(|e| LinkError::BadSdp(e.to_string()))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| LinkError::BadSdp(e.to_string()))
+    }
+
+    /// A candidate the other side trickled.
+    pub async fn add_candidate(
+        &self,
+        candidate: &str,
+        sdp_mid: Option<String>,
+        sdp_mline_index: Option<u16>,
+    ) -> Result<(), LinkError> {
+        let init = RTCIceCandidateInit {
+            candidate: candidate.to_owned(),
+            sdp_mid,
+            sdp_mline_index,
+            ..Default::default()
+        };
+        self.pc.add_ice_candidate(init).await.map_err(rtc_err)
+    }
+
+    /// The payload type the two sides agreed on for Opus.
+    pub async fn payload_type(&self) -> Result<u8, LinkError> {
+        let params = self.sender.get_parameters().await.map_err(rtc_err)?;
+        params
+            .rtp_parameters
+            .codecs
+            .first()
+            .map(|c| c.payload_type)
+            .ok_or(LinkError::NotNegotiated)
+    }
+
+    /// Sends one encoded frame, captured at `captured`.
+    pub async fn send_frame(
+        &self,
+        packet: &[u8],
+        payload_type: u8,
+        captured: Instant,
+    ) -> Result<(), LinkError> {
+        let sample = Sample {
+            data: Bytes::copy_from_slice(packet),
+            duration: self.frame,
+            ..Sample::new(captured)
+        };
+        self.track
+            .sample_writer(self.ssrc, payload_type)
+            .write_sample(&sample)
+            .await
+            .map_err(rtc_err)?;
+        self.packets_out.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// The jitter buffer the remote audio goes into.
+    pub fn jitter(&self) -> Arc<Mutex<JitterBuffer>> {
+        self.jitter.clone()
+    }
+
+    pub fn packets_in(&self) -> u64 {
+        self.packets_in.load(Relaxed)
+    }
+
+    pub fn packets_out(&self) -> u64 {
+        self.packets_out.load(Relaxed)
+    }
+
+    pub async fn close(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the peer connection");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The two loops of a call, each on a thread of its own: one encodes a source's frames and
+//! sends them over a link; the other pops the jitter buffer once a frame period, decodes (or
+//! recovers, or conceals) and hands the audio to a sink. With devices, the sound card's own
+//! callbacks pace them; with synthetic sources and sinks (tests, benchmarks, the headless peer
+//! without a sound card) the clock does, frame by frame against absolute deadlines so that
+//! lateness does not accumulate.
+
+use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicDecoder, MusicEncoder};
+use crate::format::{FrameDuration, SAMPLE_RATE};
+use crate::jitter::{JitterBuffer, Playout};
+use crate::link::{LinkError, PeerLink, lock};
+use crate::signal::{AudioSink, AudioSource};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    #[error("cannot start the audio thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// Sleeps until `deadline` (no-op if it has passed).
+fn sleep_until(deadline: Instant) {
+    let now = Instant::now();
+    if deadline > now {
+        std::thread::sleep(deadline - now);
+    }
+}
+
+/// Asks for real-time scheduling (SCHED_FIFO on Linux) for this audio thread, so that a busy
+/// machine does not delay a frame; without the right to it, carries on at normal priority. The
+/// handle must live as long as the thread.
+fn promote_this_thread(frame: FrameDuration) -> Option<audio_thread_priority::RtPriorityHandle> {
+    match audio_thread_priority::promote_current_thread_to_real_time(
+        frame.samples() as u32,
+        SAMPLE_RATE,
+    ) {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            tracing::debug!(error = %e, "no real-time priority for the audio thread");
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SendReport {
+    pub frames: u64,
+    pub send_errors: u64,
+}
+
+/// A running send loop; `stop` ends it and returns what it did.
+pub struct SendLoop {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<SendReport>>,
+    /// When stream sample 0 was captured: sample `n` was captured at `started + n / 48 kHz`.
+    pub started: Instant,
+}
+
+impl SendLoop {
+    /// Starts sending `source` over `link`, which must have finished negotiating.
+    pub fn spawn(
+        link: Arc<PeerLink>,
+        mut source: Box<dyn AudioSource>,
+        music: MusicConfig,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Self, PipelineError> {
+        let payload_type = rt.block_on(link.payload_type())?;
+        let mut encoder = MusicEncoder::new(music)?;
+        let frame = music.frame;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        // The first frame is complete (its last sample captured) one frame from now.
+        let started = Instant::now() + Duration::from_millis(20);
+        let thread = std::thread::Builder::new()
+            .name("tutti-send".into())
+            .spawn(move || {
+                let _rt = promote_this_thread(frame);
+                let mut report = SendReport::default();
+                let mut pcm = vec![0.0f32; frame.interleaved()];
+                let mut packet = [0u8; MAX_PACKET];
+                let period = frame.duration();
+                let mut i: u32 = 0;
+                while !stop2.load(Relaxed) {
+                    i += 1;
+                    let deadline = started + period * i;
+                    sleep_until(deadline);
+                    source.fill(&mut pcm);
+                    let n = match encoder.encode(&pcm, &mut packet) {
+                        Ok(n) => n,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "encode failed");
+                            report.send_errors += 1;
+                            continue;
+                        }
+                    };
+                    match rt.block_on(link.send_frame(&packet[..n], payload_type, deadline)) {
+                        Ok(()) => report.frames += 1,
+                        Err(e) => {
+                            report.send_errors += 1;
+                            tracing::debug!(error = %e, "send failed");
+                        }
+                    }
+                }
+                report
+            })
+            .map_err(PipelineError::Thread)?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+            started,
+        })
+    }
+
+    pub fn stop(mut self) -> SendReport {
+        self.stop.store(true, Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SendLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlayoutReport {
+    pub frames: u64,
+    pub decoded: u64,
+    pub recovered: u64,
+    pub concealed: u64,
+    pub silent: u64,
+    pub decode_errors: u64,
+}
+
+/// Turns one playout decision into one frame of audio.
+pub fn render(
+    decoder: &mut MusicDecoder,
+    playout: Playout,
+    pcm: &mut [f32],
+    report: &mut PlayoutReport,
+) {
+    let result = match playout {
+        Playout::Packet(p) => {
+            report.decoded += 1;
+            decoder.decode(&p, pcm)
+        }
+        Playout::Recover(next) => {
+            report.recovered += 1;
+            decoder.recover(&next, pcm)
+        }
+        Playout::Conceal => {
+            report.concealed += 1;
+            decoder.conceal(pcm)
+        }
+        Playout::Waiting => {
+            report.silent += 1;
+            pcm.fill(0.0);
+            Ok(())
+        }
+    };
+    if result.is_err() {
+        // A packet the decoder rejects (corrupt, or not Opus): conceal instead of crackling.
+        report.decode_errors += 1;
+        if decoder.conceal(pcm).is_err() {
+            pcm.fill(0.0);
+        }
+    }
+}
+
+/// A running playout loop; `stop` ends it and hands back the sink.
+pub struct PlayoutLoop<S> {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<(S, PlayoutReport)>>,
+}
+
+impl<S: AudioSink + 'static> PlayoutLoop<S> {
+    /// Plays what arrives in `jitter` into `sink`, one frame each frame period.
+    pub fn spawn(
+        jitter: Arc<Mutex<JitterBuffer>>,
+        frame: FrameDuration,
+        mut sink: S,
+    ) -> Result<Self, PipelineError> {
+        let mut decoder = MusicDecoder::new(frame)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("tutti-playout".into())
+            .spawn(move || {
+                let _rt = promote_this_thread(frame);
+                let mut report = PlayoutReport::default();
+                let mut pcm = vec![0.0f32; frame.interleaved()];
+                let period = frame.duration();
+                let start = Instant::now();
+                let mut k: u32 = 0;
+                while !stop2.load(Relaxed) {
+                    sleep_until(start + period * k);
+                    k += 1;
+                    let playout = lock(&jitter).pop();
+                    render(&mut decoder, playout, &mut pcm, &mut report);
+                    sink.write(&pcm);
+                    report.frames += 1;
+                }
+                (sink, report)
+            })
+            .map_err(PipelineError::Thread)?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops, and returns the sink with what it got.
+    pub fn stop(mut self) -> Option<(S, PlayoutReport)> {
+        self.stop.store(true, Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+impl<S> Drop for PlayoutLoop<S> {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
+
+/// Samples per channel in `d`.
+pub fn samples_in(d: Duration) -> u64 {
+    (d.as_secs_f64() * f64::from(SAMPLE_RATE)).round() as u64
+}
