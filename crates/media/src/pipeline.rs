@@ -10,6 +10,7 @@ use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::link::{LinkError, PeerLink, lock};
 use crate::signal::{AudioSink, AudioSource};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -49,6 +50,62 @@ fn promote_this_thread(frame: FrameDuration) -> Option<audio_thread_priority::Rt
     }
 }
 
+/// The links a send loop writes to, each with its negotiated payload type. Links join when
+/// they connect and leave when their participant does; every frame is encoded once.
+#[derive(Clone, Default)]
+pub struct Fanout(Arc<Mutex<Vec<Target>>>);
+
+/// A connected link and the payload type it negotiated for Opus.
+type Target = (Arc<PeerLink>, u8);
+
+impl Fanout {
+    pub fn add(&self, link: Arc<PeerLink>, payload_type: u8) {
+        let mut links = lock(&self.0);
+        if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
+            links.push((link, payload_type));
+        }
+    }
+
+    pub fn remove(&self, link: &Arc<PeerLink>) {
+        lock(&self.0).retain(|(l, _)| !Arc::ptr_eq(l, link));
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn snapshot(&self) -> Vec<Target> {
+        lock(&self.0).clone()
+    }
+}
+
+/// The remote streams a playout loop mixes, by participant.
+#[derive(Clone, Default)]
+pub struct Mix(Arc<Mutex<Vec<Stream>>>);
+
+/// A remote participant's key and the jitter buffer its audio arrives in.
+type Stream = (String, Arc<Mutex<JitterBuffer>>);
+
+impl Mix {
+    pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
+        let mut streams = lock(&self.0);
+        streams.retain(|(w, _)| w != who);
+        streams.push((who.to_owned(), jitter));
+    }
+
+    pub fn remove(&self, who: &str) {
+        lock(&self.0).retain(|(w, _)| w != who);
+    }
+
+    fn snapshot(&self) -> Vec<Stream> {
+        lock(&self.0).clone()
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SendReport {
     pub frames: u64,
@@ -64,14 +121,13 @@ pub struct SendLoop {
 }
 
 impl SendLoop {
-    /// Starts sending `source` over `link`, which must have finished negotiating.
+    /// Starts sending `source` to every link in `fanout` (links may come and go).
     pub fn spawn(
-        link: Arc<PeerLink>,
+        fanout: Fanout,
         mut source: Box<dyn AudioSource>,
         music: MusicConfig,
         rt: tokio::runtime::Handle,
     ) -> Result<Self, PipelineError> {
-        let payload_type = rt.block_on(link.payload_type())?;
         let mut encoder = MusicEncoder::new(music)?;
         let frame = music.frame;
         let stop = Arc::new(AtomicBool::new(false));
@@ -100,11 +156,13 @@ impl SendLoop {
                             continue;
                         }
                     };
-                    match rt.block_on(link.send_frame(&packet[..n], payload_type, deadline)) {
-                        Ok(()) => report.frames += 1,
-                        Err(e) => {
-                            report.send_errors += 1;
-                            tracing::debug!(error = %e, "send failed");
+                    for (link, payload_type) in fanout.snapshot() {
+                        match rt.block_on(link.send_frame(&packet[..n], payload_type, deadline)) {
+                            Ok(()) => report.frames += 1,
+                            Err(e) => {
+                                report.send_errors += 1;
+                                tracing::debug!(error = %e, "send failed");
+                            }
                         }
                     }
                 }
@@ -185,13 +243,11 @@ pub struct PlayoutLoop<S> {
 }
 
 impl<S: AudioSink + 'static> PlayoutLoop<S> {
-    /// Plays what arrives in `jitter` into `sink`, one frame each frame period.
-    pub fn spawn(
-        jitter: Arc<Mutex<JitterBuffer>>,
-        frame: FrameDuration,
-        mut sink: S,
-    ) -> Result<Self, PipelineError> {
-        let mut decoder = MusicDecoder::new(frame)?;
+    /// Plays what arrives from every stream in `mix`, summed, into `sink`, one frame each
+    /// frame period.
+    pub fn spawn(mix: Mix, frame: FrameDuration, mut sink: S) -> Result<Self, PipelineError> {
+        // Fail here, not in the thread, if a decoder cannot be made.
+        MusicDecoder::new(frame)?;
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
         let thread = std::thread::Builder::new()
@@ -199,6 +255,8 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             .spawn(move || {
                 let _rt = promote_this_thread(frame);
                 let mut report = PlayoutReport::default();
+                let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
+                let mut one = vec![0.0f32; frame.interleaved()];
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let period = frame.duration();
                 let start = Instant::now();
@@ -206,8 +264,19 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 while !stop2.load(Relaxed) {
                     sleep_until(start + period * k);
                     k += 1;
-                    let playout = lock(&jitter).pop();
-                    render(&mut decoder, playout, &mut pcm, &mut report);
+                    pcm.fill(0.0);
+                    let streams = mix.snapshot();
+                    decoders.retain(|who, _| streams.iter().any(|(w, _)| w == who));
+                    for (who, jitter) in streams {
+                        let Some(decoder) = decoder_for(&mut decoders, who, frame) else {
+                            continue;
+                        };
+                        let playout = lock(&jitter).pop();
+                        render(decoder, playout, &mut one, &mut report);
+                        for (out, s) in pcm.iter_mut().zip(&one) {
+                            *out += s;
+                        }
+                    }
                     sink.write(&pcm);
                     report.frames += 1;
                 }
@@ -230,6 +299,18 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
 impl<S> Drop for PlayoutLoop<S> {
     fn drop(&mut self) {
         self.stop.store(true, Relaxed);
+    }
+}
+
+fn decoder_for(
+    decoders: &mut HashMap<String, MusicDecoder>,
+    who: String,
+    frame: FrameDuration,
+) -> Option<&mut MusicDecoder> {
+    use std::collections::hash_map::Entry;
+    match decoders.entry(who) {
+        Entry::Occupied(e) => Some(e.into_mut()),
+        Entry::Vacant(e) => MusicDecoder::new(frame).ok().map(|d| e.insert(d)),
     }
 }
 

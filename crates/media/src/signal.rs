@@ -15,6 +15,57 @@ pub trait AudioSink: Send {
     fn write(&mut self, frames: &[f32]);
 }
 
+impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
+    fn fill(&mut self, out: &mut [f32]) {
+        (**self).fill(out);
+    }
+}
+
+impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
+    fn write(&mut self, frames: &[f32]) {
+        (**self).write(frames);
+    }
+}
+
+/// Keeps what is played in memory, with the moment each frame was ready; clones share it, so
+/// one can read while a playout loop writes.
+#[derive(Clone, Default)]
+pub struct MemorySink(std::sync::Arc<std::sync::Mutex<Recorded>>);
+
+#[derive(Debug, Default, Clone)]
+pub struct Recorded {
+    pub samples: Vec<f32>,
+    /// When each written block was ready for the sound card, with its first sample's position.
+    pub blocks: Vec<(u64, std::time::Instant)>,
+}
+
+impl MemorySink {
+    pub fn take(&self) -> Recorded {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl AudioSink for MemorySink {
+    fn write(&mut self, frames: &[f32]) {
+        let mut r = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let pos = (r.samples.len() / CHANNELS) as u64;
+        r.blocks.push((pos, std::time::Instant::now()));
+        r.samples.extend_from_slice(frames);
+    }
+}
+
+impl Recorded {
+    /// When the sample at stream position `pos` was ready: its block's time plus its offset.
+    pub fn ready_at(&self, pos: u64) -> Option<std::time::Instant> {
+        let i = self
+            .blocks
+            .partition_point(|(p, _)| *p <= pos)
+            .checked_sub(1)?;
+        let (start, at) = self.blocks[i];
+        Some(at + std::time::Duration::from_secs_f64((pos - start) as f64 / f64::from(SAMPLE_RATE)))
+    }
+}
+
 pub struct Silence;
 
 impl AudioSource for Silence {

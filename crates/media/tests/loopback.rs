@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tutti_media::analysis::tone;
-use tutti_media::pipeline::{PlayoutLoop, SendLoop};
+use tutti_media::pipeline::{Fanout, Mix, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, ClickDetector, ClickTrain, Sine};
 use tutti_media::*;
 
@@ -74,6 +74,15 @@ async fn connected_pair(music: MusicConfig) -> (Arc<PeerLink>, Arc<PeerLink>) {
     (a, b)
 }
 
+/// What the lesson engine does once a link is up: send to it, and mix what comes from it.
+async fn wire(a: &Arc<PeerLink>, b: &Arc<PeerLink>) -> (Fanout, Mix) {
+    let fanout = Fanout::default();
+    fanout.add(a.clone(), a.payload_type().await.unwrap());
+    let mix = Mix::default();
+    mix.add("a", b.jitter());
+    (fanout, mix)
+}
+
 fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     std::thread::spawn(f).join().unwrap()
 }
@@ -86,10 +95,10 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
     };
     let (a, b) = connected_pair(music).await;
     let rt = tokio::runtime::Handle::current();
-    let (a2, b2) = (a.clone(), b.clone());
+    let (fanout, mix) = wire(&a, &b).await;
     let recorder = run_blocking(move || {
         let play = PlayoutLoop::spawn(
-            b2.jitter(),
+            mix,
             music.frame,
             Recorder {
                 samples: vec![],
@@ -97,7 +106,7 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
             },
         )
         .unwrap();
-        let send = SendLoop::spawn(a2, Box::new(Sine::new(440.0, 0.3)), music, rt).unwrap();
+        let send = SendLoop::spawn(fanout, Box::new(Sine::new(440.0, 0.3)), music, rt).unwrap();
         std::thread::sleep(Duration::from_secs(3));
         let sent = send.stop();
         let (rec, report) = play.stop().unwrap();
@@ -128,10 +137,10 @@ async fn every_click_arrives_and_soon() {
     };
     let (a, b) = connected_pair(music).await;
     let rt = tokio::runtime::Handle::current();
-    let (a2, b2) = (a.clone(), b.clone());
+    let (fanout, mix) = wire(&a, &b).await;
     let (rec, started, clicks) = run_blocking(move || {
         let play = PlayoutLoop::spawn(
-            b2.jitter(),
+            mix,
             music.frame,
             Recorder {
                 samples: vec![],
@@ -141,7 +150,7 @@ async fn every_click_arrives_and_soon() {
         .unwrap();
         let train = ClickTrain::new(200, 0.8);
         let clicks: Vec<u64> = (0..15).map(|k| train.click_at(k)).collect();
-        let send = SendLoop::spawn(a2, Box::new(train), music, rt).unwrap();
+        let send = SendLoop::spawn(fanout, Box::new(train), music, rt).unwrap();
         let started = send.started;
         std::thread::sleep(Duration::from_millis(3300));
         send.stop();

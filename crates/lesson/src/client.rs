@@ -1,0 +1,134 @@
+//! A client of the room server: one WebSocket, requests matched to their replies by `req`,
+//! everything else delivered as events in order.
+
+use futures_util::{SinkExt, StreamExt};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+use tutti_protocol::{
+    ClientFrame, ClientMessage, ErrorCode, PROTOCOL_VERSION, RequestId, ServerMessage,
+};
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the room server at {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("the room server refused: {message} ({code})")]
+    Refused { code: ErrorCode, message: String },
+    #[error("the connection to the room server is closed")]
+    Closed,
+    #[error("the room server did not answer in time")]
+    Timeout,
+    #[error("the room server sent something unexpected: {0}")]
+    Unexpected(String),
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<ServerMessage>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub struct RoomClient {
+    out: mpsc::UnboundedSender<Message>,
+    pending: Pending,
+    next: AtomicU64,
+}
+
+impl RoomClient {
+    /// Connects to `url` (e.g. `ws://127.0.0.1:8787/ws`) and says hello. Events (frames that
+    /// answer no request) come out of the returned receiver until the connection closes.
+    pub async fn connect(
+        url: &str,
+        client_name: &str,
+    ) -> Result<(Arc<RoomClient>, mpsc::UnboundedReceiver<ServerMessage>), ClientError> {
+        let connect_err = |reason: String| ClientError::Connect {
+            url: url.to_owned(),
+            reason,
+        };
+        let (ws, _) = tokio::time::timeout(REQUEST_TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .map_err(|_| connect_err("timed out".into()))?
+            .map_err(|e| connect_err(e.to_string()))?;
+        let (mut sink, mut stream) = ws.split();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let pending: Pending = Arc::default();
+
+        tokio::spawn(async move {
+            while let Some(msg) = out_rx.recv().await {
+                if sink.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+        let pending2 = pending.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(msg)) = stream.next().await {
+                let Message::Text(text) = msg else { continue };
+                let msg: ServerMessage = match serde_json::from_str(text.as_str()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable frame from the room server");
+                        continue;
+                    }
+                };
+                if let Some(waiter) = msg.re().and_then(|re| lock(&pending2).remove(&re.0)) {
+                    let _ = waiter.send(msg);
+                } else if msg.re().is_none() && events_tx.send(msg).is_err() {
+                    // Nobody listens for events any more. (Replies nobody waits for are dropped.)
+                    break;
+                }
+            }
+            // Closed: waiting requests fail rather than hang.
+            lock(&pending2).clear();
+        });
+
+        let client = Arc::new(RoomClient {
+            out,
+            pending,
+            next: AtomicU64::new(1),
+        });
+        match client
+            .request(ClientMessage::Hello {
+                protocol: PROTOCOL_VERSION,
+                client: client_name.to_owned(),
+            })
+            .await?
+        {
+            ServerMessage::Welcome { .. } => Ok((client, events)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Sends a request and waits for its reply; an `error` reply is `ClientError::Refused`.
+    pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, ClientError> {
+        let req = self.next.fetch_add(1, Relaxed);
+        let (tx, rx) = oneshot::channel();
+        lock(&self.pending).insert(req, tx);
+        let frame = ClientFrame {
+            req: RequestId(req),
+            msg,
+        };
+        if self.out.send(Message::text(frame.to_json())).is_err() {
+            lock(&self.pending).remove(&req);
+            return Err(ClientError::Closed);
+        }
+        let reply = tokio::time::timeout(REQUEST_TIMEOUT, rx).await;
+        lock(&self.pending).remove(&req);
+        match reply {
+            Err(_) => Err(ClientError::Timeout),
+            Ok(Err(_)) => Err(ClientError::Closed),
+            Ok(Ok(ServerMessage::Error { code, message, .. })) => {
+                Err(ClientError::Refused { code, message })
+            }
+            Ok(Ok(msg)) => Ok(msg),
+        }
+    }
+}

@@ -1,0 +1,601 @@
+//! A lesson from one participant's side: the room-server client, one peer link per remote
+//! participant, the audio loops, and the queue and chat as events. The desktop app and the
+//! headless peer are both thin shells over this.
+//!
+//! Who offers: of two participants, the one whose peer id sorts first. Both sides know both ids,
+//! so exactly one offers and offers never cross. Candidates wait until the descriptions they
+//! belong to are in place (ours sent, theirs applied).
+
+use crate::client::{ClientError, RoomClient};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
+use tutti_media::signal::{AudioSink, AudioSource};
+use tutti_media::{IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PeerLink};
+use tutti_protocol::{
+    ChatMessage, ClientMessage, HostToken, InviteCode, JoinRole, Joined, Knock, LessonInfo,
+    Participant, PeerId, Question, ServerMessage, Signal, UnixMs,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LessonError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error("the host did not let you in")]
+    Denied,
+    #[error("the lesson has ended")]
+    Ended,
+    #[error(transparent)]
+    Media(#[from] PipelineError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdmitPolicy {
+    /// Everyone who knocks is let in (a practice partner, a recorder, tests).
+    Everyone,
+    /// Knocks are reported as events; the caller admits or denies.
+    Manual,
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The room server's WebSocket, e.g. `ws://127.0.0.1:8787/ws`.
+    pub server: String,
+    pub name: String,
+    pub music: MusicConfig,
+    /// Local UDP sockets for media; all interfaces by default.
+    pub udp_addrs: Vec<String>,
+    pub admit: AdmitPolicy,
+}
+
+impl EngineConfig {
+    pub fn new(server: &str, name: &str) -> Self {
+        Self {
+            server: server.to_owned(),
+            name: name.to_owned(),
+            music: MusicConfig::default(),
+            udp_addrs: vec!["0.0.0.0:0".into()],
+            admit: AdmitPolicy::Manual,
+        }
+    }
+}
+
+/// What happens in the lesson, for the UI or the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LessonEvent {
+    Knocking(Knock),
+    Participant(Participant),
+    Left(PeerId),
+    /// The media connection to a participant changed state.
+    Link {
+        peer: PeerId,
+        state: LinkState,
+    },
+    /// A participant's audio has started to arrive.
+    Hearing(PeerId),
+    Question(Question),
+    Chat(ChatMessage),
+    /// The lesson is over for us (ended, removed, replaced, or the server went away).
+    Over(String),
+}
+
+struct Peer {
+    link: Arc<PeerLink>,
+    /// Our description (offer or answer) has gone to them.
+    local_sent: bool,
+    /// Theirs has been applied.
+    remote_set: bool,
+    pending_local: Vec<Signal>,
+    pending_remote: Vec<(String, Option<String>, Option<u16>)>,
+}
+
+struct Shared {
+    client: Arc<RoomClient>,
+    me: PeerId,
+    link_cfg: LinkConfig,
+    admit: AdmitPolicy,
+    peers: Mutex<HashMap<PeerId, Peer>>,
+    fanout: Fanout,
+    mix: Mix,
+    events: mpsc::UnboundedSender<LessonEvent>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A lesson we are in.
+pub struct Lesson {
+    shared: Arc<Shared>,
+    pub info: LessonInfo,
+    pub you: Participant,
+    /// Only for a lesson we created.
+    pub host_token: Option<HostToken>,
+    events: mpsc::UnboundedReceiver<LessonEvent>,
+    task: tokio::task::JoinHandle<()>,
+    send: Option<SendLoop>,
+    play: Option<PlayoutLoop<Box<dyn AudioSink>>>,
+}
+
+impl Lesson {
+    /// Creates a lesson now and opens it as its host.
+    pub async fn host(cfg: EngineConfig, title: &str) -> Result<Lesson, LessonError> {
+        let (client, server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        let created = client
+            .request(ClientMessage::CreateLesson {
+                title: title.to_owned(),
+                host_name: cfg.name.clone(),
+                scheduled_for: None,
+            })
+            .await?;
+        let ServerMessage::LessonCreated {
+            lesson, host_token, ..
+        } = created
+        else {
+            return Err(ClientError::Unexpected(format!("{created:?}")).into());
+        };
+        let joined = client
+            .request(ClientMessage::StartLesson {
+                lesson: lesson.id,
+                host_token: host_token.clone(),
+            })
+            .await?;
+        let ServerMessage::Joined(joined) = joined else {
+            return Err(ClientError::Unexpected(format!("{joined:?}")).into());
+        };
+        let mut lesson = Self::enter(cfg, client, server_events, *joined);
+        lesson.host_token = Some(host_token);
+        Ok(lesson)
+    }
+
+    /// Knocks with `code` and waits until the host lets us in.
+    pub async fn join(
+        cfg: EngineConfig,
+        code: &str,
+        role: JoinRole,
+    ) -> Result<Lesson, LessonError> {
+        let (client, mut server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        client
+            .request(ClientMessage::Knock {
+                code: code.to_owned(),
+                name: cfg.name.clone(),
+                role,
+            })
+            .await?;
+        loop {
+            match server_events.recv().await {
+                Some(ServerMessage::Joined(joined)) => {
+                    return Ok(Self::enter(cfg, client, server_events, *joined));
+                }
+                Some(ServerMessage::Denied { .. }) => return Err(LessonError::Denied),
+                Some(ServerMessage::LessonEnded { .. }) => return Err(LessonError::Ended),
+                Some(other) => tracing::debug!(?other, "while waiting to be admitted"),
+                None => return Err(ClientError::Closed.into()),
+            }
+        }
+    }
+
+    fn enter(
+        cfg: EngineConfig,
+        client: Arc<RoomClient>,
+        server_events: mpsc::UnboundedReceiver<ServerMessage>,
+        joined: Joined,
+    ) -> Lesson {
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let link_cfg = LinkConfig {
+            ice_servers: joined
+                .ice_servers
+                .iter()
+                .map(|s| IceServerConfig {
+                    urls: s.urls.clone(),
+                    username: s.username.clone(),
+                    credential: s.credential.clone(),
+                })
+                .collect(),
+            udp_addrs: cfg.udp_addrs.clone(),
+            ..LinkConfig::new(cfg.music)
+        };
+        let shared = Arc::new(Shared {
+            client,
+            me: joined.you.peer.clone(),
+            link_cfg,
+            admit: cfg.admit,
+            peers: Mutex::new(HashMap::new()),
+            fanout: Fanout::default(),
+            mix: Mix::default(),
+            events: events_tx,
+        });
+        let others: Vec<Participant> = joined
+            .participants
+            .iter()
+            .filter(|p| p.peer != joined.you.peer && p.connected)
+            .cloned()
+            .collect();
+        let waiting = joined.waiting.clone();
+        let task = tokio::spawn(run(shared.clone(), server_events, others, waiting));
+        Lesson {
+            shared,
+            info: joined.lesson,
+            you: joined.you,
+            host_token: None,
+            events,
+            task,
+            send: None,
+            play: None,
+        }
+    }
+
+    pub fn invite_code(&self) -> &InviteCode {
+        &self.info.code
+    }
+
+    /// Starts our audio: `source` goes to everyone, everyone is mixed into `sink`.
+    pub fn start_audio(
+        &mut self,
+        source: Box<dyn AudioSource>,
+        sink: Box<dyn AudioSink>,
+        music: MusicConfig,
+    ) -> Result<(), LessonError> {
+        let rt = tokio::runtime::Handle::current();
+        self.play = Some(PlayoutLoop::spawn(
+            self.shared.mix.clone(),
+            music.frame,
+            sink,
+        )?);
+        self.send = Some(SendLoop::spawn(
+            self.shared.fanout.clone(),
+            source,
+            music,
+            rt,
+        )?);
+        Ok(())
+    }
+
+    /// When our stream's sample 0 was captured (sample `n` at `+ n / 48 kHz`), once sending.
+    pub fn audio_started(&self) -> Option<std::time::Instant> {
+        self.send.as_ref().map(|s| s.started)
+    }
+
+    /// The next thing that happened; `None` once the lesson is over and all was told.
+    pub async fn next_event(&mut self) -> Option<LessonEvent> {
+        self.events.recv().await
+    }
+
+    pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, LessonError> {
+        Ok(self.shared.client.request(msg).await?)
+    }
+
+    /// How many participants we have a connected media link with.
+    pub fn connected_peers(&self) -> usize {
+        self.shared.fanout.len()
+    }
+
+    /// Each remote participant's jitter-buffer statistics.
+    pub fn receive_stats(&self) -> Vec<(PeerId, tutti_media::JitterStats)> {
+        lock(&self.shared.peers)
+            .iter()
+            .map(|(p, peer)| (p.clone(), lock(&peer.link.jitter()).stats()))
+            .collect()
+    }
+
+    /// Stops the audio (returning the sink with what it played) and leaves the lesson.
+    pub async fn leave(mut self) -> Option<Box<dyn AudioSink>> {
+        if let Some(send) = self.send.take() {
+            tokio::task::spawn_blocking(move || send.stop()).await.ok();
+        }
+        let sink = match self.play.take() {
+            Some(play) => tokio::task::spawn_blocking(move || play.stop())
+                .await
+                .ok()
+                .flatten()
+                .map(|(s, _)| s),
+            None => None,
+        };
+        let _ = self.shared.client.request(ClientMessage::Leave).await;
+        let links: Vec<Arc<PeerLink>> = lock(&self.shared.peers)
+            .drain()
+            .map(|(_, p)| p.link)
+            .collect();
+        for link in links {
+            link.close().await;
+        }
+        self.task.abort();
+        sink
+    }
+}
+
+async fn run(
+    shared: Arc<Shared>,
+    mut server_events: mpsc::UnboundedReceiver<ServerMessage>,
+    others: Vec<Participant>,
+    waiting: Vec<Knock>,
+) {
+    for p in others {
+        connect_to(&shared, &p.peer).await;
+    }
+    for knock in waiting {
+        on_knock(&shared, knock).await;
+    }
+    while let Some(msg) = server_events.recv().await {
+        match msg {
+            ServerMessage::Knocking { knock } => on_knock(&shared, knock).await,
+            ServerMessage::ParticipantUpdated { participant } => {
+                let peer = participant.peer.clone();
+                if peer != shared.me {
+                    if participant.connected {
+                        if !lock(&shared.peers).contains_key(&peer) {
+                            connect_to(&shared, &peer).await;
+                        }
+                    } else {
+                        // Gone for now: when it rejoins it starts afresh, and so do we.
+                        drop_peer(&shared, &peer).await;
+                    }
+                }
+                let _ = shared.events.send(LessonEvent::Participant(participant));
+            }
+            ServerMessage::ParticipantLeft { peer, .. } => {
+                drop_peer(&shared, &peer).await;
+                let _ = shared.events.send(LessonEvent::Left(peer));
+            }
+            ServerMessage::Signal { from, signal } => on_signal(&shared, from, signal).await,
+            ServerMessage::QuestionUpdated { question } => {
+                let _ = shared.events.send(LessonEvent::Question(question));
+            }
+            ServerMessage::ChatPosted { message } => {
+                let _ = shared.events.send(LessonEvent::Chat(message));
+            }
+            ServerMessage::LessonEnded { .. } => {
+                let _ = shared
+                    .events
+                    .send(LessonEvent::Over("the lesson has ended".into()));
+                break;
+            }
+            ServerMessage::Removed { .. } => {
+                let _ = shared
+                    .events
+                    .send(LessonEvent::Over("the host removed you".into()));
+                break;
+            }
+            ServerMessage::SessionReplaced { .. } => {
+                let _ = shared
+                    .events
+                    .send(LessonEvent::Over("you joined from somewhere else".into()));
+                break;
+            }
+            ServerMessage::ServerClosing { reason } => {
+                let _ = shared.events.send(LessonEvent::Over(format!(
+                    "the room server is closing: {reason}"
+                )));
+            }
+            other => tracing::debug!(?other, "lesson event"),
+        }
+    }
+    let _ = shared.events.send(LessonEvent::Over(
+        "disconnected from the room server".into(),
+    ));
+}
+
+async fn on_knock(shared: &Arc<Shared>, knock: Knock) {
+    if shared.admit == AdmitPolicy::Everyone
+        && let Err(e) = shared
+            .client
+            .request(ClientMessage::Admit {
+                peer: knock.peer.clone(),
+            })
+            .await
+    {
+        tracing::warn!(error = %e, "could not admit {}", knock.peer);
+    }
+    let _ = shared.events.send(LessonEvent::Knocking(knock));
+}
+
+/// Creates the link to `peer` (if there is none) and, if it is ours to, sends the offer.
+async fn connect_to(shared: &Arc<Shared>, peer: &PeerId) {
+    let Some(link) = ensure_link(shared, peer).await else {
+        return;
+    };
+    if shared.me.as_str() < peer.as_str() {
+        match link.offer().await {
+            Ok(sdp) => {
+                send_signal(shared, peer, Signal::Offer { sdp }).await;
+                flush_local(shared, peer).await;
+            }
+            Err(e) => tracing::warn!(error = %e, %peer, "cannot make an offer"),
+        }
+    }
+}
+
+async fn ensure_link(shared: &Arc<Shared>, peer: &PeerId) -> Option<Arc<PeerLink>> {
+    if let Some(p) = lock(&shared.peers).get(peer) {
+        return Some(p.link.clone());
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let link = match PeerLink::new(&shared.link_cfg, tx).await {
+        Ok(l) => Arc::new(l),
+        Err(e) => {
+            tracing::warn!(error = %e, %peer, "cannot open a media link");
+            return None;
+        }
+    };
+    shared.mix.add(peer.as_str(), link.jitter());
+    lock(&shared.peers).insert(
+        peer.clone(),
+        Peer {
+            link: link.clone(),
+            local_sent: false,
+            remote_set: false,
+            pending_local: Vec::new(),
+            pending_remote: Vec::new(),
+        },
+    );
+    tokio::spawn(pump_link(shared.clone(), peer.clone(), link.clone(), rx));
+    Some(link)
+}
+
+async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
+    let gone = lock(&shared.peers).remove(peer);
+    if let Some(p) = gone {
+        shared.fanout.remove(&p.link);
+        shared.mix.remove(peer.as_str());
+        p.link.close().await;
+    }
+}
+
+/// Our link's events: candidates go to the peer (once our description has), connection state
+/// changes the fan-out.
+async fn pump_link(
+    shared: Arc<Shared>,
+    peer: PeerId,
+    link: Arc<PeerLink>,
+    mut rx: mpsc::UnboundedReceiver<LinkEvent>,
+) {
+    while let Some(event) = rx.recv().await {
+        match event {
+            LinkEvent::LocalCandidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            } => {
+                let signal = Signal::Candidate {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                };
+                let ready = {
+                    let mut peers = lock(&shared.peers);
+                    match peers.get_mut(&peer) {
+                        Some(p) if p.local_sent => true,
+                        Some(p) => {
+                            p.pending_local.push(signal.clone());
+                            false
+                        }
+                        None => return,
+                    }
+                };
+                if ready {
+                    send_signal(&shared, &peer, signal).await;
+                }
+            }
+            LinkEvent::GatheringComplete => {}
+            LinkEvent::State(state) => {
+                match state {
+                    LinkState::Connected => match link.payload_type().await {
+                        Ok(pt) => shared.fanout.add(link.clone(), pt),
+                        Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
+                    },
+                    LinkState::Failed | LinkState::Closed => shared.fanout.remove(&link),
+                    LinkState::Connecting | LinkState::Disconnected => {}
+                }
+                let _ = shared.events.send(LessonEvent::Link {
+                    peer: peer.clone(),
+                    state,
+                });
+            }
+            LinkEvent::RemoteAudio => {
+                let _ = shared.events.send(LessonEvent::Hearing(peer.clone()));
+            }
+        }
+    }
+}
+
+async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
+    match signal {
+        Signal::Offer { sdp } => {
+            let Some(link) = ensure_link(shared, &from).await else {
+                return;
+            };
+            match link.answer(&sdp).await {
+                Ok(answer) => {
+                    mark_remote_set(shared, &from).await;
+                    send_signal(shared, &from, Signal::Answer { sdp: answer }).await;
+                    flush_local(shared, &from).await;
+                }
+                Err(e) => tracing::warn!(error = %e, %from, "cannot answer the offer"),
+            }
+        }
+        Signal::Answer { sdp } => {
+            let link = lock(&shared.peers).get(&from).map(|p| p.link.clone());
+            let Some(link) = link else { return };
+            match link.accept_answer(&sdp).await {
+                Ok(()) => mark_remote_set(shared, &from).await,
+                Err(e) => tracing::warn!(error = %e, %from, "cannot apply the answer"),
+            }
+        }
+        Signal::Candidate {
+            candidate,
+            sdp_mid,
+            sdp_mline_index,
+        } => {
+            let ready = {
+                let mut peers = lock(&shared.peers);
+                match peers.get_mut(&from) {
+                    Some(p) if p.remote_set => Some(p.link.clone()),
+                    Some(p) => {
+                        p.pending_remote.push((
+                            candidate.clone(),
+                            sdp_mid.clone(),
+                            sdp_mline_index,
+                        ));
+                        None
+                    }
+                    None => None,
+                }
+            };
+            if let Some(link) = ready
+                && let Err(e) = link
+                    .add_candidate(&candidate, sdp_mid, sdp_mline_index)
+                    .await
+            {
+                tracing::debug!(error = %e, %from, "remote candidate refused");
+            }
+        }
+        Signal::EndOfCandidates => {}
+    }
+}
+
+/// Their description is applied: the candidates that came early can go in now.
+async fn mark_remote_set(shared: &Arc<Shared>, peer: &PeerId) {
+    let (link, early) = {
+        let mut peers = lock(&shared.peers);
+        let Some(p) = peers.get_mut(peer) else { return };
+        p.remote_set = true;
+        (p.link.clone(), std::mem::take(&mut p.pending_remote))
+    };
+    for (candidate, mid, index) in early {
+        if let Err(e) = link.add_candidate(&candidate, mid, index).await {
+            tracing::debug!(error = %e, %peer, "early remote candidate refused");
+        }
+    }
+}
+
+/// Our description went out: the candidates gathered meanwhile can follow it.
+async fn flush_local(shared: &Arc<Shared>, peer: &PeerId) {
+    let held = {
+        let mut peers = lock(&shared.peers);
+        let Some(p) = peers.get_mut(peer) else { return };
+        p.local_sent = true;
+        std::mem::take(&mut p.pending_local)
+    };
+    for signal in held {
+        send_signal(shared, peer, signal).await;
+    }
+}
+
+async fn send_signal(shared: &Arc<Shared>, to: &PeerId, signal: Signal) {
+    if let Err(e) = shared
+        .client
+        .request(ClientMessage::Signal {
+            to: to.clone(),
+            signal,
+        })
+        .await
+    {
+        tracing::debug!(error = %e, %to, "signal not delivered");
+    }
+}
+
+/// For callers that schedule: now, as the wire wants it.
+pub fn now() -> UnixMs {
+    UnixMs::now()
+}

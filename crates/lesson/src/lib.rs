@@ -1,0 +1,9 @@
+//! The client side of a lesson, without any UI: connect to the room server, host or join,
+//! admit, run one media link per remote participant, follow the queue and chat. The desktop app
+//! and `tutti-peer` are thin shells over this.
+
+pub mod client;
+pub mod engine;
+
+pub use client::{ClientError, RoomClient};
+pub use engine::{AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent};
