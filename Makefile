@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tutti-target
 DATA ?= $(HOME)/.local/share/tutti-server
 LISTEN ?= 127.0.0.1:8787
 
-.PHONY: run test setup lint test-rust bench bench-load server
+.PHONY: run test setup lint test-rust bench bench-load bench-latency server
 
 setup:
 	@scripts/setup-debian.sh
@@ -27,8 +27,15 @@ test-rust:
 	cargo test --workspace --locked
 
 ## Benchmarks (release builds; figures go in the README).
-bench: bench-load
+bench: bench-load bench-latency
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000
 	cargo bench -p signaling-server --bench load -- --clients 10000
+
+## Capture-to-playout latency between two tutti-peer processes through a room server, clean and
+## impaired (the JSON lines are the figures for the README).
+bench-latency: setup
+	cargo build --release -p signaling-server -p tutti-lesson
+	for f in 2.5 5 10; do $(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms $$f --seconds 20; done
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --impair loss=3,delay=20,jitter=10

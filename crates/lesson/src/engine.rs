@@ -10,6 +10,7 @@ use crate::client::{ClientError, RoomClient};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
+use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::{IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PeerLink};
@@ -47,6 +48,9 @@ pub struct EngineConfig {
     /// Local UDP sockets for media; all interfaces by default.
     pub udp_addrs: Vec<String>,
     pub admit: AdmitPolicy,
+    /// Rewrites every ICE candidate exchanged (benchmarks route media through an impairment
+    /// stage this way); `None` leaves them as they are.
+    pub candidate_rewrite: Option<CandidateRewrite>,
 }
 
 impl EngineConfig {
@@ -57,6 +61,7 @@ impl EngineConfig {
             music: MusicConfig::default(),
             udp_addrs: vec!["0.0.0.0:0".into()],
             admit: AdmitPolicy::Manual,
+            candidate_rewrite: None,
         }
     }
 }
@@ -95,6 +100,7 @@ struct Shared {
     me: PeerId,
     link_cfg: LinkConfig,
     admit: AdmitPolicy,
+    rewrite: Option<CandidateRewrite>,
     peers: Mutex<HashMap<PeerId, Peer>>,
     fanout: Fanout,
     mix: Mix,
@@ -201,6 +207,7 @@ impl Lesson {
             me: joined.you.peer.clone(),
             link_cfg,
             admit: cfg.admit,
+            rewrite: cfg.candidate_rewrite.clone(),
             peers: Mutex::new(HashMap::new()),
             fanout: Fanout::default(),
             mix: Mix::default(),
@@ -398,6 +405,7 @@ async fn connect_to(shared: &Arc<Shared>, peer: &PeerId) {
     if shared.me.as_str() < peer.as_str() {
         match link.offer().await {
             Ok(sdp) => {
+                let sdp = rewrite_sdp(shared, sdp);
                 send_signal(shared, peer, Signal::Offer { sdp }).await;
                 flush_local(shared, peer).await;
             }
@@ -457,6 +465,9 @@ async fn pump_link(
                 sdp_mid,
                 sdp_mline_index,
             } => {
+                let Some(candidate) = rewrite_candidate(&shared, candidate) else {
+                    continue;
+                };
                 let signal = Signal::Candidate {
                     candidate,
                     sdp_mid,
@@ -505,9 +516,10 @@ async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
             let Some(link) = ensure_link(shared, &from).await else {
                 return;
             };
-            match link.answer(&sdp).await {
+            match link.answer(&rewrite_sdp(shared, sdp)).await {
                 Ok(answer) => {
                     mark_remote_set(shared, &from).await;
+                    let answer = rewrite_sdp(shared, answer);
                     send_signal(shared, &from, Signal::Answer { sdp: answer }).await;
                     flush_local(shared, &from).await;
                 }
@@ -517,7 +529,7 @@ async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
         Signal::Answer { sdp } => {
             let link = lock(&shared.peers).get(&from).map(|p| p.link.clone());
             let Some(link) = link else { return };
-            match link.accept_answer(&sdp).await {
+            match link.accept_answer(&rewrite_sdp(shared, sdp)).await {
                 Ok(()) => mark_remote_set(shared, &from).await,
                 Err(e) => tracing::warn!(error = %e, %from, "cannot apply the answer"),
             }
@@ -527,6 +539,9 @@ async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
             sdp_mid,
             sdp_mline_index,
         } => {
+            let Some(candidate) = rewrite_candidate(shared, candidate) else {
+                return;
+            };
             let ready = {
                 let mut peers = lock(&shared.peers);
                 match peers.get_mut(&from) {
@@ -579,6 +594,20 @@ async fn flush_local(shared: &Arc<Shared>, peer: &PeerId) {
     };
     for signal in held {
         send_signal(shared, peer, signal).await;
+    }
+}
+
+fn rewrite_candidate(shared: &Shared, candidate: String) -> Option<String> {
+    match &shared.rewrite {
+        Some(rw) => rw.apply(&candidate),
+        None => Some(candidate),
+    }
+}
+
+fn rewrite_sdp(shared: &Shared, sdp: String) -> String {
+    match &shared.rewrite {
+        Some(rw) => rw.apply_sdp(&sdp),
+        None => sdp,
     }
 }
 

@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod engine;
+pub mod sources;
 
 pub use client::{ClientError, RoomClient};
 pub use engine::{AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent};
+pub use sources::{SourceError, parse_source};

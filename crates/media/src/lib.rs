@@ -3,8 +3,10 @@
 //! tests without devices.
 
 pub mod analysis;
+pub mod clock;
 pub mod codec;
 pub mod format;
+pub mod impair;
 pub mod jitter;
 pub mod link;
 pub mod pipeline;

@@ -115,7 +115,9 @@ pub const CLICK_SAMPLES: u64 = 48;
 
 impl ClickTrain {
     pub fn new(interval_ms: u32, amplitude: f32) -> Self {
-        let interval = u64::from(interval_ms) * u64::from(SAMPLE_RATE) / 1000;
+        // 17 samples more than asked: no frame size divides the interval, so successive clicks
+        // fall at every position within a frame, and a latency measurement sees them all.
+        let interval = u64::from(interval_ms) * u64::from(SAMPLE_RATE) / 1000 + 17;
         Self {
             interval: interval.max(CLICK_SAMPLES * 2),
             // Not frame-aligned, so the measurement covers every position in a frame.

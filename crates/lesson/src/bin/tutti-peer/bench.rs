@@ -1,0 +1,256 @@
+//! `tutti-peer bench latency`: a room server and two peers as separate processes on loopback.
+//! The host sends a click train; the student detects the clicks in what it plays. Each click's
+//! capture time (host) and playout-ready time (student) are on CLOCK_MONOTONIC, shared by every
+//! process on the machine, so their difference is the one-way latency, device buffers excluded.
+
+use anyhow::{Context, bail};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tutti_lesson::sources::DEFAULT_CLICK_MS;
+use tutti_media::signal::ClickTrain;
+
+#[derive(Debug, clap::Args)]
+pub struct LatencyArgs {
+    /// Opus frame length in ms: 2.5, 5, 10 or 20.
+    #[arg(long, default_value_t = 2.5)]
+    frame_ms: f64,
+    /// How long the student listens.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Print only the JSON line (the human summary goes to stderr otherwise).
+    #[arg(long)]
+    json: bool,
+    /// Impair the media path: `loss=3,delay=20,jitter=10` (%, ms, ms).
+    #[arg(long)]
+    impair: Option<String>,
+    /// The room server binary (default: `tutti-server` next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+fn spawn(cmd: &mut Command) -> anyhow::Result<Child> {
+    cmd.stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))
+}
+
+/// Reads lines from a child's stdout until one starts with `prefix`; returns the rest.
+async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
+    lines: &mut tokio::io::Lines<R>,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return Ok::<_, std::io::Error>(Some(rest.trim().to_owned()));
+            }
+        }
+        Ok(None)
+    })
+    .await
+    .with_context(|| format!("waiting for `{prefix}`"))??;
+    found.with_context(|| format!("the process ended before printing `{prefix}`"))
+}
+
+/// User plus system CPU time of a process, from /proc (Linux), in seconds.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let server_bin = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => me.with_file_name("tutti-server"),
+    };
+    if !server_bin.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p signaling-server` (or pass --server-bin)",
+            server_bin.display()
+        );
+    }
+    let data = std::env::temp_dir().join(format!("tutti-bench-{}", std::process::id()));
+    let mut server = spawn(
+        Command::new(&server_bin)
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--creations-per-hour",
+                "0",
+                "--data",
+            ])
+            .arg(&data),
+    )?;
+    let mut server_out = BufReader::new(server.stdout.take().context("server stdout")?).lines();
+    let addr = line_with(&mut server_out, "tutti-server listening on http://").await?;
+    let url = format!("ws://{addr}/ws");
+    let frame = args.frame_ms.to_string();
+
+    let mut host = spawn(Command::new(&me).args([
+        "host",
+        "--server",
+        &url,
+        "--name",
+        "bench-host",
+        "--source",
+        "clicks",
+        "--frame-ms",
+        &frame,
+        "--udp",
+        "127.0.0.1",
+        "--report-clock",
+    ]))?;
+    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
+    let code = line_with(&mut host_out, "invite: ").await?;
+    let started_ns: u64 = line_with(&mut host_out, "audio-started-ns: ")
+        .await?
+        .parse()?;
+
+    let seconds = args.seconds.to_string();
+    let mut join_cmd = Command::new(&me);
+    join_cmd.args([
+        "join",
+        &code,
+        "--server",
+        &url,
+        "--name",
+        "bench-student",
+        "--source",
+        "silence",
+        "--frame-ms",
+        &frame,
+        "--udp",
+        "127.0.0.1",
+        "--seconds",
+        &seconds,
+        "--detect-clicks",
+    ]);
+    if let Some(spec) = &args.impair {
+        join_cmd.args(["--impair", spec]);
+    }
+    let mut student = spawn(&mut join_cmd)?;
+    let pid = student.id().context("student pid")?;
+    let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
+
+    // CPU over the middle of the run, once the call is up.
+    let warmup = Duration::from_secs(3).min(Duration::from_secs_f64(args.seconds / 3.0));
+    tokio::time::sleep(warmup).await;
+    let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(
+        (args.seconds - warmup.as_secs_f64() - 1.0).max(0.5),
+    ))
+    .await;
+    let cpu_pct = match (cpu0, cpu_seconds(pid)) {
+        (Some(a), Some(b)) => Some(100.0 * (b - a) / t0.elapsed().as_secs_f64()),
+        _ => None,
+    };
+
+    let report = line_with(&mut student_out, "{")
+        .await
+        .map(|rest| format!("{{{rest}"))?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
+    let _ = host.start_kill();
+    let _ = server.start_kill();
+    let _ = host.wait().await;
+    let _ = server.wait().await;
+    let _ = std::fs::remove_dir_all(&data);
+
+    let r: serde_json::Value = serde_json::from_str(&report).context("the student's report")?;
+    let ready: Vec<u64> = r["ready_ns"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_u64()).collect())
+        .unwrap_or_default();
+    let count = |k: &str| r[k].as_u64().unwrap_or(0) as f64;
+    let (played, recovered, concealed, inserted) = (
+        count("played"),
+        count("recovered"),
+        count("concealed"),
+        count("inserted"),
+    );
+    let frames = (played + recovered + concealed + inserted).max(1.0);
+
+    // Match each click heard to the click captured within the 200 ms before it.
+    let train = ClickTrain::new(DEFAULT_CLICK_MS, 0.8);
+    let capture_ns = |k: u64| started_ns + train.click_at(k) * 1_000_000_000 / 48_000;
+    let mut latencies = Vec::new();
+    let mut heard_clicks = Vec::new();
+    for &t in &ready {
+        if t < started_ns {
+            continue;
+        }
+        let samples = (t - started_ns) * 48_000 / 1_000_000_000;
+        let k = samples.saturating_sub(train.click_at(0)) / train.interval();
+        let k = if capture_ns(k) <= t {
+            k
+        } else {
+            k.saturating_sub(1)
+        };
+        let lat = (t - capture_ns(k)) as f64 / 1e6;
+        if lat < f64::from(DEFAULT_CLICK_MS) {
+            latencies.push(lat);
+            heard_clicks.push(k);
+        }
+    }
+    heard_clicks.dedup();
+    let expected = match (heard_clicks.first(), heard_clicks.last()) {
+        (Some(a), Some(b)) => b - a + 1,
+        _ => 0,
+    };
+    let clicks_lost = expected.saturating_sub(heard_clicks.len() as u64);
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p95, p99) = (
+        pct(&latencies, 50.0),
+        pct(&latencies, 95.0),
+        pct(&latencies, 99.0),
+    );
+    let lost_pct = 100.0 * (recovered + concealed) / frames;
+    let concealed_pct = 100.0 * (recovered + concealed + inserted) / frames;
+    if !args.json {
+        eprintln!(
+            "{} clicks heard ({clicks_lost} lost), capture → ready for the sound card at {} ms frames: p50 {p50:.2} ms, p95 {p95:.2} ms, p99 {p99:.2} ms",
+            latencies.len(),
+            args.frame_ms
+        );
+        eprintln!(
+            "frames: {played} played, {recovered} recovered, {concealed} concealed, {inserted} inserted; student CPU {}",
+            cpu_pct.map_or("n/a".into(), |c| format!("{c:.1} % of one core"))
+        );
+    }
+    if latencies.is_empty() {
+        bail!("no click arrived: the call did not carry audio");
+    }
+    let json = serde_json::json!({
+        "bench": "audio_latency",
+        "frame_ms": args.frame_ms,
+        "p50_ms": (p50 * 100.0).round() / 100.0,
+        "p95_ms": (p95 * 100.0).round() / 100.0,
+        "p99_ms": (p99 * 100.0).round() / 100.0,
+        "lost_pct": (lost_pct * 100.0).round() / 100.0,
+        "concealed_pct": (concealed_pct * 100.0).round() / 100.0,
+        "clicks": latencies.len(),
+        "clicks_lost": clicks_lost,
+        "peer_cpu_pct": cpu_pct.map(|c| (c * 10.0).round() / 10.0),
+        "impair": args.impair,
+    });
+    println!("{json}");
+    Ok(())
+}

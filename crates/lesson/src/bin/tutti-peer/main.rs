@@ -1,0 +1,276 @@
+//! `tutti-peer`: a lesson participant without a window. A practice partner that plays a tone or
+//! a click track, a recorder, a test client, and the audio latency benchmark.
+
+mod bench;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, parse_source};
+use tutti_media::clock::monotonic_ns;
+use tutti_media::signal::{AudioSink, ClickDetector, MemorySink, NullSink, WavSink};
+use tutti_media::{FrameDuration, MusicConfig};
+use tutti_protocol::JoinRole;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "A Tutti lesson participant without a window")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Opens a lesson, prints `invite: CODE`, and lets everyone who knocks in.
+    Host {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "Practice")]
+        title: String,
+        /// Print `audio-started-ns: N`: when sample 0 was captured, on CLOCK_MONOTONIC.
+        #[arg(long)]
+        report_clock: bool,
+    },
+    /// Knocks with an invite code and takes part once admitted.
+    Join {
+        code: String,
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = RoleArg::Student)]
+        role: RoleArg,
+        /// At the end, print one JSON line with the playout time of every click heard.
+        #[arg(long)]
+        detect_clicks: bool,
+        /// Impair the media path in user space: `loss=3,delay=20,jitter=10` (%, ms, ms).
+        #[arg(long)]
+        impair: Option<String>,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Capture-to-playout latency of a click train between two peers (separate processes) on
+    /// loopback, through a room server; prints one JSON line last.
+    Latency(bench::LatencyArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RoleArg {
+    Student,
+    Observer,
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// The room server's WebSocket URL.
+    #[arg(long, env = "TUTTI_SERVER", default_value = "ws://127.0.0.1:8787/ws")]
+    server: String,
+    #[arg(long, default_value = "tutti-peer")]
+    name: String,
+    /// What to send: tone[:HZ], clicks[:MS], wav:FILE, silence.
+    #[arg(long, default_value = "tone:440")]
+    source: String,
+    /// Opus frame length in ms: 2.5, 5, 10 or 20.
+    #[arg(long, default_value_t = 5.0)]
+    frame_ms: f64,
+    /// Record what is heard to a WAV file (48 kHz stereo float).
+    #[arg(long)]
+    record: Option<PathBuf>,
+    /// Leave after this many seconds (default: run until Ctrl-C or the lesson ends).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Local address for media (e.g. 127.0.0.1 to stay on loopback).
+    #[arg(long, default_value = "0.0.0.0")]
+    udp: String,
+}
+
+impl Common {
+    fn music(&self) -> anyhow::Result<MusicConfig> {
+        let frame = FrameDuration::from_millis(self.frame_ms)
+            .with_context(|| format!("--frame-ms {}: use 2.5, 5, 10 or 20", self.frame_ms))?;
+        Ok(MusicConfig {
+            frame,
+            ..MusicConfig::default()
+        })
+    }
+
+    fn engine(&self, admit: AdmitPolicy) -> anyhow::Result<EngineConfig> {
+        Ok(EngineConfig {
+            music: self.music()?,
+            udp_addrs: vec![format!("{}:0", self.udp)],
+            admit,
+            ..EngineConfig::new(&self.server, &self.name)
+        })
+    }
+
+    fn sink(&self) -> anyhow::Result<Box<dyn AudioSink>> {
+        Ok(match &self.record {
+            Some(path) => Box::new(WavSink::create(path)?),
+            None => Box::new(NullSink),
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match Cli::parse().command {
+        Command::Host {
+            common,
+            title,
+            report_clock,
+        } => host(common, &title, report_clock).await,
+        Command::Join {
+            code,
+            common,
+            role,
+            detect_clicks,
+            impair,
+        } => {
+            let role = match role {
+                RoleArg::Student => JoinRole::Student,
+                RoleArg::Observer => JoinRole::Observer,
+            };
+            join(common, &code, role, detect_clicks, impair.as_deref()).await
+        }
+        Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
+    }
+}
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result<()> {
+    let music = common.music()?;
+    let mut lesson = Lesson::host(common.engine(AdmitPolicy::Everyone)?, title)
+        .await
+        .context("opening the lesson")?;
+    say(&format!("invite: {}", lesson.invite_code()));
+    lesson.start_audio(parse_source(&common.source)?, common.sink()?, music)?;
+    if report_clock && let Some(started) = lesson.audio_started() {
+        say(&format!("audio-started-ns: {}", monotonic_ns(started)));
+    }
+    follow(&mut lesson, common.seconds).await;
+    report(&lesson);
+    lesson.leave().await;
+    Ok(())
+}
+
+async fn join(
+    common: Common,
+    code: &str,
+    role: JoinRole,
+    detect_clicks: bool,
+    impair: Option<&str>,
+) -> anyhow::Result<()> {
+    let music = common.music()?;
+    let mut engine = common.engine(AdmitPolicy::Manual)?;
+    let _impairment = match impair {
+        Some(spec) => {
+            let imp = tutti_media::impair::ImpairmentConfig::parse(spec)?;
+            let proxy = tutti_media::impair::ImpairedPath::start(imp).await?;
+            engine.candidate_rewrite = Some(proxy.rewriter());
+            Some(proxy)
+        }
+        None => None,
+    };
+    tracing::info!("knocking; waiting for the host to let us in");
+    let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
+    tracing::info!(lesson = %lesson.info.title, "admitted");
+    let clicks = MemorySink::default();
+    let sink: Box<dyn AudioSink> = if detect_clicks {
+        Box::new(clicks.clone())
+    } else {
+        common.sink()?
+    };
+    lesson.start_audio(parse_source(&common.source)?, sink, music)?;
+    follow(&mut lesson, common.seconds).await;
+    let stats = lesson.receive_stats();
+    report(&lesson);
+    lesson.leave().await;
+    if detect_clicks {
+        let got = clicks.take();
+        let mut detector = ClickDetector::new(0.3, 100);
+        detector.scan(&got.samples);
+        let ready_ns: Vec<u64> = detector
+            .onsets()
+            .iter()
+            .filter_map(|&p| got.ready_at(p))
+            .map(monotonic_ns)
+            .collect();
+        let s = stats.first().map(|(_, s)| *s).unwrap_or_default();
+        let line = serde_json::json!({
+            "ready_ns": ready_ns,
+            "played": s.played,
+            "recovered": s.recovered,
+            "concealed": s.concealed,
+            "inserted": s.inserted,
+            "late": s.late,
+            "received": s.received,
+        });
+        say(&line.to_string());
+    }
+    Ok(())
+}
+
+/// Logs the lesson's events until the time is up, Ctrl-C, or the lesson is over for us.
+async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
+    let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    loop {
+        let until = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = until => break,
+            _ = tokio::signal::ctrl_c() => break,
+            event = lesson.next_event() => match event {
+                None => break,
+                Some(LessonEvent::Over(why)) => {
+                    tracing::info!("{why}");
+                    break;
+                }
+                Some(LessonEvent::Knocking(k)) => tracing::info!("{} knocks", k.name),
+                Some(LessonEvent::Participant(p)) => tracing::info!(peer = %p.peer, connected = p.connected, mic = p.mic, "{}", p.name),
+                Some(LessonEvent::Left(p)) => tracing::info!(peer = %p, "left"),
+                Some(LessonEvent::Link { peer, state }) => tracing::info!(%peer, ?state, "media"),
+                Some(LessonEvent::Hearing(p)) => tracing::info!(peer = %p, "hearing"),
+                Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
+                Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
+            }
+        }
+    }
+}
+
+fn report(lesson: &Lesson) {
+    for (peer, s) in lesson.receive_stats() {
+        tracing::info!(
+            %peer,
+            played = s.played,
+            recovered = s.recovered,
+            concealed = s.concealed,
+            late = s.late,
+            depth = s.depth,
+            target = s.target,
+            jitter_ms = s.jitter_ms,
+            "received audio"
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! Audio sources named on a command line: `tone:440`, `clicks:200`, `wav:FILE`, `silence`.
+
+use std::path::Path;
+use tutti_media::signal::{AudioSource, ClickTrain, Silence, Sine, WavError, WavSource};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("unknown source {0:?}: use tone[:HZ], clicks[:MS], wav:FILE or silence")]
+    Unknown(String),
+    #[error("{0:?} is not a number")]
+    NotANumber(String),
+    #[error(transparent)]
+    Wav(#[from] WavError),
+}
+
+/// The click interval `clicks` uses when none is given, in ms.
+pub const DEFAULT_CLICK_MS: u32 = 200;
+
+pub fn parse_source(spec: &str) -> Result<Box<dyn AudioSource>, SourceError> {
+    let (kind, arg) = spec
+        .split_once(':')
+        .map_or((spec, None), |(k, a)| (k, Some(a)));
+    let number = |a: &str| {
+        a.parse::<f64>()
+            .map_err(|_| SourceError::NotANumber(a.to_owned()))
+    };
+    Ok(match (kind, arg) {
+        ("tone", None) => Box::new(Sine::new(440.0, 0.3)),
+        ("tone", Some(hz)) => Box::new(Sine::new(number(hz)?.clamp(1.0, 20_000.0), 0.3)),
+        ("clicks", None) => Box::new(ClickTrain::new(DEFAULT_CLICK_MS, 0.8)),
+        ("clicks", Some(ms)) => Box::new(ClickTrain::new(
+            number(ms)?.clamp(20.0, 10_000.0) as u32,
+            0.8,
+        )),
+        ("wav", Some(path)) => Box::new(WavSource::open(Path::new(path))?),
+        ("silence", None) => Box::new(Silence),
+        _ => return Err(SourceError::Unknown(spec.to_owned())),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        for ok in ["tone", "tone:880", "clicks", "clicks:100", "silence"] {
+            assert!(parse_source(ok).is_ok(), "{ok}");
+        }
+        assert!(matches!(
+            parse_source("noise"),
+            Err(SourceError::Unknown(_))
+        ));
+        assert!(matches!(
+            parse_source("tone:la"),
+            Err(SourceError::NotANumber(_))
+        ));
+        assert!(matches!(
+            parse_source("wav:/nonexistent.wav"),
+            Err(SourceError::Wav(_))
+        ));
+    }
+}
