@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Build: gcc/make for bundled SQLite, pkg-config for -sys crates, cmake for libopus (the opus
 # crate builds it), ALSA headers for cpal.
-APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev)
+APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev
+  # Tests: a userspace PulseAudio gives cpal real devices on a machine without a sound card.
+  pulseaudio pulseaudio-utils libasound2-plugins)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

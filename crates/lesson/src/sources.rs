@@ -1,22 +1,30 @@
-//! Audio sources named on a command line: `tone:440`, `clicks:200`, `wav:FILE`, `silence`.
+//! Audio sources named on a command line: `mic`, `mic:NAME`, `tone:440`, `clicks:200`,
+//! `wav:FILE`, `silence`.
 
 use std::path::Path;
+use tutti_media::device::{Capture, DeviceConfig, DeviceError};
 use tutti_media::signal::{AudioSource, ClickTrain, Silence, Sine, WavError, WavSource};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("unknown source {0:?}: use tone[:HZ], clicks[:MS], wav:FILE or silence")]
+    #[error("unknown source {0:?}: use mic[:NAME], tone[:HZ], clicks[:MS], wav:FILE or silence")]
     Unknown(String),
     #[error("{0:?} is not a number")]
     NotANumber(String),
     #[error(transparent)]
     Wav(#[from] WavError),
+    #[error(transparent)]
+    Device(#[from] DeviceError),
 }
 
 /// The click interval `clicks` uses when none is given, in ms.
 pub const DEFAULT_CLICK_MS: u32 = 200;
 
-pub fn parse_source(spec: &str) -> Result<Box<dyn AudioSource>, SourceError> {
+/// `device_buffer`: frames per device buffer for `mic` (PulseAudio needs a fixed size).
+pub fn parse_source(
+    spec: &str,
+    device_buffer: Option<u32>,
+) -> Result<Box<dyn AudioSource>, SourceError> {
     let (kind, arg) = spec
         .split_once(':')
         .map_or((spec, None), |(k, a)| (k, Some(a)));
@@ -34,6 +42,10 @@ pub fn parse_source(spec: &str) -> Result<Box<dyn AudioSource>, SourceError> {
         )),
         ("wav", Some(path)) => Box::new(WavSource::open(Path::new(path))?),
         ("silence", None) => Box::new(Silence),
+        ("mic", name) => Box::new(Capture::open(&DeviceConfig {
+            name: name.map(str::to_owned),
+            buffer_frames: device_buffer,
+        })?),
         _ => return Err(SourceError::Unknown(spec.to_owned())),
     })
 }
@@ -45,18 +57,18 @@ mod tests {
     #[test]
     fn specs() {
         for ok in ["tone", "tone:880", "clicks", "clicks:100", "silence"] {
-            assert!(parse_source(ok).is_ok(), "{ok}");
+            assert!(parse_source(ok, None).is_ok(), "{ok}");
         }
         assert!(matches!(
-            parse_source("noise"),
+            parse_source("noise", None),
             Err(SourceError::Unknown(_))
         ));
         assert!(matches!(
-            parse_source("tone:la"),
+            parse_source("tone:la", None),
             Err(SourceError::NotANumber(_))
         ));
         assert!(matches!(
-            parse_source("wav:/nonexistent.wav"),
+            parse_source("wav:/nonexistent.wav", None),
             Err(SourceError::Wav(_))
         ));
     }

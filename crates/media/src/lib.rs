@@ -5,11 +5,13 @@
 pub mod analysis;
 pub mod clock;
 pub mod codec;
+pub mod device;
 pub mod format;
 pub mod impair;
 pub mod jitter;
 pub mod link;
 pub mod pipeline;
+pub mod realtime;
 pub mod signal;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};

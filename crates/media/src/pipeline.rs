@@ -34,22 +34,6 @@ fn sleep_until(deadline: Instant) {
     }
 }
 
-/// Asks for real-time scheduling (SCHED_FIFO on Linux) for this audio thread, so that a busy
-/// machine does not delay a frame; without the right to it, carries on at normal priority. The
-/// handle must live as long as the thread.
-fn promote_this_thread(frame: FrameDuration) -> Option<audio_thread_priority::RtPriorityHandle> {
-    match audio_thread_priority::promote_current_thread_to_real_time(
-        frame.samples() as u32,
-        SAMPLE_RATE,
-    ) {
-        Ok(handle) => Some(handle),
-        Err(e) => {
-            tracing::debug!(error = %e, "no real-time priority for the audio thread");
-            None
-        }
-    }
-}
-
 /// The links a send loop writes to, each with its negotiated payload type. Links join when
 /// they connect and leave when their participant does; every frame is encoded once.
 #[derive(Clone, Default)]
@@ -137,7 +121,7 @@ impl SendLoop {
         let thread = std::thread::Builder::new()
             .name("tutti-send".into())
             .spawn(move || {
-                let _rt = promote_this_thread(frame);
+                crate::realtime::promote_current_thread();
                 let mut report = SendReport::default();
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let mut packet = [0u8; MAX_PACKET];
@@ -146,8 +130,15 @@ impl SendLoop {
                 while !stop2.load(Relaxed) {
                     i += 1;
                     let deadline = started + period * i;
-                    sleep_until(deadline);
-                    source.fill(&mut pcm);
+                    let captured = if source.paced() {
+                        // The sound card paces us: the frame is complete when `fill` returns.
+                        source.fill(&mut pcm);
+                        Instant::now()
+                    } else {
+                        sleep_until(deadline);
+                        source.fill(&mut pcm);
+                        deadline
+                    };
                     let n = match encoder.encode(&pcm, &mut packet) {
                         Ok(n) => n,
                         Err(e) => {
@@ -157,7 +148,7 @@ impl SendLoop {
                         }
                     };
                     for (link, payload_type) in fanout.snapshot() {
-                        match rt.block_on(link.send_frame(&packet[..n], payload_type, deadline)) {
+                        match rt.block_on(link.send_frame(&packet[..n], payload_type, captured)) {
                             Ok(()) => report.frames += 1,
                             Err(e) => {
                                 report.send_errors += 1;
@@ -253,7 +244,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
         let thread = std::thread::Builder::new()
             .name("tutti-playout".into())
             .spawn(move || {
-                let _rt = promote_this_thread(frame);
+                crate::realtime::promote_current_thread();
                 let mut report = PlayoutReport::default();
                 let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
                 let mut one = vec![0.0f32; frame.interleaved()];
@@ -261,8 +252,12 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 let period = frame.duration();
                 let start = Instant::now();
                 let mut k: u32 = 0;
+                let paced = sink.paced();
                 while !stop2.load(Relaxed) {
-                    sleep_until(start + period * k);
+                    // A sound card paces us through `write`; otherwise the clock does.
+                    if !paced {
+                        sleep_until(start + period * k);
+                    }
                     k += 1;
                     pcm.fill(0.0);
                     let streams = mix.snapshot();

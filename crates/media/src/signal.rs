@@ -8,22 +8,42 @@ use std::path::Path;
 pub trait AudioSource: Send {
     /// Fills `out` (interleaved stereo) with the next samples.
     fn fill(&mut self, out: &mut [f32]);
+
+    /// True when `fill` waits for the audio to exist (a sound card), so the caller must not
+    /// pace itself by the clock as well.
+    fn paced(&self) -> bool {
+        false
+    }
 }
 
 /// Something that consumes audio.
 pub trait AudioSink: Send {
     fn write(&mut self, frames: &[f32]);
+
+    /// True when `write` waits until the audio is wanted (a sound card), so the caller must
+    /// not pace itself by the clock as well.
+    fn paced(&self) -> bool {
+        false
+    }
 }
 
 impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
     fn fill(&mut self, out: &mut [f32]) {
         (**self).fill(out);
     }
+
+    fn paced(&self) -> bool {
+        (**self).paced()
+    }
 }
 
 impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
     fn write(&mut self, frames: &[f32]) {
         (**self).write(frames);
+    }
+
+    fn paced(&self) -> bool {
+        (**self).paced()
     }
 }
 

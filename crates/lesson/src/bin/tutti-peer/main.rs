@@ -8,9 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, parse_source};
+use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, SourceError, parse_source};
 use tutti_media::clock::monotonic_ns;
-use tutti_media::signal::{AudioSink, ClickDetector, MemorySink, NullSink, WavSink};
+use tutti_media::device::{DeviceConfig, Playback};
+use tutti_media::signal::{
+    AudioSink, AudioSource, ClickDetector, MemorySink, NullSink, Silence, WavSink,
+};
 use tutti_media::{FrameDuration, MusicConfig};
 use tutti_protocol::JoinRole;
 
@@ -72,9 +75,15 @@ struct Common {
     server: String,
     #[arg(long, default_value = "tutti-peer")]
     name: String,
-    /// What to send: tone[:HZ], clicks[:MS], wav:FILE, silence.
+    /// What to send: mic[:NAME] (a sound card), tone[:HZ], clicks[:MS], wav:FILE, silence.
     #[arg(long, default_value = "tone:440")]
     source: String,
+    /// Play what is heard on a sound card (the default one, or the one named).
+    #[arg(long, num_args = 0..=1, default_missing_value = "")]
+    speaker: Option<String>,
+    /// Frames per sound-card buffer (PulseAudio needs a fixed size).
+    #[arg(long, default_value_t = 240)]
+    device_buffer: u32,
     /// Opus frame length in ms: 2.5, 5, 10 or 20.
     #[arg(long, default_value_t = 5.0)]
     frame_ms: f64,
@@ -109,10 +118,33 @@ impl Common {
     }
 
     fn sink(&self) -> anyhow::Result<Box<dyn AudioSink>> {
+        if let Some(name) = &self.speaker {
+            let cfg = DeviceConfig {
+                name: (!name.is_empty()).then(|| name.clone()),
+                buffer_frames: Some(self.device_buffer),
+            };
+            match Playback::open(&cfg) {
+                Ok(p) => return Ok(Box::new(p)),
+                // The lesson goes on: we still send, and the others still hear us.
+                Err(e) => tracing::warn!("no sound out: {e}"),
+            }
+        }
         Ok(match &self.record {
             Some(path) => Box::new(WavSink::create(path)?),
             None => Box::new(NullSink),
         })
+    }
+
+    /// The source to send; a microphone that cannot be opened leaves us receive-only.
+    fn source(&self) -> anyhow::Result<Box<dyn AudioSource>> {
+        match parse_source(&self.source, Some(self.device_buffer)) {
+            Ok(s) => Ok(s),
+            Err(SourceError::Device(e)) => {
+                tracing::warn!("no microphone, so receive-only: {e}");
+                Ok(Box::new(Silence))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -161,7 +193,7 @@ async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result
         .await
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
-    lesson.start_audio(parse_source(&common.source)?, common.sink()?, music)?;
+    lesson.start_audio(common.source()?, common.sink()?, music)?;
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
@@ -198,7 +230,7 @@ async fn join(
     } else {
         common.sink()?
     };
-    lesson.start_audio(parse_source(&common.source)?, sink, music)?;
+    lesson.start_audio(common.source()?, sink, music)?;
     follow(&mut lesson, common.seconds).await;
     let stats = lesson.receive_stats();
     report(&lesson);

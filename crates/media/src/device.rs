@@ -1,0 +1,410 @@
+//! Sound cards, through cpal: capture and playout by device name, 48 kHz, with a configurable
+//! device buffer.
+//!
+//! The device callbacks only copy between the device's buffer and a lock-free ring (`rtrb`):
+//! no allocation, lock or blocking call runs in them. Samples that find the capture ring full are
+//! dropped and counted; playout that finds its ring empty plays silence and counts an underrun.
+//! The rest of the engine reads and writes the rings a frame at a time, and the sound card's
+//! clock — not the system's — paces it ([`AudioSource::paced`], [`AudioSink::paced`]).
+//!
+//! No audio system, no such device, a device that cannot do 48 kHz, or a device unplugged in the
+//! middle of a lesson are typed errors or states, never panics: a lesson goes on receive-only.
+
+use crate::format::{CHANNELS, SAMPLE_RATE};
+use crate::signal::{AudioSink, AudioSource};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no audio system is available ({0})")]
+    NoAudio(String),
+    #[error("there is no {kind} device named {name:?}; the {kind} devices are: {available}")]
+    NotFound {
+        kind: &'static str,
+        name: String,
+        available: String,
+    },
+    #[error("the {kind} device {name:?} cannot be used at 48 kHz: {reason}")]
+    Unsupported {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+    #[error("the {kind} device {name:?} failed: {reason}")]
+    Stream {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    pub name: String,
+    pub is_default: bool,
+}
+
+/// Which device, and how large a buffer to ask it for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// `None`: the system's default device.
+    pub name: Option<String>,
+    /// Frames per device buffer; `None` lets the device choose. PulseAudio needs a fixed size.
+    pub buffer_frames: Option<u32>,
+}
+
+/// Counters shared between a device callback and the rest.
+#[derive(Debug, Default)]
+pub struct DeviceStats {
+    /// Captured samples that found the ring full (the engine did not keep up).
+    pub dropped: AtomicU64,
+    /// Playout callbacks that found too little audio and played silence.
+    pub underruns: AtomicU64,
+    /// Set when the device reported an error (unplugged, server gone).
+    pub failed: AtomicBool,
+}
+
+fn name_of(d: &cpal::Device) -> String {
+    d.description()
+        .map(|desc| desc.name().to_owned())
+        .unwrap_or_else(|_| "(unnamed)".to_owned())
+}
+
+/// Devices the system has for `kind`; the default one is marked.
+fn list(input: bool) -> Result<Vec<DeviceInfo>, DeviceError> {
+    let host = cpal::default_host();
+    let default = if input {
+        host.default_input_device()
+    } else {
+        host.default_output_device()
+    }
+    .map(|d| name_of(&d));
+    let devices = if input {
+        host.input_devices()
+    } else {
+        host.output_devices()
+    }
+    .map_err(|e| DeviceError::NoAudio(e.to_string()))?;
+    Ok(devices
+        .map(|d| {
+            let name = name_of(&d);
+            DeviceInfo {
+                is_default: default.as_deref() == Some(name.as_str()),
+                name,
+            }
+        })
+        .collect())
+}
+
+pub fn input_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
+    list(true)
+}
+
+pub fn output_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
+    list(false)
+}
+
+fn find(input: bool, cfg: &DeviceConfig) -> Result<cpal::Device, DeviceError> {
+    let kind = if input { "input" } else { "output" };
+    let host = cpal::default_host();
+    match &cfg.name {
+        None => if input {
+            host.default_input_device()
+        } else {
+            host.default_output_device()
+        }
+        .ok_or_else(|| DeviceError::NoAudio(format!("no default {kind} device"))),
+        Some(name) => {
+            let devices: Vec<cpal::Device> = if input {
+                host.input_devices()
+            } else {
+                host.output_devices()
+            }
+            .map_err(|e| DeviceError::NoAudio(e.to_string()))?
+            .collect();
+            let names: Vec<String> = devices.iter().map(name_of).collect();
+            devices
+                .into_iter()
+                .zip(&names)
+                .find(|(_, n)| *n == name)
+                .map(|(d, _)| d)
+                .ok_or_else(|| DeviceError::NotFound {
+                    kind,
+                    name: name.clone(),
+                    available: if names.is_empty() {
+                        "(none)".into()
+                    } else {
+                        names.join(", ")
+                    },
+                })
+        }
+    }
+}
+
+/// The channel count to open the device with: stereo if it can, else what it has.
+fn stream_config(
+    device: &cpal::Device,
+    input: bool,
+    cfg: &DeviceConfig,
+) -> Result<cpal::StreamConfig, DeviceError> {
+    let kind = if input { "input" } else { "output" };
+    let unsupported = |reason: String| DeviceError::Unsupported {
+        kind,
+        name: name_of(device),
+        reason,
+    };
+    // With no audio server, a "default" device can still be listed; asking for its configs is
+    // where that shows. Detect "no audio" from the error, not from the listing.
+    let configs: Vec<cpal::SupportedStreamConfigRange> = if input {
+        device.supported_input_configs().map(|c| c.collect())
+    } else {
+        device.supported_output_configs().map(|c| c.collect())
+    }
+    .map_err(|e| DeviceError::NoAudio(e.to_string()))?;
+    let at_48k = |c: &&cpal::SupportedStreamConfigRange| {
+        c.min_sample_rate() <= SAMPLE_RATE
+            && c.max_sample_rate() >= SAMPLE_RATE
+            && c.sample_format() == cpal::SampleFormat::F32
+    };
+    let best = configs
+        .iter()
+        .filter(at_48k)
+        .max_by_key(|c| {
+            (
+                c.channels() == CHANNELS as u16,
+                c.channels().min(CHANNELS as u16),
+            )
+        })
+        .ok_or_else(|| {
+            unsupported(format!(
+                "it offers no 48 kHz float format ({} formats)",
+                configs.len()
+            ))
+        })?;
+    Ok(cpal::StreamConfig {
+        channels: best.channels(),
+        sample_rate: SAMPLE_RATE,
+        buffer_size: match cfg.buffer_frames {
+            Some(n) => cpal::BufferSize::Fixed(n),
+            None => cpal::BufferSize::Default,
+        },
+    })
+}
+
+/// Room for this much audio between a device and the engine.
+const RING_SECONDS: f64 = 0.5;
+
+/// A microphone (or line in): the capture callback fills a ring; reading waits for the device.
+pub struct Capture {
+    _stream: cpal::Stream,
+    ring: rtrb::Consumer<f32>,
+    channels: usize,
+    stats: Arc<DeviceStats>,
+    scratch: Vec<f32>,
+    pub name: String,
+}
+
+impl Capture {
+    pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
+        let device = find(true, cfg)?;
+        let name = name_of(&device);
+        let config = stream_config(&device, true, cfg)?;
+        let channels = usize::from(config.channels).max(1);
+        let (mut producer, ring) =
+            rtrb::RingBuffer::new((f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels);
+        let stats = Arc::new(DeviceStats::default());
+        let (s1, s2) = (stats.clone(), stats.clone());
+        let mut promoted = false;
+        let stream = device
+            .build_input_stream::<f32, _, _>(
+                config,
+                move |data: &[f32], _| {
+                    if !promoted {
+                        // Once, on the device's own thread.
+                        promoted = true;
+                        crate::realtime::promote_current_thread();
+                    }
+                    // Real-time context: copy what fits, count the rest. Nothing else.
+                    let (_, rest) = producer.push_partial_slice(data);
+                    if !rest.is_empty() {
+                        s1.dropped.fetch_add(rest.len() as u64, Relaxed);
+                    }
+                },
+                move |e| {
+                    s2.failed.store(true, Relaxed);
+                    tracing::warn!(error = %e, "capture device error");
+                },
+                None,
+            )
+            .map_err(|e| DeviceError::Stream {
+                kind: "input",
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+        stream.play().map_err(|e| DeviceError::Stream {
+            kind: "input",
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            _stream: stream,
+            ring,
+            channels,
+            stats,
+            scratch: Vec::new(),
+            name,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<DeviceStats> {
+        &self.stats
+    }
+}
+
+impl AudioSource for Capture {
+    /// Waits (a few ms at most per frame) for the device to deliver one frame; a device that
+    /// has failed or gone silent gives silence, so the call goes on.
+    fn fill(&mut self, out: &mut [f32]) {
+        let frames = out.len() / CHANNELS;
+        let need = frames * self.channels;
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.ring.slots() < need {
+            if self.stats.failed.load(Relaxed) || Instant::now() > deadline {
+                out.fill(0.0);
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(250));
+        }
+        self.scratch.resize(need, 0.0);
+        let (_, missing) = self.ring.pop_partial_slice(&mut self.scratch);
+        missing.fill(0.0);
+        for (i, frame) in out.chunks_exact_mut(CHANNELS).enumerate() {
+            let src = &self.scratch[i * self.channels..(i + 1) * self.channels];
+            match src {
+                [mono] => frame.fill(*mono),
+                [l, r, ..] => {
+                    frame[0] = *l;
+                    frame[1] = *r;
+                }
+                [] => frame.fill(0.0),
+            }
+        }
+    }
+
+    fn paced(&self) -> bool {
+        true
+    }
+}
+
+/// Headphones or speakers: writing fills a ring the playout callback drains.
+pub struct Playback {
+    _stream: cpal::Stream,
+    ring: rtrb::Producer<f32>,
+    channels: usize,
+    stats: Arc<DeviceStats>,
+    scratch: Vec<f32>,
+    /// Interleaved samples the device takes per callback (its period), when known.
+    period: usize,
+    pub name: String,
+}
+
+impl Playback {
+    pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
+        let device = find(false, cfg)?;
+        let name = name_of(&device);
+        let config = stream_config(&device, false, cfg)?;
+        let channels = usize::from(config.channels).max(1);
+        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
+        let (ring, mut consumer) =
+            rtrb::RingBuffer::new((f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels);
+        let stats = Arc::new(DeviceStats::default());
+        let (s1, s2) = (stats.clone(), stats.clone());
+        let mut promoted = false;
+        let stream = device
+            .build_output_stream::<f32, _, _>(
+                config,
+                move |data: &mut [f32], _| {
+                    if !promoted {
+                        promoted = true;
+                        crate::realtime::promote_current_thread();
+                    }
+                    // Real-time context: copy what is there, silence for the rest.
+                    let (_, missing) = consumer.pop_partial_slice(data);
+                    if !missing.is_empty() {
+                        missing.fill(0.0);
+                        s1.underruns.fetch_add(1, Relaxed);
+                    }
+                },
+                move |e| {
+                    s2.failed.store(true, Relaxed);
+                    tracing::warn!(error = %e, "playout device error");
+                },
+                None,
+            )
+            .map_err(|e| DeviceError::Stream {
+                kind: "output",
+                name: name.clone(),
+                reason: e.to_string(),
+            })?;
+        stream.play().map_err(|e| DeviceError::Stream {
+            kind: "output",
+            name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            _stream: stream,
+            ring,
+            channels,
+            stats,
+            scratch: Vec::new(),
+            period,
+            name,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<DeviceStats> {
+        &self.stats
+    }
+
+    /// Interleaved samples waiting for the device.
+    fn queued(&self) -> usize {
+        self.ring.buffer().capacity() - self.ring.slots()
+    }
+}
+
+impl AudioSink for Playback {
+    /// Waits until no more than one device period waits ahead of the device, then queues the
+    /// frame: the device always finds a full period, and little more, when it calls. A failed device drops it: the lesson goes on without sound.
+    fn write(&mut self, frames: &[f32]) {
+        let n = frames.len() / CHANNELS;
+        self.scratch.clear();
+        for frame in frames.chunks_exact(CHANNELS) {
+            match self.channels {
+                1 => self.scratch.push((frame[0] + frame[1]) * 0.5),
+                c => {
+                    self.scratch.extend_from_slice(frame);
+                    self.scratch.extend(std::iter::repeat_n(0.0, c - CHANNELS));
+                }
+            }
+        }
+        let target = self.period.max(n * self.channels);
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.queued() > target {
+            if self.stats.failed.load(Relaxed) || Instant::now() > deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(250));
+        }
+        let (_, rest) = self.ring.push_partial_slice(&self.scratch);
+        if !rest.is_empty() {
+            self.stats.dropped.fetch_add(rest.len() as u64, Relaxed);
+        }
+    }
+
+    fn paced(&self) -> bool {
+        true
+    }
+}
