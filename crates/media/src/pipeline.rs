@@ -190,7 +190,13 @@ pub struct PlayoutReport {
     pub concealed: u64,
     pub silent: u64,
     pub decode_errors: u64,
+    /// Times the playout clock was moved closer to the packets' arrival.
+    pub realigned: u64,
 }
+
+/// How long a packet should still wait, at least, between arriving and being played: room for
+/// the scheduler's wake-up jitter and the network's on a quiet path.
+const ALIGN_MARGIN: Duration = Duration::from_micros(700);
 
 /// Turns one playout decision into one frame of audio.
 pub fn render(
@@ -251,11 +257,27 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let period = frame.duration();
                 let start = Instant::now();
+                let align_every = (1_000_000 / period.as_micros().max(1)) as u32;
                 let mut k: u32 = 0;
                 let paced = sink.paced();
+                let mut start = start;
                 while !stop2.load(Relaxed) {
-                    // A sound card paces us through `write`; otherwise the clock does.
+                    // A sound card paces us through `write`; otherwise the clock does, and then
+                    // we are free to choose its phase: every second, move it so that packets
+                    // wait no longer than a small margin between arriving and being played.
                     if !paced {
+                        // First after a quarter of a second, then every second.
+                        if k == align_every / 4 || (k > 0 && k % align_every == 0) {
+                            let waited = mix
+                                .snapshot()
+                                .iter()
+                                .filter_map(|(_, j)| lock(j).take_min_wait())
+                                .min();
+                            if let Some(w) = waited.filter(|w| *w > ALIGN_MARGIN) {
+                                start -= w - ALIGN_MARGIN;
+                                report.realigned += 1;
+                            }
+                        }
                         sleep_until(start + period * k);
                     }
                     k += 1;
@@ -266,7 +288,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         let Some(decoder) = decoder_for(&mut decoders, who, frame) else {
                             continue;
                         };
-                        let playout = lock(&jitter).pop();
+                        let playout = lock(&jitter).pop_at(Instant::now());
                         render(decoder, playout, &mut one, &mut report);
                         for (out, s) in pcm.iter_mut().zip(&one) {
                             *out += s;
