@@ -261,20 +261,30 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 let mut k: u32 = 0;
                 let paced = sink.paced();
                 let mut start = start;
+                let mut margin = ALIGN_MARGIN;
+                let mut inserted_seen = 0u64;
                 while !stop2.load(Relaxed) {
                     // A sound card paces us through `write`; otherwise the clock does, and then
                     // we are free to choose its phase: every second, move it so that packets
                     // wait no longer than a small margin between arriving and being played.
                     if !paced {
                         // First after a quarter of a second, then every second.
-                        if k == align_every / 4 || (k > 0 && k % align_every == 0) {
-                            let waited = mix
-                                .snapshot()
+                        if k == align_every / 4 || (k > 0 && k.is_multiple_of(align_every)) {
+                            let streams = mix.snapshot();
+                            let waited = streams
                                 .iter()
                                 .filter_map(|(_, j)| lock(j).take_min_wait())
                                 .min();
-                            if let Some(w) = waited.filter(|w| *w > ALIGN_MARGIN) {
-                                start -= w - ALIGN_MARGIN;
+                            let inserted: u64 =
+                                streams.iter().map(|(_, j)| lock(j).stats().inserted).sum();
+                            if inserted > inserted_seen {
+                                // A packet missed its turn since the last move: we were too
+                                // bold. Keep more margin, and hold still this time.
+                                inserted_seen = inserted;
+                                margin = (margin + ALIGN_MARGIN / 2).min(Duration::from_millis(3));
+                            } else if let Some(w) = waited.filter(|w| *w > margin) {
+                                // Half the excess at a time: one measurement may flatter us.
+                                start -= (w - margin) / 2;
                                 report.realigned += 1;
                             }
                         }
