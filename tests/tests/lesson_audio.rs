@@ -55,6 +55,28 @@ async fn the_host_s_tone_reaches_the_student_at_its_pitch() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let got = recording.take();
     let stats = student.receive_stats();
+    // What the connection indicator shows.
+    let peers = student.peer_stats().await;
+    eprintln!("{peers:?}");
+    assert_eq!(peers.len(), 1);
+    let p = &peers[0];
+    assert_eq!(
+        p.path,
+        Some(tutti_media::PathKind::Direct),
+        "loopback host candidates: {p:?}"
+    );
+    assert!(
+        p.level > 0.2 && p.level <= 0.35,
+        "a 0.3 tone is heard at about 0.3: {p:?}"
+    );
+    assert!(
+        p.concealed_pct < 1.0 && p.buffer_ms <= p.target_ms + 5.0,
+        "{p:?}"
+    );
+    if let (Some(rtt), Some(one_way)) = (p.rtt_ms, p.one_way_ms) {
+        assert!(rtt < 50.0 && one_way < 50.0, "loopback: {p:?}");
+    }
+    assert!(host.send_level() > 0.2, "the host meters what it sends");
     student.leave().await;
     host.leave().await;
     server.shutdown().await;

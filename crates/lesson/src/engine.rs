@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
-use tutti_media::{IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PeerLink};
+use tutti_media::{
+    IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
+};
 use tutti_protocol::{
     ChatMessage, ClientMessage, HostToken, InviteCode, JoinRole, Joined, Knock, LessonInfo,
     Participant, PeerId, Question, ServerMessage, Signal, UnixMs,
@@ -64,6 +66,28 @@ impl EngineConfig {
             candidate_rewrite: None,
         }
     }
+}
+
+/// How the audio from and to one participant is doing, for the connection indicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStats {
+    pub peer: PeerId,
+    /// ICE's round-trip measurement on the path in use.
+    pub rtt_ms: Option<f64>,
+    /// Their sound to our ears, estimated: half the round trip, one frame of packetisation,
+    /// the codec's 2.5 ms look-ahead, and what waits in our jitter buffer.
+    pub one_way_ms: Option<f64>,
+    pub path: Option<PathKind>,
+    /// The spread of packet delays the jitter buffer measures.
+    pub jitter_ms: f64,
+    pub buffer_ms: f64,
+    pub target_ms: f64,
+    /// Frames whose packet did not arrive in time.
+    pub loss_pct: f64,
+    /// Frames not played from their own packet (lost, late, or inserted for drift).
+    pub concealed_pct: f64,
+    /// Level of what we hear from them, 0–1.
+    pub level: f32,
 }
 
 /// What happens in the lesson, for the UI or the command line.
@@ -284,6 +308,41 @@ impl Lesson {
             .iter()
             .map(|(p, peer)| (p.clone(), lock(&peer.link.jitter()).stats()))
             .collect()
+    }
+
+    /// The level of what we send, 0–1.
+    pub fn send_level(&self) -> f32 {
+        self.shared.fanout.meter().level()
+    }
+
+    /// Per participant: round trip, estimated one-way delay, path, jitter, buffer, loss, level.
+    pub async fn peer_stats(&self) -> Vec<PeerStats> {
+        let frame_ms = self.shared.link_cfg.music.frame.millis();
+        let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
+            .iter()
+            .map(|(p, peer)| (p.clone(), peer.link.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(links.len());
+        for (peer, link) in links {
+            let transport = link.transport_stats().await;
+            let j = lock(&link.jitter()).stats();
+            let frames = (j.played + j.recovered + j.concealed + j.inserted).max(1) as f64;
+            let buffer_ms = f64::from(j.depth) * frame_ms;
+            let rtt_ms = transport.rtt.map(|d| d.as_secs_f64() * 1000.0);
+            out.push(PeerStats {
+                one_way_ms: rtt_ms.map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms),
+                rtt_ms,
+                path: transport.path,
+                jitter_ms: j.jitter_ms,
+                buffer_ms,
+                target_ms: f64::from(j.target) * frame_ms,
+                loss_pct: 100.0 * (j.recovered + j.concealed) as f64 / frames,
+                concealed_pct: 100.0 * j.concealed_ratio(),
+                level: self.shared.mix.level(peer.as_str()).unwrap_or(0.0),
+                peer,
+            });
+        }
+        out
     }
 
     /// Stops the audio (returning the sink with what it played) and leaves the lesson.

@@ -7,5 +7,5 @@ pub mod engine;
 pub mod sources;
 
 pub use client::{ClientError, RoomClient};
-pub use engine::{AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent};
+pub use engine::{AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, PeerStats};
 pub use sources::{SourceError, parse_source};

@@ -135,12 +135,7 @@ pub struct JitterBuffer {
     cfg: JitterConfig,
     frame_us: f64,
     seq: SeqUnwrap,
-    /// Packets by extended sequence number, with when each arrived.
-    slots: BTreeMap<u64, (Payload, Instant)>,
-    /// The shortest waits between a packet's arrival and its playout since last asked.
-    short_waits: Vec<Duration>,
-    /// When the packet the last `pop` played had arrived.
-    played_arrival: Option<Instant>,
+    slots: BTreeMap<u64, Payload>,
     /// The next sequence number to play; `None` while buffering.
     next: Option<u64>,
     /// (arrival, relative delay in µs) over the window.
@@ -155,9 +150,6 @@ pub struct JitterBuffer {
     stats: JitterStats,
 }
 
-/// How many of the shortest waits are kept; the longest of them is reported. One: the packet
-/// that arrived latest decides, because any later phase would make it late.
-const SHORT_WAITS: usize = 1;
 /// Recompute the target every this many packets: the quantile needs a sort.
 const TARGET_EVERY: u32 = 16;
 /// Smoothing of the depth for drift decisions (per frame played).
@@ -169,8 +161,6 @@ impl JitterBuffer {
             frame_us: cfg.frame.duration().as_micros() as f64,
             seq: SeqUnwrap::default(),
             slots: BTreeMap::new(),
-            short_waits: Vec::with_capacity(SHORT_WAITS + 1),
-            played_arrival: None,
             next: None,
             delays: VecDeque::new(),
             epoch: None,
@@ -225,7 +215,7 @@ impl JitterBuffer {
             self.stats.duplicates += 1;
             return;
         }
-        self.slots.insert(ext, (payload, now));
+        self.slots.insert(ext, payload);
         // Bound the memory whatever arrives: keep the newest.
         while self.slots.len() > self.cfg.max_depth as usize * 4 + 64 {
             self.slots.pop_first();
@@ -276,30 +266,6 @@ impl JitterBuffer {
         self.stats.target = need.clamp(self.cfg.min_depth, self.cfg.max_depth);
     }
 
-    /// Like [`pop`](Self::pop), and notes how long the packet played had waited since it
-    /// arrived (see [`take_min_wait`](Self::take_min_wait)).
-    pub fn pop_at(&mut self, now: Instant) -> Playout {
-        self.played_arrival = None;
-        let out = self.pop();
-        if let Some(at) = self.played_arrival.take() {
-            let wait = now.saturating_duration_since(at);
-            let i = self.short_waits.partition_point(|w| *w <= wait);
-            if i < SHORT_WAITS {
-                self.short_waits.insert(i, wait);
-                self.short_waits.truncate(SHORT_WAITS);
-            }
-        }
-        out
-    }
-
-    /// The shortest wait between a packet's arrival and its playout since the last call. A
-    /// playout clock that is free to move (not a sound card's) can run that much earlier.
-    pub fn take_min_wait(&mut self) -> Option<Duration> {
-        let w = self.short_waits.last().copied();
-        self.short_waits.clear();
-        w
-    }
-
     /// What to play for the next frame period.
     pub fn pop(&mut self) -> Playout {
         let target = self.stats.target;
@@ -343,14 +309,13 @@ impl JitterBuffer {
             }
         }
 
-        if let Some((p, arrived)) = self.slots.remove(&next) {
-            self.played_arrival = Some(arrived);
+        if let Some(p) = self.slots.remove(&next) {
             self.next = Some(next + 1);
             self.missing_run = 0;
             self.stats.played += 1;
             return Playout::Packet(p);
         }
-        if let Some((p, _)) = self.slots.get(&(next + 1)) {
+        if let Some(p) = self.slots.get(&(next + 1)) {
             self.next = Some(next + 1);
             self.missing_run = 0;
             self.stats.recovered += 1;
@@ -629,28 +594,6 @@ mod tests {
             jb.push(s, payload(s), t);
         }
         assert!(jb.slots.len() <= jb.cfg.max_depth as usize * 4 + 64);
-    }
-
-    #[test]
-    fn the_shortest_wait_before_playout_is_reported() {
-        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
-        let t0 = Instant::now();
-        let ms = |m: u64| t0 + Duration::from_millis(m);
-        for k in 0..10u16 {
-            jb.push(k, payload(k), ms(5 * u64::from(k)));
-            // Played 3 ms after arriving, except frame 6, which came late: 1 ms.
-            let wait = if k == 6 { 1 } else { 3 };
-            assert_eq!(
-                jb.pop_at(ms(5 * u64::from(k) + wait)),
-                Playout::Packet(payload(k))
-            );
-        }
-        // The latest packet decides: any later phase would have made it miss its turn.
-        assert_eq!(jb.take_min_wait(), Some(Duration::from_millis(1)));
-        assert_eq!(jb.take_min_wait(), None, "taken");
-        // Concealed frames have no wait to report.
-        jb.pop_at(ms(100));
-        assert_eq!(jb.take_min_wait(), None);
     }
 
     #[test]

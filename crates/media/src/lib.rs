@@ -17,4 +17,7 @@ pub mod signal;
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
-pub use link::{IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PeerLink};
+pub use link::{
+    IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink,
+    TransportStats,
+};

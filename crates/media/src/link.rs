@@ -25,9 +25,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
-    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCIceServer,
-    RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription, Registry,
-    register_default_interceptors,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceCandidateType, RTCIceGatheringState,
+    RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState, RTCSessionDescription,
+    Registry, StatsSelector, register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 use webrtc::runtime::{Runtime, TokioRuntime};
@@ -47,6 +47,22 @@ pub enum LinkError {
 
 fn rtc_err(e: impl std::fmt::Display) -> LinkError {
     LinkError::Webrtc(e.to_string())
+}
+
+/// How the media travels: straight between the two machines, through a NAT's public address,
+/// or through a relay (TURN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathKind {
+    Direct,
+    Reflexive,
+    Relayed,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TransportStats {
+    /// ICE's latest round-trip measurement on the path in use.
+    pub rtt: Option<Duration>,
+    pub path: Option<PathKind>,
 }
 
 /// A STUN or TURN server, as the room server hands them out.
@@ -369,6 +385,54 @@ impl PeerLink {
             .map_err(rtc_err)?;
         self.packets_out.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// Round trip and path of the candidate pair in use (ICE's own measurements).
+    pub async fn transport_stats(&self) -> TransportStats {
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        let pair = report
+            .candidate_pairs()
+            .filter(|p| p.nominated)
+            .max_by_key(|p| p.packets_received)
+            .or_else(|| report.candidate_pairs().max_by_key(|p| p.packets_received));
+        let Some(pair) = pair else {
+            return TransportStats::default();
+        };
+        let rtt = (pair.current_round_trip_time > 0.0)
+            .then(|| Duration::from_secs_f64(pair.current_round_trip_time));
+        // The pair names its candidates by their own ids; webrtc-rs files the candidate entries
+        // under a prefixed key. Accept both.
+        let kind_of = |id: &str, prefix: &str| {
+            let entry = report
+                .get(id)
+                .or_else(|| report.get(&format!("{prefix}{id}")));
+            match entry {
+                Some(
+                    webrtc::peer_connection::RTCStatsReportEntry::LocalCandidate(c)
+                    | webrtc::peer_connection::RTCStatsReportEntry::RemoteCandidate(c),
+                ) => Some(c.candidate_type),
+                _ => None,
+            }
+        };
+        let kinds = [
+            kind_of(&pair.local_candidate_id, "RTCLocalIceCandidate_"),
+            kind_of(&pair.remote_candidate_id, "RTCRemoteIceCandidate_"),
+        ];
+        let path = if kinds.iter().all(Option::is_none) {
+            None
+        } else if kinds.contains(&Some(RTCIceCandidateType::Relay)) {
+            Some(PathKind::Relayed)
+        } else if kinds.iter().any(|k| {
+            matches!(
+                k,
+                Some(RTCIceCandidateType::Srflx | RTCIceCandidateType::Prflx)
+            )
+        }) {
+            Some(PathKind::Reflexive)
+        } else {
+            Some(PathKind::Direct)
+        };
+        TransportStats { rtt, path }
     }
 
     /// The jitter buffer the remote audio goes into.

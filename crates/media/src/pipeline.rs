@@ -11,7 +11,7 @@ use crate::jitter::{JitterBuffer, Playout};
 use crate::link::{LinkError, PeerLink, lock};
 use crate::signal::{AudioSink, AudioSource};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,10 +34,27 @@ fn sleep_until(deadline: Instant) {
     }
 }
 
+/// A level meter: the peak of the recent audio (0–1), falling off smoothly, for the UI's
+/// meters. Written by an audio loop, read by anyone.
+#[derive(Clone, Default)]
+pub struct Meter(Arc<AtomicU32>);
+
+impl Meter {
+    pub fn record(&self, frame: &[f32]) {
+        let peak = frame.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        let held = f32::from_bits(self.0.load(Relaxed)) * 0.9;
+        self.0.store(peak.max(held).min(1.0).to_bits(), Relaxed);
+    }
+
+    pub fn level(&self) -> f32 {
+        f32::from_bits(self.0.load(Relaxed))
+    }
+}
+
 /// The links a send loop writes to, each with its negotiated payload type. Links join when
 /// they connect and leave when their participant does; every frame is encoded once.
 #[derive(Clone, Default)]
-pub struct Fanout(Arc<Mutex<Vec<Target>>>);
+pub struct Fanout(Arc<Mutex<Vec<Target>>>, Meter);
 
 /// A connected link and the payload type it negotiated for Opus.
 type Target = (Arc<PeerLink>, u8);
@@ -62,6 +79,11 @@ impl Fanout {
         self.len() == 0
     }
 
+    /// The level of what is being sent.
+    pub fn meter(&self) -> &Meter {
+        &self.1
+    }
+
     fn snapshot(&self) -> Vec<Target> {
         lock(&self.0).clone()
     }
@@ -71,18 +93,26 @@ impl Fanout {
 #[derive(Clone, Default)]
 pub struct Mix(Arc<Mutex<Vec<Stream>>>);
 
-/// A remote participant's key and the jitter buffer its audio arrives in.
-type Stream = (String, Arc<Mutex<JitterBuffer>>);
+/// A remote participant's key, the jitter buffer its audio arrives in, and its level.
+type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter);
 
 impl Mix {
     pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
         let mut streams = lock(&self.0);
-        streams.retain(|(w, _)| w != who);
-        streams.push((who.to_owned(), jitter));
+        streams.retain(|(w, _, _)| w != who);
+        streams.push((who.to_owned(), jitter, Meter::default()));
     }
 
     pub fn remove(&self, who: &str) {
-        lock(&self.0).retain(|(w, _)| w != who);
+        lock(&self.0).retain(|(w, _, _)| w != who);
+    }
+
+    /// The level of what we hear from `who`.
+    pub fn level(&self, who: &str) -> Option<f32> {
+        lock(&self.0)
+            .iter()
+            .find(|(w, _, _)| w == who)
+            .map(|(_, _, m)| m.level())
     }
 
     fn snapshot(&self) -> Vec<Stream> {
@@ -139,6 +169,7 @@ impl SendLoop {
                         source.fill(&mut pcm);
                         deadline
                     };
+                    fanout.meter().record(&pcm);
                     let n = match encoder.encode(&pcm, &mut packet) {
                         Ok(n) => n,
                         Err(e) => {
@@ -190,13 +221,7 @@ pub struct PlayoutReport {
     pub concealed: u64,
     pub silent: u64,
     pub decode_errors: u64,
-    /// Times the playout clock was moved closer to the packets' arrival.
-    pub realigned: u64,
 }
-
-/// How long a packet should still wait, at least, between arriving and being played: room for
-/// the scheduler's wake-up jitter and the network's on a quiet path.
-const ALIGN_MARGIN: Duration = Duration::from_micros(700);
 
 /// Turns one playout decision into one frame of audio.
 pub fn render(
@@ -257,49 +282,24 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let period = frame.duration();
                 let start = Instant::now();
-                let align_every = (1_000_000 / period.as_micros().max(1)) as u32;
                 let mut k: u32 = 0;
                 let paced = sink.paced();
-                let mut start = start;
-                let mut margin = ALIGN_MARGIN;
-                let mut inserted_seen = 0u64;
                 while !stop2.load(Relaxed) {
-                    // A sound card paces us through `write`; otherwise the clock does, and then
-                    // we are free to choose its phase: every second, move it so that packets
-                    // wait no longer than a small margin between arriving and being played.
+                    // A sound card paces us through `write`; otherwise the clock does.
                     if !paced {
-                        // First after a quarter of a second, then every second.
-                        if k == align_every / 4 || (k > 0 && k.is_multiple_of(align_every)) {
-                            let streams = mix.snapshot();
-                            let waited = streams
-                                .iter()
-                                .filter_map(|(_, j)| lock(j).take_min_wait())
-                                .min();
-                            let inserted: u64 =
-                                streams.iter().map(|(_, j)| lock(j).stats().inserted).sum();
-                            if inserted > inserted_seen {
-                                // A packet missed its turn since the last move: we were too
-                                // bold. Keep more margin, and hold still this time.
-                                inserted_seen = inserted;
-                                margin = (margin + ALIGN_MARGIN / 2).min(Duration::from_millis(3));
-                            } else if let Some(w) = waited.filter(|w| *w > margin) {
-                                // Half the excess at a time: one measurement may flatter us.
-                                start -= (w - margin) / 2;
-                                report.realigned += 1;
-                            }
-                        }
                         sleep_until(start + period * k);
                     }
                     k += 1;
                     pcm.fill(0.0);
                     let streams = mix.snapshot();
-                    decoders.retain(|who, _| streams.iter().any(|(w, _)| w == who));
-                    for (who, jitter) in streams {
+                    decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
+                    for (who, jitter, meter) in streams {
                         let Some(decoder) = decoder_for(&mut decoders, who, frame) else {
                             continue;
                         };
-                        let playout = lock(&jitter).pop_at(Instant::now());
+                        let playout = lock(&jitter).pop();
                         render(decoder, playout, &mut one, &mut report);
+                        meter.record(&one);
                         for (out, s) in pcm.iter_mut().zip(&one) {
                             *out += s;
                         }
