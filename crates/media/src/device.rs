@@ -194,6 +194,46 @@ fn stream_config(
     })
 }
 
+fn stream_error<'a>(kind: &'static str, name: &'a str) -> impl Fn(String) -> DeviceError + 'a {
+    move |reason| DeviceError::Stream {
+        kind,
+        name: name.to_owned(),
+        reason,
+    }
+}
+
+/// The device, its name, the stream configuration, its channel count, a ring for 0.5 s of its
+/// audio, and the counters its callbacks share.
+fn prepare(
+    input: bool,
+    cfg: &DeviceConfig,
+) -> Result<
+    (
+        cpal::Device,
+        String,
+        cpal::StreamConfig,
+        usize,
+        Arc<DeviceStats>,
+    ),
+    DeviceError,
+> {
+    let device = find(input, cfg)?;
+    let name = name_of(&device);
+    let config = stream_config(&device, input, cfg)?;
+    let channels = usize::from(config.channels).max(1);
+    Ok((
+        device,
+        name,
+        config,
+        channels,
+        Arc::new(DeviceStats::default()),
+    ))
+}
+
+fn ring_len(channels: usize) -> usize {
+    (f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels
+}
+
 /// Room for this much audio between a device and the engine.
 const RING_SECONDS: f64 = 0.5;
 
@@ -209,13 +249,8 @@ pub struct Capture {
 
 impl Capture {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
-        let device = find(true, cfg)?;
-        let name = name_of(&device);
-        let config = stream_config(&device, true, cfg)?;
-        let channels = usize::from(config.channels).max(1);
-        let (mut producer, ring) =
-            rtrb::RingBuffer::new((f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels);
-        let stats = Arc::new(DeviceStats::default());
+        let (device, name, config, channels, stats) = prepare(true, cfg)?;
+        let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
         let stream = device
@@ -239,16 +274,10 @@ impl Capture {
                 },
                 None,
             )
-            .map_err(|e| DeviceError::Stream {
-                kind: "input",
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
-        stream.play().map_err(|e| DeviceError::Stream {
-            kind: "input",
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
+        stream
+            .play()
+            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
         Ok(Self {
             _stream: stream,
             ring,
@@ -313,14 +342,9 @@ pub struct Playback {
 
 impl Playback {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
-        let device = find(false, cfg)?;
-        let name = name_of(&device);
-        let config = stream_config(&device, false, cfg)?;
-        let channels = usize::from(config.channels).max(1);
+        let (device, name, config, channels, stats) = prepare(false, cfg)?;
         let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
-        let (ring, mut consumer) =
-            rtrb::RingBuffer::new((f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels);
-        let stats = Arc::new(DeviceStats::default());
+        let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
         let stream = device
@@ -344,16 +368,10 @@ impl Playback {
                 },
                 None,
             )
-            .map_err(|e| DeviceError::Stream {
-                kind: "output",
-                name: name.clone(),
-                reason: e.to_string(),
-            })?;
-        stream.play().map_err(|e| DeviceError::Stream {
-            kind: "output",
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
+            .map_err(|e| stream_error("output", &name)(e.to_string()))?;
+        stream
+            .play()
+            .map_err(|e| stream_error("output", &name)(e.to_string()))?;
         Ok(Self {
             _stream: stream,
             ring,
