@@ -59,7 +59,8 @@ pub struct DeviceConfig {
 /// Counters shared between a device callback and the rest.
 #[derive(Debug, Default)]
 pub struct DeviceStats {
-    /// Captured samples that found the ring full (the engine did not keep up).
+    /// Captured samples that found the ring full, or waited so long they were stale and were
+    /// skipped (capture must not fall behind: every sample of backlog is latency).
     pub dropped: AtomicU64,
     /// Playout callbacks that found too little audio and played silence.
     pub underruns: AtomicU64,
@@ -242,6 +243,8 @@ pub struct Capture {
     _stream: cpal::Stream,
     ring: rtrb::Consumer<f32>,
     channels: usize,
+    /// Interleaved samples the device delivers per callback, when known.
+    period: usize,
     stats: Arc<DeviceStats>,
     scratch: Vec<f32>,
     pub name: String,
@@ -250,6 +253,7 @@ pub struct Capture {
 impl Capture {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
         let (device, name, config, channels, stats) = prepare(true, cfg)?;
+        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
         let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
@@ -282,6 +286,7 @@ impl Capture {
             _stream: stream,
             ring,
             channels,
+            period,
             stats,
             scratch: Vec::new(),
             name,
@@ -306,6 +311,19 @@ impl AudioSource for Capture {
                 return;
             }
             std::thread::sleep(Duration::from_micros(250));
+        }
+        // More than a frame and a device period waiting means we fell behind (a burst from the
+        // sound server, a stall here): skip the oldest, so what we send is what is played now.
+        let backlog = self
+            .ring
+            .slots()
+            .saturating_sub(need + self.period.max(need));
+        if backlog > 0 {
+            let skip = backlog - backlog % self.channels;
+            if let Ok(chunk) = self.ring.read_chunk(skip) {
+                chunk.commit_all();
+                self.stats.dropped.fetch_add(skip as u64, Relaxed);
+            }
         }
         self.scratch.resize(need, 0.0);
         let (_, missing) = self.ring.pop_partial_slice(&mut self.scratch);
