@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tutti-target
 DATA ?= $(HOME)/.local/share/tutti-server
 LISTEN ?= 127.0.0.1:8787
 
-.PHONY: run test setup lint test-rust bench bench-load bench-latency server
+.PHONY: run test setup lint test-rust bench bench-load bench-latency bench-jitter server
 
 setup:
 	@scripts/setup-debian.sh
@@ -27,7 +27,7 @@ test-rust:
 	cargo test --workspace --locked
 
 ## Benchmarks (release builds; figures go in the README).
-bench: bench-load bench-latency
+bench: bench-load bench-latency bench-jitter
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000
@@ -39,3 +39,7 @@ bench-latency: setup
 	cargo build --release -p signaling-server -p tutti-lesson
 	for f in 2.5 5 10; do $(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms $$f --seconds 20; done
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --impair loss=3,delay=20,jitter=10
+
+## The jitter buffer alone, against generated arrival traces (repeatable, seeded).
+bench-jitter: setup
+	cargo bench -p tutti-media --bench jitter_trace -- --minutes 2

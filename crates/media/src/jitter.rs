@@ -147,6 +147,9 @@ pub struct JitterBuffer {
     level: f64,
     /// Frames concealed in a row: a long run means the stream stopped.
     missing_run: u32,
+    /// Concealed frames played while waiting for `next`: if it turns out lost, they were its
+    /// concealment (and that of the ones after it), not extra audio.
+    waited: u32,
     stats: JitterStats,
 }
 
@@ -167,6 +170,7 @@ impl JitterBuffer {
             since_target_update: 0,
             level: f64::from(cfg.min_depth),
             missing_run: 0,
+            waited: 0,
             stats: JitterStats {
                 target: cfg.min_depth,
                 ..JitterStats::default()
@@ -309,15 +313,29 @@ impl JitterBuffer {
             }
         }
 
+        // We had been waiting for `next` and later packets have come instead: it is lost, and so
+        // are those up to the first that arrived. The frames concealed while waiting stood for
+        // them, so skip as many as were concealed (not more: the rest still need concealing).
+        if self.waited > 0
+            && !self.slots.contains_key(&next)
+            && let Some(first) = self.slots.range(next..).next().map(|(&k, _)| k)
+        {
+            let skip = u64::from(self.waited).min(first - next);
+            next += skip;
+            self.next = Some(next);
+            self.waited = 0;
+        }
         if let Some(p) = self.slots.remove(&next) {
             self.next = Some(next + 1);
             self.missing_run = 0;
+            self.waited = 0;
             self.stats.played += 1;
             return Playout::Packet(p);
         }
         if let Some(p) = self.slots.get(&(next + 1)) {
             self.next = Some(next + 1);
             self.missing_run = 0;
+            self.waited = 0;
             self.stats.recovered += 1;
             return Playout::Recover(p.clone());
         }
@@ -327,12 +345,14 @@ impl JitterBuffer {
             // waiting for the same packet — it is most likely just behind (a slower sender's
             // clock, a jitter spike), and playing it next keeps the stream whole.
             self.stats.inserted += 1;
+            self.waited += 1;
             if self.missing_run > self.cfg.max_depth {
                 // The stream has paused: start over when it comes back.
                 self.next = None;
                 self.epoch = None;
                 self.delays.clear();
                 self.missing_run = 0;
+                self.waited = 0;
                 self.stats.resets += 1;
             }
             return Playout::Conceal;
@@ -594,6 +614,30 @@ mod tests {
             jb.push(s, payload(s), t);
         }
         assert!(jb.slots.len() <= jb.cfg.max_depth as usize * 4 + 64);
+    }
+
+    #[test]
+    fn a_burst_of_losses_is_concealed_once_not_paid_for_twice() {
+        // Packets 0-9 on time, 10-14 lost in a burst, 15 on.
+        let lost = |i: u32| (10..15).contains(&i);
+        let (out, stats) = run(
+            JitterConfig::for_frame(F),
+            0,
+            100,
+            |i| (!lost(i)).then_some(u64::from(i) * 5000),
+            100,
+            frame_us(),
+        );
+        // While nothing arrives the buffer waits (conceals); once 15 arrives, 10-14 are known
+        // lost and the frames already concealed stand for them: no good packet is dropped.
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        assert!(
+            (15..99).all(|s| played.contains(&s)),
+            "every packet after the burst is played"
+        );
+        let concealed = stats.concealed + stats.inserted;
+        assert!((5..=6).contains(&concealed), "{stats:?}");
     }
 
     #[test]
