@@ -111,6 +111,8 @@ pub enum LessonEvent {
 
 struct Peer {
     link: Arc<PeerLink>,
+    /// The task relaying this link's events; it holds the link, so it is stopped with it.
+    pump: Option<tokio::task::JoinHandle<()>>,
     /// Our description (offer or answer) has gone to them.
     local_sent: bool,
     /// Theirs has been applied.
@@ -288,7 +290,7 @@ impl Lesson {
         self.send.as_ref().map(|s| s.started)
     }
 
-    /// The next thing that happened; `None` once the lesson is over and all was told.
+    /// The next thing that happened. `Over` comes once, last; nothing follows it.
     pub async fn next_event(&mut self) -> Option<LessonEvent> {
         self.events.recv().await
     }
@@ -358,15 +360,18 @@ impl Lesson {
                 .map(|(s, _)| s),
             None => None,
         };
-        let _ = self.shared.client.request(ClientMessage::Leave).await;
-        let links: Vec<Arc<PeerLink>> = lock(&self.shared.peers)
-            .drain()
-            .map(|(_, p)| p.link)
-            .collect();
-        for link in links {
-            link.close().await;
-        }
+        // Stop reacting to the lesson first, so that no link is made while the others close.
         self.task.abort();
+        let _ = (&mut self.task).await;
+        let _ = self.shared.client.request(ClientMessage::Leave).await;
+        let peers: Vec<Peer> = lock(&self.shared.peers).drain().map(|(_, p)| p).collect();
+        for p in peers {
+            if let Some(pump) = &p.pump {
+                pump.abort();
+            }
+            self.shared.fanout.remove(&p.link);
+            p.link.close().await;
+        }
         sink
     }
 }
@@ -383,7 +388,12 @@ async fn run(
     for knock in waiting {
         on_knock(&shared, knock).await;
     }
-    while let Some(msg) = server_events.recv().await {
+    // Ends with the one reason the lesson is over for us, told once.
+    let mut closing: Option<String> = None;
+    let why: String = loop {
+        let Some(msg) = server_events.recv().await else {
+            break closing.unwrap_or_else(|| "disconnected from the room server".into());
+        };
         match msg {
             ServerMessage::Knocking { knock } => on_knock(&shared, knock).await,
             ServerMessage::ParticipantUpdated { participant } => {
@@ -411,35 +421,16 @@ async fn run(
             ServerMessage::ChatPosted { message } => {
                 let _ = shared.events.send(LessonEvent::Chat(message));
             }
-            ServerMessage::LessonEnded { .. } => {
-                let _ = shared
-                    .events
-                    .send(LessonEvent::Over("the lesson has ended".into()));
-                break;
-            }
-            ServerMessage::Removed { .. } => {
-                let _ = shared
-                    .events
-                    .send(LessonEvent::Over("the host removed you".into()));
-                break;
-            }
-            ServerMessage::SessionReplaced { .. } => {
-                let _ = shared
-                    .events
-                    .send(LessonEvent::Over("you joined from somewhere else".into()));
-                break;
-            }
+            ServerMessage::LessonEnded { .. } => break "the lesson has ended".into(),
+            ServerMessage::Removed { .. } => break "the host removed you".into(),
+            ServerMessage::SessionReplaced { .. } => break "you joined from somewhere else".into(),
             ServerMessage::ServerClosing { reason } => {
-                let _ = shared.events.send(LessonEvent::Over(format!(
-                    "the room server is closing: {reason}"
-                )));
+                closing = Some(format!("the room server closed: {reason}"));
             }
             other => tracing::debug!(?other, "lesson event"),
         }
-    }
-    let _ = shared.events.send(LessonEvent::Over(
-        "disconnected from the room server".into(),
-    ));
+    };
+    let _ = shared.events.send(LessonEvent::Over(why));
 }
 
 async fn on_knock(shared: &Arc<Shared>, knock: Knock) {
@@ -490,19 +481,26 @@ async fn ensure_link(shared: &Arc<Shared>, peer: &PeerId) -> Option<Arc<PeerLink
         peer.clone(),
         Peer {
             link: link.clone(),
+            pump: None,
             local_sent: false,
             remote_set: false,
             pending_local: Vec::new(),
             pending_remote: Vec::new(),
         },
     );
-    tokio::spawn(pump_link(shared.clone(), peer.clone(), link.clone(), rx));
+    let pump = tokio::spawn(pump_link(shared.clone(), peer.clone(), link.clone(), rx));
+    if let Some(p) = lock(&shared.peers).get_mut(peer) {
+        p.pump = Some(pump);
+    }
     Some(link)
 }
 
 async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
     let gone = lock(&shared.peers).remove(peer);
     if let Some(p) = gone {
+        if let Some(pump) = &p.pump {
+            pump.abort();
+        }
         shared.fanout.remove(&p.link);
         shared.mix.remove(peer.as_str());
         p.link.close().await;
@@ -535,6 +533,8 @@ async fn pump_link(
                 let ready = {
                     let mut peers = lock(&shared.peers);
                     match peers.get_mut(&peer) {
+                        // A newer link for the same peer is not ours to feed.
+                        Some(p) if !Arc::ptr_eq(&p.link, &link) => return,
                         Some(p) if p.local_sent => true,
                         Some(p) => {
                             p.pending_local.push(signal.clone());

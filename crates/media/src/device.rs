@@ -1,20 +1,23 @@
 //! Sound cards, through cpal: capture and playout by device name, 48 kHz, with a configurable
 //! device buffer.
 //!
-//! The device callbacks only copy between the device's buffer and a lock-free ring (`rtrb`):
-//! no allocation, lock or blocking call runs in them. Samples that find the capture ring full are
+//! The device callbacks only copy between the device's buffer and a lock-free ring (`rtrb`) and
+//! update atomic counters: no allocation, lock or blocking call runs in them (the first call
+//! asks once for real-time scheduling, if the thread does not have it already). Samples that find the capture ring full are
 //! dropped and counted; playout that finds its ring empty plays silence and counts an underrun.
 //! The rest of the engine reads and writes the rings a frame at a time, and the sound card's
 //! clock — not the system's — paces it ([`AudioSource::paced`], [`AudioSink::paced`]).
 //!
 //! No audio system, no such device, a device that cannot do 48 kHz, or a device unplugged in the
-//! middle of a lesson are typed errors or states, never panics: a lesson goes on receive-only.
+//! middle of a lesson are typed errors or states, never panics: a lesson goes on receive-only,
+//! and a device that fails or stalls for 200 ms stops pacing the engine, which falls back to the
+//! clock (silence in, nothing out) instead of spinning.
 
 use crate::format::{CHANNELS, SAMPLE_RATE};
 use crate::signal::{AudioSink, AudioSource};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +67,11 @@ pub struct DeviceStats {
     pub dropped: AtomicU64,
     /// Playout callbacks that found too little audio and played silence.
     pub underruns: AtomicU64,
-    /// Set when the device reported an error (unplugged, server gone).
+    /// Set when the device reported an error (unplugged, server gone) or stalled.
     pub failed: AtomicBool,
+    /// The largest chunk (interleaved samples) a callback has moved: the real device period,
+    /// which may be larger than the one asked for.
+    pub largest_chunk: AtomicUsize,
 }
 
 fn name_of(d: &cpal::Device) -> String {
@@ -262,10 +268,14 @@ impl Capture {
                 config,
                 move |data: &[f32], _| {
                     if !promoted {
-                        // Once, on the device's own thread.
+                        // Once, on the device's own thread, unless the backend made it
+                        // real-time already (PipeWire, JACK, CoreAudio do).
                         promoted = true;
-                        crate::realtime::promote_current_thread();
+                        if !crate::realtime::current_is_realtime() {
+                            crate::realtime::promote_current_thread();
+                        }
                     }
+                    s1.largest_chunk.fetch_max(data.len(), Relaxed);
                     // Real-time context: copy what fits, count the rest. Nothing else.
                     let (_, rest) = producer.push_partial_slice(data);
                     if !rest.is_empty() {
@@ -299,14 +309,21 @@ impl Capture {
 }
 
 impl AudioSource for Capture {
-    /// Waits (a few ms at most per frame) for the device to deliver one frame; a device that
-    /// has failed or gone silent gives silence, so the call goes on.
+    /// Waits for the device to deliver one frame (normally under a frame's time; 200 ms at
+    /// most). A device that has failed or stalls that long is marked failed and gives silence;
+    /// from then on it no longer paces the caller, who falls back to the clock.
     fn fill(&mut self, out: &mut [f32]) {
         let frames = out.len() / CHANNELS;
         let need = frames * self.channels;
         let deadline = Instant::now() + Duration::from_millis(200);
         while self.ring.slots() < need {
-            if self.stats.failed.load(Relaxed) || Instant::now() > deadline {
+            if self.stats.failed.load(Relaxed) {
+                out.fill(0.0);
+                return;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(device = %self.name, "the microphone stalled; going on without it");
+                self.stats.failed.store(true, Relaxed);
                 out.fill(0.0);
                 return;
             }
@@ -314,10 +331,8 @@ impl AudioSource for Capture {
         }
         // More than a frame and a device period waiting means we fell behind (a burst from the
         // sound server, a stall here): skip the oldest, so what we send is what is played now.
-        let backlog = self
-            .ring
-            .slots()
-            .saturating_sub(need + self.period.max(need));
+        let period = self.period.max(self.stats.largest_chunk.load(Relaxed));
+        let backlog = self.ring.slots().saturating_sub(2 * need.max(period));
         if backlog > 0 {
             let skip = backlog - backlog % self.channels;
             if let Ok(chunk) = self.ring.read_chunk(skip) {
@@ -342,7 +357,7 @@ impl AudioSource for Capture {
     }
 
     fn paced(&self) -> bool {
-        true
+        !self.stats.failed.load(Relaxed)
     }
 }
 
@@ -371,8 +386,11 @@ impl Playback {
                 move |data: &mut [f32], _| {
                     if !promoted {
                         promoted = true;
-                        crate::realtime::promote_current_thread();
+                        if !crate::realtime::current_is_realtime() {
+                            crate::realtime::promote_current_thread();
+                        }
                     }
+                    s1.largest_chunk.fetch_max(data.len(), Relaxed);
                     // Real-time context: copy what is there, silence for the rest.
                     let (_, missing) = consumer.pop_partial_slice(data);
                     if !missing.is_empty() {
@@ -412,8 +430,10 @@ impl Playback {
 }
 
 impl AudioSink for Playback {
-    /// Waits until no more than one device period waits ahead of the device, then queues the
-    /// frame: the device always finds a full period, and little more, when it calls. A failed device drops it: the lesson goes on without sound.
+    /// Waits until no more than one device period (the largest the device has taken so far, or
+    /// the one asked for) waits ahead of the device, then queues the frame, so the device finds
+    /// a full period, and little more, when it calls. A device that has failed or stalls for
+    /// 200 ms is marked failed; frames are dropped and it no longer paces the caller. A failed device drops it: the lesson goes on without sound.
     fn write(&mut self, frames: &[f32]) {
         let n = frames.len() / CHANNELS;
         self.scratch.clear();
@@ -426,10 +446,18 @@ impl AudioSink for Playback {
                 }
             }
         }
-        let target = self.period.max(n * self.channels);
+        let target = self
+            .period
+            .max(self.stats.largest_chunk.load(Relaxed))
+            .max(n * self.channels);
         let deadline = Instant::now() + Duration::from_millis(200);
         while self.queued() > target {
-            if self.stats.failed.load(Relaxed) || Instant::now() > deadline {
+            if self.stats.failed.load(Relaxed) {
+                return;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(device = %self.name, "the speaker stalled; going on without it");
+                self.stats.failed.store(true, Relaxed);
                 return;
             }
             std::thread::sleep(Duration::from_micros(250));
@@ -441,6 +469,6 @@ impl AudioSink for Playback {
     }
 
     fn paced(&self) -> bool {
-        true
+        !self.stats.failed.load(Relaxed)
     }
 }

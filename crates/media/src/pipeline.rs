@@ -283,10 +283,10 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 let period = frame.duration();
                 let start = Instant::now();
                 let mut k: u32 = 0;
-                let paced = sink.paced();
                 while !stop2.load(Relaxed) {
-                    // A sound card paces us through `write`; otherwise the clock does.
-                    if !paced {
+                    // A sound card paces us through `write`; otherwise (or once it has failed)
+                    // the clock does.
+                    if !sink.paced() {
                         sleep_until(start + period * k);
                     }
                     k += 1;

@@ -9,8 +9,9 @@ pub fn promote_current_thread() -> bool {
             RealtimeThreadSchedulePolicy, ThreadPriority, ThreadPriorityValue,
             ThreadSchedulePolicy, set_thread_priority_and_policy, thread_native_id,
         };
-        // High, but below the kernel's own real-time threads and the sound server's.
-        let Ok(value) = ThreadPriorityValue::try_from(60u8) else {
+        // Low among real-time priorities: above every ordinary thread, below the kernel's
+        // interrupt threads (50). Our audio threads sleep most of the time.
+        let Ok(value) = ThreadPriorityValue::try_from(20u8) else {
             return false;
         };
         let granted = set_thread_priority_and_policy(

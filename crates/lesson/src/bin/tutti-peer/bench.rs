@@ -204,7 +204,11 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         } else {
             k.saturating_sub(1)
         };
-        let lat = (t - capture_ns(k)) as f64 / 1e6;
+        // Before the first click's capture (noise at the start): not a click of ours.
+        let Some(ns) = t.checked_sub(capture_ns(k)) else {
+            continue;
+        };
+        let lat = ns as f64 / 1e6;
         if lat < f64::from(DEFAULT_CLICK_MS) {
             latencies.push(lat);
             heard_clicks.push(k);
