@@ -50,3 +50,29 @@ pub async fn wait_for(
     .await
     .expect("the event came in time")
 }
+
+/// The end-to-end tests take turns: each runs a room server and two engines with real-time
+/// audio, and a user has one lesson at a time. (They test correctness, not contention.)
+pub async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::OnceLock<tokio::sync::Mutex<()>> = std::sync::OnceLock::new();
+    TURN.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
+
+/// Eight windows of 250 ms over the last two seconds of `samples` (interleaved stereo), and how
+/// many carry `hz` cleanly (within 1 Hz, at least 20 dB above everything else). Broken audio
+/// fails every window; one scheduling hiccup on a loaded machine spoils one or two.
+pub fn clean_windows(samples: &[f32], hz: f64) -> (usize, Vec<tutti_media::analysis::Tone>) {
+    let window = 48_000 / 4 * 2;
+    let tail = &samples[samples.len().saturating_sub(8 * window)..];
+    let tones: Vec<_> = tail
+        .chunks_exact(window)
+        .map(|w| tutti_media::analysis::tone(w, hz))
+        .collect();
+    let clean = tones
+        .iter()
+        .filter(|t| (t.frequency - hz).abs() < 1.0 && t.snr_db >= 20.0)
+        .count();
+    (clean, tones)
+}

@@ -17,8 +17,8 @@ use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
 use tutti_protocol::{
-    ChatMessage, ClientMessage, HostToken, InviteCode, JoinRole, Joined, Knock, LessonInfo,
-    Participant, PeerId, Question, ServerMessage, Signal, UnixMs,
+    ChatMessage, ClientMessage, HostToken, InviteCode, JoinRole, Joined, Knock, LessonId,
+    LessonInfo, Participant, PeerId, Question, ServerMessage, Signal, UnixMs,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +178,28 @@ impl Lesson {
         };
         let mut lesson = Self::enter(cfg, client, server_events, *joined);
         lesson.host_token = Some(host_token);
+        Ok(lesson)
+    }
+
+    /// Opens (again) a lesson we host, with its host token: after an app restart, or from
+    /// another machine. A connection still holding it is replaced.
+    pub async fn reopen(
+        cfg: EngineConfig,
+        lesson: &LessonId,
+        host_token: &HostToken,
+    ) -> Result<Lesson, LessonError> {
+        let (client, server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        let joined = client
+            .request(ClientMessage::StartLesson {
+                lesson: lesson.clone(),
+                host_token: host_token.clone(),
+            })
+            .await?;
+        let ServerMessage::Joined(joined) = joined else {
+            return Err(ClientError::Unexpected(format!("{joined:?}")).into());
+        };
+        let mut lesson = Self::enter(cfg, client, server_events, *joined);
+        lesson.host_token = Some(host_token.clone());
         Ok(lesson)
     }
 
@@ -495,6 +517,24 @@ async fn ensure_link(shared: &Arc<Shared>, peer: &PeerId) -> Option<Arc<PeerLink
     Some(link)
 }
 
+/// Replaces a failed link (if it is still the peer's current one) with a new one. Boxed: a
+/// link's task starts this, and this starts a link's task.
+fn rebuild(
+    shared: Arc<Shared>,
+    peer: PeerId,
+    failed: Arc<PeerLink>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    Box::pin(async move {
+        let current = lock(&shared.peers)
+            .get(&peer)
+            .is_some_and(|p| Arc::ptr_eq(&p.link, &failed));
+        if current {
+            drop_peer(&shared, &peer).await;
+            connect_to(&shared, &peer).await;
+        }
+    })
+}
+
 async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
     let gone = lock(&shared.peers).remove(peer);
     if let Some(p) = gone {
@@ -554,7 +594,17 @@ async fn pump_link(
                         Ok(pt) => shared.fanout.add(link.clone(), pt),
                         Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
                     },
-                    LinkState::Failed | LinkState::Closed => shared.fanout.remove(&link),
+                    LinkState::Failed => {
+                        // ICE gave up. Build the link again; the side that offers offers anew.
+                        shared.fanout.remove(&link);
+                        let _ = shared.events.send(LessonEvent::Link {
+                            peer: peer.clone(),
+                            state,
+                        });
+                        tokio::spawn(rebuild(shared.clone(), peer.clone(), link.clone()));
+                        return;
+                    }
+                    LinkState::Closed => shared.fanout.remove(&link),
                     LinkState::Connecting | LinkState::Disconnected => {}
                 }
                 let _ = shared.events.send(LessonEvent::Link {
@@ -572,6 +622,12 @@ async fn pump_link(
 async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
     match signal {
         Signal::Offer { sdp } => {
+            // An offer for a link that is already set up is a new session of theirs (an app
+            // restart, a takeover): start afresh rather than renegotiate a dead connection.
+            let established = lock(&shared.peers).get(&from).is_some_and(|p| p.remote_set);
+            if established {
+                drop_peer(shared, &from).await;
+            }
             let Some(link) = ensure_link(shared, &from).await else {
                 return;
             };

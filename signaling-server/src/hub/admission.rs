@@ -461,7 +461,9 @@ impl Hub {
         let p = m.p.clone();
         if was_away {
             lesson.broadcast(
-                ServerMessage::ParticipantUpdated { participant: p },
+                ServerMessage::ParticipantUpdated {
+                    participant: p.clone(),
+                },
                 Some(peer),
                 &mut self.out,
             );
@@ -470,6 +472,22 @@ impl Hub {
             lesson.tell_waiting(ServerMessage::HostPresence { present: true }, &mut self.out);
         }
         if let Some(old) = old.filter(|&old| old != conn) {
+            // The others still had media with the old session: tell them it went and came
+            // back, so they connect to the new one.
+            if !was_away {
+                let mut gone = p.clone();
+                gone.connected = false;
+                lesson.broadcast(
+                    ServerMessage::ParticipantUpdated { participant: gone },
+                    Some(peer),
+                    &mut self.out,
+                );
+                lesson.broadcast(
+                    ServerMessage::ParticipantUpdated { participant: p },
+                    Some(peer),
+                    &mut self.out,
+                );
+            }
             self.set_seat(old, None);
             self.send(old, ServerMessage::SessionReplaced { lesson: id.clone() });
         }
