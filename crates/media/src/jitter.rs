@@ -220,7 +220,8 @@ impl JitterBuffer {
             return;
         }
         self.slots.insert(ext, payload);
-        // Bound the memory whatever arrives: keep the newest.
+        // Bound the memory whatever arrives (while playing, a packet this far ahead has already
+        // reset the buffer above; this bounds the buffering phase).
         while self.slots.len() > self.cfg.max_depth as usize * 4 + 64 {
             self.slots.pop_first();
         }
@@ -274,9 +275,10 @@ impl JitterBuffer {
     pub fn pop(&mut self) -> Playout {
         let target = self.stats.target;
         let Some(mut next) = self.next else {
-            // Buffering: start once the target is reached, from the oldest packet.
+            // Buffering: start once the target is reached, with the newest `target` packets: if
+            // more piled up meanwhile (playout started late), the older ones are only latency.
             if self.slots.len() as u32 >= target.max(1)
-                && let Some((&first, _)) = self.slots.first_key_value()
+                && let Some(&first) = self.slots.keys().rev().nth(target.max(1) as usize - 1)
             {
                 self.next = Some(first);
                 self.level = f64::from(target);
@@ -638,6 +640,22 @@ mod tests {
         );
         let concealed = stats.concealed + stats.inserted;
         assert!((5..=6).contains(&concealed), "{stats:?}");
+    }
+
+    #[test]
+    fn a_late_start_plays_the_newest_audio_not_a_second_of_old() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        // Playout starts only after 100 packets have piled up (the app was busy).
+        for s in 0..100u16 {
+            jb.push(s, payload(s), t0 + Duration::from_millis(5 * u64::from(s)));
+        }
+        assert_eq!(
+            jb.pop(),
+            Playout::Packet(payload(99)),
+            "start at the newest, target 1"
+        );
+        assert_eq!(jb.depth(), 0);
     }
 
     #[test]
