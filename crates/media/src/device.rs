@@ -10,8 +10,9 @@
 //!
 //! No audio system, no such device, a device that cannot do 48 kHz, or a device unplugged in the
 //! middle of a lesson are typed errors or states, never panics: a lesson goes on receive-only,
-//! and a device that fails or stalls for 200 ms stops pacing the engine, which falls back to the
-//! clock (silence in, nothing out) instead of spinning.
+//! and a device that reports an error stops pacing the engine, which falls back to the clock
+//! (silence in, nothing out) instead of spinning. A stall costs the frame it delays (200 ms at
+//! most), not the device.
 
 use crate::format::{CHANNELS, SAMPLE_RATE};
 use crate::signal::{AudioSink, AudioSource};
@@ -67,7 +68,7 @@ pub struct DeviceStats {
     pub dropped: AtomicU64,
     /// Playout callbacks that found too little audio and played silence.
     pub underruns: AtomicU64,
-    /// Set when the device reported an error (unplugged, server gone) or stalled.
+    /// Set when the device reported an error (unplugged, server gone).
     pub failed: AtomicBool,
     /// The largest chunk (interleaved samples) a callback has moved: the real device period,
     /// which may be larger than the one asked for.
@@ -310,8 +311,8 @@ impl Capture {
 
 impl AudioSource for Capture {
     /// Waits for the device to deliver one frame (normally under a frame's time; 200 ms at
-    /// most). A device that has failed or stalls that long is marked failed and gives silence;
-    /// from then on it no longer paces the caller, who falls back to the clock.
+    /// most, then that frame is silence). A device that reported an error gives silence at once
+    /// and no longer paces the caller, who falls back to the clock.
     fn fill(&mut self, out: &mut [f32]) {
         let frames = out.len() / CHANNELS;
         let need = frames * self.channels;
@@ -322,8 +323,8 @@ impl AudioSource for Capture {
                 return;
             }
             if Instant::now() > deadline {
-                tracing::warn!(device = %self.name, "the microphone stalled; going on without it");
-                self.stats.failed.store(true, Relaxed);
+                // A stall (sound servers have them): this frame is silence; the next may flow.
+                tracing::debug!(device = %self.name, "the microphone stalled for 200 ms");
                 out.fill(0.0);
                 return;
             }
@@ -432,8 +433,8 @@ impl Playback {
 impl AudioSink for Playback {
     /// Waits until no more than one device period (the largest the device has taken so far, or
     /// the one asked for) waits ahead of the device, then queues the frame, so the device finds
-    /// a full period, and little more, when it calls. A device that has failed or stalls for
-    /// 200 ms is marked failed; frames are dropped and it no longer paces the caller. A failed device drops it: the lesson goes on without sound.
+    /// a full period, and little more, when it calls. A device that stalls for 200 ms costs this
+    /// frame; one that reported an error drops frames at once and no longer paces the caller. A failed device drops it: the lesson goes on without sound.
     fn write(&mut self, frames: &[f32]) {
         let n = frames.len() / CHANNELS;
         self.scratch.clear();
@@ -456,8 +457,7 @@ impl AudioSink for Playback {
                 return;
             }
             if Instant::now() > deadline {
-                tracing::warn!(device = %self.name, "the speaker stalled; going on without it");
-                self.stats.failed.store(true, Relaxed);
+                tracing::debug!(device = %self.name, "the speaker stalled for 200 ms");
                 return;
             }
             std::thread::sleep(Duration::from_micros(250));
