@@ -6,7 +6,7 @@
 //! so exactly one offers and offers never cross. Candidates wait until the descriptions they
 //! belong to are in place (ours sent, theirs applied).
 
-use crate::client::{ClientError, RoomClient};
+use crate::client::{ClientError, RoomClient, lock};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
@@ -131,10 +131,6 @@ struct Shared {
     fanout: Fanout,
     mix: Mix,
     events: mpsc::UnboundedSender<LessonEvent>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A lesson we are in.

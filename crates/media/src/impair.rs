@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 
+use crate::link::lock;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ImpairmentConfig {
     /// Probability of dropping a packet, 0–1.
@@ -147,10 +149,6 @@ struct Inner {
 /// A running impairment proxy; dropping it stops it.
 pub struct ImpairedPath {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl ImpairedPath {

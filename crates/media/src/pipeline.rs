@@ -11,7 +11,7 @@ use crate::jitter::{JitterBuffer, Playout};
 use crate::link::{LinkError, PeerLink, lock};
 use crate::signal::{AudioSink, AudioSource};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,28 +51,77 @@ impl Meter {
     }
 }
 
+/// A list shared between the engine, which changes it when participants come and go, and an
+/// audio loop, which reads it every frame. The loop keeps its own copy and refreshes it only
+/// when the list has changed, so a frame costs no allocation and no work on the list.
+struct Roster<T> {
+    items: Arc<Mutex<Vec<T>>>,
+    generation: Arc<AtomicU64>,
+}
+
+impl<T> Clone for Roster<T> {
+    fn clone(&self) -> Self {
+        Self {
+            items: self.items.clone(),
+            generation: self.generation.clone(),
+        }
+    }
+}
+
+impl<T> Default for Roster<T> {
+    fn default() -> Self {
+        Self {
+            items: Arc::default(),
+            generation: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl<T: Clone> Roster<T> {
+    fn change(&self, f: impl FnOnce(&mut Vec<T>)) {
+        f(&mut lock(&self.items));
+        self.generation.fetch_add(1, Relaxed);
+    }
+
+    /// Brings `local` up to date if the list changed since `seen`; true if it did.
+    fn refresh(&self, local: &mut Vec<T>, seen: &mut u64) -> bool {
+        let now = self.generation.load(Relaxed);
+        if now == *seen {
+            return false;
+        }
+        *local = lock(&self.items).clone();
+        *seen = now;
+        true
+    }
+}
+
 /// The links a send loop writes to, each with its negotiated payload type. Links join when
 /// they connect and leave when their participant does; every frame is encoded once.
 #[derive(Clone, Default)]
-pub struct Fanout(Arc<Mutex<Vec<Target>>>, Meter);
+pub struct Fanout {
+    links: Roster<Target>,
+    meter: Meter,
+}
 
 /// A connected link and the payload type it negotiated for Opus.
 type Target = (Arc<PeerLink>, u8);
 
 impl Fanout {
     pub fn add(&self, link: Arc<PeerLink>, payload_type: u8) {
-        let mut links = lock(&self.0);
-        if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
-            links.push((link, payload_type));
-        }
+        self.links.change(|links| {
+            if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
+                links.push((link, payload_type));
+            }
+        });
     }
 
     pub fn remove(&self, link: &Arc<PeerLink>) {
-        lock(&self.0).retain(|(l, _)| !Arc::ptr_eq(l, link));
+        self.links
+            .change(|links| links.retain(|(l, _)| !Arc::ptr_eq(l, link)));
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.0).len()
+        lock(&self.links.items).len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -81,42 +130,36 @@ impl Fanout {
 
     /// The level of what is being sent.
     pub fn meter(&self) -> &Meter {
-        &self.1
-    }
-
-    fn snapshot(&self) -> Vec<Target> {
-        lock(&self.0).clone()
+        &self.meter
     }
 }
 
 /// The remote streams a playout loop mixes, by participant.
 #[derive(Clone, Default)]
-pub struct Mix(Arc<Mutex<Vec<Stream>>>);
+pub struct Mix(Roster<Stream>);
 
 /// A remote participant's key, the jitter buffer its audio arrives in, and its level.
 type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter);
 
 impl Mix {
     pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
-        let mut streams = lock(&self.0);
-        streams.retain(|(w, _, _)| w != who);
-        streams.push((who.to_owned(), jitter, Meter::default()));
+        self.0.change(|streams| {
+            streams.retain(|(w, _, _)| w != who);
+            streams.push((who.to_owned(), jitter, Meter::default()));
+        });
     }
 
     pub fn remove(&self, who: &str) {
-        lock(&self.0).retain(|(w, _, _)| w != who);
+        self.0
+            .change(|streams| streams.retain(|(w, _, _)| w != who));
     }
 
     /// The level of what we hear from `who`.
     pub fn level(&self, who: &str) -> Option<f32> {
-        lock(&self.0)
+        lock(&self.0.items)
             .iter()
             .find(|(w, _, _)| w == who)
             .map(|(_, _, m)| m.level())
-    }
-
-    fn snapshot(&self) -> Vec<Stream> {
-        lock(&self.0).clone()
     }
 }
 
@@ -155,6 +198,7 @@ impl SendLoop {
                 let mut report = SendReport::default();
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let mut packet = [0u8; MAX_PACKET];
+                let (mut links, mut links_seen) = (Vec::new(), 0u64);
                 let period = frame.duration();
                 let mut i: u32 = 0;
                 while !stop2.load(Relaxed) {
@@ -169,7 +213,7 @@ impl SendLoop {
                         source.fill(&mut pcm);
                         deadline
                     };
-                    fanout.meter().record(&pcm);
+                    fanout.meter.record(&pcm);
                     let n = match encoder.encode(&pcm, &mut packet) {
                         Ok(n) => n,
                         Err(e) => {
@@ -178,8 +222,9 @@ impl SendLoop {
                             continue;
                         }
                     };
-                    for (link, payload_type) in fanout.snapshot() {
-                        match rt.block_on(link.send_frame(&packet[..n], payload_type, captured)) {
+                    fanout.links.refresh(&mut links, &mut links_seen);
+                    for (link, payload_type) in &links {
+                        match rt.block_on(link.send_frame(&packet[..n], *payload_type, captured)) {
                             Ok(()) => report.frames += 1,
                             Err(e) => {
                                 report.send_errors += 1;
@@ -278,6 +323,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 crate::realtime::promote_current_thread();
                 let mut report = PlayoutReport::default();
                 let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
+                let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
                 let mut one = vec![0.0f32; frame.interleaved()];
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let period = frame.duration();
@@ -291,13 +337,22 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     }
                     k += 1;
                     pcm.fill(0.0);
-                    let streams = mix.snapshot();
-                    decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
-                    for (who, jitter, meter) in streams {
-                        let Some(decoder) = decoder_for(&mut decoders, who, frame) else {
+                    if mix.0.refresh(&mut streams, &mut streams_seen) {
+                        // Someone came or went: keep the decoders of those still here.
+                        decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
+                        for (who, _, _) in &streams {
+                            if !decoders.contains_key(who)
+                                && let Ok(d) = MusicDecoder::new(frame)
+                            {
+                                decoders.insert(who.clone(), d);
+                            }
+                        }
+                    }
+                    for (who, jitter, meter) in &streams {
+                        let Some(decoder) = decoders.get_mut(who) else {
                             continue;
                         };
-                        let playout = lock(&jitter).pop();
+                        let playout = lock(jitter).pop();
                         render(decoder, playout, &mut one, &mut report);
                         meter.record(&one);
                         for (out, s) in pcm.iter_mut().zip(&one) {
@@ -326,18 +381,6 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
 impl<S> Drop for PlayoutLoop<S> {
     fn drop(&mut self) {
         self.stop.store(true, Relaxed);
-    }
-}
-
-fn decoder_for(
-    decoders: &mut HashMap<String, MusicDecoder>,
-    who: String,
-    frame: FrameDuration,
-) -> Option<&mut MusicDecoder> {
-    use std::collections::hash_map::Entry;
-    match decoders.entry(who) {
-        Entry::Occupied(e) => Some(e.into_mut()),
-        Entry::Vacant(e) => MusicDecoder::new(frame).ok().map(|d| e.insert(d)),
     }
 }
 
