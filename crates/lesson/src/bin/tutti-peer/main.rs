@@ -189,11 +189,14 @@ fn say(line: &str) {
 
 async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result<()> {
     let music = common.music()?;
+    // Sound first: a source or file that cannot be used must not leave behind a lesson (and an
+    // invite code) that nobody is in.
+    let (source, sink) = (common.source()?, common.sink()?);
     let mut lesson = Lesson::host(common.engine(AdmitPolicy::Everyone)?, title)
         .await
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
-    lesson.start_audio(common.source()?, common.sink()?, music)?;
+    lesson.start_audio(source, sink, music)?;
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
@@ -222,15 +225,17 @@ async fn join(
         None => None,
     };
     tracing::info!("knocking; waiting for the host to let us in");
-    let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
-    tracing::info!(lesson = %lesson.info.title, "admitted");
+    // Sound first, so that a bad source or file is said before knocking, not after admission.
     let clicks = MemorySink::default();
     let sink: Box<dyn AudioSink> = if detect_clicks {
         Box::new(clicks.clone())
     } else {
         common.sink()?
     };
-    lesson.start_audio(common.source()?, sink, music)?;
+    let source = common.source()?;
+    let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
+    tracing::info!(lesson = %lesson.info.title, "admitted");
+    lesson.start_audio(source, sink, music)?;
     follow(&mut lesson, common.seconds).await;
     let stats = lesson.receive_stats();
     report(&lesson);
