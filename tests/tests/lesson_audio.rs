@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 use tutti_e2e::{clean_windows, engine, one_at_a_time, room_server, wait_for};
-use tutti_lesson::{AdmitPolicy, Lesson, LessonEvent};
+use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent};
+use tutti_media::impair::{CandidateRewrite, ImpairedPath, ImpairmentConfig};
 use tutti_media::signal::{
     AudioSource, ClickDetector, ClickTrain, MemorySink, NullSink, Silence, Sine,
 };
@@ -16,6 +17,15 @@ async fn lesson_with(
     music: MusicConfig,
     source: Box<dyn AudioSource>,
 ) -> (tutti_server::RunningServer, Lesson, Lesson, MemorySink) {
+    lesson_through(music, source, None).await
+}
+
+/// The same, with the student's media path rewritten (through an impairment proxy).
+async fn lesson_through(
+    music: MusicConfig,
+    source: Box<dyn AudioSource>,
+    rewrite: Option<CandidateRewrite>,
+) -> (tutti_server::RunningServer, Lesson, Lesson, MemorySink) {
     let server = room_server().await;
     let mut host = Lesson::host(
         engine(&server, "김선생", music, AdmitPolicy::Everyone),
@@ -26,7 +36,10 @@ async fn lesson_with(
     host.start_audio(source, Box::new(NullSink), music).unwrap();
     let code = host.invite_code().to_string();
     let mut student = Lesson::join(
-        engine(&server, "Omar", music, AdmitPolicy::Manual),
+        EngineConfig {
+            candidate_rewrite: rewrite,
+            ..engine(&server, "Omar", music, AdmitPolicy::Manual)
+        },
         &code,
         JoinRole::Student,
     )
@@ -174,5 +187,44 @@ async fn a_host_who_restarts_the_app_is_heard_again() {
     server.shutdown().await;
     let (clean, tones) = clean_windows(&got.samples, 660.0);
     eprintln!("after the host's restart the student hears 660 Hz cleanly in {clean} of 8 windows");
+    assert!(clean >= 6, "{tones:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_packets_are_repaired_from_the_copies_in_the_next() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let loss = ImpairmentConfig::parse("loss=5").unwrap();
+    let proxy = ImpairedPath::start(loss).await.unwrap();
+    let (server, host, student, recording) = lesson_through(
+        music,
+        Box::new(Sine::new(440.0, 0.3)),
+        Some(proxy.rewriter()),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got = recording.take();
+    let (_, stats) = student.receive_stats().pop().unwrap();
+    let dropped = proxy
+        .stats()
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+    eprintln!("5 % loss, {dropped} packets dropped by the proxy: {stats:?}");
+    assert!(dropped > 50, "the proxy drops packets");
+    // One packet in twenty is lost; with each frame sent twice (in its own packet and the
+    // next), about one in 400 is lost for good. Without RED this would be 5 %.
+    assert!(stats.repaired > 0, "{stats:?}");
+    assert!(
+        stats.concealed_ratio() < 0.01,
+        "concealed {:.2} %: {stats:?}",
+        stats.concealed_ratio() * 100.0
+    );
+    let (clean, tones) = clean_windows(&got.samples, 440.0);
     assert!(clean >= 6, "{tones:?}");
 }

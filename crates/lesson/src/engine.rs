@@ -586,8 +586,8 @@ async fn pump_link(
             LinkEvent::GatheringComplete => {}
             LinkEvent::State(state) => {
                 match state {
-                    LinkState::Connected => match link.payload_type().await {
-                        Ok(pt) => shared.fanout.add(link.clone(), pt),
+                    LinkState::Connected => match link.send_format().await {
+                        Ok(format) => shared.fanout.add(link.clone(), format),
                         Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
                     },
                     LinkState::Failed => {

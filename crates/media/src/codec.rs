@@ -34,6 +34,17 @@ impl Default for MusicConfig {
     }
 }
 
+impl MusicConfig {
+    /// How many earlier frames each packet repeats (RED): enough to cover 5 ms, so that a lost
+    /// packet's frame comes with the next one or two, and at most two.
+    pub fn red_depth(&self) -> usize {
+        match self.frame {
+            FrameDuration::Ms2_5 => 2,
+            _ => 1,
+        }
+    }
+}
+
 /// Largest Opus packet we produce (well above 128 kb/s at 20 ms: 320 bytes).
 pub const MAX_PACKET: usize = 1500;
 
@@ -140,6 +151,25 @@ impl MusicDecoder {
         self.dec.decode_float(&[], out, false)?;
         Ok(())
     }
+}
+
+/// Samples per channel (at 48 kHz) an Opus packet decodes to, from its TOC byte (RFC 6716
+/// §3.1); `None` for an empty or malformed packet.
+pub fn packet_samples(packet: &[u8]) -> Option<u32> {
+    let toc = *packet.first()?;
+    let config = toc >> 3;
+    // Frame length in units of 2.5 ms.
+    let quarter_ms = match config {
+        0..=11 => [4, 8, 16, 24][usize::from(config % 4)],
+        12..=15 => [4, 8][usize::from(config % 2)],
+        _ => [1, 2, 4, 8][usize::from(config % 4)],
+    };
+    let frames = match toc & 0x3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => u32::from(*packet.get(1)? & 0x3F),
+    };
+    (frames > 0).then_some(quarter_ms * 120 * frames)
 }
 
 #[cfg(test)]
@@ -284,5 +314,27 @@ mod tests {
             via_fec, via_plc,
             "in-band FEC now carries something in CELT mode"
         );
+    }
+
+    #[test]
+    fn packet_samples_reads_the_toc() {
+        for frame in FrameDuration::ALL {
+            let mut enc = MusicEncoder::new(MusicConfig {
+                frame,
+                ..MusicConfig::default()
+            })
+            .unwrap();
+            let mut out = [0u8; MAX_PACKET];
+            let n = enc
+                .encode(&vec![0.1; frame.interleaved()], &mut out)
+                .unwrap();
+            assert_eq!(packet_samples(&out[..n]), Some(frame.samples() as u32));
+        }
+        // SILK 60 ms, one frame; CELT 20 ms, code 3 with 3 frames; malformed.
+        assert_eq!(packet_samples(&[3 << 3]), Some(2880));
+        assert_eq!(packet_samples(&[(31 << 3) | 3, 3]), Some(2880));
+        assert_eq!(packet_samples(&[(31 << 3) | 3]), None);
+        assert_eq!(packet_samples(&[(31 << 3) | 3, 0]), None);
+        assert_eq!(packet_samples(&[]), None);
     }
 }

@@ -70,6 +70,8 @@ pub struct JitterStats {
     pub received: u64,
     pub played: u64,
     pub recovered: u64,
+    /// Missing packets whose frame arrived as a redundant copy in a later packet (RED).
+    pub repaired: u64,
     /// Frames concealed because their packet was missing (lost, or late).
     pub concealed: u64,
     /// Packets that came after their turn.
@@ -226,6 +228,22 @@ impl JitterBuffer {
             self.slots.pop_first();
         }
         self.record_delay(ext, now);
+    }
+
+    /// A frame that arrived again inside a later packet (RED): it fills its slot if its own
+    /// packet has not come and its turn has not passed. It says nothing about network delay
+    /// (it rode a later packet on purpose), so it does not feed the target depth.
+    pub fn push_redundant(&mut self, seq: u16, payload: Payload) {
+        let ext = self.seq.unwrap(seq);
+        if self.next.is_some_and(|next| ext < next) || self.slots.contains_key(&ext) {
+            return;
+        }
+        if self.next.is_none() && self.slots.is_empty() {
+            // Nothing to repair before the stream has started.
+            return;
+        }
+        self.slots.insert(ext, payload);
+        self.stats.repaired += 1;
     }
 
     fn reset(&mut self) {
@@ -489,6 +507,49 @@ mod tests {
         assert_eq!(jb.pop(), Playout::Packet(payload(3)));
         let s = jb.stats();
         assert_eq!((s.duplicates, s.late, s.recovered, s.played), (1, 1, 1, 2));
+    }
+
+    #[test]
+    fn redundant_copies_repair_losses_without_moving_the_target() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        let mut played = Vec::new();
+        // Every 7th packet is lost, and every packet carries the two frames before it; the
+        // copies ride a packet 5 ms after their own and must not read as jitter.
+        for i in 0..400u16 {
+            let now = t0 + Duration::from_millis(5 * u64::from(i));
+            if i % 7 != 3 {
+                jb.push(i, payload(i), now);
+                for back in 1..=2u16.min(i) {
+                    jb.push_redundant(i - back, payload(i - back));
+                }
+            }
+            played.push(seq_of(&jb.pop()));
+        }
+        let s = jb.stats();
+        let heard: Vec<u16> = played.iter().flatten().copied().collect();
+        assert!(heard.windows(2).all(|w| w[1] == w[0] + 1), "{heard:?}");
+        assert!(s.repaired >= 56, "{s:?}");
+        assert_eq!((s.concealed, s.recovered), (0, 0), "{s:?}");
+        assert_eq!(s.target, 1, "{s:?}");
+        assert_eq!(
+            s.duplicates + s.late,
+            0,
+            "copies are not counted as either: {s:?}"
+        );
+    }
+
+    #[test]
+    fn a_copy_whose_turn_has_passed_is_ignored() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        jb.push_redundant(4, payload(4)); // before the stream starts: nothing to repair
+        jb.push(5, payload(5), t0);
+        assert_eq!(jb.pop(), Playout::Packet(payload(5)));
+        jb.push_redundant(4, payload(4));
+        jb.push_redundant(5, payload(5));
+        assert_eq!(jb.depth(), 0);
+        assert_eq!(jb.stats().repaired, 0);
     }
 
     #[test]

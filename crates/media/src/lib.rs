@@ -12,12 +12,13 @@ pub mod jitter;
 pub mod link;
 pub mod pipeline;
 pub mod realtime;
+pub mod red;
 pub mod signal;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use link::{
-    IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink,
+    IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink, SendFormat,
     TransportStats,
 };

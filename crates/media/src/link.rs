@@ -6,9 +6,10 @@
 //! transport-wide feedback, which would only add delay to 2.5 ms frames). Received RTP goes straight into
 //! this link's jitter buffer; the playout side pops from it.
 
-use crate::codec::MusicConfig;
+use crate::codec::{self, MusicConfig};
 use crate::format::SAMPLE_RATE;
 use crate::jitter::{JitterBuffer, JitterConfig, Payload};
+use crate::red::{self, RED_PT};
 use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
@@ -124,6 +125,7 @@ struct Handler {
     events: mpsc::UnboundedSender<LinkEvent>,
     jitter: Arc<Mutex<JitterBuffer>>,
     packets_in: Arc<AtomicU64>,
+    malformed_in: Arc<AtomicU64>,
 }
 
 #[async_trait::async_trait]
@@ -160,10 +162,11 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let (jitter, events, packets) = (
+        let (jitter, events, packets, malformed) = (
             self.jitter.clone(),
             self.events.clone(),
             self.packets_in.clone(),
+            self.malformed_in.clone(),
         );
         tokio::spawn(async move {
             let mut first = true;
@@ -178,8 +181,31 @@ impl PeerConnectionEventHandler for Handler {
                     let _ = events.send(LinkEvent::RemoteAudio);
                 }
                 packets.fetch_add(1, Relaxed);
-                let payload: Payload = packet.payload.clone();
-                lock(&jitter).push(packet.header.sequence_number, payload, Instant::now());
+                let seq = packet.header.sequence_number;
+                // The payload type we declared for RED is the one the other side sends it with.
+                if packet.header.payload_type != RED_PT {
+                    let payload: Payload = packet.payload.clone();
+                    lock(&jitter).push(seq, payload, Instant::now());
+                    continue;
+                }
+                match red::parse(&packet.payload) {
+                    Ok(red) => {
+                        // Which sequence number a copy had: its timestamp offset in frames.
+                        let per_frame = codec::packet_samples(&red.primary.data).unwrap_or(0);
+                        let mut jb = lock(&jitter);
+                        jb.push(seq, red.primary.data, Instant::now());
+                        for block in red.redundant {
+                            if per_frame > 0 && block.ts_offset % per_frame == 0 {
+                                let back = (block.ts_offset / per_frame) as u16;
+                                jb.push_redundant(seq.wrapping_sub(back), block.data);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        malformed.fetch_add(1, Relaxed);
+                        tracing::debug!(error = %e, "malformed RED packet");
+                    }
+                }
             }
         });
     }
@@ -203,6 +229,25 @@ fn opus_codec(frame_ms: f64) -> RTCRtpCodec {
     }
 }
 
+/// RED carrying Opus in every block (RFC 2198's fmtp names the blocks' payload types).
+fn red_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/red".to_owned(),
+        clock_rate: SAMPLE_RATE,
+        channels: 2,
+        sdp_fmtp_line: format!("{OPUS_PT}/{OPUS_PT}"),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// How to send to a link, as negotiated: Opus's payload type, and RED's if the other side
+/// takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendFormat {
+    pub opus_pt: u8,
+    pub red_pt: Option<u8>,
+}
+
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticSample>,
@@ -211,6 +256,7 @@ pub struct PeerLink {
     frame: Duration,
     jitter: Arc<Mutex<JitterBuffer>>,
     packets_in: Arc<AtomicU64>,
+    malformed_in: Arc<AtomicU64>,
     packets_out: AtomicU64,
 }
 
@@ -231,6 +277,15 @@ impl PeerLink {
                 RtpCodecKind::Audio,
             )
             .map_err(rtc_err)?;
+        media
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: red_codec(),
+                    payload_type: RED_PT,
+                },
+                RtpCodecKind::Audio,
+            )
+            .map_err(rtc_err)?;
         let interceptors =
             register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
         let ice_servers = cfg
@@ -244,6 +299,7 @@ impl PeerLink {
             .collect();
         let jitter = Arc::new(Mutex::new(JitterBuffer::new(cfg.jitter)));
         let packets_in = Arc::new(AtomicU64::new(0));
+        let malformed_in = Arc::new(AtomicU64::new(0));
         let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime);
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
@@ -257,6 +313,7 @@ impl PeerLink {
                 events,
                 jitter: jitter.clone(),
                 packets_in: packets_in.clone(),
+                malformed_in: malformed_in.clone(),
             }))
             .with_runtime(runtime)
             .with_udp_addrs(cfg.udp_addrs.clone())
@@ -298,6 +355,7 @@ impl PeerLink {
             frame: cfg.music.frame.duration(),
             jitter,
             packets_in,
+            malformed_in,
             packets_out: AtomicU64::new(0),
         })
     }
@@ -356,15 +414,22 @@ impl PeerLink {
         self.pc.add_ice_candidate(init).await.map_err(rtc_err)
     }
 
-    /// The payload type the two sides agreed on for Opus.
-    pub async fn payload_type(&self) -> Result<u8, LinkError> {
+    /// The payload types the two sides agreed on for Opus and RED.
+    pub async fn send_format(&self) -> Result<SendFormat, LinkError> {
         let params = self.sender.get_parameters().await.map_err(rtc_err)?;
-        params
-            .rtp_parameters
-            .codecs
-            .first()
-            .map(|c| c.payload_type)
-            .ok_or(LinkError::NotNegotiated)
+        let pt_of = |mime: &str| {
+            params
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                .map(|c| c.payload_type)
+        };
+        let opus_pt = pt_of(MIME_TYPE_OPUS).ok_or(LinkError::NotNegotiated)?;
+        Ok(SendFormat {
+            opus_pt,
+            red_pt: pt_of("audio/red"),
+        })
     }
 
     /// Sends one encoded frame, captured at `captured`.
@@ -443,6 +508,11 @@ impl PeerLink {
 
     pub fn packets_in(&self) -> u64 {
         self.packets_in.load(Relaxed)
+    }
+
+    /// Packets that arrived but could not be read (a malformed RED envelope).
+    pub fn malformed_in(&self) -> u64 {
+        self.malformed_in.load(Relaxed)
     }
 
     pub fn packets_out(&self) -> u64 {

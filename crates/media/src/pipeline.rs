@@ -8,7 +8,8 @@
 use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicDecoder, MusicEncoder};
 use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter::{JitterBuffer, Playout};
-use crate::link::{LinkError, PeerLink, lock};
+use crate::link::{LinkError, PeerLink, SendFormat, lock};
+use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -95,7 +96,7 @@ impl<T: Clone> Roster<T> {
     }
 }
 
-/// The links a send loop writes to, each with its negotiated payload type. Links join when
+/// The links a send loop writes to, each with its negotiated payload types. Links join when
 /// they connect and leave when their participant does; every frame is encoded once.
 #[derive(Clone, Default)]
 pub struct Fanout {
@@ -103,14 +104,14 @@ pub struct Fanout {
     meter: Meter,
 }
 
-/// A connected link and the payload type it negotiated for Opus.
-type Target = (Arc<PeerLink>, u8);
+/// A connected link and how it negotiated to receive.
+type Target = (Arc<PeerLink>, SendFormat);
 
 impl Fanout {
-    pub fn add(&self, link: Arc<PeerLink>, payload_type: u8) {
+    pub fn add(&self, link: Arc<PeerLink>, format: SendFormat) {
         self.links.change(|links| {
             if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
-                links.push((link, payload_type));
+                links.push((link, format));
             }
         });
     }
@@ -198,6 +199,9 @@ impl SendLoop {
                 let mut report = SendReport::default();
                 let mut pcm = vec![0.0f32; frame.interleaved()];
                 let mut packet = [0u8; MAX_PACKET];
+                let mut red =
+                    RedEncoder::new(music.red_depth(), frame.samples() as u32, MAX_PACKET);
+                let mut red_packet = [0u8; MAX_PACKET];
                 let (mut links, mut links_seen) = (Vec::new(), 0u64);
                 let period = frame.duration();
                 let mut i: u32 = 0;
@@ -219,12 +223,34 @@ impl SendLoop {
                         Err(e) => {
                             tracing::warn!(error = %e, "encode failed");
                             report.send_errors += 1;
+                            // The next packet's copies would no longer be the frames before it.
+                            red.reset();
                             continue;
                         }
                     };
                     fanout.links.refresh(&mut links, &mut links_seen);
-                    for (link, payload_type) in &links {
-                        match rt.block_on(link.send_frame(&packet[..n], *payload_type, captured)) {
+                    // One RED envelope per frame, made for the first link that takes RED. Its
+                    // blocks name that link's Opus payload type; a link that negotiated another
+                    // (never between two Tutti peers) gets plain Opus instead.
+                    let red_for = links
+                        .iter()
+                        .find(|(_, f)| f.red_pt.is_some())
+                        .map(|(_, f)| f.opus_pt);
+                    let red_len = match red_for {
+                        Some(opus_pt) => red.encode(&packet[..n], opus_pt, &mut red_packet),
+                        None => {
+                            red.reset();
+                            0
+                        }
+                    };
+                    for (link, format) in &links {
+                        let (bytes, pt) = match format.red_pt {
+                            Some(red_pt) if red_for == Some(format.opus_pt) && red_len > 0 => {
+                                (&red_packet[..red_len], red_pt)
+                            }
+                            _ => (&packet[..n], format.opus_pt),
+                        };
+                        match rt.block_on(link.send_frame(bytes, pt, captured)) {
                             Ok(()) => report.frames += 1,
                             Err(e) => {
                                 report.send_errors += 1;

@@ -77,7 +77,7 @@ async fn connected_pair(music: MusicConfig) -> (Arc<PeerLink>, Arc<PeerLink>) {
 /// What the lesson engine does once a link is up: send to it, and mix what comes from it.
 async fn wire(a: &Arc<PeerLink>, b: &Arc<PeerLink>) -> (Fanout, Mix) {
     let fanout = Fanout::default();
-    fanout.add(a.clone(), a.payload_type().await.unwrap());
+    fanout.add(a.clone(), a.send_format().await.unwrap());
     let mix = Mix::default();
     mix.add("a", b.jitter());
     (fanout, mix)
