@@ -137,7 +137,13 @@ fn main() {
         frame.millis()
     );
 
-    for sc in SCENARIOS {
+    // Each scenario without and with RED (every packet also carries the frames before it).
+    let red_depth = MusicConfig {
+        frame,
+        ..MusicConfig::default()
+    }
+    .red_depth();
+    for (sc, red) in SCENARIOS.iter().flat_map(|sc| [(sc, false), (sc, true)]) {
         let mut rng = StdRng::seed_from_u64(2026);
         // Arrival time (µs) of every packet that arrives; the sender's clock may drift.
         let mut in_burst = false;
@@ -186,6 +192,11 @@ fn main() {
                     packets[i].clone(),
                     t0 + Duration::from_micros(at as u64),
                 );
+                if red {
+                    for back in 1..=red_depth.min(i) {
+                        jb.push_redundant((i - back) as u16, packets[i - back].clone());
+                    }
+                }
                 next_arrival += 1;
             }
             let playout = jb.pop();
@@ -201,6 +212,7 @@ fn main() {
         let line = serde_json::json!({
             "bench": "jitter_trace",
             "scenario": sc.name,
+            "red": red,
             "frame_ms": frame.millis(),
             "minutes": minutes,
             "concealed_pct": (10_000.0 * (report.recovered + report.concealed) as f64 / total).round() / 100.0,
