@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 # crate builds it), ALSA headers for cpal.
 APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev
   # Tests: a userspace PulseAudio gives cpal real devices on a machine without a sound card.
-  pulseaudio pulseaudio-utils libasound2-plugins)
+  pulseaudio pulseaudio-utils libasound2-plugins
+  # Tests: network namespaces and a NAT router for the relay tests.
+  iproute2 nftables)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

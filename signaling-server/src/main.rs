@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tutti_protocol::IceServer;
+use tutti_server::turn::TurnSettings;
 use tutti_server::{HubConfig, ServerConfig};
 
 /// Tutti's room server: lessons, invite codes, the waiting room, WebRTC signaling, the
@@ -36,6 +37,23 @@ struct Args {
     /// Participants a lesson holds, host included.
     #[arg(long, env = "TUTTI_MAX_PARTICIPANTS", default_value_t = 16)]
     max_participants: usize,
+    /// Serve STUN and TURN on this address, UDP and TCP on the same port (e.g. 0.0.0.0:3478).
+    /// Admitted participants get short-lived credentials for it in their join reply.
+    #[arg(long, env = "TUTTI_TURN_LISTEN")]
+    turn_listen: Option<SocketAddr>,
+    /// The relay's address as peers reach it (required when --turn-listen is 0.0.0.0).
+    #[arg(long, env = "TUTTI_TURN_PUBLIC_IP")]
+    turn_public_ip: Option<std::net::IpAddr>,
+    /// The secret TURN credentials are signed with (TURN REST scheme); random per start when
+    /// not given, which invalidates credentials across restarts.
+    #[arg(long, env = "TUTTI_TURN_SECRET", hide_env_values = true)]
+    turn_secret: Option<String>,
+    /// Hours a TURN credential stays valid (a lesson's relay allocation refreshes with it).
+    #[arg(long, env = "TUTTI_TURN_TTL_HOURS", default_value_t = 6)]
+    turn_ttl_hours: u64,
+    /// UDP ports relayed addresses are taken from, MIN-MAX.
+    #[arg(long, env = "TUTTI_TURN_PORTS", default_value = "49152-65535", value_parser = parse_ports)]
+    turn_ports: (u16, u16),
     /// Log format.
     #[arg(long, env = "TUTTI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -66,7 +84,18 @@ async fn main() -> anyhow::Result<()> {
         Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
     }
 
+    let turn = args.turn_listen.map(|listen| TurnSettings {
+        listen,
+        public_ip: args.turn_public_ip,
+        secret: match &args.turn_secret {
+            Some(s) => s.as_bytes().to_vec(),
+            None => rand::random::<[u8; 32]>().to_vec(),
+        },
+        ttl: Duration::from_secs(args.turn_ttl_hours.clamp(1, 48) * 3600),
+        relay_ports: args.turn_ports,
+    });
     let cfg = ServerConfig {
+        turn,
         listen: args.listen,
         data_dir: Some(args.data.clone()),
         trust_forwarded_for: args.trust_forwarded_for,
@@ -93,12 +122,25 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("starting with data in {}", args.data.display()))?;
     // One line on stdout for scripts and the benchmark; logs go to stderr.
     println!("tutti-server listening on http://{}", server.local_addr());
+    if let Some(turn) = server.turn_addr() {
+        println!("tutti-server relay on udp+tcp {turn}");
+    }
 
     shutdown_signal().await;
     tracing::info!("signal received");
     server.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+fn parse_ports(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or("use MIN-MAX, e.g. 49152-65535")?;
+    let a: u16 = a.trim().parse().map_err(|_| format!("bad port {a:?}"))?;
+    let b: u16 = b.trim().parse().map_err(|_| format!("bad port {b:?}"))?;
+    if a == 0 || a > b {
+        return Err(format!("empty range {a}-{b}"));
+    }
+    Ok((a, b))
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,7 @@ use crate::hub_thread::{self, HubInput, Outbound, OutboxReceiver};
 use crate::metrics::Metrics;
 use crate::rate::TokenBucket;
 use crate::secrets::Secrets;
+use crate::turn::{self, RunningTurn, TurnError, TurnSettings};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use http_body_util::Full;
@@ -58,6 +59,8 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// Bytes queued for one connection before it counts as a slow consumer.
     pub outbox_bytes: usize,
+    /// STUN and TURN beside the room server; admitted participants get credentials for it.
+    pub turn: Option<TurnSettings>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             hub: HubConfig::default(),
             trust_forwarded_for: false,
             outbox_bytes: 4 * 1024 * 1024,
+            turn: None,
         }
     }
 }
@@ -83,6 +87,8 @@ pub enum ServeError {
     Db(#[from] DbError),
     #[error("cannot start the hub thread: {0}")]
     Thread(std::io::Error),
+    #[error(transparent)]
+    Turn(#[from] TurnError),
 }
 
 /// What the HTTP handlers and connection tasks share.
@@ -103,11 +109,17 @@ pub struct RunningServer {
     metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
+    turn: Option<RunningTurn>,
 }
 
 impl RunningServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the STUN/TURN relay listens (UDP and TCP), if it runs.
+    pub fn turn_addr(&self) -> Option<SocketAddr> {
+        self.turn.as_ref().map(|t| t.udp_addr)
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -138,8 +150,16 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         addr: cfg.listen,
         source,
     })?;
+    let turn = match &cfg.turn {
+        Some(settings) => Some(turn::start(settings).await?),
+        None => None,
+    };
+    let mut hub_cfg = cfg.hub;
+    if let Some(t) = &turn {
+        hub_cfg.turn = Some(t.issuer.clone());
+    }
     let metrics = Arc::new(Metrics::default());
-    let hub = Hub::new(cfg.hub, db, Secrets::from_os(), metrics.clone());
+    let hub = Hub::new(hub_cfg, db, Secrets::from_os(), metrics.clone());
     let (hub_tx, hub_rx) = mpsc::channel(4096);
     let hub_alive = Arc::new(AtomicBool::new(false));
     let hub_thread = hub_thread::spawn(hub, metrics.clone(), hub_rx, hub_alive.clone())
@@ -168,6 +188,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         metrics,
         stop: Some(stop_tx),
         task,
+        turn,
     })
 }
 

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
+use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn};
 use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
@@ -53,6 +54,8 @@ pub struct EngineConfig {
     /// Rewrites every ICE candidate exchanged (benchmarks route media through an impairment
     /// stage this way); `None` leaves them as they are.
     pub candidate_rewrite: Option<CandidateRewrite>,
+    /// Media only through the relay (hides the two sides' addresses from each other).
+    pub relay_only: bool,
 }
 
 impl EngineConfig {
@@ -64,6 +67,7 @@ impl EngineConfig {
             udp_addrs: vec!["0.0.0.0:0".into()],
             admit: AdmitPolicy::Manual,
             candidate_rewrite: None,
+            relay_only: false,
         }
     }
 }
@@ -131,6 +135,8 @@ struct Shared {
     fanout: Fanout,
     mix: Mix,
     events: mpsc::UnboundedSender<LessonEvent>,
+    /// Bridges to TURN servers reachable over TCP only; they live as long as the lesson.
+    _tcp_turn: Vec<TcpTurnBridge>,
 }
 
 /// A lesson we are in.
@@ -233,17 +239,20 @@ impl Lesson {
         joined: Joined,
     ) -> Lesson {
         let (events_tx, events) = mpsc::unbounded_channel();
+        let given: Vec<IceServerConfig> = joined
+            .ice_servers
+            .iter()
+            .map(|s| IceServerConfig {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect();
+        let (ice_servers, tcp_turn) = bridge_tcp_turn(&given);
         let link_cfg = LinkConfig {
-            ice_servers: joined
-                .ice_servers
-                .iter()
-                .map(|s| IceServerConfig {
-                    urls: s.urls.clone(),
-                    username: s.username.clone(),
-                    credential: s.credential.clone(),
-                })
-                .collect(),
+            ice_servers,
             udp_addrs: cfg.udp_addrs.clone(),
+            relay_only: cfg.relay_only,
             ..LinkConfig::new(cfg.music)
         };
         let shared = Arc::new(Shared {
@@ -256,6 +265,7 @@ impl Lesson {
             fanout: Fanout::default(),
             mix: Mix::default(),
             events: events_tx,
+            _tcp_turn: tcp_turn,
         });
         let others: Vec<Participant> = joined
             .participants

@@ -14,6 +14,7 @@ pub mod pipeline;
 pub mod realtime;
 pub mod red;
 pub mod signal;
+pub mod tcp_turn;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};

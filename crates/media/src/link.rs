@@ -13,6 +13,7 @@ use crate::red::{self, RED_PT};
 use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCIceTransportPolicy;
 use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
@@ -82,6 +83,9 @@ pub struct LinkConfig {
     pub udp_addrs: Vec<String>,
     pub music: MusicConfig,
     pub jitter: JitterConfig,
+    /// Only relayed paths: the peers never learn each other's addresses (privacy), at the cost
+    /// of the relay's detour.
+    pub relay_only: bool,
 }
 
 impl LinkConfig {
@@ -91,6 +95,7 @@ impl LinkConfig {
             udp_addrs: vec!["0.0.0.0:0".into()],
             jitter: JitterConfig::for_frame(music.frame),
             music,
+            relay_only: false,
         }
     }
 }
@@ -305,6 +310,11 @@ impl PeerLink {
             .with_configuration(
                 RTCConfigurationBuilder::default()
                     .with_ice_servers(ice_servers)
+                    .with_ice_transport_policy(if cfg.relay_only {
+                        RTCIceTransportPolicy::Relay
+                    } else {
+                        RTCIceTransportPolicy::All
+                    })
                     .build(),
             )
             .with_media_engine(media)

@@ -240,6 +240,11 @@ impl WavSource {
         };
         Ok(Self { samples, pos: 0 })
     }
+
+    /// The whole file, interleaved stereo.
+    pub fn samples(&self) -> &[f32] {
+        &self.samples
+    }
 }
 
 impl AudioSource for WavSource {

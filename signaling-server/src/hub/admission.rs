@@ -513,7 +513,13 @@ impl Hub {
             .get(id)
             .and_then(|l: &Lesson| l.snapshot(re, peer, &self.cfg));
         snapshot
-            .map(|j| ServerMessage::Joined(Box::new(j)))
+            .map(|mut j| {
+                if let Some(turn) = &self.cfg.turn {
+                    let now = u64::try_from(self.wall.0 / 1000).unwrap_or(0);
+                    j.ice_servers.push(turn.ice_server(peer.as_str(), now));
+                }
+                ServerMessage::Joined(Box::new(j))
+            })
             .ok_or_else(|| {
                 Refusal::new(
                     ErrorCode::NoSuchPeer,

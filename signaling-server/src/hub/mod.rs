@@ -63,6 +63,8 @@ pub struct HubConfig {
     /// How long a lost participant keeps its place.
     pub grace: Duration,
     pub ice_servers: Vec<IceServer>,
+    /// The relay beside the server, whose credentials each admitted participant gets.
+    pub turn: Option<crate::turn::TurnIssuer>,
     pub max_participants: usize,
     pub max_waiting: usize,
     pub max_questions: usize,
@@ -87,6 +89,7 @@ impl Default for HubConfig {
             server_name: format!("tutti-server/{}", env!("CARGO_PKG_VERSION")),
             grace: Duration::from_secs(60),
             ice_servers: Vec::new(),
+            turn: None,
             max_participants: 16,
             max_waiting: 32,
             max_questions: 1000,
@@ -159,6 +162,8 @@ pub struct Hub {
     wrong_codes: AddressLimiter,
     creations: AddressLimiter,
     out: Vec<Effect>,
+    /// The wall clock as of the latest input (relay credentials are dated with it).
+    wall: UnixMs,
 }
 
 impl Hub {
@@ -180,10 +185,12 @@ impl Hub {
             wrong_codes,
             creations,
             out: Vec::new(),
+            wall: UnixMs(0),
         }
     }
 
     pub fn connect(&mut self, conn: ConnId, addr: IpAddr, now: Now) {
+        self.wall = now.wall;
         self.conns.insert(
             conn,
             Conn {
@@ -208,6 +215,7 @@ impl Hub {
     }
 
     pub fn handle(&mut self, conn: ConnId, frame: ClientFrame, now: Now) -> Vec<Effect> {
+        self.wall = now.wall;
         let re = frame.req;
         let mark = self.out.len();
         let reply = match self.conns.get(&conn) {
@@ -233,6 +241,7 @@ impl Hub {
     /// Closes connections that never said hello, expires participants past their grace period,
     /// forgets lessons idle for long enough, updates gauges.
     pub fn tick(&mut self, now: Now) -> Vec<Effect> {
+        self.wall = now.wall;
         let hello_timeout = self.cfg.hello_timeout;
         let silent: Vec<ConnId> = self
             .conns

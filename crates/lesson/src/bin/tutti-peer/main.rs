@@ -96,6 +96,12 @@ struct Common {
     /// Local address for media (e.g. 127.0.0.1 to stay on loopback).
     #[arg(long, default_value = "0.0.0.0")]
     udp: String,
+    /// Media only through the room server's relay (hides our address from the others).
+    #[arg(long)]
+    relay_only: bool,
+    /// Before leaving, print one JSON line per participant heard: path, round trip, level.
+    #[arg(long)]
+    report_stats: bool,
 }
 
 impl Common {
@@ -112,6 +118,7 @@ impl Common {
         Ok(EngineConfig {
             music: self.music()?,
             udp_addrs: vec![format!("{}:0", self.udp)],
+            relay_only: self.relay_only,
             admit,
             ..EngineConfig::new(&self.server, &self.name)
         })
@@ -202,6 +209,9 @@ async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result
     }
     follow(&mut lesson, common.seconds).await;
     report(&lesson);
+    if common.report_stats {
+        print_peer_stats(&lesson).await;
+    }
     lesson.leave().await;
     Ok(())
 }
@@ -239,6 +249,9 @@ async fn join(
     follow(&mut lesson, common.seconds).await;
     let stats = lesson.receive_stats();
     report(&lesson);
+    if common.report_stats {
+        print_peer_stats(&lesson).await;
+    }
     lesson.leave().await;
     if detect_clicks {
         let got = clicks.take();
@@ -293,6 +306,26 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
             }
         }
+    }
+}
+
+/// One JSON line per participant: how their audio reaches us.
+async fn print_peer_stats(lesson: &Lesson) {
+    for p in lesson.peer_stats().await {
+        let path = p.path.map(|k| match k {
+            tutti_media::PathKind::Direct => "direct",
+            tutti_media::PathKind::Reflexive => "reflexive",
+            tutti_media::PathKind::Relayed => "relayed",
+        });
+        let line = serde_json::json!({
+            "peer": p.peer.as_str(),
+            "path": path,
+            "rtt_ms": p.rtt_ms,
+            "level": p.level,
+            "concealed_pct": p.concealed_pct,
+            "buffer_ms": p.buffer_ms,
+        });
+        say(&line.to_string());
     }
 }
 

@@ -1,0 +1,270 @@
+//! TURN over TCP for a WebRTC stack that only speaks TURN over UDP.
+//!
+//! Where a firewall lets nothing but TCP out, the relay is reachable only over TCP; webrtc-rs
+//! 0.21 gathers relay candidates from `transport=udp` TURN servers only. A bridge closes the gap:
+//! it listens on a loopback UDP port, and each local socket that talks TURN to it gets its own
+//! TCP connection to the real server (RFC 5766 §2.1: over TCP, STUN messages delimit
+//! themselves and ChannelData is padded to four bytes). The TURN client, its allocation and
+//! its credentials are unchanged; the relayed address is the server's, as with UDP.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::link::{IceServerConfig, lock};
+
+/// Datagrams queued towards one TCP connection before more are dropped (as UDP would).
+const QUEUE: usize = 256;
+/// Largest message either way (STUN length is 16 bits).
+const MAX_MESSAGE: usize = 4 + 65_535 + 3;
+
+/// A running bridge; dropping it closes its sockets.
+pub struct TcpTurnBridge {
+    local: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl TcpTurnBridge {
+    /// Bridges to the TURN server at `host:port` over TCP. Needs a tokio runtime.
+    pub fn start(host: &str, port: u16) -> std::io::Result<Self> {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+        std_socket.set_nonblocking(true)?;
+        let socket = Arc::new(UdpSocket::from_std(std_socket)?);
+        let local = socket.local_addr()?;
+        let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let task = tokio::spawn(run(socket, format!("{host}:{port}"), conns.clone()));
+        Ok(Self { local, task, conns })
+    }
+
+    /// Where the WebRTC stack should send its TURN traffic.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+impl Drop for TcpTurnBridge {
+    fn drop(&mut self) {
+        self.task.abort();
+        for t in lock(&self.conns).drain(..) {
+            t.abort();
+        }
+    }
+}
+
+async fn run(
+    socket: Arc<UdpSocket>,
+    server: String,
+    conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+) {
+    let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::debug!(error = %e, "TURN bridge: receive");
+                continue;
+            }
+        };
+        let mut message = buf[..n].to_vec();
+        // ChannelData over TCP is padded to a multiple of four.
+        if message.first().is_some_and(|b| b >> 6 == 1) {
+            message.resize(n.next_multiple_of(4), 0);
+        }
+        if writers.get(&from).is_none_or(|w| w.is_closed()) {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            writers.insert(from, tx);
+            let task = tokio::spawn(connection(socket.clone(), server.clone(), from, rx));
+            let mut conns = lock(&conns);
+            conns.retain(|t| !t.is_finished());
+            conns.push(task);
+        }
+        if let Some(w) = writers.get(&from)
+            && w.try_send(message).is_err()
+        {
+            tracing::debug!(%from, "TURN bridge: queue full, datagram dropped");
+        }
+    }
+}
+
+/// One local TURN client's TCP connection to the server.
+async fn connection(
+    socket: Arc<UdpSocket>,
+    server: String,
+    client: SocketAddr,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+) {
+    let stream = match TcpStream::connect(&server).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(%server, error = %e, "TURN over TCP: cannot connect");
+            return;
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let (mut read, mut write) = stream.into_split();
+    let writer = async move {
+        while let Some(m) = outgoing.recv().await {
+            if write.write_all(&m).await.is_err() {
+                break;
+            }
+        }
+    };
+    let reader = async move {
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        loop {
+            if read.read_exact(&mut buf[..4]).await.is_err() {
+                break;
+            }
+            let len = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+            let (total, deliver) = match buf[0] >> 6 {
+                // STUN: a 20-byte header, then `len` bytes of attributes.
+                0 => (20 + len, 20 + len),
+                // ChannelData: 4 bytes of header, `len` of data, padding to four.
+                1 => ((4 + len).next_multiple_of(4), 4 + len),
+                _ => {
+                    tracing::warn!(%server, "TURN over TCP: not a STUN or ChannelData frame");
+                    break;
+                }
+            };
+            if read.read_exact(&mut buf[4..total]).await.is_err() {
+                break;
+            }
+            let _ = socket.send_to(&buf[..deliver], client).await;
+        }
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
+    }
+}
+
+/// The ICE servers as the WebRTC stack should see them: every `turn:…?transport=tcp` URL is
+/// replaced by a UDP one pointing at a bridge (returned, to be kept alive as long as the
+/// links). Other URLs are kept.
+pub fn bridge_tcp_turn(servers: &[IceServerConfig]) -> (Vec<IceServerConfig>, Vec<TcpTurnBridge>) {
+    let mut bridges = Vec::new();
+    let servers = servers
+        .iter()
+        .map(|s| IceServerConfig {
+            urls: s
+                .urls
+                .iter()
+                .filter_map(|url| match tcp_turn_target(url) {
+                    None => Some(url.clone()),
+                    Some((host, port)) => match TcpTurnBridge::start(&host, port) {
+                        Ok(b) => {
+                            let local = b.local_addr();
+                            bridges.push(b);
+                            Some(format!("turn:{local}?transport=udp"))
+                        }
+                        Err(e) => {
+                            tracing::warn!(%url, error = %e, "cannot bridge TURN over TCP");
+                            None
+                        }
+                    },
+                })
+                .collect(),
+            ..s.clone()
+        })
+        .collect();
+    (servers, bridges)
+}
+
+/// `turn:HOST:PORT?transport=tcp` → (HOST, PORT); `None` for anything else.
+fn tcp_turn_target(url: &str) -> Option<(String, u16)> {
+    let rest = url.strip_prefix("turn:")?;
+    let (hostport, query) = rest.split_once('?')?;
+    if !query
+        .split('&')
+        .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"))
+    {
+        return None;
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
+        _ => (hostport, 3478),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (!host.is_empty()).then(|| (host.to_owned(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_tcp_turn_urls_are_bridged() {
+        assert_eq!(
+            tcp_turn_target("turn:10.9.0.2:3478?transport=tcp"),
+            Some(("10.9.0.2".into(), 3478))
+        );
+        assert_eq!(
+            tcp_turn_target("turn:relay.example.org?transport=tcp"),
+            Some(("relay.example.org".into(), 3478))
+        );
+        assert_eq!(
+            tcp_turn_target("turn:[::1]:5000?transport=tcp"),
+            Some(("::1".into(), 5000))
+        );
+        assert_eq!(tcp_turn_target("turn:10.9.0.2:3478?transport=udp"), None);
+        assert_eq!(tcp_turn_target("turn:10.9.0.2:3478"), None);
+        assert_eq!(tcp_turn_target("stun:10.9.0.2:3478"), None);
+        assert_eq!(tcp_turn_target("turn::x?transport=tcp"), None);
+    }
+
+    /// A TCP "server" that echoes frames back: STUN and padded ChannelData arrive over UDP as
+    /// the exact datagrams that were sent, however TCP splits them.
+    #[tokio::test]
+    async fn datagrams_cross_tcp_framed_and_come_back_whole() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                lock(&seen2).extend_from_slice(&buf[..n]);
+                // Echo one byte at a time: the bridge must reassemble.
+                for b in &buf[..n] {
+                    s.write_all(&[*b]).await.unwrap();
+                }
+            }
+        });
+        let bridge = TcpTurnBridge::start("127.0.0.1", port).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let mut stun = vec![0x00, 0x01, 0x00, 0x04];
+        stun.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
+        stun.extend_from_slice(&[7; 12]);
+        stun.extend_from_slice(&[1, 2, 3, 4]);
+        let chan = vec![0x40, 0x00, 0x00, 0x05, 9, 9, 9, 9, 9];
+        client.send_to(&stun, bridge.local_addr()).await.unwrap();
+        client.send_to(&chan, bridge.local_addr()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let recv = async |buf: &mut [u8]| {
+            tokio::time::timeout(std::time::Duration::from_secs(5), client.recv(buf))
+                .await
+                .expect("a reply through the bridge")
+                .unwrap()
+        };
+        let n = recv(&mut buf).await;
+        assert_eq!(&buf[..n], &stun[..]);
+        let n = recv(&mut buf).await;
+        assert_eq!(&buf[..n], &chan[..], "ChannelData without its padding");
+        let on_wire = lock(&seen).clone();
+        assert_eq!(
+            on_wire.len(),
+            stun.len() + 12,
+            "ChannelData padded to 12 on TCP"
+        );
+    }
+}
