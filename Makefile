@@ -39,6 +39,7 @@ bench-latency: setup
 	cargo build --release -p signaling-server -p tutti-lesson
 	for f in 2.5 5 10; do $(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms $$f --seconds 20; done
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --impair loss=3,delay=20,jitter=10
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --relay
 
 ## The jitter buffer alone, against generated arrival traces (repeatable, seeded).
 bench-jitter: setup

@@ -1506,3 +1506,53 @@ fn chat_history_survives_a_short_absence() {
         matches!(&out.to(h2)[..], [ServerMessage::ChatPosted { message }] if message.id.0 == 2)
     );
 }
+
+#[test]
+fn admitted_participants_get_their_own_short_lived_relay_credentials() {
+    let issuer = crate::turn::TurnIssuer::new(
+        "203.0.113.5:3478".parse().unwrap(),
+        b"relay-secret",
+        Duration::from_secs(6 * 3600),
+    );
+    let cfg = HubConfig {
+        turn: Some(issuer),
+        ..HubConfig::default()
+    };
+    let mut t = T::with(ServerDb::open_in_memory().unwrap(), cfg);
+    let (h, _, code, host_joined) = t.live_lesson();
+    let s = t.conn();
+    let (peer, knock_reply) = t.knock(s, &code, JoinRole::Student);
+    assert!(
+        !format!("{:?}", knock_reply.reply).contains("turn:"),
+        "no credentials while waiting"
+    );
+    let out = t.ok(h, ClientMessage::Admit { peer: peer.clone() });
+    let joined = match out.to(s).as_slice() {
+        [ServerMessage::Joined(j)] => (**j).clone(),
+        other => panic!("{other:?}"),
+    };
+    let now = 1_795_000_000u64;
+    for (who, j) in [(&host_joined.you.peer, &host_joined), (&peer, &joined)] {
+        let relay = j
+            .ice_servers
+            .iter()
+            .find(|s| s.urls.iter().any(|u| u.starts_with("turn:")))
+            .expect("the relay is offered");
+        let user = relay.username.clone().unwrap();
+        assert_eq!(user, format!("{}:{}", now + 6 * 3600, who.as_str()));
+        assert_eq!(
+            crate::turn::check(b"relay-secret", &user, now).as_deref(),
+            relay.credential.as_deref(),
+            "the relay accepts what the hub issued"
+        );
+        assert_eq!(
+            crate::turn::check(b"relay-secret", &user, now + 6 * 3600 + 1),
+            None,
+            "and not after it expires"
+        );
+    }
+    assert_ne!(
+        host_joined.ice_servers, joined.ice_servers,
+        "each participant has their own"
+    );
+}

@@ -26,6 +26,10 @@ pub struct LatencyArgs {
     /// Impair the media path: `loss=3,delay=20,jitter=10` (%, ms, ms).
     #[arg(long)]
     impair: Option<String>,
+    /// Media through the room server's TURN relay (on loopback), both peers relay-only: what
+    /// the relay's detour adds.
+    #[arg(long, conflicts_with = "impair")]
+    relay: bool,
     /// The room server binary (default: `tutti-server` next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -89,23 +93,27 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         );
     }
     let data = std::env::temp_dir().join(format!("tutti-bench-{}", std::process::id()));
-    let mut server = spawn(
-        Command::new(&server_bin)
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--creations-per-hour",
-                "0",
-                "--data",
-            ])
-            .arg(&data),
-    )?;
+    let mut server_cmd = Command::new(&server_bin);
+    server_cmd
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--creations-per-hour",
+            "0",
+            "--data",
+        ])
+        .arg(&data);
+    if args.relay {
+        server_cmd.args(["--turn-listen", "127.0.0.1:0"]);
+    }
+    let mut server = spawn(&mut server_cmd)?;
     let mut server_out = BufReader::new(server.stdout.take().context("server stdout")?).lines();
     let addr = line_with(&mut server_out, "tutti-server listening on http://").await?;
     let url = format!("ws://{addr}/ws");
     let frame = args.frame_ms.to_string();
 
-    let mut host = spawn(Command::new(&me).args([
+    let mut host_cmd = Command::new(&me);
+    host_cmd.args([
         "host",
         "--server",
         &url,
@@ -118,7 +126,11 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         "--udp",
         "127.0.0.1",
         "--report-clock",
-    ]))?;
+    ]);
+    if args.relay {
+        host_cmd.arg("--relay-only");
+    }
+    let mut host = spawn(&mut host_cmd)?;
     let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
     let code = line_with(&mut host_out, "invite: ").await?;
     let started_ns: u64 = line_with(&mut host_out, "audio-started-ns: ")
@@ -146,6 +158,9 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     ]);
     if let Some(spec) = &args.impair {
         join_cmd.args(["--impair", spec]);
+    }
+    if args.relay {
+        join_cmd.arg("--relay-only");
     }
     let mut student = spawn(&mut join_cmd)?;
     let pid = student.id().context("student pid")?;
@@ -254,6 +269,7 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         "clicks_lost": clicks_lost,
         "peer_cpu_pct": cpu_pct.map(|c| (c * 10.0).round() / 10.0),
         "impair": args.impair,
+        "relay": args.relay,
     });
     println!("{json}");
     Ok(())

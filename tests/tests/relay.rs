@@ -1,0 +1,102 @@
+//! The room server's relay on loopback: it hands out relay candidates to holders of the
+//! credentials the server issued, and to nobody else.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tutti_media::tcp_turn::bridge_tcp_turn;
+use tutti_media::{IceServerConfig, LinkConfig, LinkEvent, MusicConfig, PeerLink};
+use tutti_server::ServerConfig;
+use tutti_server::turn::{TurnIssuer, TurnSettings};
+
+const SECRET: &[u8] = b"test-relay-secret";
+
+fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// The candidates a relay-only link gathers with `server` as its only ICE server.
+async fn relay_candidates(server: IceServerConfig) -> Vec<String> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // As the lesson engine does: TURN over TCP goes through a local bridge.
+    let (ice_servers, _bridges) = bridge_tcp_turn(&[server]);
+    let cfg = LinkConfig {
+        ice_servers,
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        relay_only: true,
+        ..LinkConfig::new(MusicConfig::default())
+    };
+    let link = PeerLink::new(&cfg, tx).await.unwrap();
+    link.offer().await.unwrap();
+    // Gathering may report completion before every TURN server has answered: wait for both
+    // relayed candidates (over UDP and over TCP), or a few seconds.
+    let mut found = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(e) = rx.recv().await {
+            if let LinkEvent::LocalCandidate { candidate, .. } = e {
+                found.push(candidate);
+                if found.len() >= 2 {
+                    break;
+                }
+            }
+        }
+    })
+    .await;
+    link.close().await;
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_serves_issued_credentials_only() {
+    let _turn = tutti_e2e::one_at_a_time().await;
+    let server = tutti_server::start(ServerConfig {
+        turn: Some(TurnSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            secret: SECRET.to_vec(),
+            ttl: Duration::from_secs(3600),
+            relay_ports: (40_000, 40_999),
+        }),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let relay = server.turn_addr().unwrap();
+    let issued = |secret: &[u8], at: u64| {
+        let s = TurnIssuer::new(relay, secret, Duration::from_secs(3600)).ice_server("p1", at);
+        IceServerConfig {
+            urls: s.urls,
+            username: s.username,
+            credential: s.credential,
+        }
+    };
+
+    let good = relay_candidates(issued(SECRET, now_unix())).await;
+    eprintln!("issued credentials: {good:?}");
+    // Over UDP and over TCP (through the bridge): a relayed address on the server's port range.
+    assert!(
+        good.iter().filter(|c| c.contains("typ relay")).count() >= 2,
+        "{good:?}"
+    );
+    assert!(
+        good.iter().all(|c| c.contains("typ relay")),
+        "relay only: {good:?}"
+    );
+
+    let forged = relay_candidates(issued(b"guessed-secret", now_unix())).await;
+    assert!(
+        forged.is_empty(),
+        "a forged credential is refused: {forged:?}"
+    );
+
+    let expired = relay_candidates(issued(SECRET, now_unix() - 7200)).await;
+    assert!(
+        expired.is_empty(),
+        "an expired credential is refused: {expired:?}"
+    );
+
+    server.shutdown().await;
+}
