@@ -23,7 +23,10 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+## The binaries first: tests/tests/nat.rs runs tutti-server and tutti-peer themselves, and
+## `cargo test` alone does not rebuild another package's binaries.
 test-rust:
+	cargo build --workspace --bins --locked
 	cargo test --workspace --locked
 
 ## Benchmarks (release builds; figures go in the README).

@@ -11,8 +11,8 @@
 //! only the relay connects. Open: the router forwards between the sides, and the path is direct.
 //! TCP only: the router also drops UDP towards the server, so the relay is reached over TCP.
 //!
-//! The server and the peers are the real binaries (`tutti-server`, `tutti-peer`, built by
-//! `cargo test --workspace` next to this test), started in their namespaces with `ip netns
+//! The server and the peers are the real binaries (`tutti-server`, `tutti-peer`, next to this
+//! test; `make test` builds them first, as `cargo test` alone does not), started in their namespaces with `ip netns
 //! exec`. Where namespaces cannot be made (not root, or a kernel that refuses), each test says
 //! so and skips.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
@@ -165,7 +165,7 @@ fn bin(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo test --workspace` (or build -p signaling-server -p tutti-lesson)",
+        "{} is missing: `cargo build --workspace --bins` first (make test does)",
         path.display()
     );
     path
