@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tutti_protocol::IceServer;
-use tutti_server::turn::TurnSettings;
+use tutti_server::turn::{TurnSettings, TurnTls};
 use tutti_server::{HubConfig, ServerConfig};
 
 /// Tutti's room server: lessons, invite codes, the waiting room, WebRTC signaling, the
@@ -54,6 +54,18 @@ struct Args {
     /// UDP ports relayed addresses are taken from, MIN-MAX.
     #[arg(long, env = "TUTTI_TURN_PORTS", default_value = "49152-65535", value_parser = parse_ports)]
     turn_ports: (u16, u16),
+    /// TURN over TLS on this address too (e.g. 0.0.0.0:5349), with --turn-tls-cert and -key.
+    #[arg(long, env = "TUTTI_TURN_TLS_LISTEN", requires_all = ["turn_tls_cert", "turn_tls_key", "turn_listen"])]
+    turn_tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for TURN over TLS.
+    #[arg(long, env = "TUTTI_TURN_TLS_CERT")]
+    turn_tls_cert: Option<PathBuf>,
+    /// PEM private key for TURN over TLS.
+    #[arg(long, env = "TUTTI_TURN_TLS_KEY")]
+    turn_tls_key: Option<PathBuf>,
+    /// The name clients connect to for TURN over TLS (the certificate's); the public IP if unset.
+    #[arg(long, env = "TUTTI_TURN_TLS_NAME")]
+    turn_tls_name: Option<String>,
     /// Log format.
     #[arg(long, env = "TUTTI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -93,6 +105,19 @@ async fn main() -> anyhow::Result<()> {
         },
         ttl: Duration::from_secs(args.turn_ttl_hours.clamp(1, 48) * 3600),
         relay_ports: args.turn_ports,
+        tls: match (
+            &args.turn_tls_listen,
+            &args.turn_tls_cert,
+            &args.turn_tls_key,
+        ) {
+            (Some(listen), Some(cert), Some(key)) => Some(TurnTls {
+                listen: *listen,
+                cert_pem: cert.clone(),
+                key_pem: key.clone(),
+                name: args.turn_tls_name.clone(),
+            }),
+            _ => None,
+        },
     });
     let cfg = ServerConfig {
         turn,
@@ -124,6 +149,9 @@ async fn main() -> anyhow::Result<()> {
     println!("tutti-server listening on http://{}", server.local_addr());
     if let Some(turn) = server.turn_addr() {
         println!("tutti-server relay on udp+tcp {turn}");
+    }
+    if let Some(tls) = server.turn_tls_addr() {
+        println!("tutti-server relay on tls {tls}");
     }
 
     shutdown_signal().await;

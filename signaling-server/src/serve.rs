@@ -122,6 +122,11 @@ impl RunningServer {
         self.turn.as_ref().map(|t| t.udp_addr)
     }
 
+    /// Where TURN over TLS listens, if it does.
+    pub fn turn_tls_addr(&self) -> Option<SocketAddr> {
+        self.turn.as_ref().and_then(|t| t.tls_addr)
+    }
+
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }

@@ -16,8 +16,9 @@ use hmac::{Hmac, Mac};
 use medea_turn::{AuthHandler, ServerConfig, TurnConfig, relay::Allocator, transport};
 use secrecy::SecretString;
 use sha1::Sha1;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tutti_protocol::IceServer;
 
@@ -37,6 +38,8 @@ pub enum TurnError {
     PortRange(u16, u16),
     #[error("TURN transport: {0}")]
     Transport(String),
+    #[error("TURN over TLS: {0}")]
+    Tls(String),
 }
 
 /// How the relay is set up.
@@ -53,14 +56,48 @@ pub struct TurnSettings {
     pub ttl: Duration,
     /// Ports relayed addresses are taken from.
     pub relay_ports: (u16, u16),
+    /// TURN over TLS as well (`turns:`), for networks that let only TLS out.
+    pub tls: Option<TurnTls>,
 }
 
-/// Issues per-participant credentials for the relay; cheap to clone into the hub.
+/// TURN over TLS: a certificate, and where to listen.
+#[derive(Debug, Clone)]
+pub struct TurnTls {
+    pub listen: SocketAddr,
+    pub cert_pem: std::path::PathBuf,
+    pub key_pem: std::path::PathBuf,
+    /// The name clients connect to (what the certificate is for); the public IP if `None`.
+    pub name: Option<String>,
+}
+
+/// Issues per-participant credentials for the relay, and revokes them when the participant
+/// leaves the lesson (or is removed, or the lesson ends); cheap to clone into the hub.
 #[derive(Clone)]
 pub struct TurnIssuer {
     urls: Vec<String>,
     secret: Arc<[u8]>,
     ttl: Duration,
+    revocations: Arc<Revocations>,
+}
+
+/// Shared by the hub (which revokes) and the relay's auth handler (which checks).
+#[derive(Default)]
+struct Revocations {
+    state: Mutex<RevocationState>,
+    /// Usernames whose allocations the relay should drop now.
+    drop_allocations: Option<tokio::sync::mpsc::UnboundedSender<String>>,
+}
+
+#[derive(Default)]
+struct RevocationState {
+    /// Usernames issued to each participant (a rejoin gets a fresh one).
+    issued: HashMap<String, Vec<String>>,
+    /// Revoked participants, until their last credential would have expired anyway.
+    revoked: HashMap<String, u64>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl std::fmt::Debug for TurnIssuer {
@@ -74,6 +111,12 @@ impl std::fmt::Debug for TurnIssuer {
 }
 
 impl TurnIssuer {
+    /// Adds the `turns:` URL (TLS on `port`, for the certificate's `name`).
+    pub fn with_tls(mut self, name: &str, port: u16) -> Self {
+        self.urls.push(format!("turns:{name}:{port}?transport=tcp"));
+        self
+    }
+
     pub fn new(public: SocketAddr, secret: &[u8], ttl: Duration) -> Self {
         let host = match public.ip() {
             IpAddr::V6(ip) => format!("[{ip}]"),
@@ -88,7 +131,30 @@ impl TurnIssuer {
             ],
             secret: secret.into(),
             ttl,
+            revocations: Arc::default(),
         }
+    }
+
+    /// `peer` has left: its credentials stop working and its relay allocations are dropped.
+    pub fn revoke(&self, peer: &str, now_unix: u64) {
+        let usernames = {
+            let mut st = lock(&self.revocations.state);
+            st.revoked.retain(|_, until| *until >= now_unix);
+            st.revoked
+                .insert(peer.to_owned(), now_unix + self.ttl.as_secs());
+            st.issued.remove(peer).unwrap_or_default()
+        };
+        if let Some(tx) = &self.revocations.drop_allocations {
+            for u in usernames {
+                let _ = tx.send(u);
+            }
+        }
+    }
+
+    /// Whether the relay refuses `username` because its participant has left.
+    pub fn is_revoked(&self, username: &str) -> bool {
+        let peer = username.split_once(':').map_or("", |(_, p)| p);
+        lock(&self.revocations.state).revoked.contains_key(peer)
     }
 
     /// The STUN and TURN entry for participant `peer`, valid from `now_unix` (seconds) for the
@@ -96,6 +162,14 @@ impl TurnIssuer {
     pub fn ice_server(&self, peer: &str, now_unix: u64) -> IceServer {
         let username = format!("{}:{peer}", now_unix + self.ttl.as_secs());
         let credential = password(&self.secret, &username);
+        {
+            let mut st = lock(&self.revocations.state);
+            st.revoked.remove(peer);
+            st.issued
+                .entry(peer.to_owned())
+                .or_default()
+                .push(username.clone());
+        }
         IceServer {
             urls: self.urls.clone(),
             username: Some(username),
@@ -121,7 +195,7 @@ pub fn check(secret: &[u8], username: &str, now_unix: u64) -> Option<String> {
 }
 
 struct RestAuth {
-    secret: Arc<[u8]>,
+    issuer: TurnIssuer,
 }
 
 impl AuthHandler for RestAuth {
@@ -135,7 +209,11 @@ impl AuthHandler for RestAuth {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        match check(&self.secret, username, now) {
+        if self.issuer.is_revoked(username) {
+            tracing::info!(%src, username, "TURN: refused a revoked credential");
+            return Err(medea_turn::Error::NoSuchUser);
+        }
+        match check(&self.issuer.secret, username, now) {
             Some(pass) => Ok(SecretString::from(pass)),
             None => {
                 tracing::info!(%src, username, "TURN: refused an unknown or expired credential");
@@ -147,10 +225,82 @@ impl AuthHandler for RestAuth {
 
 /// The running relay; it stops with the runtime it was started on.
 pub struct RunningTurn {
-    _server: medea_turn::Server,
+    _server: Arc<medea_turn::Server>,
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
+    pub tls_addr: Option<SocketAddr>,
     pub issuer: TurnIssuer,
+    tls_task: Option<tokio::task::JoinHandle<()>>,
+    dropper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RunningTurn {
+    fn drop(&mut self) {
+        if let Some(t) = &self.tls_task {
+            t.abort();
+        }
+        self.dropper.abort();
+    }
+}
+
+fn tls_acceptor(tls: &TurnTls) -> Result<tokio_rustls::TlsAcceptor, TurnError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
+        TurnError::Tls(format!("{what} {}: {e}", path.display()))
+    };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_pem)
+        .map_err(|e| bad("certificate", &tls.cert_pem, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("certificate", &tls.cert_pem, &e))?;
+    if certs.is_empty() {
+        return Err(bad("certificate", &tls.cert_pem, &"no certificate in it"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_pem)
+        .map_err(|e| bad("private key", &tls.key_pem, &e))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| TurnError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| bad("certificate and key", &tls.cert_pem, &e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Terminates TLS and hands each connection's bytes to the relay's own TCP listener. The relay
+/// then sees the connection as coming from here, which changes nothing for relaying (each
+/// connection is its own 5-tuple); only its STUN answers name this address instead of the
+/// client's, and a client behind a TLS-only firewall has no use for those.
+async fn terminate_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+    relay_tcp: SocketAddr,
+) {
+    loop {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            let mut tls = match handshake {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::debug!(%from, error = %e, "TURN over TLS: handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let Ok(mut inner) = tokio::net::TcpStream::connect(relay_tcp).await else {
+                return;
+            };
+            let _ = inner.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut tls, &mut inner).await;
+        });
+    }
 }
 
 pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
@@ -177,7 +327,15 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
         return Err(TurnError::PortRange(min_port, max_port));
     }
     let tcp = transport::TcpServer::new(tcp).map_err(|e| TurnError::Transport(e.to_string()))?;
-    let secret: Arc<[u8]> = settings.secret.as_slice().into();
+    let public = SocketAddr::new(public_ip, udp_addr.port());
+    let (drop_tx, mut drop_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let mut issuer = TurnIssuer {
+        revocations: Arc::new(Revocations {
+            drop_allocations: Some(drop_tx),
+            ..Revocations::default()
+        }),
+        ..TurnIssuer::new(public, &settings.secret, settings.ttl)
+    };
     let server = medea_turn::Server::new(ServerConfig {
         connections: vec![Arc::new(udp), Arc::new(tcp)],
         turn: Some(TurnConfig {
@@ -191,19 +349,67 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
             },
             realm: REALM.to_owned(),
             auth_handler: Arc::new(RestAuth {
-                secret: secret.clone(),
+                issuer: issuer.clone(),
             }),
             channel_bind_lifetime: Duration::from_secs(600),
             alloc_close_notify: None,
         }),
     });
-    let public = SocketAddr::new(public_ip, udp_addr.port());
     tracing::info!(%udp_addr, %public, "STUN/TURN relay listening on UDP and TCP");
+    let server = Arc::new(server);
+    let dropper = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            while let Some(username) = drop_rx.recv().await {
+                if server
+                    .delete_allocations_by_username(username.clone())
+                    .await
+                    .is_ok()
+                {
+                    tracing::info!(
+                        username,
+                        "TURN: allocations of a departed participant dropped"
+                    );
+                }
+            }
+        })
+    };
+    let (mut tls_addr, mut tls_task) = (None, None);
+    if let Some(tls) = &settings.tls {
+        let acceptor = tls_acceptor(tls)?;
+        let listener = tokio::net::TcpListener::bind(tls.listen)
+            .await
+            .map_err(|source| TurnError::Listen {
+                addr: tls.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| TurnError::Listen {
+            addr: tls.listen,
+            source,
+        })?;
+        // The relay's TCP listener, reached from here.
+        let mut relay_tcp = tcp_addr;
+        if relay_tcp.ip().is_unspecified() {
+            relay_tcp.set_ip(if relay_tcp.is_ipv4() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            });
+        }
+        tls_task = Some(tokio::spawn(terminate_tls(listener, acceptor, relay_tcp)));
+        let name = tls.name.clone().unwrap_or_else(|| public_ip.to_string());
+        issuer = issuer.with_tls(&name, addr.port());
+        tracing::info!(%addr, %name, "TURN over TLS listening");
+        tls_addr = Some(addr);
+    }
     Ok(RunningTurn {
         _server: server,
         udp_addr,
         tcp_addr,
-        issuer: TurnIssuer::new(public, &secret, settings.ttl),
+        tls_addr,
+        issuer,
+        tls_task,
+        dropper,
     })
 }
 
@@ -218,6 +424,25 @@ mod tests {
         assert_eq!(p, "0eBzZq6Gbz8vtWCnJTCAn+awJQI=");
         assert_ne!(p, password(b"other", "1700000000:p1"));
         assert_ne!(p, password(b"secret", "1700000001:p1"));
+    }
+
+    #[test]
+    fn a_departed_participant_s_credentials_are_revoked_until_issued_again() {
+        let issuer = TurnIssuer::new(
+            "10.9.0.2:3478".parse().unwrap(),
+            b"s3cret",
+            Duration::from_secs(3600),
+        );
+        let a = issuer.ice_server("pa", 1_000).username.unwrap();
+        let b = issuer.ice_server("pb", 1_000).username.unwrap();
+        issuer.revoke("pa", 1_100);
+        assert!(issuer.is_revoked(&a));
+        assert!(!issuer.is_revoked(&b), "only the one who left");
+        let again = issuer.ice_server("pa", 1_200).username.unwrap();
+        assert!(
+            !issuer.is_revoked(&again),
+            "admitted again: a fresh credential works"
+        );
     }
 
     #[test]

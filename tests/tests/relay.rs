@@ -19,10 +19,13 @@ fn now_unix() -> u64 {
 }
 
 /// The candidates a relay-only link gathers with `server` as its only ICE server.
-async fn relay_candidates(server: IceServerConfig) -> Vec<String> {
+async fn relay_candidates(
+    server: IceServerConfig,
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Vec<String> {
     let (tx, mut rx) = mpsc::unbounded_channel();
     // As the lesson engine does: TURN over TCP goes through a local bridge.
-    let (ice_servers, _bridges) = bridge_tcp_turn(&[server]);
+    let (ice_servers, _bridges) = bridge_tcp_turn(&[server], tls);
     let cfg = LinkConfig {
         ice_servers,
         udp_addrs: vec!["127.0.0.1:0".into()],
@@ -59,6 +62,7 @@ async fn the_relay_serves_issued_credentials_only() {
             secret: SECRET.to_vec(),
             ttl: Duration::from_secs(3600),
             relay_ports: (40_000, 40_999),
+            tls: None,
         }),
         ..ServerConfig::default()
     })
@@ -74,7 +78,7 @@ async fn the_relay_serves_issued_credentials_only() {
         }
     };
 
-    let good = relay_candidates(issued(SECRET, now_unix())).await;
+    let good = relay_candidates(issued(SECRET, now_unix()), None).await;
     eprintln!("issued credentials: {good:?}");
     // Over UDP and over TCP (through the bridge): a relayed address on the server's port range.
     assert!(
@@ -86,17 +90,83 @@ async fn the_relay_serves_issued_credentials_only() {
         "relay only: {good:?}"
     );
 
-    let forged = relay_candidates(issued(b"guessed-secret", now_unix())).await;
+    let forged = relay_candidates(issued(b"guessed-secret", now_unix()), None).await;
     assert!(
         forged.is_empty(),
         "a forged credential is refused: {forged:?}"
     );
 
-    let expired = relay_candidates(issued(SECRET, now_unix() - 7200)).await;
+    let expired = relay_candidates(issued(SECRET, now_unix() - 7200), None).await;
     assert!(
         expired.is_empty(),
         "an expired credential is refused: {expired:?}"
     );
 
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_is_reached_over_tls_by_those_who_trust_its_certificate() {
+    let _turn = tutti_e2e::one_at_a_time().await;
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("tutti-turn-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
+    std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
+    let server = tutti_server::start(ServerConfig {
+        turn: Some(TurnSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            secret: SECRET.to_vec(),
+            ttl: Duration::from_secs(3600),
+            relay_ports: (41_000, 41_999),
+            tls: Some(tutti_server::turn::TurnTls {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                cert_pem: cert_pem.clone(),
+                key_pem,
+                name: Some("localhost".into()),
+            }),
+        }),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let tls_port = server.turn_tls_addr().unwrap().port();
+    let issued = TurnIssuer::new(
+        server.turn_addr().unwrap(),
+        SECRET,
+        Duration::from_secs(3600),
+    )
+    .with_tls("localhost", tls_port)
+    .ice_server("p1", now_unix());
+    // Only the TLS way in.
+    let only_tls = IceServerConfig {
+        urls: issued
+            .urls
+            .iter()
+            .filter(|u| u.starts_with("turns:"))
+            .cloned()
+            .collect(),
+        username: issued.username,
+        credential: issued.credential,
+    };
+    assert_eq!(
+        only_tls.urls,
+        vec![format!("turns:localhost:{tls_port}?transport=tcp")]
+    );
+
+    let trusting = tutti_media::tcp_turn::client_tls(Some(cert.cert.pem().as_bytes())).unwrap();
+    let got = relay_candidates(only_tls.clone(), Some(trusting)).await;
+    eprintln!("over TLS: {got:?}");
+    assert!(got.iter().any(|c| c.contains("typ relay")), "{got:?}");
+
+    let stranger = tutti_media::tcp_turn::client_tls(None).unwrap();
+    let refused = relay_candidates(only_tls, Some(stranger)).await;
+    assert!(
+        refused.is_empty(),
+        "a certificate nobody vouches for is not trusted: {refused:?}"
+    );
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
-use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn};
+use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
 use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub candidate_rewrite: Option<CandidateRewrite>,
     /// Media only through the relay (hides the two sides' addresses from each other).
     pub relay_only: bool,
+    /// A private CA (PEM) to trust, besides the system's, for a self-hosted `turns:` relay.
+    pub trust_ca_pem: Option<Vec<u8>>,
 }
 
 impl EngineConfig {
@@ -68,6 +70,7 @@ impl EngineConfig {
             admit: AdmitPolicy::Manual,
             candidate_rewrite: None,
             relay_only: false,
+            trust_ca_pem: None,
         }
     }
 }
@@ -248,7 +251,12 @@ impl Lesson {
                 credential: s.credential.clone(),
             })
             .collect();
-        let (ice_servers, tcp_turn) = bridge_tcp_turn(&given);
+        let tls = cfg.trust_ca_pem.as_deref().and_then(|pem| {
+            client_tls(Some(pem))
+                .map_err(|e| tracing::warn!(error = %e, "the CA to trust is not usable"))
+                .ok()
+        });
+        let (ice_servers, tcp_turn) = bridge_tcp_turn(&given, tls);
         let link_cfg = LinkConfig {
             ice_servers,
             udp_addrs: cfg.udp_addrs.clone(),

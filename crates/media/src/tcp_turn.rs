@@ -6,11 +6,13 @@
 //! TCP connection to the real server (RFC 5766 §2.1: over TCP, STUN messages delimit
 //! themselves and ChannelData is padded to four bytes). The TURN client, its allocation and
 //! its credentials are unchanged; the relayed address is the server's, as with UDP.
+//! `turns:` URLs (TURN over TLS, for networks that let only TLS out) get the same bridge, with TLS
+//! on the TCP connection, verified against the system's roots or those the caller gives.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -29,14 +31,24 @@ pub struct TcpTurnBridge {
 }
 
 impl TcpTurnBridge {
-    /// Bridges to the TURN server at `host:port` over TCP. Needs a tokio runtime.
-    pub fn start(host: &str, port: u16) -> std::io::Result<Self> {
+    /// Bridges to the TURN server at `host:port` over TCP, with TLS if `tls` is given. Needs a
+    /// tokio runtime.
+    pub fn start(
+        host: &str,
+        port: u16,
+        tls: Option<Arc<rustls::ClientConfig>>,
+    ) -> std::io::Result<Self> {
         let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
         std_socket.set_nonblocking(true)?;
         let socket = Arc::new(UdpSocket::from_std(std_socket)?);
         let local = socket.local_addr()?;
         let conns = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let task = tokio::spawn(run(socket, format!("{host}:{port}"), conns.clone()));
+        let target = Target {
+            host: host.to_owned(),
+            port,
+            tls,
+        };
+        let task = tokio::spawn(run(socket, Arc::new(target), conns.clone()));
         Ok(Self { local, task, conns })
     }
 
@@ -55,9 +67,16 @@ impl Drop for TcpTurnBridge {
     }
 }
 
+/// Where a bridge connects, and how.
+struct Target {
+    host: String,
+    port: u16,
+    tls: Option<Arc<rustls::ClientConfig>>,
+}
+
 async fn run(
     socket: Arc<UdpSocket>,
-    server: String,
+    server: Arc<Target>,
     conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 ) {
     let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
@@ -91,14 +110,15 @@ async fn run(
     }
 }
 
-/// One local TURN client's TCP connection to the server.
+/// One local TURN client's TCP (or TLS) connection to the server.
 async fn connection(
     socket: Arc<UdpSocket>,
-    server: String,
+    target: Arc<Target>,
     client: SocketAddr,
-    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    outgoing: mpsc::Receiver<Vec<u8>>,
 ) {
-    let stream = match TcpStream::connect(&server).await {
+    let server = format!("{}:{}", target.host, target.port);
+    let stream = match TcpStream::connect((target.host.as_str(), target.port)).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(%server, error = %e, "TURN over TCP: cannot connect");
@@ -106,10 +126,37 @@ async fn connection(
         }
     };
     let _ = stream.set_nodelay(true);
-    let (mut read, mut write) = stream.into_split();
+    let Some(tls) = &target.tls else {
+        return pump(stream, socket, server, client, outgoing).await;
+    };
+    let name = match rustls::pki_types::ServerName::try_from(target.host.clone()) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(%server, error = %e, "TURN over TLS: not a valid server name");
+            return;
+        }
+    };
+    match tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, stream)
+        .await
+    {
+        Ok(tls) => pump(tls, socket, server, client, outgoing).await,
+        Err(e) => tracing::warn!(%server, error = %e, "TURN over TLS: handshake failed"),
+    }
+}
+
+/// Datagrams from `client` onto the stream, framed messages from the stream back to it.
+async fn pump<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+    socket: Arc<UdpSocket>,
+    server: String,
+    client: SocketAddr,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+) {
+    let (mut read, mut write) = tokio::io::split(stream);
     let writer = async move {
         while let Some(m) = outgoing.recv().await {
-            if write.write_all(&m).await.is_err() {
+            if write.write_all(&m).await.is_err() || write.flush().await.is_err() {
                 break;
             }
         }
@@ -143,54 +190,98 @@ async fn connection(
     }
 }
 
-/// The ICE servers as the WebRTC stack should see them: every `turn:…?transport=tcp` URL is
-/// replaced by a UDP one pointing at a bridge (returned, to be kept alive as long as the
-/// links). Other URLs are kept.
-pub fn bridge_tcp_turn(servers: &[IceServerConfig]) -> (Vec<IceServerConfig>, Vec<TcpTurnBridge>) {
+/// TLS for `turns:` servers: the system's trusted roots, plus `extra_ca_pem` (a private CA's
+/// certificate, for a self-hosted relay) when given.
+pub fn client_tls(extra_ca_pem: Option<&[u8]>) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(pem) = extra_ca_pem {
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("extra CA: {e}"))?;
+            roots.add(cert).map_err(|e| format!("extra CA: {e}"))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The ICE servers as the WebRTC stack should see them: every `turn:…?transport=tcp` and
+/// `turns:` URL is replaced by a UDP one pointing at a bridge (returned, to be kept alive as
+/// long as the links); `tls` verifies `turns:` servers (the system's roots when `None`). Other
+/// URLs are kept.
+pub fn bridge_tcp_turn(
+    servers: &[IceServerConfig],
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> (Vec<IceServerConfig>, Vec<TcpTurnBridge>) {
+    let mut tls = tls;
     let mut bridges = Vec::new();
+    let mut bridge = |url: &String| -> Option<String> {
+        let Some((host, port, secure)) = tcp_turn_target(url) else {
+            return Some(url.clone());
+        };
+        let tls = if secure {
+            if tls.is_none() {
+                tls = client_tls(None)
+                    .map_err(|e| tracing::warn!(error = %e, "no TLS for turns: URLs"))
+                    .ok();
+            }
+            Some(tls.clone()?)
+        } else {
+            None
+        };
+        match TcpTurnBridge::start(&host, port, tls) {
+            Ok(b) => {
+                let local = b.local_addr();
+                bridges.push(b);
+                Some(format!("turn:{local}?transport=udp"))
+            }
+            Err(e) => {
+                tracing::warn!(%url, error = %e, "cannot bridge TURN over TCP");
+                None
+            }
+        }
+    };
     let servers = servers
         .iter()
         .map(|s| IceServerConfig {
-            urls: s
-                .urls
-                .iter()
-                .filter_map(|url| match tcp_turn_target(url) {
-                    None => Some(url.clone()),
-                    Some((host, port)) => match TcpTurnBridge::start(&host, port) {
-                        Ok(b) => {
-                            let local = b.local_addr();
-                            bridges.push(b);
-                            Some(format!("turn:{local}?transport=udp"))
-                        }
-                        Err(e) => {
-                            tracing::warn!(%url, error = %e, "cannot bridge TURN over TCP");
-                            None
-                        }
-                    },
-                })
-                .collect(),
+            urls: s.urls.iter().filter_map(&mut bridge).collect(),
             ..s.clone()
         })
         .collect();
     (servers, bridges)
 }
 
-/// `turn:HOST:PORT?transport=tcp` → (HOST, PORT); `None` for anything else.
-fn tcp_turn_target(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("turn:")?;
-    let (hostport, query) = rest.split_once('?')?;
-    if !query
+/// `turn:HOST:PORT?transport=tcp` → (HOST, PORT, false); `turns:HOST:PORT[?transport=tcp]`
+/// → (HOST, PORT, true); `None` for anything else (UDP TURN, STUN).
+fn tcp_turn_target(url: &str) -> Option<(String, u16, bool)> {
+    let (rest, secure) = match url.strip_prefix("turns:") {
+        Some(rest) => (rest, true),
+        None => (url.strip_prefix("turn:")?, false),
+    };
+    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let tcp = query
         .split('&')
-        .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"))
-    {
+        .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"));
+    if !(tcp || secure && query.is_empty()) {
         return None;
     }
+    let default_port = if secure { 5349 } else { 3478 };
     let (host, port) = match hostport.rsplit_once(':') {
         Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (hostport, 3478),
+        _ => (hostport, default_port),
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    (!host.is_empty()).then(|| (host.to_owned(), port))
+    (!host.is_empty()).then(|| (host.to_owned(), port, secure))
 }
 
 #[cfg(test)]
@@ -201,15 +292,23 @@ mod tests {
     fn only_tcp_turn_urls_are_bridged() {
         assert_eq!(
             tcp_turn_target("turn:10.9.0.2:3478?transport=tcp"),
-            Some(("10.9.0.2".into(), 3478))
+            Some(("10.9.0.2".into(), 3478, false))
         );
         assert_eq!(
             tcp_turn_target("turn:relay.example.org?transport=tcp"),
-            Some(("relay.example.org".into(), 3478))
+            Some(("relay.example.org".into(), 3478, false))
         );
         assert_eq!(
             tcp_turn_target("turn:[::1]:5000?transport=tcp"),
-            Some(("::1".into(), 5000))
+            Some(("::1".into(), 5000, false))
+        );
+        assert_eq!(
+            tcp_turn_target("turns:relay.example.org:443?transport=tcp"),
+            Some(("relay.example.org".into(), 443, true))
+        );
+        assert_eq!(
+            tcp_turn_target("turns:relay.example.org"),
+            Some(("relay.example.org".into(), 5349, true))
         );
         assert_eq!(tcp_turn_target("turn:10.9.0.2:3478?transport=udp"), None);
         assert_eq!(tcp_turn_target("turn:10.9.0.2:3478"), None);
@@ -240,7 +339,7 @@ mod tests {
                 }
             }
         });
-        let bridge = TcpTurnBridge::start("127.0.0.1", port).unwrap();
+        let bridge = TcpTurnBridge::start("127.0.0.1", port, None).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let mut stun = vec![0x00, 0x01, 0x00, 0x04];
         stun.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);

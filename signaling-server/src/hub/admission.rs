@@ -358,6 +358,7 @@ impl Hub {
         let lesson = lesson_in(&mut self.lessons, &seat.lesson)?;
         if seat.admitted {
             let gone = lesson.remove_member(&seat.peer);
+            super::revoke_relay(&self.cfg, &seat.peer, self.wall);
             if gone.is_some_and(|m| m.p.role == Role::Host) {
                 lesson.tell_waiting(
                     ServerMessage::HostPresence { present: false },
@@ -398,6 +399,7 @@ impl Hub {
                 format!("{peer} is not in this lesson"),
             );
         };
+        super::revoke_relay(&self.cfg, peer, self.wall);
         lesson.broadcast(
             ServerMessage::ParticipantLeft {
                 peer: peer.clone(),
@@ -435,6 +437,9 @@ impl Hub {
             .iter()
             .filter_map(|m| m.conn)
             .chain(lesson.waiting.iter().map(|w| w.conn));
+        for m in &lesson.members {
+            super::revoke_relay(&self.cfg, &m.p.peer, self.wall);
+        }
         for c in conns {
             self.out.push(Effect::Send(c, ended.clone()));
             if let Some(conn) = self.conns.get_mut(&c) {

@@ -140,15 +140,15 @@ impl Lesson {
         }
     }
 
-    /// Members whose grace period is over leave for good.
-    pub fn expire_absent(&mut self, now: Instant, out: &mut Vec<Effect>) {
+    /// Members whose grace period is over leave for good; returns who.
+    pub fn expire_absent(&mut self, now: Instant, out: &mut Vec<Effect>) -> Vec<PeerId> {
         let expired: Vec<PeerId> = self
             .members
             .iter()
             .filter(|m| m.away_until.is_some_and(|t| t <= now))
             .map(|m| m.p.peer.clone())
             .collect();
-        for peer in expired {
+        for peer in expired.iter().cloned() {
             self.remove_member(&peer);
             tracing::info!(lesson = %self.info.id, %peer, "participant timed out");
             self.broadcast(
@@ -160,6 +160,7 @@ impl Lesson {
                 out,
             );
         }
+        expired
     }
 
     /// What `peer` needs on entering: everything, the waiting room only for the host.

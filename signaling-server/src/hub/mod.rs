@@ -57,6 +57,13 @@ pub enum CloseReason {
     ShuttingDown,
 }
 
+/// A participant is out of the lesson: the relay stops serving them.
+fn revoke_relay(cfg: &HubConfig, peer: &PeerId, wall: UnixMs) {
+    if let Some(turn) = &cfg.turn {
+        turn.revoke(peer.as_str(), u64::try_from(wall.0 / 1000).unwrap_or(0));
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HubConfig {
     pub server_name: String,
@@ -257,7 +264,9 @@ impl Hub {
                 .push(Effect::Close(conn, CloseReason::HelloTimeout));
         }
         for lesson in self.lessons.values_mut() {
-            lesson.expire_absent(now.mono, &mut self.out);
+            for peer in lesson.expire_absent(now.mono, &mut self.out) {
+                revoke_relay(&self.cfg, &peer, self.wall);
+            }
         }
         let evict_after = self.cfg.idle_eviction;
         let idle: Vec<LessonId> = self

@@ -1515,7 +1515,7 @@ fn admitted_participants_get_their_own_short_lived_relay_credentials() {
         Duration::from_secs(6 * 3600),
     );
     let cfg = HubConfig {
-        turn: Some(issuer),
+        turn: Some(issuer.clone()),
         ..HubConfig::default()
     };
     let mut t = T::with(ServerDb::open_in_memory().unwrap(), cfg);
@@ -1555,4 +1555,14 @@ fn admitted_participants_get_their_own_short_lived_relay_credentials() {
         host_joined.ice_servers, joined.ice_servers,
         "each participant has their own"
     );
+
+    // Removed by the host: the relay stops serving the student, not the host.
+    let user_of = |j: &Joined| j.ice_servers.last().unwrap().username.clone().unwrap();
+    assert!(!issuer.is_revoked(&user_of(&joined)));
+    t.ok(h, ClientMessage::Remove { peer: peer.clone() });
+    assert!(issuer.is_revoked(&user_of(&joined)), "removed");
+    assert!(!issuer.is_revoked(&user_of(&host_joined)));
+    // And everyone when the lesson ends.
+    t.ok(h, ClientMessage::EndLesson);
+    assert!(issuer.is_revoked(&user_of(&host_joined)), "lesson over");
 }

@@ -102,6 +102,9 @@ struct Common {
     /// Before leaving, print one JSON line per participant heard: path, round trip, level.
     #[arg(long)]
     report_stats: bool,
+    /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
+    #[arg(long)]
+    trust_ca: Option<PathBuf>,
 }
 
 impl Common {
@@ -115,7 +118,14 @@ impl Common {
     }
 
     fn engine(&self, admit: AdmitPolicy) -> anyhow::Result<EngineConfig> {
+        let trust_ca_pem = match &self.trust_ca {
+            Some(path) => Some(
+                std::fs::read(path).with_context(|| format!("--trust-ca {}", path.display()))?,
+            ),
+            None => None,
+        };
         Ok(EngineConfig {
+            trust_ca_pem,
             music: self.music()?,
             udp_addrs: vec![format!("{}:0", self.udp)],
             relay_only: self.relay_only,
