@@ -52,22 +52,30 @@ async fn relay_candidates(
     found
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_relay_serves_issued_credentials_only() {
-    let _turn = tutti_e2e::one_at_a_time().await;
-    let server = tutti_server::start(ServerConfig {
+/// A room server on loopback with its relay (and TURN over TLS if given).
+async fn room_server_with_relay(
+    relay_ports: (u16, u16),
+    tls: Option<tutti_server::turn::TurnTls>,
+) -> tutti_server::RunningServer {
+    tutti_server::start(ServerConfig {
         turn: Some(TurnSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             public_ip: None,
             secret: SECRET.to_vec(),
             ttl: Duration::from_secs(3600),
-            relay_ports: (40_000, 40_999),
-            tls: None,
+            relay_ports,
+            tls,
         }),
         ..ServerConfig::default()
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_serves_issued_credentials_only() {
+    let _turn = tutti_e2e::one_at_a_time().await;
+    let server = room_server_with_relay((40_000, 40_999), None).await;
     let relay = server.turn_addr().unwrap();
     let issued = |secret: &[u8], at: u64| {
         let s = TurnIssuer::new(relay, secret, Duration::from_secs(3600)).ice_server("p1", at);
@@ -114,24 +122,13 @@ async fn the_relay_is_reached_over_tls_by_those_who_trust_its_certificate() {
     let (cert_pem, key_pem) = (dir.join("cert.pem"), dir.join("key.pem"));
     std::fs::write(&cert_pem, cert.cert.pem()).unwrap();
     std::fs::write(&key_pem, cert.signing_key.serialize_pem()).unwrap();
-    let server = tutti_server::start(ServerConfig {
-        turn: Some(TurnSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            secret: SECRET.to_vec(),
-            ttl: Duration::from_secs(3600),
-            relay_ports: (41_000, 41_999),
-            tls: Some(tutti_server::turn::TurnTls {
-                listen: "127.0.0.1:0".parse().unwrap(),
-                cert_pem: cert_pem.clone(),
-                key_pem,
-                name: Some("localhost".into()),
-            }),
-        }),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let tls = tutti_server::turn::TurnTls {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cert_pem: cert_pem.clone(),
+        key_pem,
+        name: Some("localhost".into()),
+    };
+    let server = room_server_with_relay((41_000, 41_999), Some(tls)).await;
     let tls_port = server.turn_tls_addr().unwrap().port();
     let issued = TurnIssuer::new(
         server.turn_addr().unwrap(),
