@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/tutti-target
 DATA ?= $(HOME)/.local/share/tutti-server
 LISTEN ?= 127.0.0.1:8787
 
-.PHONY: run test setup lint test-rust bench bench-load bench-latency bench-jitter server
+.PHONY: run test setup lint test-rust bench bench-load bench-latency bench-jitter bench-video server
 
 setup:
 	@scripts/setup-debian.sh
@@ -30,7 +30,7 @@ test-rust:
 	cargo test --workspace --locked
 
 ## Benchmarks (release builds; figures go in the README).
-bench: bench-load bench-latency bench-jitter
+bench: bench-load bench-latency bench-jitter bench-video
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000
@@ -47,3 +47,7 @@ bench-latency: setup
 ## The jitter buffer alone, against generated arrival traces (repeatable, seeded).
 bench-jitter: setup
 	cargo bench -p tutti-media --bench jitter_trace -- --minutes 2
+
+## VP8 alone: the test pattern at 640x480, 30 fps, encoded and decoded on one thread.
+bench-video: setup
+	cargo bench -p tutti-media --bench video_codec

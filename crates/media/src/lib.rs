@@ -15,6 +15,7 @@ pub mod realtime;
 pub mod red;
 pub mod signal;
 pub mod tcp_turn;
+pub mod video;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};

@@ -1,0 +1,11 @@
+//! Video: I420 frames, a test pattern that carries its own frame number and capture time, and
+//! VP8 through libvpx with real-time settings. (Capture from cameras and the WebRTC track come
+//! on top of these.)
+
+pub mod frame;
+pub mod pattern;
+pub mod vp8;
+
+pub use frame::I420Frame;
+pub use pattern::{Stamp, TestPattern, read_stamp};
+pub use vp8::{EncodedFrame, Vp8Config, Vp8Decoder, Vp8Encoder, Vp8Error};
