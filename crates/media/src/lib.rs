@@ -21,6 +21,6 @@ pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use link::{
-    IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink, SendFormat,
-    TransportStats,
+    IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink,
+    ReceivedVideo, SendFormat, TransportStats,
 };

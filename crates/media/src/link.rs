@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::RTCIceTransportPolicy;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_OPUS;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
@@ -37,6 +37,10 @@ use webrtc::runtime::{Runtime, TokioRuntime};
 
 /// The payload type we offer for Opus (the one browsers use too).
 const OPUS_PT: u8 = 111;
+/// The payload type we offer for VP8.
+const VP8_PT: u8 = 96;
+/// Complete video frames waiting for the consumer before newer ones are dropped.
+const VIDEO_QUEUE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -86,6 +90,19 @@ pub struct LinkConfig {
     /// Only relayed paths: the peers never learn each other's addresses (privacy), at the cost
     /// of the relay's detour.
     pub relay_only: bool,
+    /// A VP8 video track beside the audio, both ways.
+    pub video: bool,
+}
+
+/// One complete video frame as it arrived (still VP8), for the video consumer to decode.
+#[derive(Debug, Clone)]
+pub struct ReceivedVideo {
+    pub data: Bytes,
+    /// The sender's RTP timestamp (90 kHz).
+    pub rtp_timestamp: u32,
+    /// Packets were lost before this frame: until a keyframe, what follows may not decode.
+    pub lost_before: bool,
+    pub arrived: Instant,
 }
 
 impl LinkConfig {
@@ -96,6 +113,7 @@ impl LinkConfig {
             jitter: JitterConfig::for_frame(music.frame),
             music,
             relay_only: false,
+            video: false,
         }
     }
 }
@@ -131,6 +149,43 @@ struct Handler {
     jitter: Arc<Mutex<JitterBuffer>>,
     packets_in: Arc<AtomicU64>,
     malformed_in: Arc<AtomicU64>,
+    video: Option<std::sync::mpsc::SyncSender<ReceivedVideo>>,
+    video_dropped: Arc<AtomicU64>,
+}
+
+/// Reassembles VP8 frames from RTP and hands them on; a full queue drops the frame (the
+/// consumer is behind: newer frames matter more) and counts it.
+fn receive_video(
+    track: Arc<dyn TrackRemote>,
+    to: std::sync::mpsc::SyncSender<ReceivedVideo>,
+    dropped: Arc<AtomicU64>,
+) {
+    use rtc::media::io::sample_builder::SampleBuilder;
+    use rtc::rtp::codec::vp8::Vp8Packet;
+    tokio::spawn(async move {
+        // Up to ~1 s of packets may wait for a missing one before it is given up.
+        let mut builder = SampleBuilder::new(128, Vp8Packet::default(), 90_000);
+        while let Some(event) = track.poll().await {
+            let packet = match event {
+                TrackRemoteEvent::OnRtpPacket(p) => p,
+                TrackRemoteEvent::OnEnded => break,
+                _ => continue,
+            };
+            let now = Instant::now();
+            builder.push(now, packet);
+            while let Some(sample) = builder.pop(now) {
+                let frame = ReceivedVideo {
+                    data: sample.data,
+                    rtp_timestamp: sample.packet_timestamp,
+                    lost_before: sample.prev_dropped_packets > 0,
+                    arrived: now,
+                };
+                if to.try_send(frame).is_err() {
+                    dropped.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    });
 }
 
 #[async_trait::async_trait]
@@ -167,6 +222,13 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        if track.kind().await == RtpCodecKind::Video {
+            match &self.video {
+                Some(to) => receive_video(track, to.clone(), self.video_dropped.clone()),
+                None => tracing::debug!("a video track we did not ask for; ignored"),
+            }
+            return;
+        }
         let (jitter, events, packets, malformed) = (
             self.jitter.clone(),
             self.events.clone(),
@@ -245,6 +307,16 @@ fn red_codec() -> RTCRtpCodec {
     }
 }
 
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
 /// How to send to a link, as negotiated: Opus's payload type, and RED's if the other side
 /// takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +335,16 @@ pub struct PeerLink {
     packets_in: Arc<AtomicU64>,
     malformed_in: Arc<AtomicU64>,
     packets_out: AtomicU64,
+    video: Option<VideoOut>,
+    video_rx: Mutex<Option<std::sync::mpsc::Receiver<ReceivedVideo>>>,
+    video_dropped: Arc<AtomicU64>,
+}
+
+/// The outgoing video track.
+struct VideoOut {
+    track: Arc<TrackLocalStaticSample>,
+    sender: Arc<dyn RtpSender>,
+    ssrc: u32,
 }
 
 impl PeerLink {
@@ -291,6 +373,17 @@ impl PeerLink {
                 RtpCodecKind::Audio,
             )
             .map_err(rtc_err)?;
+        if cfg.video {
+            media
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: vp8_codec(),
+                        payload_type: VP8_PT,
+                    },
+                    RtpCodecKind::Video,
+                )
+                .map_err(rtc_err)?;
+        }
         let interceptors =
             register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
         let ice_servers = cfg
@@ -305,6 +398,13 @@ impl PeerLink {
         let jitter = Arc::new(Mutex::new(JitterBuffer::new(cfg.jitter)));
         let packets_in = Arc::new(AtomicU64::new(0));
         let malformed_in = Arc::new(AtomicU64::new(0));
+        let video_dropped = Arc::new(AtomicU64::new(0));
+        let (video_tx, video_rx) = if cfg.video {
+            let (tx, rx) = std::sync::mpsc::sync_channel(VIDEO_QUEUE);
+            (Some(tx), Some(rx))
+        } else {
+            (None, None)
+        };
         let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime);
         let pc = PeerConnectionBuilder::new()
             .with_configuration(
@@ -324,6 +424,8 @@ impl PeerLink {
                 jitter: jitter.clone(),
                 packets_in: packets_in.clone(),
                 malformed_in: malformed_in.clone(),
+                video: video_tx,
+                video_dropped: video_dropped.clone(),
             }))
             .with_runtime(runtime)
             .with_udp_addrs(cfg.udp_addrs.clone())
@@ -357,6 +459,40 @@ impl PeerLink {
             .add_track(track.clone() as Arc<dyn TrackLocal>)
             .await
             .map_err(rtc_err)?;
+        let video = if cfg.video {
+            let ssrc: u32 = rand::random::<u32>().max(1);
+            let track = Arc::new(
+                TrackLocalStaticSample::new(
+                    Instant::now(),
+                    MediaStreamTrack::new(
+                        "tutti".to_owned(),
+                        "camera".to_owned(),
+                        "camera".to_owned(),
+                        RtpCodecKind::Video,
+                        vec![RTCRtpEncodingParameters {
+                            rtp_coding_parameters: RTCRtpCodingParameters {
+                                ssrc: Some(ssrc),
+                                ..Default::default()
+                            },
+                            codec: vp8_codec(),
+                            ..Default::default()
+                        }],
+                    ),
+                )
+                .map_err(rtc_err)?,
+            );
+            let sender = pc
+                .add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(rtc_err)?;
+            Some(VideoOut {
+                track,
+                sender,
+                ssrc,
+            })
+        } else {
+            None
+        };
         Ok(Self {
             pc,
             track,
@@ -367,6 +503,9 @@ impl PeerLink {
             packets_in,
             malformed_in,
             packets_out: AtomicU64::new(0),
+            video,
+            video_rx: Mutex::new(video_rx),
+            video_dropped,
         })
     }
 
@@ -461,6 +600,49 @@ impl PeerLink {
             .map_err(rtc_err)?;
         self.packets_out.fetch_add(1, Relaxed);
         Ok(())
+    }
+
+    /// The payload type agreed for VP8, if video was asked for and the other side takes it.
+    pub async fn video_payload_type(&self) -> Option<u8> {
+        let v = self.video.as_ref()?;
+        let params = v.sender.get_parameters().await.ok()?;
+        params
+            .rtp_parameters
+            .codecs
+            .iter()
+            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
+            .map(|c| c.payload_type)
+    }
+
+    /// Sends one VP8 frame (the packetizer splits it), captured at `captured`.
+    pub async fn send_video(
+        &self,
+        frame: &[u8],
+        payload_type: u8,
+        captured: Instant,
+        duration: Duration,
+    ) -> Result<(), LinkError> {
+        let v = self.video.as_ref().ok_or(LinkError::NotNegotiated)?;
+        let sample = Sample {
+            data: Bytes::copy_from_slice(frame),
+            duration,
+            ..Sample::new(captured)
+        };
+        v.track
+            .sample_writer(v.ssrc, payload_type)
+            .write_sample(&sample)
+            .await
+            .map_err(rtc_err)
+    }
+
+    /// The other side's video, frame by frame (once: the receiver is handed over).
+    pub fn take_video(&self) -> Option<std::sync::mpsc::Receiver<ReceivedVideo>> {
+        lock(&self.video_rx).take()
+    }
+
+    /// Video frames dropped because the consumer was behind.
+    pub fn video_dropped(&self) -> u64 {
+        self.video_dropped.load(Relaxed)
     }
 
     /// Round trip and path of the candidate pair in use (ICE's own measurements).

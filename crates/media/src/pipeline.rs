@@ -55,8 +55,8 @@ impl Meter {
 /// A list shared between the engine, which changes it when participants come and go, and an
 /// audio loop, which reads it every frame. The loop keeps its own copy and refreshes it only
 /// when the list has changed, so a frame costs no allocation and no work on the list.
-struct Roster<T> {
-    items: Arc<Mutex<Vec<T>>>,
+pub(crate) struct Roster<T> {
+    pub(crate) items: Arc<Mutex<Vec<T>>>,
     generation: Arc<AtomicU64>,
 }
 
@@ -79,13 +79,13 @@ impl<T> Default for Roster<T> {
 }
 
 impl<T: Clone> Roster<T> {
-    fn change(&self, f: impl FnOnce(&mut Vec<T>)) {
+    pub(crate) fn change(&self, f: impl FnOnce(&mut Vec<T>)) {
         f(&mut lock(&self.items));
         self.generation.fetch_add(1, Relaxed);
     }
 
     /// Brings `local` up to date if the list changed since `seen`; true if it did.
-    fn refresh(&self, local: &mut Vec<T>, seen: &mut u64) -> bool {
+    pub(crate) fn refresh(&self, local: &mut Vec<T>, seen: &mut u64) -> bool {
         let now = self.generation.load(Relaxed);
         if now == *seen {
             return false;

@@ -25,8 +25,14 @@ impl AudioSink for Recorder {
 
 /// Connects two links as the room server would relay them: offer, answer, trickled candidates.
 async fn connected_pair(music: MusicConfig) -> (Arc<PeerLink>, Arc<PeerLink>) {
+    connected_pair_with(music, false).await
+}
+
+/// The same, with a video track beside the audio if `video`.
+async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>, Arc<PeerLink>) {
     let cfg = LinkConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
+        video,
         ..LinkConfig::new(music)
     };
     let (ta, ra) = mpsc::unbounded_channel();
@@ -189,6 +195,65 @@ async fn every_click_arrives_and_soon() {
     eprintln!("click latency over WebRTC at 2.5 ms frames (ms): {lat:.2?}");
     // A loose bound that can fail; the goal figures belong to the benchmark.
     assert!(lat.iter().all(|&l| l > 0.0 && l < 100.0), "{lat:?}");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_pattern_crosses_in_order_and_alive() {
+    use tutti_media::clock::monotonic_ns;
+    use tutti_media::video::{
+        TestPattern, VideoFanout, VideoSendLoop, Vp8Config, Vp8Decoder, read_stamp,
+    };
+    let (a, b) = connected_pair_with(MusicConfig::default(), true).await;
+    let pt = a.video_payload_type().await.expect("VP8 is negotiated");
+    let frames = b.take_video().expect("the receiving side's video");
+    let fanout = VideoFanout::default();
+    fanout.add(a.clone(), pt);
+    let rt = tokio::runtime::Handle::current();
+    let (stamps, delays) = run_blocking(move || {
+        let send = VideoSendLoop::spawn(
+            fanout,
+            Box::new(TestPattern::new(640, 480)),
+            Vp8Config::default(),
+            rt,
+        )
+        .unwrap();
+        let mut decoder = Vp8Decoder::new().unwrap();
+        let (mut stamps, mut delays) = (Vec::new(), Vec::new());
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            let Ok(f) = frames.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            if let Ok(Some(picture)) = decoder.decode(&f.data)
+                && let Some(stamp) = read_stamp(&picture)
+            {
+                let now_ms = (monotonic_ns(Instant::now()) / 1_000_000) as u32;
+                stamps.push(stamp.frame);
+                delays.push(now_ms.wrapping_sub(stamp.captured_ms));
+            }
+        }
+        let report = send.stop();
+        eprintln!("video sent: {report:?}");
+        (stamps, delays)
+    });
+    eprintln!(
+        "video over WebRTC: {} frames in 3 s, capture-to-decoded {:?} ms",
+        stamps.len(),
+        {
+            let mut d = delays.clone();
+            d.sort_unstable();
+            d.get(d.len() / 2).copied()
+        }
+    );
+    assert!(stamps.len() >= 60, "most of 90 frames arrive: {stamps:?}");
+    assert!(
+        stamps.windows(2).all(|w| w[1] > w[0]),
+        "in order, none frozen (repeated): {stamps:?}"
+    );
+    assert!(delays.iter().all(|&d| d < 500), "{delays:?}");
+    assert_eq!(b.video_dropped(), 0);
     a.close().await;
     b.close().await;
 }

@@ -4,8 +4,10 @@
 
 pub mod frame;
 pub mod pattern;
+pub mod send;
 pub mod vp8;
 
 pub use frame::I420Frame;
 pub use pattern::{Stamp, TestPattern, read_stamp};
+pub use send::{VideoFanout, VideoSendLoop, VideoSendReport, VideoSource};
 pub use vp8::{EncodedFrame, Vp8Config, Vp8Decoder, Vp8Encoder, Vp8Error};

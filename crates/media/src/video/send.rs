@@ -1,0 +1,151 @@
+//! The video send loop: a source's frames, encoded once, written to every link that takes
+//! video. Its own thread at normal priority — audio's threads are real-time, so video never
+//! delays the sound. A link that joins gets a keyframe at once, so its picture starts within a
+//! frame period instead of waiting for the next periodic keyframe.
+
+use super::{I420Frame, TestPattern, Vp8Config, Vp8Encoder, Vp8Error};
+use crate::clock::monotonic_ns;
+use crate::link::{PeerLink, lock};
+use crate::pipeline::Roster;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where pictures come from: a camera, or the test pattern.
+pub trait VideoSource: Send {
+    /// The next frame, captured now (`captured_ms` on the shared monotonic clock); `None` if
+    /// there is none this time (a camera that has not delivered).
+    fn next_frame(&mut self, captured_ms: u32) -> Option<I420Frame>;
+}
+
+impl VideoSource for TestPattern {
+    fn next_frame(&mut self, captured_ms: u32) -> Option<I420Frame> {
+        Some(TestPattern::next_frame(self, captured_ms))
+    }
+}
+
+/// The links a video send loop writes to, with their VP8 payload type.
+#[derive(Clone, Default)]
+pub struct VideoFanout(Roster<(Arc<PeerLink>, u8)>);
+
+impl VideoFanout {
+    pub fn add(&self, link: Arc<PeerLink>, payload_type: u8) {
+        self.0.change(|links| {
+            if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
+                links.push((link, payload_type));
+            }
+        });
+    }
+
+    pub fn remove(&self, link: &Arc<PeerLink>) {
+        self.0
+            .change(|links| links.retain(|(l, _)| !Arc::ptr_eq(l, link)));
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.0.items).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct VideoSendReport {
+    pub frames: u64,
+    pub keyframes: u64,
+    /// Frames rate control chose not to code.
+    pub skipped: u64,
+    pub bytes: u64,
+    pub send_errors: u64,
+}
+
+/// A running video send loop.
+pub struct VideoSendLoop {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<VideoSendReport>>,
+}
+
+impl VideoSendLoop {
+    pub fn spawn(
+        fanout: VideoFanout,
+        mut source: Box<dyn VideoSource>,
+        cfg: Vp8Config,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Self, Vp8Error> {
+        let mut encoder = Vp8Encoder::new(cfg)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let period = Duration::from_secs(1) / cfg.fps.max(1);
+        let thread = std::thread::Builder::new()
+            .name("tutti-video-send".into())
+            .spawn(move || {
+                let mut report = VideoSendReport::default();
+                let (mut links, mut seen) = (Vec::new(), 0u64);
+                let mut out = Vec::new();
+                let start = Instant::now();
+                let mut k: u32 = 0;
+                while !stop2.load(Relaxed) {
+                    let deadline = start + period * k;
+                    k = k.wrapping_add(1);
+                    let now = Instant::now();
+                    if deadline > now {
+                        std::thread::sleep(deadline - now);
+                    }
+                    let joined = fanout.0.refresh(&mut links, &mut seen);
+                    let captured = Instant::now();
+                    let Some(frame) =
+                        source.next_frame((monotonic_ns(captured) / 1_000_000) as u32)
+                    else {
+                        continue;
+                    };
+                    if links.is_empty() {
+                        continue;
+                    }
+                    out.clear();
+                    if let Err(e) = encoder.encode(&frame, joined, &mut out) {
+                        tracing::warn!(error = %e, "video encode failed");
+                        continue;
+                    }
+                    if out.is_empty() {
+                        report.skipped += 1;
+                    }
+                    for e in &out {
+                        report.frames += 1;
+                        report.keyframes += u64::from(e.keyframe);
+                        report.bytes += e.data.len() as u64;
+                        for (link, pt) in &links {
+                            if rt
+                                .block_on(link.send_video(&e.data, *pt, captured, period))
+                                .is_err()
+                            {
+                                report.send_errors += 1;
+                            }
+                        }
+                    }
+                }
+                report
+            })
+            .map_err(|e| Vp8Error::Codec(format!("cannot start the video thread: {e}")))?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn stop(mut self) -> VideoSendReport {
+        self.stop.store(true, Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for VideoSendLoop {
+    fn drop(&mut self) {
+        self.stop.store(true, Relaxed);
+    }
+}
