@@ -48,6 +48,9 @@ bench-latency: setup
 bench-jitter: setup
 	cargo bench -p tutti-media --bench jitter_trace -- --minutes 2
 
-## VP8 alone: the test pattern at 640x480, 30 fps, encoded and decoded on one thread.
+## VP8 alone (the test pattern at 640x480, 30 fps, one thread), then video between two
+## tutti-peer processes through a room server.
 bench-video: setup
 	cargo bench -p tutti-media --bench video_codec
+	cargo build --release -p signaling-server -p tutti-lesson
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench video --seconds 20

@@ -14,6 +14,9 @@ use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
+use tutti_media::video::{
+    I420Frame, VideoFanout, VideoSendLoop, VideoSource, Vp8Config, Vp8Decoder, Vp8Error,
+};
 use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
@@ -32,7 +35,20 @@ pub enum LessonError {
     Ended,
     #[error(transparent)]
     Media(#[from] PipelineError),
+    #[error("video: {0}")]
+    Video(#[from] Vp8Error),
 }
+
+/// A decoded picture from a participant, for whoever shows it.
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub picture: I420Frame,
+    /// When its last packet arrived.
+    pub arrived: std::time::Instant,
+}
+
+/// Where decoded pictures go (called on a decoder thread per participant; keep it quick).
+pub type VideoSink = Arc<dyn Fn(&PeerId, VideoFrame) + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitPolicy {
@@ -58,6 +74,8 @@ pub struct EngineConfig {
     pub relay_only: bool,
     /// A private CA (PEM) to trust, besides the system's, for a self-hosted `turns:` relay.
     pub trust_ca_pem: Option<Vec<u8>>,
+    /// Video (VP8) beside the audio on every link.
+    pub video: bool,
 }
 
 impl EngineConfig {
@@ -71,6 +89,7 @@ impl EngineConfig {
             candidate_rewrite: None,
             relay_only: false,
             trust_ca_pem: None,
+            video: false,
         }
     }
 }
@@ -140,6 +159,8 @@ struct Shared {
     events: mpsc::UnboundedSender<LessonEvent>,
     /// Bridges to TURN servers reachable over TCP only; they live as long as the lesson.
     _tcp_turn: Vec<TcpTurnBridge>,
+    video_fanout: VideoFanout,
+    video_sink: Mutex<Option<VideoSink>>,
 }
 
 /// A lesson we are in.
@@ -153,6 +174,7 @@ pub struct Lesson {
     task: tokio::task::JoinHandle<()>,
     send: Option<SendLoop>,
     play: Option<PlayoutLoop<Box<dyn AudioSink>>>,
+    video_send: Option<VideoSendLoop>,
 }
 
 impl Lesson {
@@ -261,6 +283,7 @@ impl Lesson {
             ice_servers,
             udp_addrs: cfg.udp_addrs.clone(),
             relay_only: cfg.relay_only,
+            video: cfg.video,
             ..LinkConfig::new(cfg.music)
         };
         let shared = Arc::new(Shared {
@@ -274,6 +297,8 @@ impl Lesson {
             mix: Mix::default(),
             events: events_tx,
             _tcp_turn: tcp_turn,
+            video_fanout: VideoFanout::default(),
+            video_sink: Mutex::new(None),
         });
         let others: Vec<Participant> = joined
             .participants
@@ -292,6 +317,7 @@ impl Lesson {
             task,
             send: None,
             play: None,
+            video_send: None,
         }
     }
 
@@ -318,6 +344,34 @@ impl Lesson {
             music,
             rt,
         )?);
+        Ok(())
+    }
+
+    /// Starts video (the lesson's links must have been made with `EngineConfig::video`):
+    /// pictures from `source` (none: receive only) go to everyone, everyone's go to `sink`.
+    pub fn start_video(
+        &mut self,
+        source: Option<Box<dyn VideoSource>>,
+        sink: VideoSink,
+        cfg: Vp8Config,
+    ) -> Result<(), LessonError> {
+        *lock(&self.shared.video_sink) = Some(sink);
+        // Links already up: their video starts flowing to the sink now.
+        let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
+            .iter()
+            .map(|(id, p)| (id.clone(), p.link.clone()))
+            .collect();
+        for (peer, link) in links {
+            decode_video_of(&self.shared, &peer, &link);
+        }
+        if let Some(source) = source {
+            self.video_send = Some(VideoSendLoop::spawn(
+                self.shared.video_fanout.clone(),
+                source,
+                cfg,
+                tokio::runtime::Handle::current(),
+            )?);
+        }
         Ok(())
     }
 
@@ -406,7 +460,11 @@ impl Lesson {
                 pump.abort();
             }
             self.shared.fanout.remove(&p.link);
+            self.shared.video_fanout.remove(&p.link);
             p.link.close().await;
+        }
+        if let Some(v) = self.video_send.take() {
+            v.stop();
         }
         sink
     }
@@ -556,8 +614,50 @@ async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
             pump.abort();
         }
         shared.fanout.remove(&p.link);
+        shared.video_fanout.remove(&p.link);
         shared.mix.remove(peer.as_str());
         p.link.close().await;
+    }
+}
+
+/// Decodes `link`'s incoming video on a thread of its own and hands the pictures to the
+/// lesson's video sink (if video has been started; the link's frames are taken only once).
+fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
+    let Some(sink) = lock(&shared.video_sink).clone() else {
+        return;
+    };
+    let Some(frames) = link.take_video() else {
+        return;
+    };
+    let peer = peer.clone();
+    let started = std::thread::Builder::new()
+        .name("tutti-video-decode".into())
+        .spawn(move || {
+            let mut decoder = match Vp8Decoder::new() {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no video decoder");
+                    return;
+                }
+            };
+            // Ends when the link is gone (its sender dropped).
+            while let Ok(f) = frames.recv() {
+                match decoder.decode(&f.data) {
+                    Ok(Some(picture)) => sink(
+                        &peer,
+                        VideoFrame {
+                            picture,
+                            arrived: f.arrived,
+                        },
+                    ),
+                    Ok(None) => {}
+                    // A frame after a loss may not decode; the next keyframe heals it.
+                    Err(e) => tracing::debug!(error = %e, %peer, "undecodable video frame"),
+                }
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!(error = %e, "cannot start a video decoder thread");
     }
 }
 
@@ -605,12 +705,19 @@ async fn pump_link(
             LinkEvent::State(state) => {
                 match state {
                     LinkState::Connected => match link.send_format().await {
-                        Ok(format) => shared.fanout.add(link.clone(), format),
+                        Ok(format) => {
+                            shared.fanout.add(link.clone(), format);
+                            if let Some(pt) = link.video_payload_type().await {
+                                shared.video_fanout.add(link.clone(), pt);
+                            }
+                            decode_video_of(&shared, &peer, &link);
+                        }
                         Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
                     },
                     LinkState::Failed => {
                         // ICE gave up. Build the link again; the side that offers offers anew.
                         shared.fanout.remove(&link);
+                        shared.video_fanout.remove(&link);
                         let _ = shared.events.send(LessonEvent::Link {
                             peer: peer.clone(),
                             state,
@@ -618,7 +725,10 @@ async fn pump_link(
                         tokio::spawn(rebuild(shared.clone(), peer.clone(), link.clone()));
                         return;
                     }
-                    LinkState::Closed => shared.fanout.remove(&link),
+                    LinkState::Closed => {
+                        shared.fanout.remove(&link);
+                        shared.video_fanout.remove(&link);
+                    }
                     LinkState::Connecting | LinkState::Disconnected => {}
                 }
                 let _ = shared.events.send(LessonEvent::Link {

@@ -7,5 +7,7 @@ pub mod engine;
 pub mod sources;
 
 pub use client::{ClientError, RoomClient};
-pub use engine::{AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, PeerStats};
+pub use engine::{
+    AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, PeerStats, VideoFrame, VideoSink,
+};
 pub use sources::{SourceError, parse_source};

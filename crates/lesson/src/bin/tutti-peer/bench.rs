@@ -80,11 +80,14 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
-    let me = std::env::current_exe()?;
-    let server_bin = match &args.server_bin {
+/// A room server on loopback for a benchmark: the process, its WebSocket URL, its data dir.
+async fn start_server(
+    server_bin: Option<&PathBuf>,
+    relay: bool,
+) -> anyhow::Result<(Child, String, PathBuf)> {
+    let server_bin = match server_bin {
         Some(p) => p.clone(),
-        None => me.with_file_name("tutti-server"),
+        None => std::env::current_exe()?.with_file_name("tutti-server"),
     };
     if !server_bin.exists() {
         bail!(
@@ -103,13 +106,34 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
             "--data",
         ])
         .arg(&data);
-    if args.relay {
+    if relay {
         server_cmd.args(["--turn-listen", "127.0.0.1:0"]);
     }
     let mut server = spawn(&mut server_cmd)?;
     let mut server_out = BufReader::new(server.stdout.take().context("server stdout")?).lines();
     let addr = line_with(&mut server_out, "tutti-server listening on http://").await?;
-    let url = format!("ws://{addr}/ws");
+    Ok((server, format!("ws://{addr}/ws"), data))
+}
+
+/// CPU of `pid` over the middle of a run of `seconds` (after a warm-up, before the end), in
+/// percent of one core.
+async fn cpu_over_run(pid: u32, seconds: f64) -> Option<f64> {
+    let warmup = Duration::from_secs(3).min(Duration::from_secs_f64(seconds / 3.0));
+    tokio::time::sleep(warmup).await;
+    let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
+    tokio::time::sleep(Duration::from_secs_f64(
+        (seconds - warmup.as_secs_f64() - 1.0).max(0.5),
+    ))
+    .await;
+    match (cpu0, cpu_seconds(pid)) {
+        (Some(a), Some(b)) => Some(100.0 * (b - a) / t0.elapsed().as_secs_f64()),
+        _ => None,
+    }
+}
+
+pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let (mut server, url, data) = start_server(args.server_bin.as_ref(), args.relay).await?;
     let frame = args.frame_ms.to_string();
 
     let mut host_cmd = Command::new(&me);
@@ -167,17 +191,7 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
 
     // CPU over the middle of the run, once the call is up.
-    let warmup = Duration::from_secs(3).min(Duration::from_secs_f64(args.seconds / 3.0));
-    tokio::time::sleep(warmup).await;
-    let (cpu0, t0) = (cpu_seconds(pid), Instant::now());
-    tokio::time::sleep(Duration::from_secs_f64(
-        (args.seconds - warmup.as_secs_f64() - 1.0).max(0.5),
-    ))
-    .await;
-    let cpu_pct = match (cpu0, cpu_seconds(pid)) {
-        (Some(a), Some(b)) => Some(100.0 * (b - a) / t0.elapsed().as_secs_f64()),
-        _ => None,
-    };
+    let cpu_pct = cpu_over_run(pid, args.seconds).await;
 
     let report = line_with(&mut student_out, "{")
         .await
@@ -270,6 +284,109 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         "peer_cpu_pct": cpu_pct.map(|c| (c * 10.0).round() / 10.0),
         "impair": args.impair,
         "relay": args.relay,
+    });
+    println!("{json}");
+    Ok(())
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VideoArgs {
+    /// How long the student watches.
+    #[arg(long, default_value_t = 20.0)]
+    seconds: f64,
+    /// Print only the JSON line.
+    #[arg(long)]
+    json: bool,
+    /// The room server binary (default: `tutti-server` next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+/// `tutti-peer bench video`: the test pattern at 640×480, 30 fps, both ways between two peers
+/// (separate processes) on loopback; the student reads every picture's stamp.
+pub async fn video(args: VideoArgs) -> anyhow::Result<()> {
+    let me = std::env::current_exe()?;
+    let (mut server, url, data) = start_server(args.server_bin.as_ref(), false).await?;
+    let mut host = spawn(Command::new(&me).args([
+        "host",
+        "--server",
+        &url,
+        "--name",
+        "bench-host",
+        "--source",
+        "silence",
+        "--udp",
+        "127.0.0.1",
+        "--video",
+        "test-pattern",
+    ]))?;
+    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
+    let code = line_with(&mut host_out, "invite: ").await?;
+    let seconds = args.seconds.to_string();
+    let mut student = spawn(Command::new(&me).args([
+        "join",
+        &code,
+        "--server",
+        &url,
+        "--name",
+        "bench-student",
+        "--source",
+        "silence",
+        "--udp",
+        "127.0.0.1",
+        "--seconds",
+        &seconds,
+        "--video",
+        "test-pattern",
+        "--video-report",
+    ]))?;
+    let pid = student.id().context("student pid")?;
+    let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
+    let cpu_pct = cpu_over_run(pid, args.seconds).await;
+    let report = line_with(&mut student_out, "{\"video\"")
+        .await
+        .map(|rest| format!("{{\"video\"{rest}"))?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
+    let _ = host.start_kill();
+    let _ = server.start_kill();
+    let _ = host.wait().await;
+    let _ = server.wait().await;
+    let _ = std::fs::remove_dir_all(&data);
+
+    let r: serde_json::Value = serde_json::from_str(&report).context("the student's report")?;
+    let v = &r["video"];
+    let mut delays: Vec<f64> = v["delays_ms"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d.as_f64()).collect())
+        .unwrap_or_default();
+    delays.sort_by(f64::total_cmp);
+    let first = v["first_frame"].as_u64().unwrap_or(0);
+    let last = v["last_frame"].as_u64().unwrap_or(0);
+    let shown = v["frames"].as_u64().unwrap_or(0);
+    let span_s = v["span_s"].as_f64().unwrap_or(0.0);
+    let expected = (last + 1).saturating_sub(first).max(1);
+    let dropped_pct = 100.0 * expected.saturating_sub(shown) as f64 / expected as f64;
+    let fps = if span_s > 0.0 {
+        shown as f64 / span_s
+    } else {
+        0.0
+    };
+    let r2 = |x: f64| (x * 10.0).round() / 10.0;
+    if !args.json {
+        eprintln!(
+            "video 640x480@30 on loopback: {shown} pictures, {:.1} fps, glass-to-glass p50 {:.1} ms p99 {:.1} ms, {dropped_pct:.2} % dropped, student CPU {cpu_pct:?} %",
+            fps,
+            pct(&delays, 50.0),
+            pct(&delays, 99.0)
+        );
+    }
+    let json = serde_json::json!({
+        "bench": "video",
+        "fps": r2(fps),
+        "g2g_p50_ms": r2(pct(&delays, 50.0)),
+        "g2g_p99_ms": r2(pct(&delays, 99.0)),
+        "dropped_pct": (dropped_pct * 100.0).round() / 100.0,
+        "cpu_pct": cpu_pct.map(r2),
     });
     println!("{json}");
     Ok(())

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, SourceError, parse_source};
 use tutti_media::clock::monotonic_ns;
@@ -60,6 +61,9 @@ enum BenchCommand {
     /// Capture-to-playout latency of a click train between two peers (separate processes) on
     /// loopback, through a room server; prints one JSON line last.
     Latency(bench::LatencyArgs),
+    /// Video between two peers (separate processes) on loopback: the stamped test pattern at
+    /// 640x480, 30 fps; prints one JSON line last.
+    Video(bench::VideoArgs),
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -105,6 +109,14 @@ struct Common {
     /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
     #[arg(long)]
     trust_ca: Option<PathBuf>,
+    /// Video: `test-pattern` sends the stamped 640x480 pattern at 30 fps (and receives);
+    /// `receive` only receives.
+    #[arg(long, value_parser = ["test-pattern", "receive"])]
+    video: Option<String>,
+    /// Before leaving, print one JSON line about the video received: pictures, their stamps'
+    /// glass-to-glass delays.
+    #[arg(long)]
+    video_report: bool,
 }
 
 impl Common {
@@ -126,6 +138,7 @@ impl Common {
         };
         Ok(EngineConfig {
             trust_ca_pem,
+            video: self.video.is_some(),
             music: self.music()?,
             udp_addrs: vec![format!("{}:0", self.udp)],
             relay_only: self.relay_only,
@@ -195,6 +208,7 @@ async fn main() -> anyhow::Result<()> {
             join(common, &code, role, detect_clicks, impair.as_deref()).await
         }
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
+        Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
     }
 }
 
@@ -214,6 +228,7 @@ async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
     lesson.start_audio(source, sink, music)?;
+    let _watch = start_video(&common, &mut lesson)?;
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
@@ -256,7 +271,11 @@ async fn join(
     let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
     tracing::info!(lesson = %lesson.info.title, "admitted");
     lesson.start_audio(source, sink, music)?;
+    let watch = start_video(&common, &mut lesson)?;
     follow(&mut lesson, common.seconds).await;
+    if let (Some(watch), true) = (&watch, common.video_report) {
+        say(&watch.report());
+    }
     let stats = lesson.receive_stats();
     report(&lesson);
     if common.report_stats {
@@ -317,6 +336,69 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
             }
         }
     }
+}
+
+/// What the video sink saw: each stamped picture's frame number and capture-to-decoded delay.
+#[derive(Default)]
+struct VideoWatch {
+    seen: std::sync::Mutex<Vec<(u32, f64, Instant)>>,
+    unstamped: std::sync::atomic::AtomicU64,
+}
+
+impl VideoWatch {
+    fn report(&self) -> String {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let span = match (seen.first(), seen.last()) {
+            (Some(a), Some(b)) => b.2.duration_since(a.2).as_secs_f64(),
+            _ => 0.0,
+        };
+        serde_json::json!({
+            "video": {
+                "frames": seen.len(),
+                "first_frame": seen.first().map(|s| s.0),
+                "last_frame": seen.last().map(|s| s.0),
+                "span_s": span,
+                "unstamped": self.unstamped.load(std::sync::atomic::Ordering::Relaxed),
+                "delays_ms": seen.iter().map(|s| s.1).collect::<Vec<_>>(),
+            }
+        })
+        .to_string()
+    }
+}
+
+/// Starts video if asked: the test pattern out (unless receive-only), everything in watched.
+fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Arc<VideoWatch>>> {
+    let Some(mode) = &common.video else {
+        return Ok(None);
+    };
+    let watch = Arc::new(VideoWatch::default());
+    let w = watch.clone();
+    let sink: tutti_lesson::VideoSink =
+        Arc::new(
+            move |_peer, frame| match tutti_media::video::read_stamp(&frame.picture) {
+                Some(stamp) => {
+                    let now_ms = (monotonic_ns(Instant::now()) / 1_000_000) as u32;
+                    let delay = f64::from(now_ms.wrapping_sub(stamp.captured_ms));
+                    w.seen.lock().unwrap_or_else(|p| p.into_inner()).push((
+                        stamp.frame,
+                        delay,
+                        Instant::now(),
+                    ));
+                }
+                None => {
+                    w.unstamped
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            },
+        );
+    let cfg = tutti_media::video::Vp8Config::default();
+    let source: Option<Box<dyn tutti_media::video::VideoSource>> =
+        (mode == "test-pattern").then(|| {
+            Box::new(tutti_media::video::TestPattern::new(cfg.width, cfg.height))
+                as Box<dyn tutti_media::video::VideoSource>
+        });
+    lesson.start_video(source, sink, cfg)?;
+    Ok(Some(watch))
 }
 
 /// One JSON line per participant: how their audio reaches us.
