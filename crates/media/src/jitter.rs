@@ -106,12 +106,12 @@ impl JitterStats {
 
 /// Unwraps 16-bit RTP sequence numbers into a monotonic 64-bit count.
 #[derive(Debug, Default, Clone)]
-struct SeqUnwrap {
+pub(crate) struct SeqUnwrap {
     highest: Option<u64>,
 }
 
 impl SeqUnwrap {
-    fn unwrap(&mut self, seq: u16) -> u64 {
+    pub(crate) fn unwrap(&mut self, seq: u16) -> u64 {
         let Some(high) = self.highest else {
             // Start in the middle of the 64-bit space so that earlier packets stay positive.
             let ext = (1u64 << 32) + u64::from(seq);

@@ -153,18 +153,16 @@ struct Handler {
     video_dropped: Arc<AtomicU64>,
 }
 
-/// Reassembles VP8 frames from RTP and hands them on; a full queue drops the frame (the
+/// Reassembles VP8 frames from RTP as soon as each is complete and hands them on; a full queue drops the frame (the
 /// consumer is behind: newer frames matter more) and counts it.
 fn receive_video(
     track: Arc<dyn TrackRemote>,
     to: std::sync::mpsc::SyncSender<ReceivedVideo>,
     dropped: Arc<AtomicU64>,
 ) {
-    use rtc::media::io::sample_builder::SampleBuilder;
-    use rtc::rtp::codec::vp8::Vp8Packet;
+    use crate::video::assemble::FrameAssembler;
     tokio::spawn(async move {
-        // Up to ~1 s of packets may wait for a missing one before it is given up.
-        let mut builder = SampleBuilder::new(128, Vp8Packet::default(), 90_000);
+        let mut assembler = FrameAssembler::new();
         while let Some(event) = track.poll().await {
             let packet = match event {
                 TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -172,12 +170,17 @@ fn receive_video(
                 _ => continue,
             };
             let now = Instant::now();
-            builder.push(now, packet);
-            while let Some(sample) = builder.pop(now) {
+            let h = &packet.header;
+            for frame in assembler.push(
+                h.sequence_number,
+                h.timestamp,
+                h.marker,
+                packet.payload.clone(),
+            ) {
                 let frame = ReceivedVideo {
-                    data: sample.data,
-                    rtp_timestamp: sample.packet_timestamp,
-                    lost_before: sample.prev_dropped_packets > 0,
+                    data: frame.data,
+                    rtp_timestamp: frame.rtp_timestamp,
+                    lost_before: frame.lost_before,
                     arrived: now,
                 };
                 if to.try_send(frame).is_err() {

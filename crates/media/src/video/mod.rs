@@ -2,6 +2,7 @@
 //! VP8 through libvpx with real-time settings. (Capture from cameras and the WebRTC track come
 //! on top of these.)
 
+pub mod assemble;
 pub mod frame;
 pub mod pattern;
 pub mod send;
