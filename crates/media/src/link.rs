@@ -328,6 +328,41 @@ pub struct SendFormat {
     pub red_pt: Option<u8>,
 }
 
+/// An outgoing track of `kind` on `pc` with its own random SSRC, fed with encoded samples.
+async fn add_sample_track(
+    pc: &Arc<dyn PeerConnection>,
+    label: &str,
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>, u32), LinkError> {
+    let ssrc: u32 = rand::random::<u32>().max(1);
+    let track = Arc::new(
+        TrackLocalStaticSample::new(
+            Instant::now(),
+            MediaStreamTrack::new(
+                "tutti".to_owned(),
+                label.to_owned(),
+                label.to_owned(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            ),
+        )
+        .map_err(rtc_err)?,
+    );
+    let sender = pc
+        .add_track(track.clone() as Arc<dyn TrackLocal>)
+        .await
+        .map_err(rtc_err)?;
+    Ok((track, sender, ssrc))
+}
+
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     track: Arc<TrackLocalStaticSample>,
@@ -437,57 +472,11 @@ impl PeerLink {
             .map_err(rtc_err)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
 
-        let ssrc: u32 = rand::random::<u32>().max(1);
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    "tutti".to_owned(),
-                    "music".to_owned(),
-                    "instrument".to_owned(),
-                    RtpCodecKind::Audio,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec,
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .map_err(rtc_err)?,
-        );
-        let sender = pc
-            .add_track(track.clone() as Arc<dyn TrackLocal>)
-            .await
-            .map_err(rtc_err)?;
+        let (track, sender, ssrc) =
+            add_sample_track(&pc, "instrument", RtpCodecKind::Audio, codec).await?;
         let video = if cfg.video {
-            let ssrc: u32 = rand::random::<u32>().max(1);
-            let track = Arc::new(
-                TrackLocalStaticSample::new(
-                    Instant::now(),
-                    MediaStreamTrack::new(
-                        "tutti".to_owned(),
-                        "camera".to_owned(),
-                        "camera".to_owned(),
-                        RtpCodecKind::Video,
-                        vec![RTCRtpEncodingParameters {
-                            rtp_coding_parameters: RTCRtpCodingParameters {
-                                ssrc: Some(ssrc),
-                                ..Default::default()
-                            },
-                            codec: vp8_codec(),
-                            ..Default::default()
-                        }],
-                    ),
-                )
-                .map_err(rtc_err)?,
-            );
-            let sender = pc
-                .add_track(track.clone() as Arc<dyn TrackLocal>)
-                .await
-                .map_err(rtc_err)?;
+            let (track, sender, ssrc) =
+                add_sample_track(&pc, "camera", RtpCodecKind::Video, vp8_codec()).await?;
             Some(VideoOut {
                 track,
                 sender,

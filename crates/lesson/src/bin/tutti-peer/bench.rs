@@ -115,6 +115,26 @@ async fn start_server(
     Ok((server, format!("ws://{addr}/ws"), data))
 }
 
+/// The student's report line (the one starting with `prefix`, whole), once it has printed it;
+/// then the student is given time to leave, and the others and the data dir are cleaned up.
+async fn finish<R: tokio::io::AsyncBufRead + Unpin>(
+    student_out: &mut tokio::io::Lines<R>,
+    prefix: &str,
+    [mut student, mut host, mut server]: [Child; 3],
+    data: &std::path::Path,
+) -> anyhow::Result<String> {
+    let report = line_with(student_out, prefix)
+        .await
+        .map(|rest| format!("{prefix}{rest}"))?;
+    let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
+    for p in [&mut host, &mut server] {
+        let _ = p.start_kill();
+        let _ = p.wait().await;
+    }
+    let _ = std::fs::remove_dir_all(data);
+    Ok(report)
+}
+
 /// CPU of `pid` over the middle of a run of `seconds` (after a warm-up, before the end), in
 /// percent of one core.
 async fn cpu_over_run(pid: u32, seconds: f64) -> Option<f64> {
@@ -133,7 +153,7 @@ async fn cpu_over_run(pid: u32, seconds: f64) -> Option<f64> {
 
 pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
-    let (mut server, url, data) = start_server(args.server_bin.as_ref(), args.relay).await?;
+    let (server, url, data) = start_server(args.server_bin.as_ref(), args.relay).await?;
     let frame = args.frame_ms.to_string();
 
     let mut host_cmd = Command::new(&me);
@@ -193,15 +213,7 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
     // CPU over the middle of the run, once the call is up.
     let cpu_pct = cpu_over_run(pid, args.seconds).await;
 
-    let report = line_with(&mut student_out, "{")
-        .await
-        .map(|rest| format!("{{{rest}"))?;
-    let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
-    let _ = host.start_kill();
-    let _ = server.start_kill();
-    let _ = host.wait().await;
-    let _ = server.wait().await;
-    let _ = std::fs::remove_dir_all(&data);
+    let report = finish(&mut student_out, "{", [student, host, server], &data).await?;
 
     let r: serde_json::Value = serde_json::from_str(&report).context("the student's report")?;
     let ready: Vec<u64> = r["ready_ns"]
@@ -306,7 +318,7 @@ pub struct VideoArgs {
 /// (separate processes) on loopback; the student reads every picture's stamp.
 pub async fn video(args: VideoArgs) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
-    let (mut server, url, data) = start_server(args.server_bin.as_ref(), false).await?;
+    let (server, url, data) = start_server(args.server_bin.as_ref(), false).await?;
     let mut host = spawn(Command::new(&me).args([
         "host",
         "--server",
@@ -343,15 +355,13 @@ pub async fn video(args: VideoArgs) -> anyhow::Result<()> {
     let pid = student.id().context("student pid")?;
     let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
     let cpu_pct = cpu_over_run(pid, args.seconds).await;
-    let report = line_with(&mut student_out, "{\"video\"")
-        .await
-        .map(|rest| format!("{{\"video\"{rest}"))?;
-    let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
-    let _ = host.start_kill();
-    let _ = server.start_kill();
-    let _ = host.wait().await;
-    let _ = server.wait().await;
-    let _ = std::fs::remove_dir_all(&data);
+    let report = finish(
+        &mut student_out,
+        "{\"video\"",
+        [student, host, server],
+        &data,
+    )
+    .await?;
 
     let r: serde_json::Value = serde_json::from_str(&report).context("the student's report")?;
     let v = &r["video"];
