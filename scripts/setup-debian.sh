@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: gcc/make for bundled SQLite, pkg-config for -sys crates, cmake for libopus (the opus
-# crate builds it), ALSA headers for cpal, libvpx for VP8 video.
-APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev
+# crate builds it), ALSA headers for cpal, libvpx for VP8 video, libclang for nokhwa's bindgen.
+APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclang-dev
   # Tests: a userspace PulseAudio gives cpal real devices on a machine without a sound card.
   pulseaudio pulseaudio-utils libasound2-plugins
   # Tests: network namespaces and a NAT router for the relay tests.

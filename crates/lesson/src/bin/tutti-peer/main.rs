@@ -109,9 +109,10 @@ struct Common {
     /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
     #[arg(long)]
     trust_ca: Option<PathBuf>,
-    /// Video: `test-pattern` sends the stamped 640x480 pattern at 30 fps (and receives);
-    /// `receive` only receives.
-    #[arg(long, value_parser = ["test-pattern", "receive"])]
+    /// Video: `camera[:NAME]` sends a camera's picture, `test-pattern` the stamped 640x480
+    /// pattern at 30 fps, `receive` only receives. Without a camera, video is receive-only and
+    /// the lesson goes on.
+    #[arg(long, value_parser = parse_video_mode)]
     video: Option<String>,
     /// Before leaving, print one JSON line about the video received: pictures, their stamps'
     /// glass-to-glass delays.
@@ -391,14 +392,36 @@ fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Ar
                 }
             },
         );
-    let cfg = tutti_media::video::Vp8Config::default();
-    let source: Option<Box<dyn tutti_media::video::VideoSource>> =
-        (mode == "test-pattern").then(|| {
-            Box::new(tutti_media::video::TestPattern::new(cfg.width, cfg.height))
-                as Box<dyn tutti_media::video::VideoSource>
-        });
+    let mut cfg = tutti_media::video::Vp8Config::default();
+    let source: Option<Box<dyn tutti_media::video::VideoSource>> = if mode == "test-pattern" {
+        Some(Box::new(tutti_media::video::TestPattern::new(
+            cfg.width, cfg.height,
+        )))
+    } else if let Some(which) = mode.strip_prefix("camera") {
+        let name = which.strip_prefix(':').filter(|n| !n.is_empty());
+        match tutti_media::video::CameraSource::open(name, cfg.width, cfg.height, cfg.fps) {
+            Ok(cam) => {
+                (cfg.width, cfg.height) = (cam.width, cam.height);
+                Some(Box::new(cam))
+            }
+            Err(e) => {
+                tracing::warn!("{e}: receiving video only; the lesson goes on");
+                None
+            }
+        }
+    } else {
+        None
+    };
     lesson.start_video(source, sink, cfg)?;
     Ok(Some(watch))
+}
+
+fn parse_video_mode(s: &str) -> Result<String, String> {
+    if s == "test-pattern" || s == "receive" || s == "camera" || s.starts_with("camera:") {
+        Ok(s.to_owned())
+    } else {
+        Err("use camera[:NAME], test-pattern or receive".into())
+    }
 }
 
 /// One JSON line per participant: how their audio reaches us.
