@@ -606,6 +606,26 @@ impl PeerLink {
             .map(|c| c.payload_type)
     }
 
+    /// The fraction of our video packets the other side last reported lost (RTCP receiver
+    /// reports); `None` before the first report or without video.
+    pub async fn video_loss(&self) -> Option<f64> {
+        let ssrc = self.video.as_ref()?.ssrc;
+        let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
+        report.iter().find_map(|e| match e {
+            // Only once a receiver report has actually come in: the entry exists, all zeros,
+            // before that (and webrtc 0.21 has been seen to leave it so), which must not read
+            // as "no loss".
+            webrtc::peer_connection::RTCStatsReportEntry::RemoteInboundRtp(s)
+                if s.received_rtp_stream_stats.rtp_stream_stats.ssrc == ssrc
+                    && (s.round_trip_time_measurements > 0
+                        || s.received_rtp_stream_stats.packets_received > 0) =>
+            {
+                Some(s.fraction_lost)
+            }
+            _ => None,
+        })
+    }
+
     /// Sends one VP8 frame (the packetizer splits it), captured at `captured`.
     pub async fn send_video(
         &self,

@@ -3,7 +3,10 @@
 //! delays the sound. A link that joins gets a keyframe at once, so its picture starts within a
 //! frame period instead of waiting for the next periodic keyframe.
 
-use super::{I420Frame, TestPattern, Vp8Config, Vp8Encoder, Vp8Error};
+use super::{I420Frame, RateController, TestPattern, Vp8Config, Vp8Encoder, Vp8Error};
+
+/// How often the bitrate is reconsidered (receiver reports come about once a second).
+const RATE_EVERY: Duration = Duration::from_secs(1);
 use crate::clock::monotonic_ns;
 use crate::link::{PeerLink, lock};
 use crate::pipeline::Roster;
@@ -60,6 +63,8 @@ pub struct VideoSendReport {
     pub skipped: u64,
     pub bytes: u64,
     pub send_errors: u64,
+    /// The bitrate the loop ended at (it follows the loss the receivers report).
+    pub bitrate_kbps: u32,
 }
 
 /// A running video send loop.
@@ -85,6 +90,12 @@ impl VideoSendLoop {
                 let mut report = VideoSendReport::default();
                 let (mut links, mut seen) = (Vec::new(), 0u64);
                 let mut out = Vec::new();
+                let mut rate = RateController::new(
+                    cfg.bitrate_kbps,
+                    (cfg.bitrate_kbps / 8).max(100),
+                    cfg.bitrate_kbps.saturating_mul(3) / 2,
+                );
+                let mut next_rate_check = Instant::now() + RATE_EVERY;
                 let start = Instant::now();
                 let mut k: u32 = 0;
                 while !stop2.load(Relaxed) {
@@ -95,6 +106,22 @@ impl VideoSendLoop {
                         std::thread::sleep(deadline - now);
                     }
                     let joined = fanout.0.refresh(&mut links, &mut seen);
+                    if Instant::now() >= next_rate_check && !links.is_empty() {
+                        next_rate_check += RATE_EVERY;
+                        // One encoding serves every link: the worst path decides.
+                        let worst = links
+                            .iter()
+                            .filter_map(|(l, _)| rt.block_on(l.video_loss()))
+                            .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
+                        if let Some(loss) = worst {
+                            let kbps = rate.on_loss(loss);
+                            if kbps != encoder.bitrate_kbps()
+                                && let Err(e) = encoder.set_bitrate(kbps)
+                            {
+                                tracing::debug!(error = %e, "cannot change the video bitrate");
+                            }
+                        }
+                    }
                     let captured = Instant::now();
                     let Some(frame) =
                         source.next_frame((monotonic_ns(captured) / 1_000_000) as u32)
@@ -126,6 +153,7 @@ impl VideoSendLoop {
                         }
                     }
                 }
+                report.bitrate_kbps = encoder.bitrate_kbps();
                 report
             })
             .map_err(|e| Vp8Error::Codec(format!("cannot start the video thread: {e}")))?;
