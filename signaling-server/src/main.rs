@@ -42,11 +42,16 @@ struct Args {
     #[arg(long, env = "TUTTI_TURN_LISTEN")]
     turn_listen: Option<SocketAddr>,
     /// The relay's address as peers reach it (required when --turn-listen is 0.0.0.0).
-    #[arg(long, env = "TUTTI_TURN_PUBLIC_IP")]
+    #[arg(long, env = "TUTTI_TURN_PUBLIC_IP", requires = "turn_listen")]
     turn_public_ip: Option<std::net::IpAddr>,
     /// The secret TURN credentials are signed with (TURN REST scheme); random per start when
     /// not given, which invalidates credentials across restarts.
-    #[arg(long, env = "TUTTI_TURN_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "TUTTI_TURN_SECRET",
+        hide_env_values = true,
+        requires = "turn_listen"
+    )]
     turn_secret: Option<String>,
     /// Hours a TURN credential stays valid (a lesson's relay allocation refreshes with it).
     #[arg(long, env = "TUTTI_TURN_TTL_HOURS", default_value_t = 6)]
@@ -58,13 +63,13 @@ struct Args {
     #[arg(long, env = "TUTTI_TURN_TLS_LISTEN", requires_all = ["turn_tls_cert", "turn_tls_key", "turn_listen"])]
     turn_tls_listen: Option<SocketAddr>,
     /// PEM certificate chain for TURN over TLS.
-    #[arg(long, env = "TUTTI_TURN_TLS_CERT")]
+    #[arg(long, env = "TUTTI_TURN_TLS_CERT", requires = "turn_tls_listen")]
     turn_tls_cert: Option<PathBuf>,
     /// PEM private key for TURN over TLS.
-    #[arg(long, env = "TUTTI_TURN_TLS_KEY")]
+    #[arg(long, env = "TUTTI_TURN_TLS_KEY", requires = "turn_tls_listen")]
     turn_tls_key: Option<PathBuf>,
     /// The name clients connect to for TURN over TLS (the certificate's); the public IP if unset.
-    #[arg(long, env = "TUTTI_TURN_TLS_NAME")]
+    #[arg(long, env = "TUTTI_TURN_TLS_NAME", requires = "turn_tls_listen")]
     turn_tls_name: Option<String>,
     /// Log format.
     #[arg(long, env = "TUTTI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

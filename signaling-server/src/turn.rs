@@ -43,7 +43,7 @@ pub enum TurnError {
 }
 
 /// How the relay is set up.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TurnSettings {
     /// UDP and TCP, same port.
     pub listen: SocketAddr,
@@ -58,6 +58,19 @@ pub struct TurnSettings {
     pub relay_ports: (u16, u16),
     /// TURN over TLS as well (`turns:`), for networks that let only TLS out.
     pub tls: Option<TurnTls>,
+}
+
+impl std::fmt::Debug for TurnSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret.
+        f.debug_struct("TurnSettings")
+            .field("listen", &self.listen)
+            .field("public_ip", &self.public_ip)
+            .field("ttl", &self.ttl)
+            .field("relay_ports", &self.relay_ports)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
 }
 
 /// TURN over TLS: a certificate, and where to listen.
@@ -92,7 +105,9 @@ struct Revocations {
 struct RevocationState {
     /// Usernames issued to each participant (a rejoin gets a fresh one).
     issued: HashMap<String, Vec<String>>,
-    /// Revoked participants, until their last credential would have expired anyway.
+    /// Revoked usernames, each until it would have expired anyway. Kept by username, not by
+    /// participant: a participant admitted again gets a new credential, and the old ones must
+    /// stay dead.
     revoked: HashMap<String, u64>,
 }
 
@@ -140,9 +155,12 @@ impl TurnIssuer {
         let usernames = {
             let mut st = lock(&self.revocations.state);
             st.revoked.retain(|_, until| *until >= now_unix);
-            st.revoked
-                .insert(peer.to_owned(), now_unix + self.ttl.as_secs());
-            st.issued.remove(peer).unwrap_or_default()
+            let usernames = st.issued.remove(peer).unwrap_or_default();
+            for u in &usernames {
+                let until = expiry_of(u).unwrap_or(now_unix + self.ttl.as_secs());
+                st.revoked.insert(u.clone(), until);
+            }
+            usernames
         };
         if let Some(tx) = &self.revocations.drop_allocations {
             for u in usernames {
@@ -153,8 +171,7 @@ impl TurnIssuer {
 
     /// Whether the relay refuses `username` because its participant has left.
     pub fn is_revoked(&self, username: &str) -> bool {
-        let peer = username.split_once(':').map_or("", |(_, p)| p);
-        lock(&self.revocations.state).revoked.contains_key(peer)
+        lock(&self.revocations.state).revoked.contains_key(username)
     }
 
     /// The STUN and TURN entry for participant `peer`, valid from `now_unix` (seconds) for the
@@ -164,7 +181,8 @@ impl TurnIssuer {
         let credential = password(&self.secret, &username);
         {
             let mut st = lock(&self.revocations.state);
-            st.revoked.remove(peer);
+            // Issued again within the same second: the same string, a new grant.
+            st.revoked.remove(&username);
             st.issued
                 .entry(peer.to_owned())
                 .or_default()
@@ -187,11 +205,16 @@ pub fn password(secret: &[u8], username: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
+/// The expiry (Unix seconds) an `EXPIRY:PEER` username carries.
+fn expiry_of(username: &str) -> Option<u64> {
+    let (expiry, peer) = username.split_once(':')?;
+    (!peer.is_empty()).then_some(())?;
+    expiry.parse().ok()
+}
+
 /// Whether `username` (as `EXPIRY:PEER`) is still good at `now_unix`; its password if so.
 pub fn check(secret: &[u8], username: &str, now_unix: u64) -> Option<String> {
-    let (expiry, peer) = username.split_once(':')?;
-    let expiry: u64 = expiry.parse().ok()?;
-    (expiry >= now_unix && !peer.is_empty()).then(|| password(secret, username))
+    (expiry_of(username)? >= now_unix).then(|| password(secret, username))
 }
 
 struct RestAuth {
@@ -279,8 +302,14 @@ async fn terminate_tls(
     relay_tcp: SocketAddr,
 ) {
     loop {
-        let Ok((stream, from)) = listener.accept().await else {
-            continue;
+        let (stream, from) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of file descriptors, say: wait rather than spin on the error.
+                tracing::warn!(error = %e, "TURN over TLS: accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
@@ -443,6 +472,7 @@ mod tests {
             !issuer.is_revoked(&again),
             "admitted again: a fresh credential works"
         );
+        assert!(issuer.is_revoked(&a), "and the old one stays dead");
     }
 
     #[test]

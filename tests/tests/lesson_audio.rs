@@ -86,9 +86,12 @@ async fn the_host_s_tone_reaches_the_student_at_its_pitch() {
         p.concealed_pct < 1.0 && p.buffer_ms <= p.target_ms + 5.0,
         "{p:?}"
     );
-    if let (Some(rtt), Some(one_way)) = (p.rtt_ms, p.one_way_ms) {
-        assert!(rtt < 50.0 && one_way < 50.0, "loopback: {p:?}");
-    }
+    let (rtt, one_way) = (
+        p.rtt_ms.expect("ICE measures the round trip"),
+        p.one_way_ms
+            .expect("and the one-way estimate follows from it"),
+    );
+    assert!(rtt < 50.0 && one_way < 50.0, "loopback: {p:?}");
     assert!(host.send_level() > 0.2, "the host meters what it sends");
     student.leave().await;
     host.leave().await;

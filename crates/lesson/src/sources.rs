@@ -30,7 +30,9 @@ pub fn parse_source(
         .map_or((spec, None), |(k, a)| (k, Some(a)));
     let number = |a: &str| {
         a.parse::<f64>()
-            .map_err(|_| SourceError::NotANumber(a.to_owned()))
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| SourceError::NotANumber(a.to_owned()))
     };
     Ok(match (kind, arg) {
         ("tone", None) => Box::new(Sine::new(440.0, 0.3)),
@@ -63,10 +65,12 @@ mod tests {
             parse_source("noise", None),
             Err(SourceError::Unknown(_))
         ));
-        assert!(matches!(
-            parse_source("tone:la", None),
-            Err(SourceError::NotANumber(_))
-        ));
+        for bad in ["tone:la", "tone:nan", "tone:inf", "clicks:NaN"] {
+            assert!(
+                matches!(parse_source(bad, None), Err(SourceError::NotANumber(_))),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             parse_source("wav:/nonexistent.wav", None),
             Err(SourceError::Wav(_))

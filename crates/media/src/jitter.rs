@@ -70,7 +70,7 @@ pub struct JitterStats {
     pub received: u64,
     pub played: u64,
     pub recovered: u64,
-    /// Missing packets whose frame arrived as a redundant copy in a later packet (RED).
+    /// Frames played from a redundant copy (RED) because their own packet never came.
     pub repaired: u64,
     /// Frames concealed because their packet was missing (lost, or late).
     pub concealed: u64,
@@ -93,13 +93,15 @@ pub struct JitterStats {
 }
 
 impl JitterStats {
-    /// Frames played that were not the real packet (concealed or inserted), per frame played.
+    /// Frames played that were not the real packet (recovered from the next, concealed or
+    /// inserted), per frame played. In music mode a recovered frame is a concealed one (CELT
+    /// carries no FEC), so it counts.
     pub fn concealed_ratio(&self) -> f64 {
         let total = self.played + self.recovered + self.concealed + self.inserted;
         if total == 0 {
             0.0
         } else {
-            (self.concealed + self.inserted) as f64 / total as f64
+            (self.recovered + self.concealed + self.inserted) as f64 / total as f64
         }
     }
 }
@@ -133,11 +135,18 @@ impl SeqUnwrap {
     }
 }
 
+/// A frame waiting to play, and whether it came as a redundant copy (RED) rather than in its
+/// own packet.
+struct Slot {
+    payload: Payload,
+    copy: bool,
+}
+
 pub struct JitterBuffer {
     cfg: JitterConfig,
     frame_us: f64,
     seq: SeqUnwrap,
-    slots: BTreeMap<u64, Payload>,
+    slots: BTreeMap<u64, Slot>,
     /// The next sequence number to play; `None` while buffering.
     next: Option<u64>,
     /// (arrival, relative delay in µs) over the window.
@@ -217,11 +226,22 @@ impl JitterBuffer {
                 return;
             }
         }
-        if self.slots.contains_key(&ext) {
-            self.stats.duplicates += 1;
-            return;
+        match self.slots.get(&ext) {
+            // Its own packet, after the copy that stood in for it: nothing lost, nothing doubled.
+            Some(slot) if slot.copy => {}
+            Some(_) => {
+                self.stats.duplicates += 1;
+                return;
+            }
+            None => {}
         }
-        self.slots.insert(ext, payload);
+        self.slots.insert(
+            ext,
+            Slot {
+                payload,
+                copy: false,
+            },
+        );
         // Bound the memory whatever arrives (while playing, a packet this far ahead has already
         // reset the buffer above; this bounds the buffering phase).
         while self.slots.len() > self.cfg.max_depth as usize * 4 + 64 {
@@ -242,8 +262,13 @@ impl JitterBuffer {
             // Nothing to repair before the stream has started.
             return;
         }
-        self.slots.insert(ext, payload);
-        self.stats.repaired += 1;
+        self.slots.insert(
+            ext,
+            Slot {
+                payload,
+                copy: true,
+            },
+        );
     }
 
     fn reset(&mut self) {
@@ -345,19 +370,22 @@ impl JitterBuffer {
             self.next = Some(next);
             self.waited = 0;
         }
-        if let Some(p) = self.slots.remove(&next) {
+        if let Some(slot) = self.slots.remove(&next) {
             self.next = Some(next + 1);
             self.missing_run = 0;
             self.waited = 0;
             self.stats.played += 1;
-            return Playout::Packet(p);
+            if slot.copy {
+                self.stats.repaired += 1;
+            }
+            return Playout::Packet(slot.payload);
         }
-        if let Some(p) = self.slots.get(&(next + 1)) {
+        if let Some(slot) = self.slots.get(&(next + 1)) {
             self.next = Some(next + 1);
             self.missing_run = 0;
             self.waited = 0;
             self.stats.recovered += 1;
-            return Playout::Recover(p.clone());
+            return Playout::Recover(slot.payload.clone());
         }
         self.missing_run += 1;
         if self.slots.range(next..).next().is_none() {
@@ -537,6 +565,21 @@ mod tests {
             0,
             "copies are not counted as either: {s:?}"
         );
+    }
+
+    #[test]
+    fn a_copy_then_its_own_packet_is_neither_a_duplicate_nor_a_repair() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        let at = |seq: u64| t0 + Duration::from_millis(5 * seq);
+        jb.push(1, payload(1), at(1));
+        assert_eq!(jb.pop(), Playout::Packet(payload(1)));
+        jb.push(3, payload(3), at(3));
+        jb.push_redundant(2, payload(2));
+        jb.push(2, payload(2), at(3)); // reordered: the original after its copy
+        assert_eq!(jb.pop(), Playout::Packet(payload(2)));
+        let s = jb.stats();
+        assert_eq!((s.duplicates, s.repaired), (0, 0), "{s:?}");
     }
 
     #[test]

@@ -20,8 +20,9 @@ use crate::link::{IceServerConfig, lock};
 
 /// Datagrams queued towards one TCP connection before more are dropped (as UDP would).
 const QUEUE: usize = 256;
-/// Largest message either way (STUN length is 16 bits).
-const MAX_MESSAGE: usize = 4 + 65_535 + 3;
+/// Largest message either way: a STUN header and a 16-bit length of attributes (ChannelData,
+/// 4 + 65,535 bytes padded, is smaller).
+const MAX_MESSAGE: usize = 20 + 65_535;
 
 /// A running bridge; dropping it closes its sockets.
 pub struct TcpTurnBridge {

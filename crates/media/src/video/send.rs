@@ -96,6 +96,9 @@ impl VideoSendLoop {
                     cfg.bitrate_kbps.saturating_mul(3) / 2,
                 );
                 let mut next_rate_check = Instant::now() + RATE_EVERY;
+                // A link that joined needs a keyframe; the request stands until one is coded
+                // (the source may have had no frame just then).
+                let mut want_key = false;
                 let start = Instant::now();
                 let mut k: u32 = 0;
                 while !stop2.load(Relaxed) {
@@ -105,9 +108,14 @@ impl VideoSendLoop {
                     if deadline > now {
                         std::thread::sleep(deadline - now);
                     }
-                    let joined = fanout.0.refresh(&mut links, &mut seen);
+                    let before = links.len();
+                    if fanout.0.refresh(&mut links, &mut seen) && links.len() > before {
+                        want_key = true;
+                    }
                     if Instant::now() >= next_rate_check && !links.is_empty() {
-                        next_rate_check += RATE_EVERY;
+                        // From now, not from the missed checks: no burst of catching up after
+                        // a time without links.
+                        next_rate_check = Instant::now() + RATE_EVERY;
                         // One encoding serves every link: the worst path decides.
                         let worst = links
                             .iter()
@@ -132,9 +140,12 @@ impl VideoSendLoop {
                         continue;
                     }
                     out.clear();
-                    if let Err(e) = encoder.encode(&frame, joined, &mut out) {
+                    if let Err(e) = encoder.encode(&frame, want_key, &mut out) {
                         tracing::warn!(error = %e, "video encode failed");
                         continue;
+                    }
+                    if out.iter().any(|e| e.keyframe) {
+                        want_key = false;
                     }
                     if out.is_empty() {
                         report.skipped += 1;

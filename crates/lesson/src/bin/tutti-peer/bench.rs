@@ -18,7 +18,7 @@ pub struct LatencyArgs {
     #[arg(long, default_value_t = 2.5)]
     frame_ms: f64,
     /// How long the student listens.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = crate::parse_seconds)]
     seconds: f64,
     /// Print only the JSON line (the human summary goes to stderr otherwise).
     #[arg(long)]
@@ -112,6 +112,9 @@ async fn start_server(
     let mut server = spawn(&mut server_cmd)?;
     let mut server_out = BufReader::new(server.stdout.take().context("server stdout")?).lines();
     let addr = line_with(&mut server_out, "tutti-server listening on http://").await?;
+    // Keep reading what else it prints (the relay's line): a closed pipe would make its next
+    // line fail.
+    tokio::spawn(async move { while let Ok(Some(_)) = server_out.next_line().await {} });
     Ok((server, format!("ws://{addr}/ws"), data))
 }
 
@@ -304,7 +307,7 @@ pub async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
 #[derive(Debug, clap::Args)]
 pub struct VideoArgs {
     /// How long the student watches.
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 20.0, value_parser = crate::parse_seconds)]
     seconds: f64,
     /// Print only the JSON line.
     #[arg(long)]

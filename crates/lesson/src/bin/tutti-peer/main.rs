@@ -95,11 +95,11 @@ struct Common {
     #[arg(long)]
     record: Option<PathBuf>,
     /// Leave after this many seconds (default: run until Ctrl-C or the lesson ends).
-    #[arg(long)]
+    #[arg(long, value_parser = parse_seconds)]
     seconds: Option<f64>,
     /// Local address for media (e.g. 127.0.0.1 to stay on loopback).
     #[arg(long, default_value = "0.0.0.0")]
-    udp: String,
+    udp: std::net::IpAddr,
     /// Media only through the room server's relay (hides our address from the others).
     #[arg(long)]
     relay_only: bool,
@@ -132,16 +132,21 @@ impl Common {
 
     fn engine(&self, admit: AdmitPolicy) -> anyhow::Result<EngineConfig> {
         let trust_ca_pem = match &self.trust_ca {
-            Some(path) => Some(
-                std::fs::read(path).with_context(|| format!("--trust-ca {}", path.display()))?,
-            ),
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("--trust-ca {}", path.display()))?;
+                // Said now, not as a warning once a lesson is under way.
+                tutti_media::tcp_turn::client_tls(Some(&pem))
+                    .map_err(|e| anyhow::anyhow!("--trust-ca {}: {e}", path.display()))?;
+                Some(pem)
+            }
             None => None,
         };
         Ok(EngineConfig {
             trust_ca_pem,
             video: self.video.is_some(),
             music: self.music()?,
-            udp_addrs: vec![format!("{}:0", self.udp)],
+            udp_addrs: vec![std::net::SocketAddr::new(self.udp, 0).to_string()],
             relay_only: self.relay_only,
             admit,
             ..EngineConfig::new(&self.server, &self.name)
@@ -414,6 +419,14 @@ fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Ar
     };
     lesson.start_video(source, sink, cfg)?;
     Ok(Some(watch))
+}
+
+/// A duration in seconds: a finite number, not negative.
+pub(crate) fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds")),
+    }
 }
 
 fn parse_video_mode(s: &str) -> Result<String, String> {
