@@ -16,6 +16,7 @@ pub mod red;
 pub mod signal;
 pub mod tcp_turn;
 pub mod video;
+mod worker;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};

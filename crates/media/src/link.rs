@@ -48,7 +48,7 @@ pub enum LinkError {
     Webrtc(String),
     #[error("the session description is not valid: {0}")]
     BadSdp(String),
-    #[error("audio cannot be sent before negotiation has finished")]
+    #[error("media cannot be sent before negotiation has finished (or was not negotiated)")]
     NotNegotiated,
 }
 
@@ -260,15 +260,11 @@ impl PeerConnectionEventHandler for Handler {
                 }
                 match red::parse(&packet.payload) {
                     Ok(red) => {
-                        // Which sequence number a copy had: its timestamp offset in frames.
                         let per_frame = codec::packet_samples(&red.primary.data).unwrap_or(0);
                         let mut jb = lock(&jitter);
-                        jb.push(seq, red.primary.data, Instant::now());
-                        for block in red.redundant {
-                            if per_frame > 0 && block.ts_offset % per_frame == 0 {
-                                let back = (block.ts_offset / per_frame) as u16;
-                                jb.push_redundant(seq.wrapping_sub(back), block.data);
-                            }
+                        jb.push(seq, red.primary.data.clone(), Instant::now());
+                        for (copy_seq, data) in red.copies(seq, per_frame) {
+                            jb.push_redundant(copy_seq, data);
                         }
                     }
                     Err(e) => {
@@ -326,6 +322,40 @@ fn vp8_codec() -> RTCRtpCodec {
 pub struct SendFormat {
     pub opus_pt: u8,
     pub red_pt: Option<u8>,
+}
+
+/// The payload type the two sides agreed on for `mime`, if they did.
+fn pt_of(
+    params: &rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters,
+    mime: &str,
+) -> Option<u8> {
+    params
+        .rtp_parameters
+        .codecs
+        .iter()
+        .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+        .map(|c| c.payload_type)
+}
+
+/// Writes one encoded frame to `track` (the packetizer splits it as the codec needs).
+async fn write_sample(
+    track: &TrackLocalStaticSample,
+    ssrc: u32,
+    payload_type: u8,
+    data: Bytes,
+    duration: Duration,
+    captured: Instant,
+) -> Result<(), LinkError> {
+    let sample = Sample {
+        data,
+        duration,
+        ..Sample::new(captured)
+    };
+    track
+        .sample_writer(ssrc, payload_type)
+        .write_sample(&sample)
+        .await
+        .map_err(rtc_err)
 }
 
 /// An outgoing track of `kind` on `pc` with its own random SSRC, fed with encoded samples.
@@ -393,32 +423,21 @@ impl PeerLink {
     ) -> Result<Self, LinkError> {
         let codec = opus_codec(cfg.music.frame.millis());
         let mut media = MediaEngine::default();
-        media
-            .register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: codec.clone(),
-                    payload_type: OPUS_PT,
-                },
-                RtpCodecKind::Audio,
-            )
-            .map_err(rtc_err)?;
-        media
-            .register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: red_codec(),
-                    payload_type: RED_PT,
-                },
-                RtpCodecKind::Audio,
-            )
-            .map_err(rtc_err)?;
+        let mut codecs = vec![
+            (codec.clone(), OPUS_PT, RtpCodecKind::Audio),
+            (red_codec(), RED_PT, RtpCodecKind::Audio),
+        ];
         if cfg.video {
+            codecs.push((vp8_codec(), VP8_PT, RtpCodecKind::Video));
+        }
+        for (rtp_codec, payload_type, kind) in codecs {
             media
                 .register_codec(
                     RTCRtpCodecParameters {
-                        rtp_codec: vp8_codec(),
-                        payload_type: VP8_PT,
+                        rtp_codec,
+                        payload_type,
                     },
-                    RtpCodecKind::Video,
+                    kind,
                 )
                 .map_err(rtc_err)?;
         }
@@ -558,52 +577,36 @@ impl PeerLink {
     /// The payload types the two sides agreed on for Opus and RED.
     pub async fn send_format(&self) -> Result<SendFormat, LinkError> {
         let params = self.sender.get_parameters().await.map_err(rtc_err)?;
-        let pt_of = |mime: &str| {
-            params
-                .rtp_parameters
-                .codecs
-                .iter()
-                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
-                .map(|c| c.payload_type)
-        };
-        let opus_pt = pt_of(MIME_TYPE_OPUS).ok_or(LinkError::NotNegotiated)?;
         Ok(SendFormat {
-            opus_pt,
-            red_pt: pt_of("audio/red"),
+            opus_pt: pt_of(&params, MIME_TYPE_OPUS).ok_or(LinkError::NotNegotiated)?,
+            red_pt: pt_of(&params, "audio/red"),
         })
     }
 
-    /// Sends one encoded frame, captured at `captured`.
+    /// Sends one encoded frame, captured at `captured` (a `Bytes` shared by every link).
     pub async fn send_frame(
         &self,
-        packet: &[u8],
+        packet: Bytes,
         payload_type: u8,
         captured: Instant,
     ) -> Result<(), LinkError> {
-        let sample = Sample {
-            data: Bytes::copy_from_slice(packet),
-            duration: self.frame,
-            ..Sample::new(captured)
-        };
-        self.track
-            .sample_writer(self.ssrc, payload_type)
-            .write_sample(&sample)
-            .await
-            .map_err(rtc_err)?;
+        write_sample(
+            &self.track,
+            self.ssrc,
+            payload_type,
+            packet,
+            self.frame,
+            captured,
+        )
+        .await?;
         self.packets_out.fetch_add(1, Relaxed);
         Ok(())
     }
 
     /// The payload type agreed for VP8, if video was asked for and the other side takes it.
     pub async fn video_payload_type(&self) -> Option<u8> {
-        let v = self.video.as_ref()?;
-        let params = v.sender.get_parameters().await.ok()?;
-        params
-            .rtp_parameters
-            .codecs
-            .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_VP8))
-            .map(|c| c.payload_type)
+        let params = self.video.as_ref()?.sender.get_parameters().await.ok()?;
+        pt_of(&params, MIME_TYPE_VP8)
     }
 
     /// The fraction of our video packets the other side last reported lost (RTCP receiver
@@ -629,22 +632,13 @@ impl PeerLink {
     /// Sends one VP8 frame (the packetizer splits it), captured at `captured`.
     pub async fn send_video(
         &self,
-        frame: &[u8],
+        frame: Bytes,
         payload_type: u8,
         captured: Instant,
         duration: Duration,
     ) -> Result<(), LinkError> {
         let v = self.video.as_ref().ok_or(LinkError::NotNegotiated)?;
-        let sample = Sample {
-            data: Bytes::copy_from_slice(frame),
-            duration,
-            ..Sample::new(captured)
-        };
-        v.track
-            .sample_writer(v.ssrc, payload_type)
-            .write_sample(&sample)
-            .await
-            .map_err(rtc_err)
+        write_sample(&v.track, v.ssrc, payload_type, frame, duration, captured).await
     }
 
     /// The other side's video, frame by frame (once: the receiver is handed over).

@@ -11,10 +11,11 @@ use crate::jitter::{JitterBuffer, Playout};
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
 use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
+use crate::worker::LoopThread;
+use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum PipelineError {
 }
 
 /// Sleeps until `deadline` (no-op if it has passed).
-fn sleep_until(deadline: Instant) {
+pub(crate) fn sleep_until(deadline: Instant) {
     let now = Instant::now();
     if deadline > now {
         std::thread::sleep(deadline - now);
@@ -56,7 +57,7 @@ impl Meter {
 /// audio loop, which reads it every frame. The loop keeps its own copy and refreshes it only
 /// when the list has changed, so a frame costs no allocation and no work on the list.
 pub(crate) struct Roster<T> {
-    pub(crate) items: Arc<Mutex<Vec<T>>>,
+    items: Arc<Mutex<Vec<T>>>,
     generation: Arc<AtomicU64>,
 }
 
@@ -96,6 +97,28 @@ impl<T: Clone> Roster<T> {
     }
 }
 
+impl<T> Roster<T> {
+    pub(crate) fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+}
+
+/// A roster of links, each with what it negotiated (for audio, its payload types; for video,
+/// VP8's): the send loops' fan-outs.
+impl<F: Clone> Roster<(Arc<PeerLink>, F)> {
+    pub(crate) fn add_link(&self, link: Arc<PeerLink>, format: F) {
+        self.change(|links| {
+            if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
+                links.push((link, format));
+            }
+        });
+    }
+
+    pub(crate) fn remove_link(&self, link: &Arc<PeerLink>) {
+        self.change(|links| links.retain(|(l, _)| !Arc::ptr_eq(l, link)));
+    }
+}
+
 /// The links a send loop writes to, each with its negotiated payload types. Links join when
 /// they connect and leave when their participant does; every frame is encoded once.
 #[derive(Clone, Default)]
@@ -109,20 +132,15 @@ type Target = (Arc<PeerLink>, SendFormat);
 
 impl Fanout {
     pub fn add(&self, link: Arc<PeerLink>, format: SendFormat) {
-        self.links.change(|links| {
-            if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
-                links.push((link, format));
-            }
-        });
+        self.links.add_link(link, format);
     }
 
     pub fn remove(&self, link: &Arc<PeerLink>) {
-        self.links
-            .change(|links| links.retain(|(l, _)| !Arc::ptr_eq(l, link)));
+        self.links.remove_link(link);
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.links.items).len()
+        self.links.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -172,9 +190,9 @@ pub struct SendReport {
 
 /// A running send loop; `stop` ends it and returns what it did.
 pub struct SendLoop {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<SendReport>>,
-    /// When stream sample 0 was captured: sample `n` was captured at `started + n / 48 kHz`.
+    worker: LoopThread<SendReport>,
+    /// When stream sample 0 was captured: with a clock-paced source, sample `n` was captured
+    /// at `started + n / 48 kHz` (a sound card's own pace may differ slightly).
     pub started: Instant,
 }
 
@@ -188,99 +206,92 @@ impl SendLoop {
     ) -> Result<Self, PipelineError> {
         let mut encoder = MusicEncoder::new(music)?;
         let frame = music.frame;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         // The first frame is complete (its last sample captured) one frame from now.
         let started = Instant::now() + Duration::from_millis(20);
-        let thread = std::thread::Builder::new()
-            .name("tutti-send".into())
-            .spawn(move || {
-                crate::realtime::promote_current_thread();
-                let mut report = SendReport::default();
-                let mut pcm = vec![0.0f32; frame.interleaved()];
-                let mut packet = [0u8; MAX_PACKET];
-                let mut red =
-                    RedEncoder::new(music.red_depth(), frame.samples() as u32, MAX_PACKET);
-                let mut red_packet = [0u8; MAX_PACKET];
-                let (mut links, mut links_seen) = (Vec::new(), 0u64);
-                let period = frame.duration();
-                let mut i: u32 = 0;
-                while !stop2.load(Relaxed) {
-                    i += 1;
-                    let deadline = started + period * i;
-                    let captured = if source.paced() {
-                        // The sound card paces us: the frame is complete when `fill` returns.
-                        source.fill(&mut pcm);
-                        Instant::now()
-                    } else {
-                        sleep_until(deadline);
-                        source.fill(&mut pcm);
-                        deadline
+        let worker = LoopThread::spawn("tutti-send", move |stop| {
+            crate::realtime::promote_current_thread();
+            let mut report = SendReport::default();
+            let mut pcm = vec![0.0f32; frame.interleaved()];
+            let mut packet = [0u8; MAX_PACKET];
+            let mut red = RedEncoder::new(music.red_depth(), frame.samples() as u32, MAX_PACKET);
+            let mut red_packet = [0u8; MAX_PACKET];
+            let (mut links, mut links_seen) = (Vec::new(), 0u64);
+            let period = frame.duration();
+            let mut i: u32 = 0;
+            while !stop.load(Relaxed) {
+                i += 1;
+                let deadline = started + period * i;
+                let captured = if source.paced() {
+                    // The sound card paces us: the frame is complete when `fill` returns.
+                    source.fill(&mut pcm);
+                    Instant::now()
+                } else {
+                    sleep_until(deadline);
+                    source.fill(&mut pcm);
+                    deadline
+                };
+                fanout.meter.record(&pcm);
+                let n = match encoder.encode(&pcm, &mut packet) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "encode failed");
+                        report.send_errors += 1;
+                        // The next packet's copies would no longer be the frames before it.
+                        red.reset();
+                        continue;
+                    }
+                };
+                fanout.links.refresh(&mut links, &mut links_seen);
+                // One RED envelope per frame, made for the first link that takes RED. Its
+                // blocks name that link's Opus payload type; a link that negotiated another
+                // (never between two Tutti peers) gets plain Opus instead.
+                let red_for = links
+                    .iter()
+                    .find(|(_, f)| f.red_pt.is_some())
+                    .map(|(_, f)| f.opus_pt);
+                let red_len = match red_for {
+                    Some(opus_pt) => red.encode(&packet[..n], opus_pt, &mut red_packet),
+                    None => {
+                        red.reset();
+                        0
+                    }
+                };
+                // Each form copied out once per frame, then shared by every link that takes it.
+                let (mut red_bytes, mut plain_bytes) = (None, None);
+                for (link, format) in &links {
+                    let (bytes, pt) = match format.red_pt {
+                        Some(red_pt) if red_for == Some(format.opus_pt) && red_len > 0 => (
+                            red_bytes
+                                .get_or_insert_with(|| {
+                                    Bytes::copy_from_slice(&red_packet[..red_len])
+                                })
+                                .clone(),
+                            red_pt,
+                        ),
+                        _ => (
+                            plain_bytes
+                                .get_or_insert_with(|| Bytes::copy_from_slice(&packet[..n]))
+                                .clone(),
+                            format.opus_pt,
+                        ),
                     };
-                    fanout.meter.record(&pcm);
-                    let n = match encoder.encode(&pcm, &mut packet) {
-                        Ok(n) => n,
+                    match rt.block_on(link.send_frame(bytes, pt, captured)) {
+                        Ok(()) => report.frames += 1,
                         Err(e) => {
-                            tracing::warn!(error = %e, "encode failed");
                             report.send_errors += 1;
-                            // The next packet's copies would no longer be the frames before it.
-                            red.reset();
-                            continue;
-                        }
-                    };
-                    fanout.links.refresh(&mut links, &mut links_seen);
-                    // One RED envelope per frame, made for the first link that takes RED. Its
-                    // blocks name that link's Opus payload type; a link that negotiated another
-                    // (never between two Tutti peers) gets plain Opus instead.
-                    let red_for = links
-                        .iter()
-                        .find(|(_, f)| f.red_pt.is_some())
-                        .map(|(_, f)| f.opus_pt);
-                    let red_len = match red_for {
-                        Some(opus_pt) => red.encode(&packet[..n], opus_pt, &mut red_packet),
-                        None => {
-                            red.reset();
-                            0
-                        }
-                    };
-                    for (link, format) in &links {
-                        let (bytes, pt) = match format.red_pt {
-                            Some(red_pt) if red_for == Some(format.opus_pt) && red_len > 0 => {
-                                (&red_packet[..red_len], red_pt)
-                            }
-                            _ => (&packet[..n], format.opus_pt),
-                        };
-                        match rt.block_on(link.send_frame(bytes, pt, captured)) {
-                            Ok(()) => report.frames += 1,
-                            Err(e) => {
-                                report.send_errors += 1;
-                                tracing::debug!(error = %e, "send failed");
-                            }
+                            tracing::debug!(error = %e, "send failed");
                         }
                     }
                 }
-                report
-            })
-            .map_err(PipelineError::Thread)?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-            started,
+            }
+            report
         })
+        .map_err(PipelineError::Thread)?;
+        Ok(Self { worker, started })
     }
 
-    pub fn stop(mut self) -> SendReport {
-        self.stop.store(true, Relaxed);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for SendLoop {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
+    pub fn stop(self) -> SendReport {
+        self.worker.stop().unwrap_or_default()
     }
 }
 
@@ -331,8 +342,7 @@ pub fn render(
 
 /// A running playout loop; `stop` ends it and hands back the sink.
 pub struct PlayoutLoop<S> {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<(S, PlayoutReport)>>,
+    worker: LoopThread<(S, PlayoutReport)>,
 }
 
 impl<S: AudioSink + 'static> PlayoutLoop<S> {
@@ -341,72 +351,58 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
     pub fn spawn(mix: Mix, frame: FrameDuration, mut sink: S) -> Result<Self, PipelineError> {
         // Fail here, not in the thread, if a decoder cannot be made.
         MusicDecoder::new(frame)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("tutti-playout".into())
-            .spawn(move || {
-                crate::realtime::promote_current_thread();
-                let mut report = PlayoutReport::default();
-                let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
-                let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
-                let mut one = vec![0.0f32; frame.interleaved()];
-                let mut pcm = vec![0.0f32; frame.interleaved()];
-                let period = frame.duration();
-                let start = Instant::now();
-                let mut k: u32 = 0;
-                while !stop2.load(Relaxed) {
-                    // A sound card paces us through `write`; otherwise (or once it has failed)
-                    // the clock does.
-                    if !sink.paced() {
-                        sleep_until(start + period * k);
-                    }
-                    k += 1;
-                    pcm.fill(0.0);
-                    if mix.0.refresh(&mut streams, &mut streams_seen) {
-                        // Someone came or went: keep the decoders of those still here.
-                        decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
-                        for (who, _, _) in &streams {
-                            if !decoders.contains_key(who)
-                                && let Ok(d) = MusicDecoder::new(frame)
-                            {
-                                decoders.insert(who.clone(), d);
-                            }
-                        }
-                    }
-                    for (who, jitter, meter) in &streams {
-                        let Some(decoder) = decoders.get_mut(who) else {
-                            continue;
-                        };
-                        let playout = lock(jitter).pop();
-                        render(decoder, playout, &mut one, &mut report);
-                        meter.record(&one);
-                        for (out, s) in pcm.iter_mut().zip(&one) {
-                            *out += s;
-                        }
-                    }
-                    sink.write(&pcm);
-                    report.frames += 1;
+        let worker = LoopThread::spawn("tutti-playout", move |stop| {
+            crate::realtime::promote_current_thread();
+            let mut report = PlayoutReport::default();
+            let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
+            let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
+            let mut one = vec![0.0f32; frame.interleaved()];
+            let mut pcm = vec![0.0f32; frame.interleaved()];
+            let period = frame.duration();
+            let start = Instant::now();
+            let mut k: u32 = 0;
+            while !stop.load(Relaxed) {
+                // A sound card paces us through `write`; otherwise (or once it has failed)
+                // the clock does.
+                if !sink.paced() {
+                    sleep_until(start + period * k);
                 }
-                (sink, report)
-            })
-            .map_err(PipelineError::Thread)?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
+                k += 1;
+                pcm.fill(0.0);
+                if mix.0.refresh(&mut streams, &mut streams_seen) {
+                    // Someone came or went: keep the decoders of those still here.
+                    decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
+                    for (who, _, _) in &streams {
+                        if !decoders.contains_key(who)
+                            && let Ok(d) = MusicDecoder::new(frame)
+                        {
+                            decoders.insert(who.clone(), d);
+                        }
+                    }
+                }
+                for (who, jitter, meter) in &streams {
+                    let Some(decoder) = decoders.get_mut(who) else {
+                        continue;
+                    };
+                    let playout = lock(jitter).pop();
+                    render(decoder, playout, &mut one, &mut report);
+                    meter.record(&one);
+                    for (out, s) in pcm.iter_mut().zip(&one) {
+                        *out += s;
+                    }
+                }
+                sink.write(&pcm);
+                report.frames += 1;
+            }
+            (sink, report)
         })
+        .map_err(PipelineError::Thread)?;
+        Ok(Self { worker })
     }
 
     /// Stops, and returns the sink with what it got.
-    pub fn stop(mut self) -> Option<(S, PlayoutReport)> {
-        self.stop.store(true, Relaxed);
-        self.thread.take().and_then(|t| t.join().ok())
-    }
-}
-
-impl<S> Drop for PlayoutLoop<S> {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
+    pub fn stop(self) -> Option<(S, PlayoutReport)> {
+        self.worker.stop()
     }
 }
 

@@ -127,6 +127,24 @@ pub struct RedPacket {
     pub primary: RedBlock,
 }
 
+impl RedPacket {
+    /// The redundant frames with the sequence numbers they had, for a packet that itself has
+    /// `seq` and frames of `per_frame` samples: a block `ts_offset` samples back is that many
+    /// frames, so packets, back (one frame per packet). Blocks whose offset is not a whole
+    /// number of frames are left out.
+    pub fn copies(&self, seq: u16, per_frame: u32) -> impl Iterator<Item = (u16, Bytes)> + '_ {
+        self.redundant
+            .iter()
+            .filter(move |b| per_frame > 0 && b.ts_offset % per_frame == 0)
+            .map(move |b| {
+                (
+                    seq.wrapping_sub((b.ts_offset / per_frame) as u16),
+                    b.data.clone(),
+                )
+            })
+    }
+}
+
 /// Splits a RED payload into its blocks (the data are slices of `payload`, not copies).
 pub fn parse(payload: &Bytes) -> Result<RedPacket, RedError> {
     let mut headers = Vec::new();
@@ -195,6 +213,27 @@ mod tests {
         assert_eq!(p3.redundant[1].data, frame(2, 12));
         assert_eq!(p3.redundant[1].ts_offset, 120);
         assert!(p3.redundant.iter().all(|b| b.pt == 111));
+    }
+
+    #[test]
+    fn copies_are_placed_by_their_timestamp_offset() {
+        let mut red = RedEncoder::new(2, 120, 1500);
+        let mut out = [0u8; 1500];
+        red.encode(&[1], 111, &mut out);
+        red.encode(&[2], 111, &mut out);
+        let n = red.encode(&[3], 111, &mut out);
+        let p = parse(&Bytes::copy_from_slice(&out[..n])).unwrap();
+        let at = |seq| {
+            p.copies(seq, 120)
+                .map(|(s, d)| (s, d[0]))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(10), vec![(8, 1), (9, 2)]);
+        assert_eq!(at(1), vec![(65535, 1), (0, 2)], "across the wrap");
+        // The receiver reads another frame length (a sender at 5 ms): 120 and 240 samples back
+        // are not whole frames of 480, so nothing is placed wrongly.
+        assert_eq!(p.copies(10, 480).count(), 0);
+        assert_eq!(p.copies(10, 0).count(), 0, "unreadable frame length");
     }
 
     #[test]

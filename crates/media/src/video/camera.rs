@@ -4,6 +4,7 @@
 //! a typed error or a state the UI can show; the lesson goes on with audio either way.
 
 use super::{I420Frame, VideoSource};
+use crate::worker::LoopThread;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
@@ -12,7 +13,6 @@ use nokhwa::utils::{
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CameraError {
@@ -128,8 +128,8 @@ pub struct CameraSource {
     frames: mpsc::Receiver<I420Frame>,
     lost: Arc<AtomicBool>,
     dropped: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    /// Stopped (and waited for, to let go of the device) when the source is dropped.
+    worker: Option<LoopThread<()>>,
     /// The size frames come in (the camera's closest to what was asked).
     pub width: u32,
     pub height: u32,
@@ -148,47 +148,44 @@ impl CameraSource {
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(u32, u32), CameraError>>();
         let lost = Arc::new(AtomicBool::new(false));
         let dropped = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (lost2, dropped2, stop2) = (lost.clone(), dropped.clone(), stop.clone());
-        let thread = std::thread::Builder::new()
-            .name("tutti-camera".into())
-            .spawn(move || {
-                // The camera is made on its own thread: nokhwa's handles are not all Send.
-                let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(
-                    CameraFormat::new(Resolution::new(width, height), FrameFormat::MJPEG, fps),
-                ));
-                let mut cam = match nokhwa::Camera::new(CameraIndex::Index(index), format)
-                    .and_then(|mut c| c.open_stream().map(|()| c))
-                {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(CameraError::Open(e.to_string())));
-                        return;
+        let (lost2, dropped2) = (lost.clone(), dropped.clone());
+        let worker = LoopThread::spawn("tutti-camera", move |stop| {
+            // The camera is made on its own thread: nokhwa's handles are not all Send.
+            let format = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(
+                CameraFormat::new(Resolution::new(width, height), FrameFormat::MJPEG, fps),
+            ));
+            let mut cam = match nokhwa::Camera::new(CameraIndex::Index(index), format)
+                .and_then(|mut c| c.open_stream().map(|()| c))
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(CameraError::Open(e.to_string())));
+                    return;
+                }
+            };
+            let res = cam.resolution();
+            let _ = ready_tx.send(Ok((res.width() & !1, res.height() & !1)));
+            while !stop.load(Relaxed) {
+                let picture = cam.frame().and_then(|buf| buf.decode_image::<RgbFormat>());
+                match picture {
+                    Ok(img) => {
+                        lost2.store(false, Relaxed);
+                        let f = rgb_to_i420(img.as_raw(), img.width(), img.height());
+                        if tx.try_send(f).is_err() {
+                            dropped2.fetch_add(1, Relaxed);
+                        }
                     }
-                };
-                let res = cam.resolution();
-                let _ = ready_tx.send(Ok((res.width() & !1, res.height() & !1)));
-                while !stop2.load(Relaxed) {
-                    let picture = cam.frame().and_then(|buf| buf.decode_image::<RgbFormat>());
-                    match picture {
-                        Ok(img) => {
-                            lost2.store(false, Relaxed);
-                            let f = rgb_to_i420(img.as_raw(), img.width(), img.height());
-                            if tx.try_send(f).is_err() {
-                                dropped2.fetch_add(1, Relaxed);
-                            }
+                    Err(e) => {
+                        if !lost2.swap(true, Relaxed) {
+                            tracing::warn!(error = %e, "the camera stopped delivering");
                         }
-                        Err(e) => {
-                            if !lost2.swap(true, Relaxed) {
-                                tracing::warn!(error = %e, "the camera stopped delivering");
-                            }
-                            std::thread::sleep(std::time::Duration::from_millis(200));
-                        }
+                        std::thread::sleep(std::time::Duration::from_millis(200));
                     }
                 }
-                let _ = cam.stop_stream();
-            })
-            .map_err(|e| CameraError::Open(e.to_string()))?;
+            }
+            let _ = cam.stop_stream();
+        })
+        .map_err(|e| CameraError::Open(e.to_string()))?;
         let (w, h) = ready_rx
             .recv()
             .map_err(|_| CameraError::Open("the camera thread ended".into()))??;
@@ -196,8 +193,7 @@ impl CameraSource {
             frames,
             lost,
             dropped,
-            stop,
-            thread: Some(thread),
+            worker: Some(worker),
             width: w,
             height: h,
         })
@@ -230,9 +226,8 @@ impl VideoSource for CameraSource {
 
 impl Drop for CameraSource {
     fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(w) = self.worker.take() {
+            w.stop();
         }
     }
 }

@@ -8,11 +8,11 @@ use super::{I420Frame, RateController, TestPattern, Vp8Config, Vp8Encoder, Vp8Er
 /// How often the bitrate is reconsidered (receiver reports come about once a second).
 const RATE_EVERY: Duration = Duration::from_secs(1);
 use crate::clock::monotonic_ns;
-use crate::link::{PeerLink, lock};
-use crate::pipeline::Roster;
+use crate::link::PeerLink;
+use crate::pipeline::{Roster, sleep_until};
+use crate::worker::LoopThread;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::thread::JoinHandle;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 /// Where pictures come from: a camera, or the test pattern.
@@ -34,20 +34,15 @@ pub struct VideoFanout(Roster<(Arc<PeerLink>, u8)>);
 
 impl VideoFanout {
     pub fn add(&self, link: Arc<PeerLink>, payload_type: u8) {
-        self.0.change(|links| {
-            if !links.iter().any(|(l, _)| Arc::ptr_eq(l, &link)) {
-                links.push((link, payload_type));
-            }
-        });
+        self.0.add_link(link, payload_type);
     }
 
     pub fn remove(&self, link: &Arc<PeerLink>) {
-        self.0
-            .change(|links| links.retain(|(l, _)| !Arc::ptr_eq(l, link)));
+        self.0.remove_link(link);
     }
 
     pub fn len(&self) -> usize {
-        lock(&self.0.items).len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -69,8 +64,7 @@ pub struct VideoSendReport {
 
 /// A running video send loop.
 pub struct VideoSendLoop {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<VideoSendReport>>,
+    worker: LoopThread<VideoSendReport>,
 }
 
 impl VideoSendLoop {
@@ -81,110 +75,92 @@ impl VideoSendLoop {
         rt: tokio::runtime::Handle,
     ) -> Result<Self, Vp8Error> {
         let mut encoder = Vp8Encoder::new(cfg)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = stop.clone();
         let period = Duration::from_secs(1) / cfg.fps.max(1);
-        let thread = std::thread::Builder::new()
-            .name("tutti-video-send".into())
-            .spawn(move || {
-                let mut report = VideoSendReport::default();
-                let (mut links, mut seen) = (Vec::new(), 0u64);
-                let mut out = Vec::new();
-                let mut rate = RateController::new(
-                    cfg.bitrate_kbps,
-                    (cfg.bitrate_kbps / 8).max(100),
-                    cfg.bitrate_kbps.saturating_mul(3) / 2,
-                );
-                let mut next_rate_check = Instant::now() + RATE_EVERY;
-                // A link that joined needs a keyframe; the request stands until one is coded
-                // (the source may have had no frame just then).
-                let mut want_key = false;
-                let start = Instant::now();
-                let mut k: u32 = 0;
-                while !stop2.load(Relaxed) {
-                    let deadline = start + period * k;
-                    k = k.wrapping_add(1);
-                    let now = Instant::now();
-                    if deadline > now {
-                        std::thread::sleep(deadline - now);
-                    }
-                    let before = links.len();
-                    if fanout.0.refresh(&mut links, &mut seen) && links.len() > before {
-                        want_key = true;
-                    }
-                    if Instant::now() >= next_rate_check && !links.is_empty() {
-                        // From now, not from the missed checks: no burst of catching up after
-                        // a time without links.
-                        next_rate_check = Instant::now() + RATE_EVERY;
-                        // One encoding serves every link: the worst path decides.
-                        let worst = links
-                            .iter()
-                            .filter_map(|(l, _)| rt.block_on(l.video_loss()))
-                            .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
-                        if let Some(loss) = worst {
-                            let kbps = rate.on_loss(loss);
-                            if kbps != encoder.bitrate_kbps()
-                                && let Err(e) = encoder.set_bitrate(kbps)
-                            {
-                                tracing::debug!(error = %e, "cannot change the video bitrate");
-                            }
-                        }
-                    }
-                    let captured = Instant::now();
-                    let Some(frame) =
-                        source.next_frame((monotonic_ns(captured) / 1_000_000) as u32)
-                    else {
-                        continue;
-                    };
-                    if links.is_empty() {
-                        continue;
-                    }
-                    out.clear();
-                    if let Err(e) = encoder.encode(&frame, want_key, &mut out) {
-                        tracing::warn!(error = %e, "video encode failed");
-                        continue;
-                    }
-                    if out.iter().any(|e| e.keyframe) {
-                        want_key = false;
-                    }
-                    if out.is_empty() {
-                        report.skipped += 1;
-                    }
-                    for e in &out {
-                        report.frames += 1;
-                        report.keyframes += u64::from(e.keyframe);
-                        report.bytes += e.data.len() as u64;
-                        for (link, pt) in &links {
-                            if rt
-                                .block_on(link.send_video(&e.data, *pt, captured, period))
-                                .is_err()
-                            {
-                                report.send_errors += 1;
-                            }
+        let worker = LoopThread::spawn("tutti-video-send", move |stop| {
+            let mut report = VideoSendReport::default();
+            let (mut links, mut seen) = (Vec::new(), 0u64);
+            let mut out = Vec::new();
+            let mut rate = RateController::new(
+                cfg.bitrate_kbps,
+                (cfg.bitrate_kbps / 8).max(100),
+                cfg.bitrate_kbps.saturating_mul(3) / 2,
+            );
+            let mut next_rate_check = Instant::now() + RATE_EVERY;
+            // A link that joined needs a keyframe; the request stands until one is coded
+            // (the source may have had no frame just then).
+            let mut want_key = false;
+            let mut known: Vec<Arc<PeerLink>> = Vec::new();
+            let start = Instant::now();
+            let mut k: u32 = 0;
+            while !stop.load(Relaxed) {
+                sleep_until(start + period * k);
+                k = k.wrapping_add(1);
+                if fanout.0.refresh(&mut links, &mut seen) {
+                    // Someone new (not someone gone) needs a picture to start from.
+                    want_key |= links
+                        .iter()
+                        .any(|(l, _)| !known.iter().any(|k| Arc::ptr_eq(k, l)));
+                    known = links.iter().map(|(l, _)| l.clone()).collect();
+                }
+                if Instant::now() >= next_rate_check && !links.is_empty() {
+                    // From now, not from the missed checks: no burst of catching up after
+                    // a time without links.
+                    next_rate_check = Instant::now() + RATE_EVERY;
+                    // One encoding serves every link: the worst path decides.
+                    let worst = links
+                        .iter()
+                        .filter_map(|(l, _)| rt.block_on(l.video_loss()))
+                        .fold(None, |w: Option<f64>, x| Some(w.map_or(x, |w| w.max(x))));
+                    if let Some(loss) = worst {
+                        let kbps = rate.on_loss(loss);
+                        if kbps != encoder.bitrate_kbps()
+                            && let Err(e) = encoder.set_bitrate(kbps)
+                        {
+                            tracing::debug!(error = %e, "cannot change the video bitrate");
                         }
                     }
                 }
-                report.bitrate_kbps = encoder.bitrate_kbps();
-                report
-            })
-            .map_err(|e| Vp8Error::Codec(format!("cannot start the video thread: {e}")))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
+                let captured = Instant::now();
+                let Some(frame) = source.next_frame((monotonic_ns(captured) / 1_000_000) as u32)
+                else {
+                    continue;
+                };
+                if links.is_empty() {
+                    continue;
+                }
+                out.clear();
+                if let Err(e) = encoder.encode(&frame, want_key, &mut out) {
+                    tracing::warn!(error = %e, "video encode failed");
+                    continue;
+                }
+                if out.iter().any(|e| e.keyframe) {
+                    want_key = false;
+                }
+                if out.is_empty() {
+                    report.skipped += 1;
+                }
+                for e in &out {
+                    report.frames += 1;
+                    report.keyframes += u64::from(e.keyframe);
+                    report.bytes += e.data.len() as u64;
+                    for (link, pt) in &links {
+                        if rt
+                            .block_on(link.send_video(e.data.clone(), *pt, captured, period))
+                            .is_err()
+                        {
+                            report.send_errors += 1;
+                        }
+                    }
+                }
+            }
+            report.bitrate_kbps = encoder.bitrate_kbps();
+            report
         })
+        .map_err(|e| Vp8Error::Codec(format!("cannot start the video thread: {e}")))?;
+        Ok(Self { worker })
     }
 
-    pub fn stop(mut self) -> VideoSendReport {
-        self.stop.store(true, Relaxed);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for VideoSendLoop {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
+    pub fn stop(self) -> VideoSendReport {
+        self.worker.stop().unwrap_or_default()
     }
 }

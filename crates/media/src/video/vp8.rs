@@ -64,7 +64,8 @@ impl Default for Vp8Config {
 /// One coded frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedFrame {
-    pub data: Vec<u8>,
+    /// Shared, not copied, by every link it is sent to.
+    pub data: bytes::Bytes,
     pub keyframe: bool,
 }
 
@@ -235,7 +236,9 @@ impl Vp8Encoder {
             let Ok(len) = usize::try_from(f.sz) else {
                 continue;
             };
-            let data = unsafe { std::slice::from_raw_parts(f.buf as *const u8, len) }.to_vec();
+            let data = bytes::Bytes::copy_from_slice(unsafe {
+                std::slice::from_raw_parts(f.buf as *const u8, len)
+            });
             out.push(EncodedFrame {
                 data,
                 keyframe: f.flags & vpx::VPX_FRAME_IS_KEY != 0,
