@@ -120,6 +120,8 @@ pub struct PeerStats {
 #[derive(Debug, Clone, PartialEq)]
 pub enum LessonEvent {
     Knocking(Knock),
+    /// A knocking participant gave up waiting.
+    KnockWithdrawn(PeerId),
     Participant(Participant),
     Left(PeerId),
     /// The media connection to a participant changed state.
@@ -168,6 +170,9 @@ pub struct Lesson {
     shared: Arc<Shared>,
     pub info: LessonInfo,
     pub you: Participant,
+    /// The lesson as it was when we came in: participants, waiting room, queue, chat, votes.
+    /// Events tell of every change after it.
+    pub entered: Joined,
     /// Only for a lesson we created.
     pub host_token: Option<HostToken>,
     events: mpsc::UnboundedReceiver<LessonEvent>,
@@ -310,8 +315,9 @@ impl Lesson {
         let task = tokio::spawn(run(shared.clone(), server_events, others, waiting));
         Lesson {
             shared,
-            info: joined.lesson,
-            you: joined.you,
+            info: joined.lesson.clone(),
+            you: joined.you.clone(),
+            entered: joined,
             host_token: None,
             events,
             task,
@@ -386,7 +392,15 @@ impl Lesson {
     }
 
     pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, LessonError> {
-        Ok(self.shared.client.request(msg).await?)
+        self.handle().request(msg).await
+    }
+
+    /// A handle for requests and statistics that can live apart from the lesson (a UI's
+    /// command handlers, while one task waits on `next_event`).
+    pub fn handle(&self) -> LessonHandle {
+        LessonHandle {
+            shared: self.shared.clone(),
+        }
     }
 
     /// How many participants we have a connected media link with.
@@ -400,6 +414,34 @@ impl Lesson {
             .iter()
             .map(|(p, peer)| (p.clone(), lock(&peer.link.jitter()).stats()))
             .collect()
+    }
+
+    /// The level of what we send, 0–1.
+    pub fn send_level(&self) -> f32 {
+        self.shared.fanout.meter().level()
+    }
+
+    /// Per participant: round trip, estimated one-way delay, path, jitter, buffer, loss, level.
+    pub async fn peer_stats(&self) -> Vec<PeerStats> {
+        self.handle().peer_stats().await
+    }
+
+    /// Stops the audio (returning the sink with what it played) and leaves the lesson.
+    pub async fn leave(mut self) -> Option<Box<dyn AudioSink>> {
+        self.leave_inner().await
+    }
+}
+
+/// Requests and statistics of a lesson, without its events; cheap to clone. Requests fail with
+/// `Closed` once the lesson has been left.
+#[derive(Clone)]
+pub struct LessonHandle {
+    shared: Arc<Shared>,
+}
+
+impl LessonHandle {
+    pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, LessonError> {
+        Ok(self.shared.client.request(msg).await?)
     }
 
     /// The level of what we send, 0–1.
@@ -436,9 +478,10 @@ impl Lesson {
         }
         out
     }
+}
 
-    /// Stops the audio (returning the sink with what it played) and leaves the lesson.
-    pub async fn leave(mut self) -> Option<Box<dyn AudioSink>> {
+impl Lesson {
+    async fn leave_inner(&mut self) -> Option<Box<dyn AudioSink>> {
         if let Some(send) = self.send.take() {
             tokio::task::spawn_blocking(move || send.stop()).await.ok();
         }
@@ -490,6 +533,9 @@ async fn run(
         };
         match msg {
             ServerMessage::Knocking { knock } => on_knock(&shared, knock).await,
+            ServerMessage::KnockWithdrawn { peer } => {
+                let _ = shared.events.send(LessonEvent::KnockWithdrawn(peer));
+            }
             ServerMessage::ParticipantUpdated { participant } => {
                 let peer = participant.peer.clone();
                 if peer != shared.me {

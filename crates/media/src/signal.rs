@@ -47,6 +47,40 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
     }
 }
 
+/// Passes a source through, or silence while muted (the mute button). The source is still read,
+/// so a sound card keeps its pace and the stream its timing on the far side.
+pub struct Gate<S> {
+    inner: S,
+    muted: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl<S: AudioSource> Gate<S> {
+    /// The gate and the switch that mutes it (`true`: muted).
+    pub fn new(inner: S) -> (Self, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let muted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (
+            Self {
+                inner,
+                muted: muted.clone(),
+            },
+            muted,
+        )
+    }
+}
+
+impl<S: AudioSource> AudioSource for Gate<S> {
+    fn fill(&mut self, out: &mut [f32]) {
+        self.inner.fill(out);
+        if self.muted.load(std::sync::atomic::Ordering::Relaxed) {
+            out.fill(0.0);
+        }
+    }
+
+    fn paced(&self) -> bool {
+        self.inner.paced()
+    }
+}
+
 /// Keeps what is played in memory, with the moment each frame was ready; clones share it, so
 /// one can read while a playout loop writes.
 #[derive(Clone, Default)]
@@ -378,6 +412,20 @@ impl AudioSink for ClickDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gate_silences_only_while_muted() {
+        let (mut gate, muted) = Gate::new(Sine::new(440.0, 0.5));
+        let mut buf = vec![0.0f32; 480];
+        gate.fill(&mut buf);
+        assert!(buf.iter().any(|s| s.abs() > 0.1));
+        muted.store(true, std::sync::atomic::Ordering::Relaxed);
+        gate.fill(&mut buf);
+        assert!(buf.iter().all(|s| *s == 0.0));
+        muted.store(false, std::sync::atomic::Ordering::Relaxed);
+        gate.fill(&mut buf);
+        assert!(buf.iter().any(|s| s.abs() > 0.1));
+    }
     use crate::analysis::tone;
 
     #[test]

@@ -131,6 +131,26 @@ impl Store {
         )
     }
 
+    /// Keeps the room server's host token for a lesson we created (the only way to open it as
+    /// its host).
+    pub fn set_host_token(&self, id: LessonId, token: &str) -> Result<()> {
+        self.update(
+            id,
+            "UPDATE lessons SET host_token = ?2 WHERE id = ?1",
+            params![id.0, token],
+        )
+    }
+
+    /// The host token kept for a lesson, while it has not ended.
+    pub fn host_token(&self, id: LessonId) -> Result<Option<String>> {
+        self.require_lesson(id)?;
+        Ok(self.conn.query_row(
+            "SELECT host_token FROM lessons WHERE id = ?1",
+            [id.0],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The lesson began now (the first start is kept if it is started again).
     pub fn mark_started(&self, id: LessonId) -> Result<()> {
         self.update(
@@ -145,7 +165,8 @@ impl Store {
     pub fn mark_ended(&self, id: LessonId) -> Result<()> {
         self.update(
             id,
-            "UPDATE lessons SET status = 'ended', actual_end = ?2, invite_code = NULL WHERE id = ?1",
+            "UPDATE lessons SET status = 'ended', actual_end = ?2, invite_code = NULL,
+             host_token = NULL WHERE id = ?1",
             params![id.0, self.now().0],
         )
     }
@@ -153,7 +174,8 @@ impl Store {
     pub fn cancel_lesson(&self, id: LessonId) -> Result<()> {
         self.update(
             id,
-            "UPDATE lessons SET status = 'cancelled', invite_code = NULL WHERE id = ?1",
+            "UPDATE lessons SET status = 'cancelled', invite_code = NULL, host_token = NULL
+             WHERE id = ?1",
             params![id.0],
         )
     }

@@ -119,4 +119,7 @@ pub const MIGRATIONS: &[M<'static>] = &[
         INSERT INTO notes_fts(notes_fts) VALUES ('rebuild');
         INSERT INTO questions_fts(questions_fts) VALUES ('rebuild');",
     ),
+    // 3: the host token of a lesson we created on a room server, so that its host can open it
+    // later (a scheduled lesson) or again (after an app restart). Cleared when the lesson ends.
+    M::up("ALTER TABLE lessons ADD COLUMN host_token TEXT;"),
 ];

@@ -172,6 +172,13 @@ fn lessons_move_from_upcoming_to_past() {
         .collect();
     assert_eq!(up, [sooner, later]);
 
+    assert_eq!(s.host_token(sooner).unwrap(), None);
+    s.set_host_token(sooner, "h-secret").unwrap();
+    assert_eq!(s.host_token(sooner).unwrap().as_deref(), Some("h-secret"));
+    assert!(matches!(
+        s.host_token(LessonId(77)),
+        Err(StoreError::NotFound { .. })
+    ));
     now.fetch_add(120_000, SeqCst);
     s.mark_started(sooner).unwrap();
     let l = s.lesson(sooner).unwrap();
@@ -187,6 +194,11 @@ fn lessons_move_from_upcoming_to_past() {
         (l.status, l.invite_code.clone()),
         (LessonStatus::Ended, None),
         "the code no longer works"
+    );
+    assert_eq!(
+        s.host_token(sooner).unwrap(),
+        None,
+        "nor does the host token"
     );
     assert_eq!(
         s.lessons(LessonFilter::Past)

@@ -16,7 +16,7 @@ use tutti_media::signal::{
     AudioSink, AudioSource, ClickDetector, MemorySink, NullSink, Silence, WavSink,
 };
 use tutti_media::{FrameDuration, MusicConfig};
-use tutti_protocol::JoinRole;
+use tutti_protocol::{ClientMessage, JoinRole, QuestionKind, ServerMessage};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "A Tutti lesson participant without a window")]
@@ -50,6 +50,12 @@ enum Command {
         /// Impair the media path in user space: `loss=3,delay=20,jitter=10` (%, ms, ms).
         #[arg(long)]
         impair: Option<String>,
+        /// Once admitted, put this question in the queue (may be given more than once).
+        #[arg(long)]
+        ask: Vec<String>,
+        /// Once admitted, say this in the chat (may be given more than once).
+        #[arg(long)]
+        chat: Vec<String>,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -206,16 +212,28 @@ async fn main() -> anyhow::Result<()> {
             role,
             detect_clicks,
             impair,
+            ask,
+            chat,
         } => {
             let role = match role {
                 RoleArg::Student => JoinRole::Student,
                 RoleArg::Observer => JoinRole::Observer,
             };
-            join(common, &code, role, detect_clicks, impair.as_deref()).await
+            let said = Said {
+                questions: ask,
+                chat,
+            };
+            join(common, &code, role, detect_clicks, impair.as_deref(), said).await
         }
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
     }
+}
+
+/// What a joining peer says once admitted.
+struct Said {
+    questions: Vec<String>,
+    chat: Vec<String>,
 }
 
 fn say(line: &str) {
@@ -253,6 +271,7 @@ async fn join(
     role: JoinRole,
     detect_clicks: bool,
     impair: Option<&str>,
+    said: Said,
 ) -> anyhow::Result<()> {
     let music = common.music()?;
     let mut engine = common.engine(AdmitPolicy::Manual)?;
@@ -278,6 +297,25 @@ async fn join(
     tracing::info!(lesson = %lesson.info.title, "admitted");
     lesson.start_audio(source, sink, music)?;
     let watch = start_video(&common, &mut lesson)?;
+    for text in said.questions {
+        let reply = lesson
+            .request(ClientMessage::AskQuestion {
+                text,
+                kind: QuestionKind::Text,
+                anonymous: false,
+            })
+            .await
+            .context("asking")?;
+        if let ServerMessage::QuestionAsked { question, .. } = reply {
+            say(&format!("asked: {question}"));
+        }
+    }
+    for text in said.chat {
+        lesson
+            .request(ClientMessage::Chat { text })
+            .await
+            .context("chatting")?;
+    }
     follow(&mut lesson, common.seconds).await;
     if let (Some(watch), true) = (&watch, common.video_report) {
         say(&watch.report());
@@ -333,6 +371,7 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
                     break;
                 }
                 Some(LessonEvent::Knocking(k)) => tracing::info!("{} knocks", k.name),
+                Some(LessonEvent::KnockWithdrawn(p)) => tracing::info!(peer = %p, "stopped knocking"),
                 Some(LessonEvent::Participant(p)) => tracing::info!(peer = %p.peer, connected = p.connected, mic = p.mic, "{}", p.name),
                 Some(LessonEvent::Left(p)) => tracing::info!(peer = %p, "left"),
                 Some(LessonEvent::Link { peer, state }) => tracing::info!(%peer, ?state, "media"),
