@@ -9,8 +9,12 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclang-dev
   # Tests: a userspace PulseAudio gives cpal real devices on a machine without a sound card.
   pulseaudio pulseaudio-utils libasound2-plugins
+  # The desktop app: the system web view Tauri draws in, and its icon loader.
+  libwebkit2gtk-4.1-dev librsvg2-dev
   # Tests: network namespaces and a NAT router for the relay tests.
-  iproute2 nftables)
+  iproute2 nftables
+  # Tests: the real app under a virtual display, driven through WebKit's WebDriver.
+  xvfb xauth webkit2gtk-driver)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

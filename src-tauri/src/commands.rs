@@ -1,0 +1,689 @@
+//! The commands the UI calls. Each is a few lines over the lesson engine, the store or the
+//! settings; errors come back as `{code, message}`.
+
+use crate::devices::{self, CheckStarted, DeviceCheck, DeviceList};
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::events::{InputLevel, emit_session};
+use crate::session::{Leaving, MediaChoice, RoomServer, Session};
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::view::{
+    ChatView, LessonDetail, LessonSummary, LessonView, NoteView, QuestionState, QuestionView,
+    SearchHitView,
+};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::{Channel, InvokeResponseBody, JavaScriptChannelId};
+use tauri::{AppHandle, State, Webview};
+use tauri_specta::Event;
+use tutti_lesson::{EngineConfig, Lesson};
+use tutti_protocol::{ClientMessage, HostToken, JoinRole, PeerId, QuestionId, QuestionKind};
+use tutti_store::{LessonFilter, NewLesson, Role};
+
+type S<'a> = State<'a, AppState>;
+
+#[tauri::command]
+#[specta::specta]
+pub fn get_settings(state: S<'_>) -> Settings {
+    state.settings()
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn save_settings(state: S<'_>, settings: Settings) -> AppResult<Settings> {
+    settings.save(&state.settings_path)?;
+    let old = state.replace_settings(settings.clone());
+    if old.host_locally != settings.host_locally || old.local_port != settings.local_port {
+        // The next lesson starts the in-app server afresh with the new settings.
+        state.stop_local_server().await;
+    }
+    Ok(settings)
+}
+
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct TimeZones {
+    /// This computer's zone, e.g. `Asia/Seoul`.
+    pub local: String,
+    pub all: Vec<String>,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn time_zones() -> TimeZones {
+    let mut all: Vec<String> = jiff::tz::db()
+        .available()
+        .map(|n| n.to_string())
+        .filter(|n| n.contains('/') && !n.starts_with("Etc/"))
+        .collect();
+    all.sort();
+    TimeZones {
+        local: crate::state::local_zone(),
+        all,
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn list_devices() -> DeviceList {
+    tokio::task::spawn_blocking(devices::list)
+        .await
+        .unwrap_or_else(|_| DeviceList {
+            microphones: Vec::new(),
+            speakers: Vec::new(),
+            cameras: Vec::new(),
+            audio_error: None,
+        })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn start_device_check(
+    app: AppHandle,
+    state: S<'_>,
+    microphone: Option<String>,
+    camera: Option<String>,
+) -> AppResult<CheckStarted> {
+    state.stop_device_check().await;
+    let video = state.video.clone();
+    let (check, started) = tokio::task::spawn_blocking(move || {
+        DeviceCheck::start(
+            microphone,
+            camera,
+            move |level| {
+                let _ = InputLevel { level }.emit(&app);
+            },
+            video,
+        )
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+    *state.lock_check() = Some(check);
+    Ok(started)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stop_device_check(state: S<'_>) -> AppResult<()> {
+    state.stop_device_check().await;
+    Ok(())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn play_test_sound(speaker: Option<String>) -> AppResult<()> {
+    tokio::task::spawn_blocking(move || devices::play_test_sound(speaker))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
+}
+
+/// The engine's configuration and the server to use, from the settings.
+async fn engine_config(
+    state: &AppState,
+    server: Option<String>,
+) -> AppResult<(EngineConfig, Vec<String>)> {
+    let settings = state.settings();
+    let (url, share) = match server {
+        Some(url) => (url, Vec::new()),
+        None => state.room_server().await?,
+    };
+    let cfg = EngineConfig {
+        music: settings.music()?,
+        video: true,
+        ..EngineConfig::new(&url, settings.name.trim())
+    };
+    Ok((cfg, share))
+}
+
+fn media_choice(settings: &Settings) -> AppResult<MediaChoice> {
+    Ok(MediaChoice {
+        music: settings.music()?,
+        microphone: settings.microphone.clone(),
+        speaker: settings.speaker.clone(),
+        camera: settings.camera.clone(),
+    })
+}
+
+async fn begin(
+    app: &AppHandle,
+    state: &AppState,
+    lesson: Lesson,
+    local: tutti_store::LessonId,
+    share: Vec<String>,
+    server_url: String,
+) -> AppResult<LessonView> {
+    state.stop_device_check().await;
+    state.lock_store().mark_started(local)?;
+    let session = Session::start(
+        lesson,
+        local,
+        state.store.clone(),
+        media_choice(&state.settings())?,
+        state.video.clone(),
+        RoomServer {
+            url: server_url,
+            share_urls: share,
+        },
+        emit_session(app.clone()),
+    )?;
+    let view = session.view();
+    *state.session.lock().await = Some(session);
+    Ok(view)
+}
+
+async fn ensure_not_in_lesson(state: &AppState) -> AppResult<()> {
+    if state.session.lock().await.is_some() {
+        return Err(AppError::new(
+            ErrorCode::AlreadyInLesson,
+            "leave the current lesson first",
+        ));
+    }
+    Ok(())
+}
+
+fn check_title(title: &str) -> AppResult<String> {
+    let t = title.trim();
+    if t.is_empty() || t.chars().count() > 120 {
+        return Err(AppError::invalid("the title must be 1 to 120 characters"));
+    }
+    Ok(t.to_owned())
+}
+
+/// Opens a lesson now, as its host.
+#[tauri::command]
+#[specta::specta]
+pub async fn host_lesson(app: AppHandle, state: S<'_>, title: String) -> AppResult<LessonView> {
+    ensure_not_in_lesson(&state).await?;
+    let title = check_title(&title)?;
+    let (cfg, share) = engine_config(&state, None).await?;
+    let server_url = cfg.server.clone();
+    let lesson = Lesson::host(cfg, &title).await?;
+    let local = {
+        let store = state.lock_store();
+        let id = store.create_lesson(&NewLesson {
+            title: title.clone(),
+            my_role: Role::Host,
+            student: None,
+            host_tz: crate::state::local_zone(),
+            student_tz: None,
+            scheduled_start: None,
+            scheduled_minutes: None,
+            remote_id: Some(lesson.info.id.0.clone()),
+            invite_code: Some(lesson.info.code.to_string()),
+            server_url: Some(server_url.clone()),
+        })?;
+        if let Some(token) = &lesson.host_token {
+            store.set_host_token(id, &token.0)?;
+        }
+        id
+    };
+    begin(&app, &state, lesson, local, share, server_url).await
+}
+
+#[derive(Debug, Clone, Deserialize, specta::Type)]
+pub struct ScheduleRequest {
+    pub title: String,
+    /// When it starts, in ms since 1970 (UTC).
+    pub start_ms: i64,
+    pub minutes: u32,
+    /// The student's IANA time zone, e.g. `Asia/Dubai`.
+    pub student_tz: Option<String>,
+}
+
+/// Schedules a lesson: the room server gives it a code now (students can send questions
+/// before it starts); it is opened later with `start_scheduled`.
+#[tauri::command]
+#[specta::specta]
+pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResult<LessonSummary> {
+    let title = check_title(&request.title)?;
+    if request.start_ms < 0 {
+        return Err(AppError::invalid("choose a date and time"));
+    }
+    if !(5..=600).contains(&request.minutes) {
+        return Err(AppError::invalid("a lesson lasts 5 to 600 minutes"));
+    }
+    if let Some(tz) = &request.student_tz {
+        tutti_store::validate_zone(tz)?;
+    }
+    let start = tutti_protocol::UnixMs(request.start_ms);
+    let settings = state.settings();
+    let (url, _) = state.room_server().await?;
+    let (client, _events) = tutti_lesson::RoomClient::connect(&url, "tutti-app").await?;
+    let created = client
+        .request(ClientMessage::CreateLesson {
+            title: title.clone(),
+            host_name: settings.name.trim().to_owned(),
+            scheduled_for: Some(start),
+        })
+        .await?;
+    let tutti_protocol::ServerMessage::LessonCreated {
+        lesson, host_token, ..
+    } = created
+    else {
+        return Err(AppError::new(ErrorCode::Internal, format!("{created:?}")));
+    };
+    let store = state.lock_store();
+    let id = store.create_lesson(&NewLesson {
+        title,
+        my_role: Role::Host,
+        student: None,
+        host_tz: crate::state::local_zone(),
+        student_tz: request.student_tz,
+        scheduled_start: Some(start),
+        scheduled_minutes: Some(request.minutes),
+        remote_id: Some(lesson.id.0.clone()),
+        invite_code: Some(lesson.code.to_string()),
+        server_url: Some(url),
+    })?;
+    store.set_host_token(id, &host_token.0)?;
+    Ok(LessonSummary::from(&store.lesson(id)?))
+}
+
+/// Opens, as its host, a lesson scheduled earlier (or one left without ending it).
+#[tauri::command]
+#[specta::specta]
+pub async fn start_scheduled(app: AppHandle, state: S<'_>, id: i64) -> AppResult<LessonView> {
+    ensure_not_in_lesson(&state).await?;
+    let local = tutti_store::LessonId(id);
+    let (record, token) = {
+        let store = state.lock_store();
+        (store.lesson(local)?, store.host_token(local)?)
+    };
+    let (Some(remote), Some(token)) = (record.remote_id.clone(), token) else {
+        return Err(AppError::new(
+            ErrorCode::NotHost,
+            "this lesson cannot be opened from here: it was not created on this computer, or it has ended",
+        ));
+    };
+    // The lesson lives on the server it was created on.
+    let server = match record.server_url.clone() {
+        Some(url) if !state.settings().host_locally || !url.starts_with("ws://127.0.0.1:") => {
+            Some(url)
+        }
+        _ => None,
+    };
+    let (cfg, share) = engine_config(&state, server).await?;
+    let server_url = cfg.server.clone();
+    let lesson = Lesson::reopen(cfg, &tutti_protocol::LessonId(remote), &HostToken(token)).await?;
+    begin(&app, &state, lesson, local, share, server_url).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_scheduled(state: S<'_>, id: i64) -> AppResult<()> {
+    state
+        .lock_store()
+        .cancel_lesson(tutti_store::LessonId(id))?;
+    Ok(())
+}
+
+/// Knocks with `code` on the room server at `server` and waits until the host lets us in.
+#[tauri::command]
+#[specta::specta]
+pub async fn join_lesson(
+    app: AppHandle,
+    state: S<'_>,
+    code: String,
+    server: String,
+) -> AppResult<LessonView> {
+    ensure_not_in_lesson(&state).await?;
+    let code = tutti_protocol::InviteCode::parse(code.trim())
+        .map_err(|e| AppError::new(ErrorCode::WrongCode, e.to_string()))?;
+    let server = server.trim().to_owned();
+    if !(server.starts_with("ws://") || server.starts_with("wss://")) {
+        return Err(AppError::invalid(
+            "the room server address starts with ws:// or wss://",
+        ));
+    }
+    let (cfg, _) = engine_config(&state, Some(server.clone())).await?;
+    let code = code.to_string();
+    let joining = tokio::spawn(async move { Lesson::join(cfg, &code, JoinRole::Student).await });
+    *state.lock_joining() = Some(joining.abort_handle());
+    let joined = joining.await;
+    state.lock_joining().take();
+    let lesson = match joined {
+        Ok(r) => r?,
+        Err(e) if e.is_cancelled() => {
+            return Err(AppError::new(ErrorCode::Cancelled, "stopped waiting"));
+        }
+        Err(e) => return Err(AppError::new(ErrorCode::Internal, e.to_string())),
+    };
+    let local = {
+        let store = state.lock_store();
+        match store.lesson_by_remote(&lesson.info.id.0)? {
+            Some(l) => l.id,
+            None => store.create_lesson(&NewLesson {
+                title: lesson.info.title.clone(),
+                my_role: Role::Student,
+                student: None,
+                host_tz: crate::state::local_zone(),
+                student_tz: Some(crate::state::local_zone()),
+                scheduled_start: lesson.info.scheduled_for,
+                scheduled_minutes: None,
+                remote_id: Some(lesson.info.id.0.clone()),
+                invite_code: Some(lesson.info.code.to_string()),
+                server_url: Some(server.clone()),
+            })?,
+        }
+    };
+    begin(&app, &state, lesson, local, Vec::new(), server).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn cancel_join(state: S<'_>) {
+    if let Some(joining) = state.lock_joining().take() {
+        joining.abort();
+    }
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn lesson_view(state: S<'_>) -> AppResult<Option<LessonView>> {
+    Ok(state.session.lock().await.as_ref().map(Session::view))
+}
+
+/// Runs `f` with the current session, or says there is none.
+async fn with_session<T>(
+    state: &AppState,
+    f: impl AsyncFnOnce(&Session) -> AppResult<T>,
+) -> AppResult<T> {
+    let guard = state.session.lock().await;
+    let session = guard.as_ref().ok_or_else(AppError::not_in_lesson)?;
+    f(session).await
+}
+
+fn peer(id: String) -> PeerId {
+    PeerId(id)
+}
+
+fn question(id: i64) -> AppResult<QuestionId> {
+    u64::try_from(id)
+        .ok()
+        .filter(|&id| id >= 1)
+        .map(QuestionId)
+        .ok_or_else(|| AppError::invalid("no such question"))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn admit(state: S<'_>, peer_id: String) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.request(ClientMessage::Admit {
+            peer: peer(peer_id),
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn deny(state: S<'_>, peer_id: String) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.request(ClientMessage::Deny {
+            peer: peer(peer_id),
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn remove_participant(state: S<'_>, peer_id: String) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.request(ClientMessage::Remove {
+            peer: peer(peer_id),
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ask_question(
+    state: S<'_>,
+    text: String,
+    voice: bool,
+    anonymous: bool,
+) -> AppResult<()> {
+    let text = text.trim().to_owned();
+    if text.is_empty() && !voice {
+        return Err(AppError::invalid("write your question first"));
+    }
+    with_session(&state, async |s| {
+        s.request(ClientMessage::AskQuestion {
+            text,
+            kind: if voice {
+                QuestionKind::Voice
+            } else {
+                QuestionKind::Text
+            },
+            anonymous,
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn vote(state: S<'_>, question_id: i64, up: bool) -> AppResult<()> {
+    let q = question(question_id)?;
+    with_session(&state, async |s| s.vote(q, up).await).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_question_state(
+    state: S<'_>,
+    question_id: i64,
+    new_state: QuestionState,
+) -> AppResult<()> {
+    let q = question(question_id)?;
+    with_session(&state, async |s| {
+        s.request(ClientMessage::SetQuestionState {
+            question: q,
+            state: new_state.into(),
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn pin_question(state: S<'_>, question_id: i64, pinned: bool) -> AppResult<()> {
+    let q = question(question_id)?;
+    with_session(&state, async |s| {
+        s.request(ClientMessage::PinQuestion {
+            question: q,
+            pinned,
+        })
+        .await
+    })
+    .await
+}
+
+/// Host only: grants or revokes a participant's microphone (for a voice question).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_mic(state: S<'_>, peer_id: String, allowed: bool) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.request(ClientMessage::SetMic {
+            peer: peer(peer_id),
+            allowed,
+        })
+        .await
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn send_chat(state: S<'_>, text: String) -> AppResult<()> {
+    let text = text.trim().to_owned();
+    if text.is_empty() {
+        return Err(AppError::invalid("the message is empty"));
+    }
+    with_session(&state, async |s| {
+        s.request(ClientMessage::Chat { text }).await
+    })
+    .await
+}
+
+/// Autosave of the lesson's note.
+#[tauri::command]
+#[specta::specta]
+pub async fn save_note(state: S<'_>, body: String) -> AppResult<()> {
+    with_session(&state, async |s| s.save_note(&body)).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_muted(state: S<'_>, muted: bool) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.set_muted(muted);
+        Ok(())
+    })
+    .await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn set_camera(state: S<'_>, on: bool) -> AppResult<()> {
+    with_session(&state, async |s| s.set_camera(on)).await
+}
+
+/// Leaves the lesson; the host may end it for everyone (`end`).
+#[tauri::command]
+#[specta::specta]
+pub async fn leave_lesson(state: S<'_>, end: bool) -> AppResult<()> {
+    let session = state.session.lock().await.take();
+    let Some(session) = session else {
+        return Ok(());
+    };
+    session
+        .leave(if end { Leaving::End } else { Leaving::Leave })
+        .await;
+    Ok(())
+}
+
+#[derive(Deserialize, specta::Type)]
+pub struct WatchVideo {
+    /// A `Channel` from `@tauri-apps/api/core` (it serializes to its id).
+    #[specta(type = String)]
+    pub on_frame: JavaScriptChannelId,
+}
+
+/// Where pictures go from now on: the binary frames described in `video.rs`.
+#[tauri::command]
+#[specta::specta]
+pub fn watch_video(webview: Webview, state: S<'_>, request: WatchVideo) {
+    let channel: Channel<InvokeResponseBody> = request.on_frame.channel_on(webview);
+    state.video.attach(channel);
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Which {
+    Upcoming,
+    Past,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn lessons(state: S<'_>, which: Which) -> AppResult<Vec<LessonSummary>> {
+    let filter = match which {
+        Which::Upcoming => LessonFilter::Upcoming,
+        Which::Past => LessonFilter::Past,
+    };
+    Ok(state
+        .lock_store()
+        .lessons(filter)?
+        .iter()
+        .map(LessonSummary::from)
+        .collect())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn lesson_detail(state: S<'_>, id: i64) -> AppResult<LessonDetail> {
+    let id = tutti_store::LessonId(id);
+    let store = state.lock_store();
+    let lesson = store.lesson(id)?;
+    Ok(LessonDetail {
+        lesson: LessonSummary::from(&lesson),
+        notes: store
+            .notes(id)?
+            .into_iter()
+            .map(|n| NoteView {
+                body: n.body,
+                updated_ms: n.updated_at.0,
+            })
+            .collect(),
+        questions: store
+            .questions(id)?
+            .iter()
+            .map(QuestionView::from)
+            .collect(),
+        chat: store
+            .chat(id)?
+            .into_iter()
+            .map(|m| ChatView {
+                from: m.from_name,
+                text: m.text,
+                at_ms: m.at.0,
+                mine: false,
+            })
+            .collect(),
+    })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub fn search(state: S<'_>, query: String) -> AppResult<Vec<SearchHitView>> {
+    if query.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(state
+        .lock_store()
+        .search(query.trim(), 50)?
+        .iter()
+        .map(SearchHitView::from)
+        .collect())
+}
+
+/// Writes the lesson as Markdown into the Downloads folder; returns the file's path.
+#[tauri::command]
+#[specta::specta]
+pub fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
+    let id = tutti_store::LessonId(id);
+    let (markdown, title) = {
+        let store = state.lock_store();
+        (store.export_lesson_markdown(id)?, store.lesson(id)?.title)
+    };
+    let dir = dirs::download_dir()
+        .or_else(dirs::home_dir)
+        .ok_or_else(|| AppError::new(ErrorCode::Store, "no folder to save the export in"))?;
+    let safe: String = title
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("tutti-{}-{safe}.md", id.0));
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, markdown))
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Store,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
+    Ok(path.display().to_string())
+}

@@ -1,0 +1,490 @@
+//! The lesson we are in: the engine's lesson, our sound and camera, and the view the UI shows,
+//! kept up to date from the lesson's events and mirrored into the local store (so that the
+//! queue, chat and notes outlive the lesson and the app).
+
+use crate::error::{AppError, AppResult, device_error};
+use crate::video::{CameraSwitch, CameraTap, VideoOut};
+use crate::view::{
+    CameraStatus, ChatView, KnockView, LessonView, ParticipantView, PeerStatsView, QuestionView,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tutti_lesson::{Lesson, LessonEvent, LessonHandle};
+use tutti_media::device::{DeviceConfig, Playback};
+use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
+use tutti_media::video::{CameraSource, Vp8Config};
+use tutti_media::{LinkState, MusicConfig};
+use tutti_protocol::{ClientMessage, PeerId, Question, QuestionId};
+use tutti_store::{ChatRecord, NoteId, QuestionRecord, Store};
+
+/// Frames per sound-card buffer: 5 ms at 48 kHz (PulseAudio needs a fixed size).
+const DEVICE_BUFFER: u32 = 240;
+
+/// What the session tells the UI.
+#[derive(Debug, Clone)]
+pub enum SessionEvent {
+    Changed(Box<LessonView>),
+    Stats {
+        peers: Vec<PeerStatsView>,
+        send_level: f32,
+    },
+    /// The lesson is over for us; `reason` is the engine's English sentence.
+    Over {
+        reason: String,
+    },
+}
+
+pub type Emit = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+
+/// The devices and names a session starts with.
+pub struct MediaChoice {
+    pub music: MusicConfig,
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+    pub camera: Option<String>,
+}
+
+/// How we leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaving {
+    /// We go; the lesson goes on (the host may come back to it).
+    Leave,
+    /// The host ends it for everyone.
+    End,
+}
+
+/// The view and what it is computed from.
+struct Live {
+    view: LessonView,
+    me: PeerId,
+    questions: Vec<Question>,
+    votes: HashSet<QuestionId>,
+    note: Option<NoteId>,
+    links: HashMap<String, LinkState>,
+    hearing: HashSet<String>,
+}
+
+impl Live {
+    fn refresh_questions(&mut self) {
+        let mut qs: Vec<QuestionView> = self
+            .questions
+            .iter()
+            .map(|q| QuestionView::from_wire(q, self.votes.contains(&q.id)))
+            .collect();
+        qs.sort_by_key(|q| std::cmp::Reverse(q.asked_ms));
+        self.view.questions = qs;
+    }
+
+    fn refresh_links(&mut self) {
+        for p in &mut self.view.others {
+            p.link = self
+                .links
+                .get(&p.peer)
+                .map(|s| format!("{s:?}").to_lowercase());
+            p.hearing = self.hearing.contains(&p.peer);
+        }
+    }
+
+    fn upsert_question(&mut self, q: Question) {
+        match self.questions.iter_mut().find(|x| x.id == q.id) {
+            Some(old) => *old = q,
+            None => self.questions.push(q),
+        }
+        self.refresh_questions();
+    }
+}
+
+pub struct Session {
+    handle: LessonHandle,
+    live: Arc<Mutex<Live>>,
+    store: Arc<Mutex<Store>>,
+    local_id: tutti_store::LessonId,
+    muted: Arc<AtomicBool>,
+    camera: Option<CameraSwitch>,
+    stop: Option<oneshot::Sender<Leaving>>,
+    task: tokio::task::JoinHandle<()>,
+    emit: Emit,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The room server the lesson runs on, as the lesson screen shows it.
+pub struct RoomServer {
+    pub url: String,
+    /// Addresses others can join through (when the server runs in this app).
+    pub share_urls: Vec<String>,
+}
+
+impl Session {
+    /// Starts sound and video for `lesson` (entered as host or student), records it in the
+    /// store, and follows its events.
+    pub fn start(
+        mut lesson: Lesson,
+        local_id: tutti_store::LessonId,
+        store: Arc<Mutex<Store>>,
+        media: MediaChoice,
+        video: Arc<VideoOut>,
+        server: RoomServer,
+        emit: Emit,
+    ) -> AppResult<Session> {
+        let mut problems = Vec::new();
+        let source: Box<dyn AudioSource> = match tutti_media::device::Capture::open(&DeviceConfig {
+            name: media.microphone.clone(),
+            buffer_frames: Some(DEVICE_BUFFER),
+        }) {
+            Ok(c) => Box::new(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "no microphone: the others will not hear us");
+                problems.push(device_error(&e, true));
+                Box::new(Silence)
+            }
+        };
+        let (source, muted) = Gate::new(source);
+        let sink: Box<dyn AudioSink> = match Playback::open(&DeviceConfig {
+            name: media.speaker.clone(),
+            buffer_frames: Some(DEVICE_BUFFER),
+        }) {
+            Ok(p) => Box::new(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "no speaker: we will not hear the others");
+                problems.push(device_error(&e, false));
+                Box::new(NullSink)
+            }
+        };
+        lesson.start_audio(Box::new(source), sink, media.music)?;
+
+        let (camera, camera_on) = match CameraSource::open(media.camera.as_deref(), 640, 480, 30) {
+            Ok(cam) => {
+                let (tap, on) = CameraTap::new(cam, video.clone());
+                (Some(tap), Some(on))
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "no camera: video is receive-only");
+                (None, None)
+            }
+        };
+        let sink_video = video.clone();
+        lesson.start_video(
+            camera.map(|c| Box::new(c) as Box<dyn tutti_media::video::VideoSource>),
+            Arc::new(move |peer, frame| sink_video.send_remote(peer, &frame.picture)),
+            Vp8Config::default(),
+        )?;
+
+        let entered = &lesson.entered;
+        let me = entered.you.peer.clone();
+        let note = lock(&store)
+            .notes(local_id)
+            .ok()
+            .and_then(|n| n.into_iter().next());
+        let view = LessonView {
+            local_id: local_id.0,
+            title: lesson.info.title.clone(),
+            code: lesson.info.code.to_string(),
+            host_name: lesson.info.host_name.clone(),
+            host: lesson.host_token.is_some(),
+            you: ParticipantView::from_wire(&entered.you),
+            others: entered
+                .participants
+                .iter()
+                .filter(|p| p.peer != me)
+                .map(ParticipantView::from_wire)
+                .collect(),
+            waiting: entered.waiting.iter().map(KnockView::from).collect(),
+            questions: Vec::new(),
+            chat: entered.chat.iter().map(|m| chat_view(m, &me)).collect(),
+            note: note.as_ref().map(|n| n.body.clone()).unwrap_or_default(),
+            muted: false,
+            camera: if camera_on.is_some() {
+                CameraStatus::On
+            } else {
+                CameraStatus::NoCamera
+            },
+            problems,
+            share_urls: server.share_urls,
+            server_url: server.url,
+        };
+        let mut live = Live {
+            view,
+            me: me.clone(),
+            questions: entered.questions.clone(),
+            votes: entered.your_votes.iter().cloned().collect(),
+            note: note.map(|n| n.id),
+            links: HashMap::new(),
+            hearing: HashSet::new(),
+        };
+        live.refresh_questions();
+        {
+            let s = lock(&store);
+            for q in &entered.questions {
+                mirror_question(&s, local_id, q, &mut live.view.problems);
+            }
+            for m in &entered.chat {
+                if let Err(e) = s.add_chat(local_id, &ChatRecord::from(m)) {
+                    live.view.problems.push(e.into());
+                }
+            }
+        }
+        let live = Arc::new(Mutex::new(live));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let handle = lesson.handle();
+        let task = tokio::spawn(follow(
+            lesson,
+            live.clone(),
+            store.clone(),
+            local_id,
+            camera_on.clone(),
+            emit.clone(),
+            stop_rx,
+        ));
+        Ok(Session {
+            handle,
+            live,
+            store,
+            local_id,
+            muted,
+            camera: camera_on,
+            stop: Some(stop_tx),
+            task,
+            emit,
+        })
+    }
+
+    pub fn view(&self) -> LessonView {
+        lock(&self.live).view.clone()
+    }
+
+    fn changed(&self) {
+        (self.emit)(SessionEvent::Changed(Box::new(self.view())));
+    }
+
+    pub async fn request(&self, msg: ClientMessage) -> AppResult<()> {
+        self.handle.request(msg).await?;
+        Ok(())
+    }
+
+    /// Records our vote at once (the server's count follows as a question update).
+    pub async fn vote(&self, question: QuestionId, up: bool) -> AppResult<()> {
+        self.request(ClientMessage::Vote { question, up }).await?;
+        {
+            let mut live = lock(&self.live);
+            if up {
+                live.votes.insert(question);
+            } else {
+                live.votes.remove(&question);
+            }
+            live.refresh_questions();
+        }
+        self.changed();
+        Ok(())
+    }
+
+    pub fn set_muted(&self, muted: bool) {
+        self.muted.store(muted, Ordering::Relaxed);
+        lock(&self.live).view.muted = muted;
+        self.changed();
+    }
+
+    pub fn set_camera(&self, on: bool) -> AppResult<()> {
+        let Some(switch) = &self.camera else {
+            return Err(AppError::new(
+                crate::error::ErrorCode::NoCamera,
+                "there is no camera to turn on",
+            ));
+        };
+        switch.on.store(on, Ordering::Relaxed);
+        lock(&self.live).view.camera = if on {
+            CameraStatus::On
+        } else {
+            CameraStatus::Off
+        };
+        self.changed();
+        Ok(())
+    }
+
+    /// Saves the lesson's note (autosave): the first save creates it.
+    pub fn save_note(&self, body: &str) -> AppResult<()> {
+        let existing = lock(&self.live).note;
+        let id = {
+            let mut store = lock(&self.store);
+            match existing {
+                Some(id) => {
+                    store.save_note(id, body)?;
+                    id
+                }
+                None => store.add_note(self.local_id, body, None)?,
+            }
+        };
+        let mut live = lock(&self.live);
+        live.note = Some(id);
+        live.view.note = body.to_owned();
+        Ok(())
+    }
+
+    /// Leaves (or, for the host, ends) the lesson and waits until sound and links are closed.
+    pub async fn leave(mut self, how: Leaving) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(how);
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+fn chat_view(m: &tutti_protocol::ChatMessage, me: &PeerId) -> ChatView {
+    ChatView {
+        from: m.from_name.clone(),
+        text: m.text.clone(),
+        at_ms: m.at.0,
+        mine: &m.from == me,
+    }
+}
+
+fn mirror_question(
+    store: &Store,
+    local: tutti_store::LessonId,
+    q: &Question,
+    problems: &mut Vec<AppError>,
+) {
+    if let Err(e) = store.mirror_question(local, &QuestionRecord::from(q)) {
+        tracing::warn!(error = %e, "question not saved");
+        problems.push(e.into());
+    }
+}
+
+/// Follows the lesson until it is over or we leave: applies each event to the view, mirrors
+/// the queue and chat into the store, and sends statistics once a second.
+async fn follow(
+    mut lesson: Lesson,
+    live: Arc<Mutex<Live>>,
+    store: Arc<Mutex<Store>>,
+    local: tutti_store::LessonId,
+    camera: Option<CameraSwitch>,
+    emit: Emit,
+    mut stop: oneshot::Receiver<Leaving>,
+) {
+    let host = lesson.host_token.is_some();
+    let handle = lesson.handle();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let changed =
+        |live: &Mutex<Live>| emit(SessionEvent::Changed(Box::new(lock(live).view.clone())));
+    let over = loop {
+        tokio::select! {
+            how = &mut stop => {
+                let how = how.unwrap_or(Leaving::Leave);
+                if how == Leaving::End
+                    && let Err(e) = handle.request(ClientMessage::EndLesson).await
+                {
+                    tracing::warn!(error = %e, "could not end the lesson on the room server");
+                }
+                // A student's lesson is over for them once they leave; a host's only when
+                // ended (until then it can be opened again).
+                if how == Leaving::End || !host {
+                    let _ = lock(&store).mark_ended(local);
+                }
+                break None;
+            }
+            event = lesson.next_event() => {
+                let Some(event) = event else {
+                    break Some("disconnected from the room server".to_owned());
+                };
+                if let LessonEvent::Over(reason) = event {
+                    if !host || reason.contains("ended") {
+                        let _ = lock(&store).mark_ended(local);
+                    }
+                    break Some(reason);
+                }
+                apply(&live, &store, local, event);
+                changed(&live);
+            }
+            _ = tick.tick() => {
+                let peers = handle.peer_stats().await;
+                emit(SessionEvent::Stats {
+                    peers: peers.iter().map(PeerStatsView::from).collect(),
+                    send_level: handle.send_level(),
+                });
+                if let Some(cam) = &camera {
+                    let status = match (cam.lost.load(Ordering::Relaxed), cam.on.load(Ordering::Relaxed)) {
+                        (true, _) => CameraStatus::Lost,
+                        (false, true) => CameraStatus::On,
+                        (false, false) => CameraStatus::Off,
+                    };
+                    let differs = {
+                        let mut l = lock(&live);
+                        let differs = l.view.camera != status;
+                        l.view.camera = status;
+                        differs
+                    };
+                    if differs {
+                        changed(&live);
+                    }
+                }
+            }
+        }
+    };
+    lesson.leave().await;
+    if let Some(reason) = over {
+        emit(SessionEvent::Over { reason });
+    }
+}
+
+fn apply(
+    live: &Mutex<Live>,
+    store: &Mutex<Store>,
+    local: tutti_store::LessonId,
+    event: LessonEvent,
+) {
+    let mut live = lock(live);
+    match event {
+        LessonEvent::Knocking(k) => {
+            let k = KnockView::from(&k);
+            live.view.waiting.retain(|w| w.peer != k.peer);
+            live.view.waiting.push(k);
+        }
+        LessonEvent::KnockWithdrawn(peer) => live.view.waiting.retain(|w| w.peer != peer.0),
+        LessonEvent::Participant(p) => {
+            live.view.waiting.retain(|w| w.peer != p.peer.0);
+            if p.peer == live.me {
+                live.view.you = ParticipantView::from_wire(&p);
+            } else {
+                let v = ParticipantView::from_wire(&p);
+                match live.view.others.iter_mut().find(|o| o.peer == v.peer) {
+                    Some(o) => *o = v,
+                    None => live.view.others.push(v),
+                }
+                if !p.connected {
+                    live.hearing.remove(&p.peer.0);
+                }
+            }
+        }
+        LessonEvent::Left(peer) => {
+            live.view.others.retain(|o| o.peer != peer.0);
+            live.links.remove(&peer.0);
+            live.hearing.remove(&peer.0);
+        }
+        LessonEvent::Link { peer, state } => {
+            live.links.insert(peer.0, state);
+        }
+        LessonEvent::Hearing(peer) => {
+            live.hearing.insert(peer.0);
+        }
+        LessonEvent::Question(q) => {
+            let Live { view, .. } = &mut *live;
+            mirror_question(&lock(store), local, &q, &mut view.problems);
+            live.upsert_question(q);
+        }
+        LessonEvent::Chat(m) => {
+            if let Err(e) = lock(store).add_chat(local, &ChatRecord::from(&m)) {
+                live.view.problems.push(e.into());
+            }
+            let me = live.me.clone();
+            live.view.chat.push(chat_view(&m, &me));
+        }
+        LessonEvent::Over(_) => {}
+    }
+    live.refresh_links();
+}

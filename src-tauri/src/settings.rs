@@ -1,0 +1,219 @@
+//! The user's settings: a JSON file in the app's config directory, written atomically. A file
+//! that cannot be read is set aside (not lost) and the defaults are used.
+
+use crate::error::{AppError, AppResult, ErrorCode};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use tutti_media::{FrameDuration, MusicConfig};
+
+pub const FILE_NAME: &str = "settings.json";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Language {
+    /// The operating system's language (Korean if it is Korean, else English).
+    Auto,
+    Ko,
+    En,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct Settings {
+    /// The name others see.
+    pub name: String,
+    /// Run the room server inside the app (a lesson on one machine or one network needs no
+    /// server to deploy); otherwise use `server_url`.
+    pub host_locally: bool,
+    /// The port of the in-app room server (on every interface, so that others on the network
+    /// can join).
+    pub local_port: u16,
+    /// A room server elsewhere, e.g. `wss://rooms.example.org/ws`.
+    pub server_url: String,
+    /// Opus frame length: 2.5, 5, 10 or 20 ms. Shorter is less delay and more CPU.
+    pub frame_ms: f64,
+    pub bitrate_kbps: u32,
+    pub language: Language,
+    /// Devices by name; `None` is the system's default.
+    pub microphone: Option<String>,
+    pub speaker: Option<String>,
+    pub camera: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            name: default_name(),
+            host_locally: true,
+            local_port: 8787,
+            server_url: "ws://127.0.0.1:8787/ws".into(),
+            frame_ms: 5.0,
+            bitrate_kbps: 128,
+            language: Language::Auto,
+            microphone: None,
+            speaker: None,
+            camera: None,
+        }
+    }
+}
+
+fn default_name() -> String {
+    std::env::var("USER")
+        .ok()
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "Tutti".into())
+}
+
+impl Settings {
+    pub fn validate(&self) -> AppResult<()> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 60 {
+            return Err(AppError::invalid("your name must be 1 to 60 characters"));
+        }
+        let ws = self.server_url.starts_with("ws://") || self.server_url.starts_with("wss://");
+        if !self.host_locally && !ws {
+            return Err(AppError::invalid(
+                "the room server address starts with ws:// or wss://",
+            ));
+        }
+        if self.local_port < 1024 {
+            return Err(AppError::invalid("the local port must be 1024 or above"));
+        }
+        self.music()?;
+        Ok(())
+    }
+
+    pub fn music(&self) -> AppResult<MusicConfig> {
+        let frame = FrameDuration::from_millis(self.frame_ms)
+            .ok_or_else(|| AppError::invalid("the frame length is 2.5, 5, 10 or 20 ms"))?;
+        if !(32..=510).contains(&self.bitrate_kbps) {
+            return Err(AppError::invalid("the bitrate is 32 to 510 kb/s"));
+        }
+        Ok(MusicConfig {
+            frame,
+            bitrate: self.bitrate_kbps * 1000,
+            ..MusicConfig::default()
+        })
+    }
+
+    /// Reads the settings at `path`; a missing file gives the defaults, an unreadable one is
+    /// renamed to `settings.json.bad` and gives the defaults.
+    pub fn load(path: &Path) -> Settings {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Settings::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, path = %path.display(), "settings unreadable");
+                return Settings::default();
+            }
+        };
+        match serde_json::from_str::<Settings>(&text) {
+            Ok(s) if s.validate().is_ok() => s,
+            Ok(_) | Err(_) => {
+                let aside = set_aside_path(path);
+                tracing::warn!(aside = %aside.display(), "settings not valid; using defaults");
+                let _ = std::fs::rename(path, &aside);
+                Settings::default()
+            }
+        }
+    }
+
+    /// Writes atomically (a temporary file renamed over the old one).
+    pub fn save(&self, path: &Path) -> AppResult<()> {
+        self.validate()?;
+        let failed = |e: std::io::Error| {
+            AppError::new(
+                ErrorCode::Store,
+                format!("cannot save the settings to {}: {e}", path.display()),
+            )
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        let json = serde_json::to_string_pretty(self)
+            .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+        std::fs::write(&tmp, json).map_err(failed)?;
+        std::fs::rename(&tmp, path).map_err(failed)
+    }
+}
+
+fn set_aside_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".bad");
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_fills_in_missing_fields() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        assert_eq!(Settings::load(&path), Settings::default());
+        let s = Settings {
+            name: "김선생".into(),
+            frame_ms: 2.5,
+            language: Language::Ko,
+            ..Settings::default()
+        };
+        s.save(&path).unwrap();
+        assert_eq!(Settings::load(&path), s);
+        // A file from an older version, without the newer fields.
+        std::fs::write(&path, r#"{"name": "Omar"}"#).unwrap();
+        let old = Settings::load(&path);
+        assert_eq!(old.name, "Omar");
+        assert_eq!(old.local_port, 8787);
+    }
+
+    #[test]
+    fn a_damaged_file_is_set_aside_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, "{not json").unwrap();
+        assert_eq!(Settings::load(&path), Settings::default());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("settings.json.bad")).unwrap(),
+            "{not json"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let bad = [
+            Settings {
+                frame_ms: 7.0,
+                ..Settings::default()
+            },
+            Settings {
+                name: "  ".into(),
+                ..Settings::default()
+            },
+            Settings {
+                host_locally: false,
+                server_url: "http://x".into(),
+                ..Settings::default()
+            },
+            Settings {
+                bitrate_kbps: 5,
+                ..Settings::default()
+            },
+        ];
+        for s in bad {
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{s:?}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        let e = Settings {
+            frame_ms: 7.0,
+            ..Settings::default()
+        }
+        .save(&path)
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(!path.exists(), "nothing written");
+    }
+}

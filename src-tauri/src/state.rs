@@ -1,0 +1,104 @@
+//! What the commands share: settings, the store, the lesson we are in, the in-app room server.
+
+use crate::devices::DeviceCheck;
+use crate::error::AppResult;
+use crate::local_server::LocalServer;
+use crate::session::Session;
+use crate::settings::Settings;
+use crate::video::VideoOut;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tutti_store::Store;
+
+pub struct AppState {
+    pub settings_path: PathBuf,
+    pub data_dir: PathBuf,
+    settings: Mutex<Settings>,
+    pub store: Arc<Mutex<Store>>,
+    /// The lesson we are in. A tokio mutex: commands hold it across requests to the server.
+    pub session: tokio::sync::Mutex<Option<Session>>,
+    local_server: tokio::sync::Mutex<Option<LocalServer>>,
+    joining: Mutex<Option<tokio::task::AbortHandle>>,
+    check: Mutex<Option<DeviceCheck>>,
+    pub video: Arc<VideoOut>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// This computer's IANA time zone, or UTC when it has none.
+pub fn local_zone() -> String {
+    jiff::tz::TimeZone::system()
+        .iana_name()
+        .unwrap_or("UTC")
+        .to_owned()
+}
+
+impl AppState {
+    pub fn new(config_dir: PathBuf, data_dir: PathBuf, store: Store) -> AppState {
+        let settings_path = config_dir.join(crate::settings::FILE_NAME);
+        AppState {
+            settings: Mutex::new(Settings::load(&settings_path)),
+            settings_path,
+            data_dir,
+            store: Arc::new(Mutex::new(store)),
+            session: tokio::sync::Mutex::new(None),
+            local_server: tokio::sync::Mutex::new(None),
+            joining: Mutex::new(None),
+            check: Mutex::new(None),
+            video: Arc::new(VideoOut::default()),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    /// Replaces the settings, returning the old ones.
+    pub fn replace_settings(&self, s: Settings) -> Settings {
+        std::mem::replace(&mut *lock(&self.settings), s)
+    }
+
+    pub fn lock_store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    pub fn lock_joining(&self) -> MutexGuard<'_, Option<tokio::task::AbortHandle>> {
+        lock(&self.joining)
+    }
+
+    pub fn lock_check(&self) -> MutexGuard<'_, Option<DeviceCheck>> {
+        lock(&self.check)
+    }
+
+    pub async fn stop_device_check(&self) {
+        let check = lock(&self.check).take();
+        if let Some(check) = check {
+            // Joins the meter and preview threads.
+            let _ = tokio::task::spawn_blocking(move || drop(check)).await;
+        }
+    }
+
+    /// The room server to use for hosting (starting the in-app one if that is the setting),
+    /// and the addresses to tell others.
+    pub async fn room_server(&self) -> AppResult<(String, Vec<String>)> {
+        let settings = self.settings();
+        if !settings.host_locally {
+            return Ok((settings.server_url, Vec::new()));
+        }
+        let mut guard = self.local_server.lock().await;
+        if guard.is_none() {
+            *guard =
+                Some(LocalServer::start(settings.local_port, self.data_dir.join("server")).await?);
+        }
+        let server = guard.as_ref().map(|s| (s.url(), s.share_urls()));
+        Ok(server.unwrap_or_default())
+    }
+
+    pub async fn stop_local_server(&self) {
+        if let Some(s) = self.local_server.lock().await.take() {
+            s.stop().await;
+        }
+    }
+}

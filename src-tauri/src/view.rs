@@ -1,0 +1,328 @@
+//! What the UI sees: the lesson, its people, queue and chat, and past lessons. These types are
+//! the app's API (TypeScript is generated from them); the wire protocol and the store keep
+//! their own, and convert here.
+
+use serde::{Deserialize, Serialize};
+use tutti_protocol as wire;
+use tutti_store as store;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Host,
+    Student,
+    Observer,
+}
+
+impl From<wire::Role> for Role {
+    fn from(r: wire::Role) -> Self {
+        match r {
+            wire::Role::Host => Self::Host,
+            wire::Role::Student => Self::Student,
+            wire::Role::Observer => Self::Observer,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ParticipantView {
+    pub peer: String,
+    pub name: String,
+    pub role: Role,
+    pub mic: bool,
+    /// False while the connection is lost and the participant may still come back.
+    pub connected: bool,
+    /// The media link: `new`, `connecting`, `connected`, `disconnected`, `failed`, `closed`.
+    pub link: Option<String>,
+    /// Their sound has started to arrive.
+    pub hearing: bool,
+}
+
+impl ParticipantView {
+    pub fn from_wire(p: &wire::Participant) -> Self {
+        Self {
+            peer: p.peer.0.clone(),
+            name: p.name.clone(),
+            role: p.role.into(),
+            mic: p.mic,
+            connected: p.connected,
+            link: None,
+            hearing: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct KnockView {
+    pub peer: String,
+    pub name: String,
+    pub observer: bool,
+    pub at_ms: i64,
+}
+
+impl From<&wire::Knock> for KnockView {
+    fn from(k: &wire::Knock) -> Self {
+        Self {
+            peer: k.peer.0.clone(),
+            name: k.name.clone(),
+            observer: k.role == wire::JoinRole::Observer,
+            at_ms: k.at.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum QuestionState {
+    Open,
+    Answered,
+    Dismissed,
+}
+
+impl From<wire::QuestionState> for QuestionState {
+    fn from(s: wire::QuestionState) -> Self {
+        match s {
+            wire::QuestionState::Open => Self::Open,
+            wire::QuestionState::Answered => Self::Answered,
+            wire::QuestionState::Dismissed => Self::Dismissed,
+        }
+    }
+}
+
+impl From<QuestionState> for wire::QuestionState {
+    fn from(s: QuestionState) -> Self {
+        match s {
+            QuestionState::Open => Self::Open,
+            QuestionState::Answered => Self::Answered,
+            QuestionState::Dismissed => Self::Dismissed,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct QuestionView {
+    /// The room server's id (0 for a question only in the local store).
+    pub id: i64,
+    /// A raised hand: the asker wants to speak.
+    pub voice: bool,
+    pub text: String,
+    /// Absent when anonymous.
+    pub author: Option<String>,
+    /// The asking participant, when known (for granting the mic).
+    pub author_peer: Option<String>,
+    pub votes: u32,
+    pub voted: bool,
+    pub state: QuestionState,
+    pub pinned: bool,
+    /// Sent before the lesson started.
+    pub pre_lesson: bool,
+    pub asked_ms: i64,
+}
+
+impl QuestionView {
+    pub fn from_wire(q: &wire::Question, voted: bool) -> Self {
+        Self {
+            id: q.id.0 as i64,
+            voice: q.kind == wire::QuestionKind::Voice,
+            text: q.text.clone(),
+            author: q.author_name.clone(),
+            author_peer: q.author.as_ref().map(|p| p.0.clone()),
+            votes: q.votes,
+            voted,
+            state: q.state.into(),
+            pinned: q.pinned,
+            pre_lesson: q.pre_lesson,
+            asked_ms: q.asked_at.0,
+        }
+    }
+}
+
+impl From<&store::QuestionRecord> for QuestionView {
+    fn from(q: &store::QuestionRecord) -> Self {
+        Self {
+            id: q.remote_id.unwrap_or(0) as i64,
+            voice: q.kind == wire::QuestionKind::Voice,
+            text: q.text.clone(),
+            author: q.author_name.clone(),
+            author_peer: None,
+            votes: q.votes,
+            voted: false,
+            state: q.state.into(),
+            pinned: q.pinned,
+            pre_lesson: q.pre_lesson,
+            asked_ms: q.asked_at.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct ChatView {
+    pub from: String,
+    pub text: String,
+    pub at_ms: i64,
+    pub mine: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum LessonStatus {
+    Scheduled,
+    Live,
+    Ended,
+    Cancelled,
+}
+
+impl From<store::LessonStatus> for LessonStatus {
+    fn from(s: store::LessonStatus) -> Self {
+        match s {
+            store::LessonStatus::Scheduled => Self::Scheduled,
+            store::LessonStatus::Live => Self::Live,
+            store::LessonStatus::Ended => Self::Ended,
+            store::LessonStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// A lesson in the lists of upcoming and past lessons.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct LessonSummary {
+    /// The local store's id.
+    pub id: i64,
+    pub title: String,
+    pub host: bool,
+    pub status: LessonStatus,
+    /// When it starts or started (actual, else scheduled, else created).
+    pub start_ms: i64,
+    pub end_ms: Option<i64>,
+    pub scheduled_minutes: Option<u32>,
+    pub host_tz: String,
+    pub student_tz: Option<String>,
+    pub invite_code: Option<String>,
+}
+
+impl From<&store::Lesson> for LessonSummary {
+    fn from(l: &store::Lesson) -> Self {
+        Self {
+            id: l.id.0,
+            title: l.title.clone(),
+            host: l.my_role == wire::Role::Host,
+            status: l.status.into(),
+            start_ms: l.start().0,
+            end_ms: l.actual_end.map(|t| t.0),
+            scheduled_minutes: l.scheduled_minutes,
+            host_tz: l.host_tz.clone(),
+            student_tz: l.student_tz.clone(),
+            invite_code: l.invite_code.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct NoteView {
+    pub body: String,
+    pub updated_ms: i64,
+}
+
+/// A past (or upcoming) lesson with everything the store keeps of it.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct LessonDetail {
+    pub lesson: LessonSummary,
+    pub notes: Vec<NoteView>,
+    pub questions: Vec<QuestionView>,
+    pub chat: Vec<ChatView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct SearchHitView {
+    pub lesson: i64,
+    pub lesson_title: String,
+    /// `note` or `question`.
+    pub kind: String,
+    pub snippet: String,
+    pub at_ms: i64,
+}
+
+impl From<&store::SearchHit> for SearchHitView {
+    fn from(h: &store::SearchHit) -> Self {
+        Self {
+            lesson: h.lesson.0,
+            lesson_title: h.lesson_title.clone(),
+            kind: match h.kind {
+                store::HitKind::Note => "note",
+                store::HitKind::Question => "question",
+            }
+            .into(),
+            snippet: h.snippet.clone(),
+            at_ms: h.at.0,
+        }
+    }
+}
+
+/// The camera's state, for the lesson's camera button and the device check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraStatus {
+    On,
+    /// Turned off by the user.
+    Off,
+    /// None found, or it could not be opened; the lesson goes on with sound.
+    NoCamera,
+    /// It stopped delivering (unplugged, or taken by another program).
+    Lost,
+}
+
+/// Everything the lesson screen shows, sent whole on every change.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct LessonView {
+    /// The local store's id of this lesson.
+    pub local_id: i64,
+    pub title: String,
+    pub code: String,
+    pub host_name: String,
+    pub host: bool,
+    pub you: ParticipantView,
+    /// Everyone else in the lesson.
+    pub others: Vec<ParticipantView>,
+    /// The waiting room (the host's view).
+    pub waiting: Vec<KnockView>,
+    pub questions: Vec<QuestionView>,
+    pub chat: Vec<ChatView>,
+    pub note: String,
+    pub muted: bool,
+    pub camera: CameraStatus,
+    /// What is wrong but lets the lesson go on: no microphone (the others cannot hear us), no
+    /// speaker, notes or questions that could not be saved.
+    pub problems: Vec<crate::error::AppError>,
+    /// Addresses others can join through when the room server runs in this app.
+    pub share_urls: Vec<String>,
+    pub server_url: String,
+}
+
+/// How the connection to one participant is doing, for the connection indicator.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct PeerStatsView {
+    pub peer: String,
+    pub one_way_ms: Option<f64>,
+    pub rtt_ms: Option<f64>,
+    /// `direct` or `relayed`.
+    pub path: Option<String>,
+    pub jitter_ms: f64,
+    pub buffer_ms: f64,
+    pub loss_pct: f64,
+    pub level: f32,
+}
+
+impl From<&tutti_lesson::PeerStats> for PeerStatsView {
+    fn from(s: &tutti_lesson::PeerStats) -> Self {
+        Self {
+            peer: s.peer.0.clone(),
+            one_way_ms: s.one_way_ms,
+            rtt_ms: s.rtt_ms,
+            path: s.path.map(|p| format!("{p:?}").to_lowercase()),
+            jitter_ms: s.jitter_ms,
+            buffer_ms: s.buffer_ms,
+            loss_pct: s.loss_pct,
+            level: s.level,
+        }
+    }
+}
