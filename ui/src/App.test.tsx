@@ -1,0 +1,62 @@
+import { render, screen, waitFor } from "@testing-library/react";
+import userEvent from "@testing-library/user-event";
+import { emit } from "@tauri-apps/api/event";
+import { App } from "./App";
+import { failing, fakeBackend, lessonView, settings } from "./test/ipc";
+
+const basics = {
+  get_settings: () => settings,
+  lesson_view: () => null,
+  lessons: () => [],
+  time_zones: () => ({ local: "Asia/Seoul", all: ["Asia/Dubai", "Asia/Seoul"] }),
+  list_devices: () => ({ microphones: ["USB mic"], speakers: [], cameras: [], audio_error: null }),
+  start_device_check: () => ({ microphone: null, camera: { code: "no_camera", message: "none" } }),
+};
+
+describe("the app", () => {
+  it("joins with the code as typed, after the device check", async () => {
+    const ipc = fakeBackend({ ...basics, join_lesson: () => lessonView({ host: false }) });
+    render(<App />);
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("Invite code"), "k7q 4mz xp3");
+    await user.click(screen.getByRole("button", { name: "Join" }));
+    // The check: music mode, the headphones reminder, and no camera said plainly.
+    expect(await screen.findByText(/Use headphones/)).toBeTruthy();
+    expect(await screen.findByText(/No camera/)).toBeTruthy();
+    await user.click(screen.getByRole("button", { name: "Continue" }));
+    await waitFor(() =>
+      expect(ipc.called("join_lesson")).toEqual([
+        { code: "k7q 4mz xp3", server: "ws://127.0.0.1:8787/ws" },
+      ]),
+    );
+    expect(await screen.findByText("Scales")).toBeTruthy();
+  });
+
+  it("says a wrong code in Korean when the user chose Korean", async () => {
+    fakeBackend({
+      ...basics,
+      get_settings: () => ({ ...settings, language: "ko" }),
+      join_lesson: failing({ code: "wrong_code", message: "no lesson has the code" }),
+    });
+    render(<App />);
+    const user = userEvent.setup();
+    await user.type(await screen.findByLabelText("초대 코드"), "AAA-BBB-CCC");
+    await user.click(screen.getByRole("button", { name: "참여" }));
+    await user.click(await screen.findByRole("button", { name: "계속" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.textContent).toContain("이 코드의 수업이 없습니다");
+    expect(alert.getAttribute("data-code")).toBe("wrong_code");
+  });
+
+  it("follows the lesson from the backend's events until it is over", async () => {
+    fakeBackend(basics);
+    render(<App />);
+    await screen.findByText("Host a lesson now");
+    await emit("lesson-changed", lessonView({ waiting: [{ peer: "p-2", name: "Sara", observer: false, at_ms: 0 }] }));
+    expect((await screen.findByTestId("invite-code")).textContent).toBe("K7Q-4MZ-XP3");
+    expect(screen.getByText("Sara")).toBeTruthy();
+    await emit("lesson-over", { reason: "the host ended the lesson" });
+    expect(await screen.findByText(/the host ended the lesson/)).toBeTruthy();
+    expect(screen.queryByTestId("invite-code")).toBeNull();
+  });
+});

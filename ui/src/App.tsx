@@ -1,0 +1,135 @@
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { commands, events } from "./bindings";
+import type { AppError, LessonView, Settings } from "./types";
+import { asAppError, ok } from "./api";
+import { I18nContext, makeI18n, pickLanguage } from "./i18n";
+import { Home } from "./screens/Home";
+import { DeviceCheck, type Pending } from "./screens/DeviceCheck";
+import { Lesson } from "./screens/Lesson";
+import { History } from "./screens/History";
+import { SettingsScreen } from "./screens/Settings";
+import { ErrorLine } from "./components/ErrorLine";
+
+type Screen = "home" | "check" | "history" | "settings";
+
+export function App() {
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [screen, setScreen] = useState<Screen>("home");
+  const [pending, setPending] = useState<Pending | null>(null);
+  const [lesson, setLesson] = useState<LessonView | null>(null);
+  const [joining, setJoining] = useState(false);
+  const [over, setOver] = useState<string | null>(null);
+  const [error, setError] = useState<AppError | null>(null);
+
+  useEffect(() => {
+    void commands.getSettings().then(setSettings);
+    // A reloaded window picks up the lesson that is still going.
+    void ok(commands.lessonView()).then((v) => v && setLesson(v), () => {});
+    const unlisten = [
+      events.lessonChanged.listen((e) => setLesson(e.payload)),
+      events.lessonOver.listen((e) => {
+        setLesson(null);
+        setOver(e.payload.reason);
+        setScreen("home");
+      }),
+    ];
+    return () => unlisten.forEach((u) => void u.then((f) => f()));
+  }, []);
+
+  const i18n = useMemo(
+    () => makeI18n(pickLanguage(settings?.language ?? "auto", navigator.languages)),
+    [settings?.language],
+  );
+
+  useEffect(() => {
+    document.documentElement.lang = i18n.lang;
+  }, [i18n.lang]);
+
+  const go = useCallback(async (p: Pending) => {
+    setError(null);
+    setOver(null);
+    setJoining(p.kind === "join");
+    try {
+      const view = await ok(
+        p.kind === "host"
+          ? commands.hostLesson(p.title)
+          : p.kind === "start"
+            ? commands.startScheduled(p.id)
+            : commands.joinLesson(p.code, p.server),
+      );
+      setLesson(view);
+      setPending(null);
+    } catch (e) {
+      const err = asAppError(e);
+      if (err.code !== "cancelled") setError(err);
+      setScreen(p.kind === "join" ? "home" : "check");
+    } finally {
+      setJoining(false);
+    }
+  }, []);
+
+  if (!settings) return null;
+
+  let body;
+  if (lesson) {
+    body = <Lesson view={lesson} />;
+  } else if (joining) {
+    body = (
+      <div className="center card" role="status">
+        <p>{i18n.t("waitingForAdmit")}</p>
+        <button onClick={() => void commands.cancelJoin()}>{i18n.t("stopWaiting")}</button>
+      </div>
+    );
+  } else if (screen === "check" && pending) {
+    body = (
+      <DeviceCheck
+        settings={settings}
+        onSettings={setSettings}
+        onBack={() => setScreen("home")}
+        onContinue={() => void go(pending)}
+      />
+    );
+  } else if (screen === "history") {
+    body = <History />;
+  } else if (screen === "settings") {
+    body = <SettingsScreen settings={settings} onSaved={setSettings} />;
+  } else {
+    body = (
+      <Home
+        settings={settings}
+        onStart={(p) => {
+          setPending(p);
+          setError(null);
+          setScreen("check");
+        }}
+      />
+    );
+  }
+
+  return (
+    <I18nContext.Provider value={i18n}>
+      <div className="app">
+        {!lesson && !joining && (
+          <nav className="tabs" aria-label="main">
+            {(["home", "history", "settings"] as const).map((s) => (
+              <button
+                key={s}
+                className={screen === s || (s === "home" && screen === "check") ? "active" : ""}
+                onClick={() => setScreen(s)}
+              >
+                {i18n.t(s)}
+              </button>
+            ))}
+          </nav>
+        )}
+        {over && (
+          <p className="notice" role="status">
+            {i18n.t("lessonOver")}: {over}
+          </p>
+        )}
+        {error && <ErrorLine error={error} />}
+        <main>{body}</main>
+      </div>
+    </I18nContext.Provider>
+  );
+}

@@ -1,0 +1,143 @@
+import { useEffect, useState } from "react";
+import { commands, events } from "../bindings";
+import type { AppError, LessonView, ParticipantView, PeerStatsView } from "../types";
+import { asAppError, ok } from "../api";
+import { useI18n } from "../i18n";
+import { ErrorLine } from "../components/ErrorLine";
+import { VideoCanvas } from "../components/VideoCanvas";
+import { SidePanel } from "../components/SidePanel";
+
+export function Lesson({ view }: { view: LessonView }) {
+  const { t } = useI18n();
+  const [stats, setStats] = useState<Record<string, PeerStatsView>>({});
+  const [error, setError] = useState<AppError | null>(null);
+  const act = (p: Promise<unknown>) => p.catch((e) => setError(asAppError(e)));
+
+  useEffect(() => {
+    const unlisten = events.lessonStats.listen((e) =>
+      setStats(Object.fromEntries(e.payload.peers.map((p) => [p.peer, p]))),
+    );
+    return () => void unlisten.then((f) => f());
+  }, []);
+
+  const others = view.others.filter((p) => p.connected);
+  return (
+    <div className="lesson">
+      <div className="stage">
+        <header className="lesson-head">
+          <h1>{view.title}</h1>
+          {view.host && <InviteCode code={view.code} shareUrls={view.share_urls} />}
+        </header>
+        {view.problems.map((p, i) => (
+          <ErrorLine key={i} error={p} />
+        ))}
+        {view.host && view.waiting.length > 0 && (
+          <section className="waiting card" aria-label={t("waiting")}>
+            <h3>{t("waiting")}</h3>
+            <ul>
+              {view.waiting.map((k) => (
+                <li key={k.peer}>
+                  <span>
+                    {k.name} {k.observer && <em>({t("observer")})</em>}
+                  </span>
+                  <button className="primary" onClick={() => act(ok(commands.admit(k.peer)))}>
+                    {t("admit")}
+                  </button>
+                  <button onClick={() => act(ok(commands.deny(k.peer)))}>{t("deny")}</button>
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
+        <div className="videos">
+          {others.length === 0 && <p className="muted center">{t("nobodyYet")}</p>}
+          {others.map((p) => (
+            <div key={p.peer} className="remote">
+              <VideoCanvas peer={p.peer} label={p.name} />
+              <Connection who={p} stats={stats[p.peer]} />
+              {view.host && (
+                <button
+                  className="small-button"
+                  onClick={() => act(ok(commands.removeParticipant(p.peer)))}
+                >
+                  {t("remove")}
+                </button>
+              )}
+            </div>
+          ))}
+          <VideoCanvas peer="" label={t("you")} small />
+        </div>
+        <ErrorLine error={error} />
+        <div className="controls">
+          <button
+            aria-pressed={view.muted}
+            onClick={() => act(ok(commands.setMuted(!view.muted)))}
+          >
+            {view.muted ? `🔇 ${t("unmute")}` : `🎙 ${t("mute")}`}
+          </button>
+          {view.camera !== "no_camera" && (
+            <button onClick={() => act(ok(commands.setCamera(view.camera !== "on")))}>
+              {view.camera === "on" ? t("cameraOff") : t("cameraOn")}
+            </button>
+          )}
+          <button onClick={() => act(ok(commands.leaveLesson(false)))}>{t("leave")}</button>
+          {view.host && (
+            <button
+              className="danger"
+              onClick={() => window.confirm(t("endConfirm")) && act(ok(commands.leaveLesson(true)))}
+            >
+              {t("endLesson")}
+            </button>
+          )}
+        </div>
+      </div>
+      <SidePanel view={view} />
+    </div>
+  );
+}
+
+function InviteCode({ code, shareUrls }: { code: string; shareUrls: string[] }) {
+  const { t } = useI18n();
+  const [copied, setCopied] = useState(false);
+  return (
+    <div className="invite">
+      <span className="muted">{t("code")}</span>
+      <output className="invite-code" data-testid="invite-code">
+        {code}
+      </output>
+      <button
+        onClick={() =>
+          void navigator.clipboard.writeText(code).then(() => {
+            setCopied(true);
+            setTimeout(() => setCopied(false), 1500);
+          })
+        }
+      >
+        {copied ? t("copied") : t("copy")}
+      </button>
+      {shareUrls.length > 0 && (
+        <small className="muted">
+          {t("shareAt")} {shareUrls.join(" · ")}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** How the link to one participant is doing: green under 30 ms one way, red past 60 ms or 3 % loss. */
+export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerStatsView }) {
+  const { t } = useI18n();
+  if (!stats || stats.one_way_ms === null) {
+    return <span className="conn muted">{t("connecting")}</span>;
+  }
+  const ms = stats.one_way_ms;
+  const loss = stats.loss_pct ?? 0;
+  const quality = ms > 60 || loss > 3 ? "bad" : ms > 30 || loss > 1 ? "fair" : "good";
+  return (
+    <span className={`conn ${quality}`} data-testid={`conn-${who.peer}`}>
+      ● {t("oneWay")} {Math.round(ms)} ms · {t("buffer")} {Math.round(stats.buffer_ms ?? 0)} ms
+      {loss > 0 && ` · ${t("loss")} ${loss.toFixed(1)} %`}
+      {stats.path === "relay" && " · TURN"}
+    </span>
+  );
+}
