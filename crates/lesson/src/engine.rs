@@ -9,6 +9,7 @@
 use crate::client::{ClientError, RoomClient, lock};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
@@ -709,13 +710,39 @@ fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
 
 /// Our link's events: candidates go to the peer (once our description has), connection state
 /// changes the fan-out.
+/// How long a new link may take to connect before it is built again.
+const CONNECT_WITHIN: Duration = Duration::from_secs(15);
+
 async fn pump_link(
     shared: Arc<Shared>,
     peer: PeerId,
     link: Arc<PeerLink>,
     mut rx: mpsc::UnboundedReceiver<LinkEvent>,
 ) {
-    while let Some(event) = rx.recv().await {
+    // A link that is neither connected nor failed by then is stuck (a handshake lost for good,
+    // a path that died half-way): it is built again, as a failed one is.
+    let give_up = tokio::time::sleep(CONNECT_WITHIN);
+    tokio::pin!(give_up);
+    let mut connected = false;
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            () = &mut give_up, if !connected => {
+                tracing::warn!(%peer, "no connection after {CONNECT_WITHIN:?}: building the link again");
+                shared.fanout.remove(&link);
+                shared.video_fanout.remove(&link);
+                let _ = shared.events.send(LessonEvent::Link {
+                    peer: peer.clone(),
+                    state: LinkState::Failed,
+                });
+                tokio::spawn(rebuild(shared.clone(), peer.clone(), link.clone()));
+                return;
+            }
+        };
+        connected |= matches!(event, LinkEvent::State(LinkState::Connected));
         match event {
             LinkEvent::LocalCandidate {
                 candidate,
