@@ -1,33 +1,69 @@
 # The two commands of the README: `make run` and `make test`.
 SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/tutti-target
-# Where `make run` keeps the room server's data.
+# Where `make server` keeps the room server's data.
 DATA ?= $(HOME)/.local/share/tutti-server
 LISTEN ?= 127.0.0.1:8787
+# The app is always built with its UI inside (as `tauri build` does), so that the tests, the
+# binary under test and `make run` share one build of Tauri.
+APP_FEATURES := --features tutti-app/custom-protocol
+TAURI := ui/node_modules/.bin/tauri
+APP := $(CARGO_TARGET_DIR)/debug/tutti
 
-.PHONY: run test setup lint test-rust bench bench-load bench-latency bench-jitter bench-video server
+.PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
+	bench bench-load bench-latency bench-jitter bench-video
 
 setup:
 	@scripts/setup-debian.sh
 
-## Starts the room server (the desktop app takes this over once it exists).
-run: server
+ui-deps: setup
+	@[ ui/node_modules/.package-lock.json -nt ui/package-lock.json ] || (cd ui && npm ci --no-audit --no-fund)
 
+## The built UI, which the app's Rust embeds at compile time.
+ui-dist: ui-deps
+	cd ui && npx vite build --logLevel warn
+
+## The desktop app, with the UI built into it.
+app: ui-deps
+	$(TAURI) build --debug --no-bundle
+
+run: app
+	$(APP)
+
+## A room server on its own (for lessons across networks; the app runs one itself otherwise).
 server: setup
 	cargo run --release -p signaling-server --bin tutti-server -- --listen $(LISTEN) --data $(DATA)
 
-## Everything CI checks.
-test: setup lint test-rust
+## The Debian package (size in the README).
+bundle: ui-deps
+	$(TAURI) build --bundles deb
 
-lint:
+## Rewrites ui/src/bindings.ts from the Rust commands and events (CI checks it is current).
+bindings:
+	TUTTI_UPDATE_BINDINGS=1 cargo test -p tutti-app $(APP_FEATURES) --lib bindings_are_up_to_date
+
+## Everything CI checks.
+test: setup ui-deps lint test-rust test-ui test-app
+
+lint: ui-dist
 	cargo fmt --all --check
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo clippy --workspace --all-targets --locked $(APP_FEATURES) -- -D warnings
+	cd ui && npx tsc --noEmit
 
 ## The binaries first: tests/tests/nat.rs runs tutti-server and tutti-peer themselves, and
 ## `cargo test` alone does not rebuild another package's binaries.
-test-rust:
-	cargo build --workspace --bins --locked
-	cargo test --workspace --locked
+test-rust: ui-dist
+	cargo build --workspace --bins --locked $(APP_FEATURES)
+	cargo test --workspace --locked $(APP_FEATURES)
+
+test-ui: ui-deps
+	cd ui && npx vitest run
+
+## The real app under a virtual display, driven through WebDriver, with a tutti-peer student.
+test-app: app
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version "^2" --locked
+	cargo build --locked -p tutti-lesson -p signaling-server --bins
+	xvfb-run -a -s "-screen 0 1440x900x24" node --test tests/app/
 
 ## Benchmarks (release builds; figures go in the README).
 bench: bench-load bench-latency bench-jitter bench-video

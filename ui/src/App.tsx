@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { commands, events } from "./bindings";
 import type { AppError, LessonView, Settings } from "./types";
 import { asAppError, ok } from "./api";
@@ -18,6 +18,7 @@ export function App() {
   const [pending, setPending] = useState<Pending | null>(null);
   const [lesson, setLesson] = useState<LessonView | null>(null);
   const [joining, setJoining] = useState(false);
+  // Why the last lesson is over, in words.
   const [over, setOver] = useState<string | null>(null);
   const [error, setError] = useState<AppError | null>(null);
 
@@ -29,7 +30,7 @@ export function App() {
       events.lessonChanged.listen((e) => setLesson(e.payload)),
       events.lessonOver.listen((e) => {
         setLesson(null);
-        setOver(e.payload.reason);
+        setOver(`${i18nRef.current.t("lessonOver")}: ${e.payload.reason}`);
         setScreen("home");
       }),
     ];
@@ -41,9 +42,11 @@ export function App() {
     [settings?.language],
   );
 
+  const i18nRef = useRef(i18n);
   useEffect(() => {
+    i18nRef.current = i18n;
     document.documentElement.lang = i18n.lang;
-  }, [i18n.lang]);
+  }, [i18n]);
 
   const go = useCallback(async (p: Pending) => {
     setError(null);
@@ -72,7 +75,16 @@ export function App() {
 
   let body;
   if (lesson) {
-    body = <Lesson view={lesson} />;
+    body = (
+      <Lesson
+        view={lesson}
+        onLeft={(ended) => {
+          setLesson(null);
+          setOver(i18n.t(ended ? "youEnded" : "youLeft"));
+          setScreen("home");
+        }}
+      />
+    );
   } else if (joining) {
     body = (
       <div className="center card" role="status">
@@ -124,7 +136,7 @@ export function App() {
         )}
         {over && (
           <p className="notice" role="status">
-            {i18n.t("lessonOver")}: {over}
+            {over}
           </p>
         )}
         {error && <ErrorLine error={error} />}

@@ -131,7 +131,8 @@ function Schedule({ onScheduled }: { onScheduled: () => void }) {
 
   useEffect(() => {
     void commands.timeZones().then((z) => {
-      setZones(z);
+      // This computer's zone is offered even when it is not a city (e.g. UTC).
+      setZones(z.all.includes(z.local) ? z : { ...z, all: [z.local, ...z.all] });
       setStudentTz(z.local);
     });
   }, []);

@@ -7,7 +7,7 @@ import { ErrorLine } from "../components/ErrorLine";
 import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
 
-export function Lesson({ view }: { view: LessonView }) {
+export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boolean) => void }) {
   const { t } = useI18n();
   const [stats, setStats] = useState<Record<string, PeerStatsView>>({});
   const [error, setError] = useState<AppError | null>(null);
@@ -80,11 +80,16 @@ export function Lesson({ view }: { view: LessonView }) {
               {view.camera === "on" ? t("cameraOff") : t("cameraOn")}
             </button>
           )}
-          <button onClick={() => act(ok(commands.leaveLesson(false)))}>{t("leave")}</button>
+          <button onClick={() => act(ok(commands.leaveLesson(false)).then(() => onLeft(false)))}>
+            {t("leave")}
+          </button>
           {view.host && (
             <button
               className="danger"
-              onClick={() => window.confirm(t("endConfirm")) && act(ok(commands.leaveLesson(true)))}
+              onClick={() =>
+                window.confirm(t("endConfirm")) &&
+                act(ok(commands.leaveLesson(true)).then(() => onLeft(true)))
+              }
             >
               {t("endLesson")}
             </button>

@@ -1,0 +1,186 @@
+// The real app (built by `make app`) under a virtual display, driven through tauri-driver and
+// WebKitWebDriver: the teacher hosts, a headless student (tutti-peer) knocks with a question and
+// a test-pattern camera, the teacher admits, sees the picture, answers the question, writes a
+// note and ends the lesson; after a restart the lesson, its note and its question are in the
+// history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Session } from "./webdriver.mjs";
+
+const TARGET = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, ".cache/tutti-target");
+const APP = join(TARGET, "debug/tutti");
+const PEER = join(TARGET, "debug/tutti-peer");
+// Screenshots of each run (docs/screenshots/ holds copies chosen for the README).
+const SHOTS = process.env.TUTTI_SCREENSHOTS ?? join(TARGET, "screenshots");
+
+const children = [];
+// Each child leads its own process group, so that what it started (tauri-driver starts
+// WebKitWebDriver, which starts the app) goes with it.
+after(() =>
+  children.forEach((c) => {
+    try {
+      process.kill(-c.pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  }),
+);
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+    s.on("error", fail);
+  });
+}
+
+async function portOpen(port) {
+  return new Promise((ok) => {
+    const c = connect(port, "127.0.0.1", () => {
+      c.end();
+      ok(true);
+    });
+    c.on("error", () => ok(false));
+  });
+}
+
+function run(cmd, args, env, name) {
+  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  child.output = "";
+  const keep = (d) => {
+    child.output += d;
+    if (process.env.TUTTI_E2E_VERBOSE) process.stderr.write(`[${name}] ${d}`);
+  };
+  child.stdout.on("data", keep);
+  child.stderr.on("data", keep);
+  children.push(child);
+  return child;
+}
+
+test("a lesson in the real app, from hosting to the history", { timeout: 240_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), "tutti-app-e2e-"));
+  const roomPort = await freePort();
+  const driverPort = await freePort();
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, "config"),
+    XDG_DATA_HOME: join(home, "data"),
+    XDG_RUNTIME_DIR: join(home, "run"),
+    // No sound server: the app must say "no microphone" and go on.
+    PULSE_SERVER: "unix:/nonexistent",
+    RUST_LOG: "info",
+  };
+  mkdirSync(join(home, "run"), { mode: 0o700 });
+  const configDir = join(home, "config/app.tutti.desktop");
+  mkdirSync(configDir, { recursive: true });
+  writeFileSync(
+    join(configDir, "settings.json"),
+    JSON.stringify({ name: "김선생", host_locally: true, local_port: roomPort, language: "en" }),
+  );
+
+  const driver = run("tauri-driver", ["--port", String(driverPort)], env, "driver");
+  const base = `http://127.0.0.1:${driverPort}`;
+  const deadline = Date.now() + 20_000;
+  while (!(await portOpen(driverPort))) {
+    assert.ok(Date.now() < deadline, `tauri-driver did not start: ${driver.output}`);
+    await sleep(100);
+  }
+
+  let app = await Session.start(base, APP);
+  let student;
+  try {
+    // Host a lesson.
+    const title = await app.until("the home screen", () => app.find(".home input"));
+    await app.type(title, "Bach partita, bar 12");
+    await app.press("Host");
+    await app.until("the device check", () => app.findText("Use headphones"));
+    await app.press("Continue");
+    const codeEl = await app.until("the invite code", () => app.find("[data-testid=invite-code]"), 30_000);
+    const code = (await app.text(codeEl)).trim();
+    assert.match(code, /^[2-9A-Z]{3}-[2-9A-Z]{3}-[2-9A-Z]{3}$/);
+    // No sound card here: said plainly, and the lesson goes on.
+    await app.until("the no-microphone notice", () => app.findText("No microphone"));
+
+    // A student knocks, with a question and a test-pattern camera; the code typed in lower case.
+    student = run(
+      PEER,
+      [
+        "join", code.toLowerCase(),
+        "--server", `ws://127.0.0.1:${roomPort}/ws`,
+        "--name", "Omar",
+        "--udp", "127.0.0.1",
+        "--video", "test-pattern",
+        "--ask", "How do I keep the bow straight?",
+      ],
+      env,
+      "student",
+    );
+    await app.until("Omar in the waiting room", () => app.findText("Omar"), 30_000);
+    await app.press("Admit");
+
+    // The question arrives, and so does the picture (frames over the channel to a canvas).
+    await app.until("the question", () => app.findText("How do I keep the bow straight?"), 30_000);
+    await app.until(
+      "the student's picture",
+      () =>
+        app.execute(`
+          const f = document.querySelector('figure.video[data-peer]:not([data-peer=""])');
+          return f !== null && f.querySelector('.no-picture') === null;`),
+      30_000,
+    );
+    await app.until("the connection figures", () => app.findText("one-way"), 30_000);
+    mkdirSync(SHOTS, { recursive: true });
+    writeFileSync(join(SHOTS, "lesson.png"), await app.screenshot());
+
+    // Answer it: it leaves the open list.
+    await app.press("✓ Answered");
+    await app.until("the open list to empty", () => app.findText("No questions."));
+
+    // A note, saved as it is typed.
+    await app.press("Notes");
+    const notes = await app.until("the notes", () => app.find(".notes textarea"));
+    await app.type(notes, "Bow arm: elbow lower on the G string.");
+    await app.until("the note saved", () => app.findText("Saved"), 10_000);
+
+    // End the lesson for everyone (the confirmation answered yes).
+    await app.execute("window.confirm = () => true;");
+    await app.press("End lesson");
+    await app.until("the end of the lesson", () => app.findText("You ended the lesson"), 20_000);
+    await app.until("the student to be told", async () => student.exitCode !== null, 20_000);
+  } catch (e) {
+    mkdirSync(SHOTS, { recursive: true });
+    writeFileSync(join(SHOTS, "failure.png"), await app.screenshot().catch(() => Buffer.alloc(0)));
+    e.message += `\n--- student ---\n${student?.output ?? ""}\n--- driver ---\n${driver.output.slice(-4000)}`;
+    throw e;
+  } finally {
+    await app.end();
+  }
+
+  // Restart: the lesson, its note and its question are kept.
+  await sleep(500);
+  app = await Session.start(base, APP);
+  try {
+    await app.press("Lessons");
+    await app.click(await app.until("the past lesson", () => app.findText("Bach partita, bar 12", "button")));
+    await app.until("the note", () => app.findText("Bow arm: elbow lower on the G string."));
+    await app.until("the question", () => app.findText("How do I keep the bow straight?"));
+    writeFileSync(join(SHOTS, "history.png"), await app.screenshot());
+    await app.press("Export as Markdown");
+    const saved = await app.until("the export", () => app.findText("Saved to"));
+    const path = (await app.text(saved)).replace(/^Saved to\s*/, "");
+    const md = readFileSync(path, "utf8");
+    assert.match(md, /Bow arm: elbow lower/);
+    assert.match(md, /keep the bow straight/);
+  } finally {
+    await app.end();
+  }
+});
