@@ -100,9 +100,12 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
   try {
     // Host a lesson.
     const title = await app.until("the home screen", () => app.find(".home input"));
+    mkdirSync(SHOTS, { recursive: true });
+    writeFileSync(join(SHOTS, "home.png"), await app.screenshot());
     await app.type(title, "Bach partita, bar 12");
     await app.press("Host");
     await app.until("the device check", () => app.findText("Use headphones"));
+    writeFileSync(join(SHOTS, "device-check.png"), await app.screenshot());
     await app.press("Continue");
     const codeEl = await app.until("the invite code", () => app.find("[data-testid=invite-code]"), 30_000);
     const code = (await app.text(codeEl)).trim();
@@ -138,7 +141,6 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
       30_000,
     );
     await app.until("the connection figures", () => app.findText("one-way"), 30_000);
-    mkdirSync(SHOTS, { recursive: true });
     writeFileSync(join(SHOTS, "lesson.png"), await app.screenshot());
 
     // Answer it: it leaves the open list.

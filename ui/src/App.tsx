@@ -109,6 +109,7 @@ export function App() {
     body = (
       <Home
         settings={settings}
+        onHistory={() => setScreen("history")}
         onStart={(p) => {
           setPending(p);
           setError(null);

@@ -7,16 +7,23 @@ import { cityOf, formatIn, zonedToMs } from "../time";
 import { ErrorLine } from "../components/ErrorLine";
 import type { Pending } from "./DeviceCheck";
 
-export function Home({ settings, onStart }: { settings: Settings; onStart: (p: Pending) => void }) {
+export function Home(props: {
+  settings: Settings;
+  onStart: (p: Pending) => void;
+  onHistory: () => void;
+}) {
+  const { settings, onStart } = props;
   const { t, lang } = useI18n();
   const [title, setTitle] = useState("");
   const [code, setCode] = useState("");
   const [server, setServer] = useState(settings.server_url);
   const [upcoming, setUpcoming] = useState<LessonSummary[]>([]);
+  const [past, setPast] = useState<LessonSummary[]>([]);
   const [error, setError] = useState<AppError | null>(null);
 
   const refresh = useCallback(() => {
     ok(commands.lessons("upcoming")).then(setUpcoming, (e) => setError(asAppError(e)));
+    ok(commands.lessons("past")).then((l) => setPast(l.slice(0, 5)), (e) => setError(asAppError(e)));
   }, []);
   useEffect(refresh, [refresh]);
 
@@ -99,6 +106,23 @@ export function Home({ settings, onStart }: { settings: Settings; onStart: (p: P
           ))}
         </ul>
       </section>
+
+      {past.length > 0 && (
+        <section className="card wide">
+          <h2>{t("recentLessons")}</h2>
+          <ul className="lessons">
+            {past.map((l) => (
+              <li key={l.id}>
+                <strong>{l.title}</strong>
+                <TwoTimes ms={l.start_ms} mine={l.host_tz} theirs={l.student_tz} lang={lang} />
+              </li>
+            ))}
+          </ul>
+          <button className="link" onClick={props.onHistory}>
+            {t("allLessons")} →
+          </button>
+        </section>
+      )}
     </div>
   );
 }

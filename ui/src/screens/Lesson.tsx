@@ -20,7 +20,9 @@ export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boo
     return () => void unlisten.then((f) => f());
   }, []);
 
-  const others = view.others.filter((p) => p.connected);
+  // Someone whose connection dropped keeps their place (the room server holds it, the media
+  // link is rebuilt); they are shown as reconnecting rather than gone.
+  const others = view.others;
   return (
     <div className="lesson">
       <div className="stage">
@@ -54,7 +56,13 @@ export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boo
           {others.map((p) => (
             <div key={p.peer} className="remote">
               <VideoCanvas peer={p.peer} label={p.name} />
-              <Connection who={p} stats={stats[p.peer]} />
+              {!p.connected || p.link === "failed" || p.link === "disconnected" ? (
+                <span className="conn bad" role="status">
+                  {t("reconnecting")}
+                </span>
+              ) : (
+                <Connection who={p} stats={stats[p.peer]} />
+              )}
               {view.host && (
                 <button
                   className="small-button"
