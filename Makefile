@@ -90,3 +90,4 @@ bench-video: setup
 	cargo bench -p tutti-media --bench video_codec
 	cargo build --release -p signaling-server -p tutti-lesson
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench video --seconds 20
+	cargo bench -p tutti-media --bench frames_to_webview

@@ -141,6 +141,7 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
       30_000,
     );
     await app.until("the connection figures", () => app.findText("one-way"), 30_000);
+    await measureVideo(app);
     writeFileSync(join(SHOTS, "lesson.png"), await app.screenshot());
 
     // Answer it: it leaves the open list.
@@ -186,3 +187,41 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.end();
   }
 });
+
+/** Prints what the raw-RGBA path costs in this window over 3 s, and what decoding the same
+ * picture as JPEG (the compressed alternative) would cost here. */
+async function measureVideo(app) {
+  const read = () => app.execute("return { ...window.__tuttiVideo };");
+  const a = await read();
+  await sleep(3000);
+  const b = await read();
+  const frames = b.frames - a.frames;
+  const drawn = b.drawn - a.drawn;
+  assert.ok(frames > 0, "frames arrive while the student sends them");
+  const jpeg = await app.executeAsync(`
+    const done = arguments[arguments.length - 1];
+    const canvas = document.querySelector('figure.video[data-peer]:not([data-peer=""]) canvas');
+    canvas.toBlob(async (blob) => {
+      const target = document.createElement("canvas");
+      target.width = canvas.width;
+      target.height = canvas.height;
+      const ctx = target.getContext("2d");
+      const start = performance.now();
+      for (let i = 0; i < 30; i++) {
+        const bitmap = await createImageBitmap(blob);
+        ctx.drawImage(bitmap, 0, 0);
+        bitmap.close();
+      }
+      done({ bytes: blob.size, ms: (performance.now() - start) / 30 });
+    }, "image/jpeg", 0.85);`);
+  const figures = {
+    bench: "video_to_webview",
+    fps: +(frames / 3).toFixed(1),
+    rgba_bytes_per_frame: Math.round((b.bytes - a.bytes) / frames),
+    rgba_parse_ms: +((b.parseMs - a.parseMs) / frames).toFixed(3),
+    rgba_draw_ms: +((b.drawMs - a.drawMs) / Math.max(drawn, 1)).toFixed(3),
+    jpeg_bytes_per_frame: jpeg.bytes,
+    jpeg_decode_draw_ms: +jpeg.ms.toFixed(3),
+  };
+  console.log(JSON.stringify(figures));
+}

@@ -57,6 +57,11 @@ export class Session {
     return this.cmd("POST", "/execute/sync", { script, args });
   }
 
+  /** Runs `script`, whose last argument is a callback to call with the result. */
+  executeAsync(script, args = []) {
+    return this.cmd("POST", "/execute/async", { script, args });
+  }
+
   screenshot() {
     return this.cmd("GET", "/screenshot").then((b64) => Buffer.from(b64, "base64"));
   }

@@ -26,6 +26,10 @@ export function parseFrame(buffer: ArrayBuffer): Frame | null {
   return { width, height, peer, rgba: new Uint8ClampedArray(buffer, start) };
 }
 
+/** What reached this window, for the figures in the README (read by the end-to-end test). */
+export const received = { frames: 0, bytes: 0, parseMs: 0, drawMs: 0, drawn: 0 };
+(globalThis as { __tuttiVideo?: typeof received }).__tuttiVideo = received;
+
 type Listener = (frame: Frame) => void;
 const listeners = new Map<string, Set<Listener>>();
 let channel: Channel<ArrayBuffer> | null = null;
@@ -35,7 +39,11 @@ export function onFrames(peer: string, listener: Listener): () => void {
   if (!channel) {
     channel = new Channel<ArrayBuffer>();
     channel.onmessage = (message) => {
+      const start = performance.now();
       const frame = message instanceof ArrayBuffer ? parseFrame(message) : null;
+      received.parseMs += performance.now() - start;
+      received.frames += 1;
+      received.bytes += message instanceof ArrayBuffer ? message.byteLength : 0;
       if (frame) listeners.get(frame.peer)?.forEach((l) => l(frame));
     };
     void commands.watchVideo({ on_frame: channel as unknown as string });
@@ -50,5 +58,8 @@ export function onFrames(peer: string, listener: Listener): () => void {
 export function draw(canvas: HTMLCanvasElement, frame: Frame) {
   if (canvas.width !== frame.width) canvas.width = frame.width;
   if (canvas.height !== frame.height) canvas.height = frame.height;
+  const start = performance.now();
   canvas.getContext("2d")?.putImageData(new ImageData(frame.rgba, frame.width, frame.height), 0, 0);
+  received.drawMs += performance.now() - start;
+  received.drawn += 1;
 }

@@ -52,3 +52,36 @@ impl I420Frame {
         (u, v)
     }
 }
+
+impl I420Frame {
+    /// Appends the picture as RGBA (BT.601 limited range, in integers), taking every
+    /// `step`-th pixel of every `step`-th row: what a web view's canvas draws.
+    pub fn append_rgba(&self, step: u32, out: &mut Vec<u8>) {
+        let frame = self;
+        let step = step.max(1);
+        let (fw, fh) = (frame.width as usize, frame.height as usize);
+        let (cw, _) = frame.chroma_size();
+        let cw = cw as usize;
+        let ys = &frame.data[..fw * fh];
+        let us = &frame.data[fw * fh..];
+        let chroma_len = us.len() / 2;
+        let (us, vs) = us.split_at(chroma_len);
+        let step = step as usize;
+        for row in (0..fh).step_by(step).take(fh / step) {
+            for col in (0..fw).step_by(step).take(fw / step) {
+                let y = i32::from(ys[row * fw + col]) - 16;
+                let ci = (row / 2) * cw + col / 2;
+                let u = i32::from(us.get(ci).copied().unwrap_or(128)) - 128;
+                let v = i32::from(vs.get(ci).copied().unwrap_or(128)) - 128;
+                let c = 298 * y;
+                let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+                out.extend_from_slice(&[
+                    clamp(c + 409 * v),
+                    clamp(c - 100 * u - 208 * v),
+                    clamp(c + 516 * u),
+                    255,
+                ]);
+            }
+        }
+    }
+}
