@@ -54,7 +54,7 @@ lint: ui-dist
 ## `cargo test` alone does not rebuild another package's binaries.
 test-rust: ui-dist
 	cargo build --workspace --bins --locked $(APP_FEATURES)
-	cargo test --workspace --locked $(APP_FEATURES)
+	cargo test --workspace --locked --no-fail-fast $(APP_FEATURES)
 
 test-ui: ui-deps
 	cd ui && npx vitest run
