@@ -7,6 +7,7 @@
 //! this link's jitter buffer; the playout side pops from it.
 
 use crate::codec::{self, MusicConfig};
+use crate::feedback::{self, Feedback, KeyframeNeed, VideoFeedback};
 use crate::format::SAMPLE_RATE;
 use crate::jitter::{JitterBuffer, JitterConfig, Payload};
 use crate::red::{self, RED_PT};
@@ -19,7 +20,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -151,6 +152,7 @@ struct Handler {
     malformed_in: Arc<AtomicU64>,
     video: Option<std::sync::mpsc::SyncSender<ReceivedVideo>>,
     video_dropped: Arc<AtomicU64>,
+    keyframe_requests_out: Arc<AtomicU64>,
 }
 
 /// Reassembles VP8 frames from RTP as soon as each is complete and hands them on; a full queue drops the frame (the
@@ -159,10 +161,12 @@ fn receive_video(
     track: Arc<dyn TrackRemote>,
     to: std::sync::mpsc::SyncSender<ReceivedVideo>,
     dropped: Arc<AtomicU64>,
+    keyframe_requests: Arc<AtomicU64>,
 ) {
     use crate::video::assemble::FrameAssembler;
     tokio::spawn(async move {
         let mut assembler = FrameAssembler::new();
+        let mut need = KeyframeNeed::default();
         while let Some(event) = track.poll().await {
             let packet = match event {
                 TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -177,6 +181,8 @@ fn receive_video(
                 h.marker,
                 packet.payload.clone(),
             ) {
+                let keyframe = feedback::is_vp8_keyframe(&frame.data);
+                let mut ask = need.on_frame(keyframe, frame.lost_before, now);
                 let frame = ReceivedVideo {
                     data: frame.data,
                     rtp_timestamp: frame.rtp_timestamp,
@@ -185,6 +191,15 @@ fn receive_video(
                 };
                 if to.try_send(frame).is_err() {
                     dropped.fetch_add(1, Relaxed);
+                    ask |= need.on_dropped(now);
+                }
+                if ask {
+                    match track.write_rtcp(vec![feedback::pli(h.ssrc)]).await {
+                        Ok(()) => {
+                            keyframe_requests.fetch_add(1, Relaxed);
+                        }
+                        Err(e) => tracing::debug!(error = %e, "keyframe request not sent"),
+                    }
                 }
             }
         }
@@ -227,7 +242,12 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         if track.kind().await == RtpCodecKind::Video {
             match &self.video {
-                Some(to) => receive_video(track, to.clone(), self.video_dropped.clone()),
+                Some(to) => receive_video(
+                    track,
+                    to.clone(),
+                    self.video_dropped.clone(),
+                    self.keyframe_requests_out.clone(),
+                ),
                 None => tracing::debug!("a video track we did not ask for; ignored"),
             }
             return;
@@ -371,7 +391,9 @@ async fn add_sample_track(
             Instant::now(),
             MediaStreamTrack::new(
                 "tutti".to_owned(),
-                label.to_owned(),
+                // Unique: RTCP is routed to a track by its id, remote tracks first, and the
+                // other side names its tracks as we do ("camera").
+                format!("{label}-{ssrc:08x}"),
                 label.to_owned(),
                 kind,
                 vec![RTCRtpEncodingParameters {
@@ -406,6 +428,7 @@ pub struct PeerLink {
     video: Option<VideoOut>,
     video_rx: Mutex<Option<std::sync::mpsc::Receiver<ReceivedVideo>>>,
     video_dropped: Arc<AtomicU64>,
+    keyframe_requests_out: Arc<AtomicU64>,
 }
 
 /// The outgoing video track.
@@ -413,6 +436,45 @@ struct VideoOut {
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
     ssrc: u32,
+    heard: Arc<VideoFeedbackIn>,
+}
+
+/// What the other side said about our video (RTCP, see [`feedback`]).
+#[derive(Default)]
+struct VideoFeedbackIn {
+    keyframe_wanted: AtomicBool,
+    keyframe_requests: AtomicU64,
+    /// The last reported loss fraction, as `f64` bits; `u64::MAX` before the first report.
+    loss_bits: AtomicU64,
+    reported: AtomicBool,
+}
+
+/// Reads the feedback delivered to our video track until the connection is gone.
+fn follow_video_feedback(
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    heard: Arc<VideoFeedbackIn>,
+) {
+    use webrtc::media_stream::track_local::TrackLocalEvent;
+    tokio::spawn(async move {
+        while let Some(event) = track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                continue;
+            };
+            for f in feedback::read(&packets, ssrc) {
+                match f {
+                    Feedback::KeyframeRequest => {
+                        heard.keyframe_wanted.store(true, Relaxed);
+                        heard.keyframe_requests.fetch_add(1, Relaxed);
+                    }
+                    Feedback::Loss(fraction) => {
+                        heard.loss_bits.store(fraction.to_bits(), Relaxed);
+                        heard.reported.store(true, Relaxed);
+                    }
+                }
+            }
+        }
+    });
 }
 
 impl PeerLink {
@@ -441,8 +503,12 @@ impl PeerLink {
                 )
                 .map_err(rtc_err)?;
         }
-        let interceptors =
-            register_default_interceptors(Registry::new(), &mut media).map_err(rtc_err)?;
+        let interceptors = register_default_interceptors(Registry::new(), &mut media)
+            .map_err(rtc_err)?
+            .with(
+                rtc::interceptor::Slot::from(feedback::SLOT),
+                VideoFeedback::default(),
+            );
         let ice_servers = cfg
             .ice_servers
             .iter()
@@ -456,6 +522,7 @@ impl PeerLink {
         let packets_in = Arc::new(AtomicU64::new(0));
         let malformed_in = Arc::new(AtomicU64::new(0));
         let video_dropped = Arc::new(AtomicU64::new(0));
+        let keyframe_requests_out = Arc::new(AtomicU64::new(0));
         let (video_tx, video_rx) = if cfg.video {
             let (tx, rx) = std::sync::mpsc::sync_channel(VIDEO_QUEUE);
             (Some(tx), Some(rx))
@@ -483,6 +550,7 @@ impl PeerLink {
                 malformed_in: malformed_in.clone(),
                 video: video_tx,
                 video_dropped: video_dropped.clone(),
+                keyframe_requests_out: keyframe_requests_out.clone(),
             }))
             .with_runtime(runtime)
             .with_udp_addrs(cfg.udp_addrs.clone())
@@ -496,10 +564,13 @@ impl PeerLink {
         let video = if cfg.video {
             let (track, sender, ssrc) =
                 add_sample_track(&pc, "camera", RtpCodecKind::Video, vp8_codec()).await?;
+            let heard = Arc::new(VideoFeedbackIn::default());
+            follow_video_feedback(track.clone(), ssrc, heard.clone());
             Some(VideoOut {
                 track,
                 sender,
                 ssrc,
+                heard,
             })
         } else {
             None
@@ -517,6 +588,7 @@ impl PeerLink {
             video,
             video_rx: Mutex::new(video_rx),
             video_dropped,
+            keyframe_requests_out,
         })
     }
 
@@ -612,7 +684,12 @@ impl PeerLink {
     /// The fraction of our video packets the other side last reported lost (RTCP receiver
     /// reports); `None` before the first report or without video.
     pub async fn video_loss(&self) -> Option<f64> {
-        let ssrc = self.video.as_ref()?.ssrc;
+        let video = self.video.as_ref()?;
+        if video.heard.reported.load(Relaxed) {
+            return Some(f64::from_bits(video.heard.loss_bits.load(Relaxed)));
+        }
+        // webrtc's own statistics, should a later version fill them in.
+        let ssrc = video.ssrc;
         let report = self.pc.get_stats(Instant::now(), StatsSelector::None).await;
         report.iter().find_map(|e| match e {
             // Only once a receiver report has actually come in: the entry exists, all zeros,
@@ -644,6 +721,25 @@ impl PeerLink {
     /// The other side's video, frame by frame (once: the receiver is handed over).
     pub fn take_video(&self) -> Option<std::sync::mpsc::Receiver<ReceivedVideo>> {
         lock(&self.video_rx).take()
+    }
+
+    /// Whether the other side asked for a keyframe since the last call (and forgets it).
+    pub fn take_keyframe_request(&self) -> bool {
+        self.video
+            .as_ref()
+            .is_some_and(|v| v.heard.keyframe_wanted.swap(false, Relaxed))
+    }
+
+    /// Keyframe requests (PLI/FIR) received from the other side.
+    pub fn keyframe_requests_in(&self) -> u64 {
+        self.video
+            .as_ref()
+            .map_or(0, |v| v.heard.keyframe_requests.load(Relaxed))
+    }
+
+    /// Keyframe requests (PLI) we sent after losing video.
+    pub fn keyframe_requests_out(&self) -> u64 {
+        self.keyframe_requests_out.load(Relaxed)
     }
 
     /// Video frames dropped because the consumer was behind.

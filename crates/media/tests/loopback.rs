@@ -30,6 +30,15 @@ async fn connected_pair(music: MusicConfig) -> (Arc<PeerLink>, Arc<PeerLink>) {
 
 /// The same, with a video track beside the audio if `video`.
 async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>, Arc<PeerLink>) {
+    connected_pair_through(music, video, None).await
+}
+
+/// The same, the media going through whatever `rewrite` puts between them (an impaired path).
+async fn connected_pair_through(
+    music: MusicConfig,
+    video: bool,
+    rewrite: Option<tutti_media::impair::CandidateRewrite>,
+) -> (Arc<PeerLink>, Arc<PeerLink>) {
     let cfg = LinkConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
         video,
@@ -39,8 +48,12 @@ async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>,
     let (tb, rb) = mpsc::unbounded_channel();
     let a = Arc::new(PeerLink::new(&cfg, ta).await.unwrap());
     let b = Arc::new(PeerLink::new(&cfg, tb).await.unwrap());
-    let offer = a.offer().await.unwrap();
-    let answer = b.answer(&offer).await.unwrap();
+    let through = |sdp: String| match &rewrite {
+        Some(rw) => rw.apply_sdp(&sdp),
+        None => sdp,
+    };
+    let offer = through(a.offer().await.unwrap());
+    let answer = through(b.answer(&offer).await.unwrap());
     a.accept_answer(&answer).await.unwrap();
     let (ca, cb) = (
         tokio::sync::watch::channel(false),
@@ -48,7 +61,8 @@ async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>,
     );
     let pump = |mut rx: mpsc::UnboundedReceiver<LinkEvent>,
                 other: Arc<PeerLink>,
-                up: tokio::sync::watch::Sender<bool>| async move {
+                up: tokio::sync::watch::Sender<bool>,
+                rewrite: Option<tutti_media::impair::CandidateRewrite>| async move {
         while let Some(ev) = rx.recv().await {
             match ev {
                 LinkEvent::LocalCandidate {
@@ -56,6 +70,13 @@ async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>,
                     sdp_mid,
                     sdp_mline_index,
                 } => {
+                    let candidate = match &rewrite {
+                        Some(rw) => match rw.apply(&candidate) {
+                            Some(c) => c,
+                            None => continue,
+                        },
+                        None => candidate,
+                    };
                     other
                         .add_candidate(&candidate, sdp_mid, sdp_mline_index)
                         .await
@@ -68,8 +89,8 @@ async fn connected_pair_with(music: MusicConfig, video: bool) -> (Arc<PeerLink>,
             }
         }
     };
-    tokio::spawn(pump(ra, b.clone(), ca.0));
-    tokio::spawn(pump(rb, a.clone(), cb.0));
+    tokio::spawn(pump(ra, b.clone(), ca.0, rewrite.clone()));
+    tokio::spawn(pump(rb, a.clone(), cb.0, rewrite));
     let (mut wa, mut wb) = (ca.1, cb.1);
     tokio::time::timeout(Duration::from_secs(15), async {
         wa.wait_for(|c| *c).await.unwrap();
@@ -258,7 +279,79 @@ async fn the_test_pattern_crosses_in_order_and_alive() {
     assert!(delays.iter().all(|&d| d < 500), "{delays:?}");
     // A frame dropped now and then because the consumer thread was descheduled is the queue
     // doing its job (newest frame wins); dropping as a habit is not.
-    assert!(b.video_dropped() <= 5, "{} frames dropped", b.video_dropped());
+    assert!(
+        b.video_dropped() <= 5,
+        "{} frames dropped",
+        b.video_dropped()
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_video_is_healed_by_a_requested_keyframe() {
+    use tutti_media::impair::{ImpairedPath, ImpairmentConfig};
+    use tutti_media::video::{
+        TestPattern, VideoFanout, VideoSendLoop, Vp8Config, Vp8Decoder, read_stamp,
+    };
+    // Media only: this is about losing pictures, not about setting up through loss.
+    let path = ImpairedPath::start(ImpairmentConfig::parse("loss=5,media-only").unwrap())
+        .await
+        .unwrap();
+    let (a, b) = connected_pair_through(MusicConfig::default(), true, Some(path.rewriter())).await;
+    let pt = a.video_payload_type().await.expect("VP8 is negotiated");
+    let frames = b.take_video().expect("the receiving side's video");
+    let fanout = VideoFanout::default();
+    fanout.add(a.clone(), pt);
+    let rt = tokio::runtime::Handle::current();
+    let (report, stamps) = run_blocking(move || {
+        let send = VideoSendLoop::spawn(
+            fanout,
+            Box::new(TestPattern::new(640, 480)),
+            Vp8Config::default(),
+            rt,
+        )
+        .unwrap();
+        let mut decoder = Vp8Decoder::new().unwrap();
+        let mut stamps = Vec::new();
+        let until = Instant::now() + Duration::from_secs(4);
+        while Instant::now() < until {
+            let Ok(f) = frames.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            if let Ok(Some(picture)) = decoder.decode(&f.data)
+                && let Some(stamp) = read_stamp(&picture)
+            {
+                stamps.push(stamp.frame);
+            }
+        }
+        (send.stop(), stamps)
+    });
+    let (asked, heard) = (b.keyframe_requests_out(), a.keyframe_requests_in());
+    let loss = a.video_loss().await;
+    eprintln!(
+        "5 % loss: {} pictures read of {} sent, {asked} keyframe requests sent, {heard} heard, \
+         {} keyframes, reported loss {loss:?}",
+        stamps.len(),
+        report.frames,
+        report.keyframes
+    );
+    assert!(asked > 0, "the receiver asks for a keyframe after a loss");
+    assert!(heard > 0, "the sender hears it");
+    assert!(report.keyframes > 1, "and codes one: {report:?}");
+    assert!(
+        loss.is_some(),
+        "the receiver's loss reports reach the sender"
+    );
+    // Healed: the picture goes on (a frozen picture would stop the stamps).
+    assert!(
+        stamps.len() >= 60,
+        "{} of {} pictures",
+        stamps.len(),
+        report.frames
+    );
+    let tail = &stamps[stamps.len() - 10..];
+    assert!(tail.windows(2).all(|w| w[1] > w[0]), "{stamps:?}");
     a.close().await;
     b.close().await;
 }

@@ -1,7 +1,8 @@
 //! The video send loop: a source's frames, encoded once, written to every link that takes
 //! video. Its own thread at normal priority — audio's threads are real-time, so video never
 //! delays the sound. A link that joins gets a keyframe at once, so its picture starts within a
-//! frame period instead of waiting for the next periodic keyframe.
+//! frame period instead of waiting for the next periodic keyframe; so does a receiver that lost
+//! packets and asks for one (PLI/FIR).
 
 use super::{I420Frame, RateController, TestPattern, Vp8Config, Vp8Encoder, Vp8Error};
 
@@ -120,6 +121,11 @@ impl VideoSendLoop {
                         }
                     }
                 }
+                // A receiver that lost pictures asked for a keyframe (every request is taken,
+                // so none lingers to cause a second keyframe later).
+                want_key |= links
+                    .iter()
+                    .fold(false, |asked, (l, _)| l.take_keyframe_request() | asked);
                 let captured = Instant::now();
                 let Some(frame) = source.next_frame((monotonic_ns(captured) / 1_000_000) as u32)
                 else {
