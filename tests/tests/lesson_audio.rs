@@ -201,7 +201,8 @@ async fn lost_packets_are_repaired_from_the_copies_in_the_next() {
         frame: FrameDuration::Ms5,
         ..MusicConfig::default()
     };
-    let loss = ImpairmentConfig::parse("loss=5").unwrap();
+    // Media only: this is about repairing lost sound, not about setting up through loss.
+    let loss = ImpairmentConfig::parse("loss=5,media-only").unwrap();
     let proxy = ImpairedPath::start(loss).await.unwrap();
     let (server, host, student, recording) = lesson_through(
         music,

@@ -47,7 +47,8 @@ enum Command {
         /// At the end, print one JSON line with the playout time of every click heard.
         #[arg(long)]
         detect_clicks: bool,
-        /// Impair the media path in user space: `loss=3,delay=20,jitter=10` (%, ms, ms).
+        /// Impair the media path in user space: `loss=3,delay=20,jitter=10` (%, ms, ms), adding
+        /// `media-only` to spare the connection's set-up.
         #[arg(long)]
         impair: Option<String>,
         /// Once admitted, put this question in the queue (may be given more than once).
