@@ -223,19 +223,23 @@ async fn every_click_arrives_and_soon() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_test_pattern_crosses_in_order_and_alive() {
+/// The test pattern from `a` to `b` for `seconds`, decoded and read back: what was sent, and
+/// each picture's frame number and capture-to-decoded delay (ms).
+async fn pattern_between(
+    a: &Arc<PeerLink>,
+    b: &Arc<PeerLink>,
+    seconds: u64,
+) -> (tutti_media::video::VideoSendReport, Vec<u32>, Vec<u32>) {
     use tutti_media::clock::monotonic_ns;
     use tutti_media::video::{
         TestPattern, VideoFanout, VideoSendLoop, Vp8Config, Vp8Decoder, read_stamp,
     };
-    let (a, b) = connected_pair_with(MusicConfig::default(), true).await;
     let pt = a.video_payload_type().await.expect("VP8 is negotiated");
     let frames = b.take_video().expect("the receiving side's video");
     let fanout = VideoFanout::default();
     fanout.add(a.clone(), pt);
     let rt = tokio::runtime::Handle::current();
-    let (stamps, delays) = run_blocking(move || {
+    run_blocking(move || {
         let send = VideoSendLoop::spawn(
             fanout,
             Box::new(TestPattern::new(640, 480)),
@@ -245,7 +249,7 @@ async fn the_test_pattern_crosses_in_order_and_alive() {
         .unwrap();
         let mut decoder = Vp8Decoder::new().unwrap();
         let (mut stamps, mut delays) = (Vec::new(), Vec::new());
-        let until = Instant::now() + Duration::from_secs(3);
+        let until = Instant::now() + Duration::from_secs(seconds);
         while Instant::now() < until {
             let Ok(f) = frames.recv_timeout(Duration::from_millis(200)) else {
                 continue;
@@ -258,10 +262,15 @@ async fn the_test_pattern_crosses_in_order_and_alive() {
                 delays.push(now_ms.wrapping_sub(stamp.captured_ms));
             }
         }
-        let report = send.stop();
-        eprintln!("video sent: {report:?}");
-        (stamps, delays)
-    });
+        (send.stop(), stamps, delays)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_pattern_crosses_in_order_and_alive() {
+    let (a, b) = connected_pair_with(MusicConfig::default(), true).await;
+    let (report, stamps, delays) = pattern_between(&a, &b, 3).await;
+    eprintln!("video sent: {report:?}");
     eprintln!(
         "video over WebRTC: {} frames in 3 s, capture-to-decoded {:?} ms",
         stamps.len(),
@@ -291,42 +300,12 @@ async fn the_test_pattern_crosses_in_order_and_alive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_video_is_healed_by_a_requested_keyframe() {
     use tutti_media::impair::{ImpairedPath, ImpairmentConfig};
-    use tutti_media::video::{
-        TestPattern, VideoFanout, VideoSendLoop, Vp8Config, Vp8Decoder, read_stamp,
-    };
     // Media only: this is about losing pictures, not about setting up through loss.
     let path = ImpairedPath::start(ImpairmentConfig::parse("loss=5,media-only").unwrap())
         .await
         .unwrap();
     let (a, b) = connected_pair_through(MusicConfig::default(), true, Some(path.rewriter())).await;
-    let pt = a.video_payload_type().await.expect("VP8 is negotiated");
-    let frames = b.take_video().expect("the receiving side's video");
-    let fanout = VideoFanout::default();
-    fanout.add(a.clone(), pt);
-    let rt = tokio::runtime::Handle::current();
-    let (report, stamps) = run_blocking(move || {
-        let send = VideoSendLoop::spawn(
-            fanout,
-            Box::new(TestPattern::new(640, 480)),
-            Vp8Config::default(),
-            rt,
-        )
-        .unwrap();
-        let mut decoder = Vp8Decoder::new().unwrap();
-        let mut stamps = Vec::new();
-        let until = Instant::now() + Duration::from_secs(4);
-        while Instant::now() < until {
-            let Ok(f) = frames.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            if let Ok(Some(picture)) = decoder.decode(&f.data)
-                && let Some(stamp) = read_stamp(&picture)
-            {
-                stamps.push(stamp.frame);
-            }
-        }
-        (send.stop(), stamps)
-    });
+    let (report, stamps, _) = pattern_between(&a, &b, 4).await;
     let (asked, heard) = (b.keyframe_requests_out(), a.keyframe_requests_in());
     let loss = a.video_loss().await;
     eprintln!(

@@ -134,13 +134,13 @@ export function Questions({ view }: { view: LessonView }) {
               </button>
               <div className="body">
                 <p>
-                  {q.voice && <span title={t("voice")}>🎙 </span>}
+                  {q.voice && <span className="tag">{t("voice")}</span>}
                   {q.text || <em>{t("voice")}</em>}
                 </p>
                 <small className="muted">
                   {q.author ?? t("anonymousName")}
                   {q.pre_lesson && ` · ${t("beforeLesson")}`}
-                  {q.pinned && ` · 📌 ${t("pinned")}`}
+                  {q.pinned && ` · ${t("pinned")}`}
                   {q.state === "dismissed" && ` · ${t("dismissed")}`}
                 </small>
                 {view.host && (

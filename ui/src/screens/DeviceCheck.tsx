@@ -58,7 +58,7 @@ export function DeviceCheck(props: {
     <div className="check card">
       <h2>{t("deviceCheck")}</h2>
       <p className="notice">{t("musicMode")}</p>
-      <p className="notice strong">🎧 {t("headphones")}</p>
+      <p className="notice strong">{t("headphones")}</p>
       {devices?.audio_error && <ErrorLine error={devices.audio_error} />}
       <div className="check-grid">
         <div>
@@ -83,7 +83,7 @@ export function DeviceCheck(props: {
               ok(commands.playTestSound(settings.speaker)).catch((e) => setError(asAppError(e)))
             }
           >
-            🔊 {t("testSound")}
+            {t("testSound")}
           </button>
           <Picker
             label={t("camera")}

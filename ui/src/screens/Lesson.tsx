@@ -81,7 +81,7 @@ export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boo
             aria-pressed={view.muted}
             onClick={() => act(ok(commands.setMuted(!view.muted)))}
           >
-            {view.muted ? `🔇 ${t("unmute")}` : `🎙 ${t("mute")}`}
+            {view.muted ? t("unmute") : t("mute")}
           </button>
           {view.camera !== "no_camera" && (
             <button onClick={() => act(ok(commands.setCamera(view.camera !== "on")))}>
