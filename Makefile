@@ -34,9 +34,10 @@ run: app
 server: setup
 	cargo run --release -p signaling-server --bin tutti-server -- --listen $(LISTEN) --data $(DATA)
 
-## The Debian package (size in the README).
+## The Debian package (size in the README), without the line tables the benchmarks' release
+## builds keep for profiling.
 bundle: ui-deps
-	$(TAURI) build --bundles deb
+	CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=symbols $(TAURI) build --bundles deb
 
 ## Rewrites ui/src/bindings.ts from the Rust commands and events (CI checks it is current).
 bindings:
