@@ -391,6 +391,11 @@ async fn with_session<T>(
     f(session).await
 }
 
+/// Sends `message` to the room server for the current session.
+async fn send(state: &AppState, message: ClientMessage) -> AppResult<()> {
+    with_session(state, async |s| s.request(message).await).await
+}
+
 fn peer(id: String) -> PeerId {
     PeerId(id)
 }
@@ -406,36 +411,36 @@ fn question(id: i64) -> AppResult<QuestionId> {
 #[tauri::command]
 #[specta::specta]
 pub async fn admit(state: S<'_>, peer_id: String) -> AppResult<()> {
-    with_session(&state, async |s| {
-        s.request(ClientMessage::Admit {
+    send(
+        &state,
+        ClientMessage::Admit {
             peer: peer(peer_id),
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn deny(state: S<'_>, peer_id: String) -> AppResult<()> {
-    with_session(&state, async |s| {
-        s.request(ClientMessage::Deny {
+    send(
+        &state,
+        ClientMessage::Deny {
             peer: peer(peer_id),
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn remove_participant(state: S<'_>, peer_id: String) -> AppResult<()> {
-    with_session(&state, async |s| {
-        s.request(ClientMessage::Remove {
+    send(
+        &state,
+        ClientMessage::Remove {
             peer: peer(peer_id),
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
@@ -451,8 +456,9 @@ pub async fn ask_question(
     if text.is_empty() && !voice {
         return Err(AppError::invalid("write your question first"));
     }
-    with_session(&state, async |s| {
-        s.request(ClientMessage::AskQuestion {
+    send(
+        &state,
+        ClientMessage::AskQuestion {
             text,
             kind: if voice {
                 QuestionKind::Voice
@@ -460,9 +466,8 @@ pub async fn ask_question(
                 QuestionKind::Text
             },
             anonymous,
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
@@ -481,13 +486,13 @@ pub async fn set_question_state(
     new_state: QuestionState,
 ) -> AppResult<()> {
     let q = question(question_id)?;
-    with_session(&state, async |s| {
-        s.request(ClientMessage::SetQuestionState {
+    send(
+        &state,
+        ClientMessage::SetQuestionState {
             question: q,
             state: new_state.into(),
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
@@ -495,13 +500,13 @@ pub async fn set_question_state(
 #[specta::specta]
 pub async fn pin_question(state: S<'_>, question_id: i64, pinned: bool) -> AppResult<()> {
     let q = question(question_id)?;
-    with_session(&state, async |s| {
-        s.request(ClientMessage::PinQuestion {
+    send(
+        &state,
+        ClientMessage::PinQuestion {
             question: q,
             pinned,
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
@@ -509,13 +514,13 @@ pub async fn pin_question(state: S<'_>, question_id: i64, pinned: bool) -> AppRe
 #[tauri::command]
 #[specta::specta]
 pub async fn set_mic(state: S<'_>, peer_id: String, allowed: bool) -> AppResult<()> {
-    with_session(&state, async |s| {
-        s.request(ClientMessage::SetMic {
+    send(
+        &state,
+        ClientMessage::SetMic {
             peer: peer(peer_id),
             allowed,
-        })
-        .await
-    })
+        },
+    )
     .await
 }
 
@@ -526,10 +531,7 @@ pub async fn send_chat(state: S<'_>, text: String) -> AppResult<()> {
     if text.is_empty() {
         return Err(AppError::invalid("the message is empty"));
     }
-    with_session(&state, async |s| {
-        s.request(ClientMessage::Chat { text }).await
-    })
-    .await
+    send(&state, ClientMessage::Chat { text }).await
 }
 
 /// Autosave of the lesson's note.
