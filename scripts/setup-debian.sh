@@ -13,8 +13,9 @@ APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclan
   libwebkit2gtk-4.1-dev librsvg2-dev
   # Tests: network namespaces and a NAT router for the relay tests.
   iproute2 nftables
-  # Tests: the real app under a virtual display, driven through WebKit's WebDriver.
-  xvfb xauth webkit2gtk-driver)
+  # Tests: the real app under a virtual display, driven through WebKit's WebDriver; a Korean
+  # font, so that its screenshots show the Korean UI rather than empty boxes.
+  xvfb xauth webkit2gtk-driver fonts-nanum)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -1,8 +1,8 @@
 // The real app (built by `make app`) under a virtual display, driven through tauri-driver and
 // WebKitWebDriver: the teacher hosts, a headless student (tutti-peer) knocks with a question and
 // a test-pattern camera, the teacher admits, sees the picture, answers the question, writes a
-// note and ends the lesson; after a restart the lesson, its note and its question are in the
-// history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
+// note and ends the lesson; after a restart (in Korean) the lesson, its note and its question
+// are in the history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -168,18 +168,22 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.end();
   }
 
-  // Restart: the lesson, its note and its question are kept.
+  // Restart, in Korean this time: the lesson, its note and its question are kept.
+  writeFileSync(
+    join(configDir, "settings.json"),
+    JSON.stringify({ name: "김선생", host_locally: true, local_port: roomPort, language: "ko" }),
+  );
   await sleep(500);
   app = await Session.start(base, APP);
   try {
-    await app.press("Lessons");
+    await app.press("수업 기록");
     await app.click(await app.until("the past lesson", () => app.findText("Bach partita, bar 12", "button")));
     await app.until("the note", () => app.findText("Bow arm: elbow lower on the G string."));
     await app.until("the question", () => app.findText("How do I keep the bow straight?"));
-    writeFileSync(join(SHOTS, "history.png"), await app.screenshot());
-    await app.press("Export as Markdown");
-    const saved = await app.until("the export", () => app.findText("Saved to"));
-    const path = (await app.text(saved)).replace(/^Saved to\s*/, "");
+    writeFileSync(join(SHOTS, "history-ko.png"), await app.screenshot());
+    await app.press("Markdown으로 내보내기");
+    const saved = await app.until("the export", () => app.findText("저장 위치"));
+    const path = (await app.text(saved)).replace(/^저장 위치\s*/, "");
     const md = readFileSync(path, "utf8");
     assert.match(md, /Bow arm: elbow lower/);
     assert.match(md, /keep the bow straight/);
