@@ -235,3 +235,59 @@ async fn lost_packets_are_repaired_from_the_copies_in_the_next() {
     let (clean, tones) = clean_windows(&got.samples, 440.0);
     assert!(clean >= 4, "{tones:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_never_connects_is_built_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let server = room_server().await;
+    // For the first two seconds every candidate either side offers is lost: the first link
+    // can never connect, and neither side will say it failed.
+    let start = Instant::now();
+    let blackout = CandidateRewrite(Arc::new(move |c: &str| {
+        (start.elapsed() > Duration::from_secs(2)).then(|| c.to_owned())
+    }));
+    let cfg = |name: &str, admit| EngineConfig {
+        candidate_rewrite: Some(blackout.clone()),
+        connect_within: Duration::from_secs(4),
+        ..engine(&server, name, music, admit)
+    };
+    let mut host = Lesson::host(cfg("김선생", AdmitPolicy::Everyone), "Scales")
+        .await
+        .unwrap();
+    host.start_audio(Box::new(Sine::new(440.0, 0.3)), Box::new(NullSink), music)
+        .unwrap();
+    let code = host.invite_code().to_string();
+    let mut student = Lesson::join(cfg("Omar", AdmitPolicy::Manual), &code, JoinRole::Student)
+        .await
+        .unwrap();
+    student
+        .start_audio(Box::new(Silence), Box::new(NullSink), music)
+        .unwrap();
+    let gave_up = AtomicBool::new(false);
+    wait_for(&mut student, Duration::from_secs(30), |e| {
+        if matches!(
+            e,
+            LessonEvent::Link {
+                state: tutti_media::LinkState::Failed,
+                ..
+            }
+        ) {
+            gave_up.store(true, Relaxed);
+        }
+        matches!(e, LessonEvent::Hearing(_))
+    })
+    .await;
+    assert!(
+        gave_up.load(Relaxed),
+        "the stuck link was given up, then built again"
+    );
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+}

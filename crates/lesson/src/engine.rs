@@ -77,6 +77,9 @@ pub struct EngineConfig {
     pub trust_ca_pem: Option<Vec<u8>>,
     /// Video (VP8) beside the audio on every link.
     pub video: bool,
+    /// A link neither connected nor failed after this long is stuck (a handshake lost for good,
+    /// a path that died half-way) and is built again, as a failed one is.
+    pub connect_within: Duration,
 }
 
 impl EngineConfig {
@@ -91,6 +94,7 @@ impl EngineConfig {
             relay_only: false,
             trust_ca_pem: None,
             video: false,
+            connect_within: Duration::from_secs(15),
         }
     }
 }
@@ -156,6 +160,7 @@ struct Shared {
     link_cfg: LinkConfig,
     admit: AdmitPolicy,
     rewrite: Option<CandidateRewrite>,
+    connect_within: Duration,
     peers: Mutex<HashMap<PeerId, Peer>>,
     fanout: Fanout,
     mix: Mix,
@@ -298,6 +303,7 @@ impl Lesson {
             link_cfg,
             admit: cfg.admit,
             rewrite: cfg.candidate_rewrite.clone(),
+            connect_within: cfg.connect_within,
             peers: Mutex::new(HashMap::new()),
             fanout: Fanout::default(),
             mix: Mix::default(),
@@ -710,18 +716,14 @@ fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
 
 /// Our link's events: candidates go to the peer (once our description has), connection state
 /// changes the fan-out.
-/// How long a new link may take to connect before it is built again.
-const CONNECT_WITHIN: Duration = Duration::from_secs(15);
-
 async fn pump_link(
     shared: Arc<Shared>,
     peer: PeerId,
     link: Arc<PeerLink>,
     mut rx: mpsc::UnboundedReceiver<LinkEvent>,
 ) {
-    // A link that is neither connected nor failed by then is stuck (a handshake lost for good,
-    // a path that died half-way): it is built again, as a failed one is.
-    let give_up = tokio::time::sleep(CONNECT_WITHIN);
+    // See `EngineConfig::connect_within`.
+    let give_up = tokio::time::sleep(shared.connect_within);
     tokio::pin!(give_up);
     let mut connected = false;
     loop {
@@ -731,7 +733,7 @@ async fn pump_link(
                 None => return,
             },
             () = &mut give_up, if !connected => {
-                tracing::warn!(%peer, "no connection after {CONNECT_WITHIN:?}: building the link again");
+                tracing::warn!(%peer, after = ?shared.connect_within, "no connection: building the link again");
                 shared.fanout.remove(&link);
                 shared.video_fanout.remove(&link);
                 let _ = shared.events.send(LessonEvent::Link {
