@@ -165,7 +165,17 @@ async fn begin(
         emit_session(app.clone()),
     )?;
     let view = session.view();
-    *state.session.lock().await = Some(session);
+    let mut slot = state.session.lock().await;
+    if slot.is_some() {
+        // Another start (a double click) got there first: this one is not wanted.
+        drop(slot);
+        session.leave(Leaving::Leave).await;
+        return Err(AppError::new(
+            ErrorCode::AlreadyInLesson,
+            "a lesson is already open",
+        ));
+    }
+    *slot = Some(session);
     Ok(view)
 }
 
@@ -391,9 +401,12 @@ async fn with_session<T>(
     f(session).await
 }
 
-/// Sends `message` to the room server for the current session.
+/// Sends `message` to the room server for the current session. The session lock is let go
+/// first: while one request waits for its reply, mute, camera and leave still work.
 async fn send(state: &AppState, message: ClientMessage) -> AppResult<()> {
-    with_session(state, async |s| s.request(message).await).await
+    let handle = with_session(state, async |s| Ok(s.handle())).await?;
+    handle.request(message).await?;
+    Ok(())
 }
 
 fn peer(id: String) -> PeerId {

@@ -267,6 +267,11 @@ impl Session {
         Ok(())
     }
 
+    /// For requests made without holding the app's session lock (a reply can take seconds).
+    pub fn handle(&self) -> LessonHandle {
+        self.handle.clone()
+    }
+
     /// Records our vote at once (the server's count follows as a question update).
     pub async fn vote(&self, question: QuestionId, up: bool) -> AppResult<()> {
         self.request(ClientMessage::Vote { question, up }).await?;
@@ -319,9 +324,13 @@ impl Session {
                 None => store.add_note(self.local_id, body, None)?,
             }
         };
-        let mut live = lock(&self.live);
-        live.note = Some(id);
-        live.view.note = body.to_owned();
+        {
+            let mut live = lock(&self.live);
+            live.note = Some(id);
+            live.view.note = body.to_owned();
+        }
+        // So that the window's copy of the lesson holds the note too.
+        self.changed();
         Ok(())
     }
 

@@ -18,6 +18,8 @@ export function App() {
   const [pending, setPending] = useState<Pending | null>(null);
   const [lesson, setLesson] = useState<LessonView | null>(null);
   const [joining, setJoining] = useState(false);
+  // A start is under way (a second click must not start a second lesson).
+  const [busy, setBusy] = useState(false);
   // Why the last lesson is over, in words.
   const [over, setOver] = useState<string | null>(null);
   const [error, setError] = useState<AppError | null>(null);
@@ -49,6 +51,7 @@ export function App() {
   }, [i18n]);
 
   const go = useCallback(async (p: Pending) => {
+    setBusy(true);
     setError(null);
     setOver(null);
     setJoining(p.kind === "join");
@@ -61,13 +64,13 @@ export function App() {
             : commands.joinLesson(p.code, p.server),
       );
       setLesson(view);
-      setPending(null);
     } catch (e) {
       const err = asAppError(e);
       if (err.code !== "cancelled") setError(err);
       setScreen(p.kind === "join" ? "home" : "check");
     } finally {
       setJoining(false);
+      setBusy(false);
     }
   }, []);
 
@@ -77,6 +80,7 @@ export function App() {
   if (lesson) {
     body = (
       <Lesson
+        key={lesson.local_id}
         view={lesson}
         onLeft={(ended) => {
           setLesson(null);
@@ -98,6 +102,7 @@ export function App() {
         settings={settings}
         onSettings={setSettings}
         onBack={() => setScreen("home")}
+        busy={busy}
         onContinue={() => void go(pending)}
       />
     );
@@ -109,6 +114,7 @@ export function App() {
     body = (
       <Home
         settings={settings}
+        last={pending}
         onHistory={() => setScreen("history")}
         onStart={(p) => {
           setPending(p);

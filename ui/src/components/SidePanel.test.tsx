@@ -1,6 +1,6 @@
 import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
-import { Notes, Questions, sortQuestions } from "./SidePanel";
+import { Notes, Questions, SidePanel, sortQuestions } from "./SidePanel";
 import { fakeBackend, lessonView, question } from "../test/ipc";
 
 describe("the question queue", () => {
@@ -75,5 +75,20 @@ describe("the notes", () => {
     fireEvent.blur(box);
     expect((await screen.findByRole("alert")).textContent).toContain("could not be saved");
     expect(box.value).toBe("scales in D");
+  });
+});
+
+describe("the side panel", () => {
+  it("keeps a half-typed note while another tab is looked at", async () => {
+    fakeBackend({});
+    render(<SidePanel view={lessonView({ note: "from the start" })} />);
+    const user = userEvent.setup();
+    await user.click(screen.getByRole("tab", { name: "Notes" }));
+    const box = screen.getByLabelText("Notes") as HTMLTextAreaElement;
+    await user.clear(box);
+    await user.type(box, "bow arm");
+    await user.click(screen.getByRole("tab", { name: /Questions/ }));
+    await user.click(screen.getByRole("tab", { name: "Notes" }));
+    expect((screen.getByLabelText("Notes") as HTMLTextAreaElement).value).toBe("bow arm");
   });
 });

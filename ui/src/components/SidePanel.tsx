@@ -27,9 +27,16 @@ export function SidePanel({ view }: { view: LessonView }) {
           </button>
         ))}
       </div>
-      {tab === "questions" && <Questions view={view} />}
-      {tab === "chat" && <Chat view={view} />}
-      {tab === "notes" && <Notes initial={view.note} />}
+      {/* All three stay mounted: a half-typed question or note survives a look at the chat. */}
+      <div className="panel" hidden={tab !== "questions"}>
+        <Questions view={view} />
+      </div>
+      <div className="panel" hidden={tab !== "chat"}>
+        <Chat view={view} />
+      </div>
+      <div className="panel" hidden={tab !== "notes"}>
+        <Notes initial={view.note} />
+      </div>
     </aside>
   );
 }

@@ -17,6 +17,7 @@ export function DeviceCheck(props: {
   onSettings: (s: Settings) => void;
   onBack: () => void;
   onContinue: () => void;
+  busy: boolean;
 }) {
   const { t } = useI18n();
   const { settings } = props;
@@ -99,7 +100,7 @@ export function DeviceCheck(props: {
       <ErrorLine error={error} />
       <div className="actions">
         <button onClick={props.onBack}>{t("back")}</button>
-        <button className="primary" onClick={props.onContinue}>
+        <button className="primary" onClick={props.onContinue} disabled={props.busy}>
           {t("continue")}
         </button>
       </div>

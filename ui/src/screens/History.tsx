@@ -62,7 +62,7 @@ export function History() {
               <li key={l.id}>
                 <button className="link" onClick={() => openLesson(l.id)} data-testid="past-lesson">
                   <strong>{l.title}</strong>{" "}
-                  {l.status === "cancelled" && <em>({t("cancel")})</em>}
+                  {l.status === "cancelled" && <em>({t("cancelled")})</em>}
                   <br />
                   <TwoTimes ms={l.start_ms} mine={l.host_tz} theirs={l.student_tz} lang={lang} />
                 </button>

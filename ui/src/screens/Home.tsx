@@ -9,14 +9,16 @@ import type { Pending } from "./DeviceCheck";
 
 export function Home(props: {
   settings: Settings;
+  /** What was being started (after a wrong code or a refusal, it is still filled in). */
+  last: Pending | null;
   onStart: (p: Pending) => void;
   onHistory: () => void;
 }) {
-  const { settings, onStart } = props;
+  const { settings, onStart, last } = props;
   const { t, lang } = useI18n();
-  const [title, setTitle] = useState("");
-  const [code, setCode] = useState("");
-  const [server, setServer] = useState(settings.server_url);
+  const [title, setTitle] = useState(last?.kind === "host" ? last.title : "");
+  const [code, setCode] = useState(last?.kind === "join" ? last.code : "");
+  const [server, setServer] = useState(last?.kind === "join" ? last.server : settings.server_url);
   const [upcoming, setUpcoming] = useState<LessonSummary[]>([]);
   const [past, setPast] = useState<LessonSummary[]>([]);
   const [error, setError] = useState<AppError | null>(null);

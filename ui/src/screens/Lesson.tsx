@@ -150,7 +150,7 @@ export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerS
     <span className={`conn ${quality}`} data-testid={`conn-${who.peer}`}>
       ● {t("oneWay")} {Math.round(ms)} ms · {t("buffer")} {Math.round(stats.buffer_ms ?? 0)} ms
       {loss > 0 && ` · ${t("loss")} ${loss.toFixed(1)} %`}
-      {stats.path === "relay" && " · TURN"}
+      {stats.path === "relayed" && " · TURN"}
     </span>
   );
 }
