@@ -4,7 +4,7 @@
 use crate::devices::{self, CheckStarted, DeviceCheck, DeviceList};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::events::{InputLevel, emit_session};
-use crate::session::{Leaving, MediaChoice, RoomServer, Session};
+use crate::session::{Leaving, MediaChoice, RoomServer, Session, abandon};
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::view::{
@@ -151,7 +151,9 @@ async fn begin(
     server_url: String,
 ) -> AppResult<LessonView> {
     state.stop_device_check().await;
-    state.lock_store().mark_started(local)?;
+    if let Err(e) = state.lock_store().mark_started(local) {
+        return Err(abandon(lesson, e.into()));
+    }
     let session = Session::start(
         lesson,
         local,
@@ -206,7 +208,7 @@ pub async fn host_lesson(app: AppHandle, state: S<'_>, title: String) -> AppResu
     let (cfg, share) = engine_config(&state, None).await?;
     let server_url = cfg.server.clone();
     let lesson = Lesson::host(cfg, &title).await?;
-    let local = {
+    let local = (|| -> AppResult<tutti_store::LessonId> {
         let store = state.lock_store();
         let id = store.create_lesson(&NewLesson {
             title: title.clone(),
@@ -223,7 +225,11 @@ pub async fn host_lesson(app: AppHandle, state: S<'_>, title: String) -> AppResu
         if let Some(token) = &lesson.host_token {
             store.set_host_token(id, &token.0)?;
         }
-        id
+        Ok(id)
+    })();
+    let local = match local {
+        Ok(local) => local,
+        Err(e) => return Err(abandon(lesson, e)),
     };
     begin(&app, &state, lesson, local, share, server_url).await
 }
@@ -356,9 +362,9 @@ pub async fn join_lesson(
         }
         Err(e) => return Err(AppError::new(ErrorCode::Internal, e.to_string())),
     };
-    let local = {
+    let local = (|| -> AppResult<tutti_store::LessonId> {
         let store = state.lock_store();
-        match store.lesson_by_remote(&lesson.info.id.0)? {
+        Ok(match store.lesson_by_remote(&lesson.info.id.0)? {
             Some(l) => l.id,
             None => store.create_lesson(&NewLesson {
                 title: lesson.info.title.clone(),
@@ -372,7 +378,11 @@ pub async fn join_lesson(
                 invite_code: Some(lesson.info.code.to_string()),
                 server_url: Some(server.clone()),
             })?,
-        }
+        })
+    })();
+    let local = match local {
+        Ok(local) => local,
+        Err(e) => return Err(abandon(lesson, e)),
     };
     begin(&app, &state, lesson, local, Vec::new(), server).await
 }

@@ -109,6 +109,13 @@ pub struct Session {
     emit: Emit,
 }
 
+/// A lesson entered on the room server that cannot go on here (the store or the media failed):
+/// leave it, so that no one waits for a participant who will never connect. Returns `error`.
+pub fn abandon(lesson: Lesson, error: AppError) -> AppError {
+    tauri::async_runtime::spawn(async move { lesson.leave().await });
+    error
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -156,7 +163,9 @@ impl Session {
                 Box::new(NullSink)
             }
         };
-        lesson.start_audio(Box::new(source), sink, media.music)?;
+        if let Err(e) = lesson.start_audio(Box::new(source), sink, media.music) {
+            return Err(abandon(lesson, e.into()));
+        }
 
         let (camera, camera_on) = match CameraSource::open(media.camera.as_deref(), 640, 480, 30) {
             Ok(cam) => {
@@ -169,11 +178,13 @@ impl Session {
             }
         };
         let sink_video = video.clone();
-        lesson.start_video(
+        if let Err(e) = lesson.start_video(
             camera.map(|c| Box::new(c) as Box<dyn tutti_media::video::VideoSource>),
             Arc::new(move |peer, frame| sink_video.send_remote(peer, &frame.picture)),
             Vp8Config::default(),
-        )?;
+        ) {
+            return Err(abandon(lesson, e.into()));
+        }
 
         let entered = &lesson.entered;
         let me = entered.you.peer.clone();
