@@ -171,7 +171,7 @@ async fn begin(
     if slot.is_some() {
         // Another start (a double click) got there first: this one is not wanted.
         drop(slot);
-        session.leave(Leaving::Leave).await;
+        let _ = session.leave(Leaving::Leave).await; // leaving (not ending) cannot fail
         return Err(AppError::new(
             ErrorCode::AlreadyInLesson,
             "a lesson is already open",
@@ -590,8 +590,7 @@ pub async fn leave_lesson(state: S<'_>, end: bool) -> AppResult<()> {
     };
     session
         .leave(if end { Leaving::End } else { Leaving::Leave })
-        .await;
-    Ok(())
+        .await
 }
 
 #[derive(Deserialize, specta::Type)]

@@ -20,6 +20,9 @@ pub enum ErrorCode {
     Denied,
     /// The user cancelled (e.g. stopped waiting to be admitted).
     Cancelled,
+    /// The host asked to end the lesson and the room server did not confirm it: it is still
+    /// open there (and can be opened and ended again).
+    NotEnded,
     NotInLesson,
     AlreadyInLesson,
     /// Only the host may do this.

@@ -108,7 +108,8 @@ pub fn run() {
             tauri::async_runtime::block_on(async {
                 let session = state.session.lock().await.take();
                 if let Some(session) = session {
-                    session.leave(session::Leaving::Leave).await;
+                    // Leaving (not ending) cannot fail.
+                    let _ = session.leave(session::Leaving::Leave).await;
                 }
                 state.stop_local_server().await;
             });

@@ -105,7 +105,9 @@ pub struct Session {
     muted: Arc<AtomicBool>,
     camera: Option<CameraSwitch>,
     stop: Option<oneshot::Sender<Leaving>>,
-    task: tokio::task::JoinHandle<()>,
+    /// Ends with an error only when the host asked to end the lesson and the room server did
+    /// not confirm it.
+    task: tokio::task::JoinHandle<AppResult<()>>,
     emit: Emit,
 }
 
@@ -346,11 +348,19 @@ impl Session {
     }
 
     /// Leaves (or, for the host, ends) the lesson and waits until sound and links are closed.
-    pub async fn leave(mut self, how: Leaving) {
+    /// An error only when ending was asked for and the room server did not confirm it (the
+    /// session is closed either way).
+    pub async fn leave(mut self, how: Leaving) -> AppResult<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(how);
         }
-        let _ = (&mut self.task).await;
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) => Err(AppError::new(
+                crate::error::ErrorCode::Internal,
+                e.to_string(),
+            )),
+        }
     }
 }
 
@@ -385,8 +395,9 @@ async fn follow(
     camera: Option<CameraSwitch>,
     emit: Emit,
     mut stop: oneshot::Receiver<Leaving>,
-) {
+) -> AppResult<()> {
     let host = lesson.host_token.is_some();
+    let mut ending = Ok(());
     let handle = lesson.handle();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -400,10 +411,16 @@ async fn follow(
                     && let Err(e) = handle.request(ClientMessage::EndLesson).await
                 {
                     tracing::warn!(error = %e, "could not end the lesson on the room server");
+                    // Still open there: keep it (and its host token) so it can be opened and
+                    // ended again.
+                    ending = Err(AppError::new(
+                        crate::error::ErrorCode::NotEnded,
+                        format!("the room server did not confirm the end ({e}); the lesson is still open: start it again from Upcoming to end it"),
+                    ));
                 }
                 // A student's lesson is over for them once they leave; a host's only when
                 // ended (until then it can be opened again).
-                if how == Leaving::End || !host {
+                if (how == Leaving::End && ending.is_ok()) || !host {
                     let _ = lock(&store).mark_ended(local);
                 }
                 break None;
@@ -450,6 +467,7 @@ async fn follow(
     if let Some(reason) = over {
         emit(SessionEvent::Over { reason });
     }
+    ending
 }
 
 fn apply(

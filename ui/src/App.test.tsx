@@ -59,4 +59,21 @@ describe("the app", () => {
     expect(await screen.findByText(/the host ended the lesson/)).toBeTruthy();
     expect(screen.queryByTestId("invite-code")).toBeNull();
   });
+
+  it("says so when the room server did not confirm the end of the lesson", async () => {
+    fakeBackend({
+      ...basics,
+      leave_lesson: failing({ code: "not_ended", message: "timed out" }),
+    });
+    vi.spyOn(window, "confirm").mockReturnValue(true);
+    render(<App />);
+    await screen.findByText("Host a lesson now");
+    await emit("lesson-changed", lessonView());
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "End lesson" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.getAttribute("data-code")).toBe("not_ended");
+    expect(alert.textContent).toContain("still open");
+    expect(screen.queryByText(/You ended the lesson/)).toBeNull();
+  });
 });

@@ -82,9 +82,10 @@ export function App() {
       <Lesson
         key={lesson.local_id}
         view={lesson}
-        onLeft={(ended) => {
+        onLeft={(ended, failed) => {
           setLesson(null);
-          setOver(i18n.t(ended ? "youEnded" : "youLeft"));
+          setOver(failed ? null : i18n.t(ended ? "youEnded" : "youLeft"));
+          setError(failed ?? null);
           setScreen("home");
         }}
       />

@@ -124,7 +124,12 @@ export type ErrorCode =
 /**  The host turned us away. */
 "denied" | 
 /**  The user cancelled (e.g. stopped waiting to be admitted). */
-"cancelled" | "not_in_lesson" | "already_in_lesson" | 
+"cancelled" | 
+/**
+ *  The host asked to end the lesson and the room server did not confirm it: it is still
+ *  open there (and can be opened and ended again).
+ */
+"not_ended" | "not_in_lesson" | "already_in_lesson" | 
 /**  Only the host may do this. */
 "not_host" | "no_microphone" | "no_speaker" | "no_camera" | 
 /**  The system refused access to a device. */

@@ -257,6 +257,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     lesson_ended: "This lesson has ended.",
     denied: "The teacher did not let you in.",
     cancelled: "Cancelled.",
+    not_ended:
+      "The room server did not confirm the end: the lesson is still open. Start it again from Upcoming to end it.",
     not_in_lesson: "You are not in a lesson.",
     already_in_lesson: "You are already in a lesson.",
     not_host: "Only the teacher can do this.",
@@ -276,6 +278,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     lesson_ended: "이 수업은 끝났습니다.",
     denied: "선생님이 입장을 허락하지 않았습니다.",
     cancelled: "취소되었습니다.",
+    not_ended: "룸 서버가 수업 종료를 확인하지 않아 수업이 아직 열려 있습니다. 예정된 수업에서 다시 시작한 뒤 종료하세요.",
     not_in_lesson: "수업 중이 아닙니다.",
     already_in_lesson: "이미 수업 중입니다.",
     not_host: "선생님만 할 수 있습니다.",

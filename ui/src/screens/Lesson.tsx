@@ -7,7 +7,12 @@ import { ErrorLine } from "../components/ErrorLine";
 import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
 
-export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boolean) => void }) {
+export function Lesson(props: {
+  view: LessonView;
+  /** We are out of the lesson (`error`: ending it was not confirmed by the room server). */
+  onLeft: (ended: boolean, error?: AppError) => void;
+}) {
+  const { view, onLeft } = props;
   const { t } = useI18n();
   const [stats, setStats] = useState<Record<string, PeerStatsView>>({});
   const [error, setError] = useState<AppError | null>(null);
@@ -96,7 +101,11 @@ export function Lesson({ view, onLeft }: { view: LessonView; onLeft: (ended: boo
               className="danger"
               onClick={() =>
                 window.confirm(t("endConfirm")) &&
-                act(ok(commands.leaveLesson(true)).then(() => onLeft(true)))
+                // Out of the lesson either way; an unconfirmed end is said on the home screen.
+                ok(commands.leaveLesson(true)).then(
+                  () => onLeft(true),
+                  (e) => onLeft(true, asAppError(e)),
+                )
               }
             >
               {t("endLesson")}
