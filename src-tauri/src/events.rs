@@ -21,7 +21,33 @@ pub struct LessonStats {
 /// The lesson is over for us (ended by the host, removed, or the room server went away).
 #[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
 pub struct LessonOver {
-    pub reason: String,
+    pub reason: OverKind,
+    /// In English, with the room server's own words where it gave any (for logs and details).
+    pub detail: String,
+}
+
+/// Why, for the UI to say in the user's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum OverKind {
+    Ended,
+    Removed,
+    Replaced,
+    ServerClosed,
+    Disconnected,
+}
+
+impl From<&tutti_lesson::OverReason> for OverKind {
+    fn from(r: &tutti_lesson::OverReason) -> Self {
+        use tutti_lesson::OverReason as R;
+        match r {
+            R::Ended => Self::Ended,
+            R::Removed => Self::Removed,
+            R::Replaced => Self::Replaced,
+            R::ServerClosed(_) => Self::ServerClosed,
+            R::Disconnected => Self::Disconnected,
+        }
+    }
 }
 
 /// The microphone's level during the device check, 0–1, about 15 times a second.
@@ -46,7 +72,11 @@ pub fn emit_session(app: AppHandle) -> Emit {
                     let state = handle.state::<crate::state::AppState>();
                     state.session.lock().await.take();
                 });
-                LessonOver { reason }.emit(&app)
+                LessonOver {
+                    reason: OverKind::from(&reason),
+                    detail: reason.to_string(),
+                }
+                .emit(&app)
             }
         };
         if let Err(e) = sent {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tutti_lesson::{Lesson, LessonEvent, LessonHandle};
+use tutti_lesson::{Lesson, LessonEvent, LessonHandle, OverReason};
 use tutti_media::device::{DeviceConfig, Playback};
 use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
 use tutti_media::video::{CameraSource, Vp8Config};
@@ -31,9 +31,9 @@ pub enum SessionEvent {
         peers: Vec<PeerStatsView>,
         send_level: f32,
     },
-    /// The lesson is over for us; `reason` is the engine's English sentence.
+    /// The lesson is over for us, and why.
     Over {
-        reason: String,
+        reason: OverReason,
     },
 }
 
@@ -427,10 +427,10 @@ async fn follow(
             }
             event = lesson.next_event() => {
                 let Some(event) = event else {
-                    break Some("disconnected from the room server".to_owned());
+                    break Some(OverReason::Disconnected);
                 };
                 if let LessonEvent::Over(reason) = event {
-                    if !host || reason.contains("ended") {
+                    if !host || reason == OverReason::Ended {
                         let _ = lock(&store).mark_ended(local);
                     }
                     break Some(reason);

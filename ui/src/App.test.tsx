@@ -55,8 +55,8 @@ describe("the app", () => {
     await emit("lesson-changed", lessonView({ waiting: [{ peer: "p-2", name: "Sara", observer: false, at_ms: 0 }] }));
     expect((await screen.findByTestId("invite-code")).textContent).toBe("K7Q-4MZ-XP3");
     expect(screen.getByText("Sara")).toBeTruthy();
-    await emit("lesson-over", { reason: "the host ended the lesson" });
-    expect(await screen.findByText(/the host ended the lesson/)).toBeTruthy();
+    await emit("lesson-over", { reason: "ended", detail: "the lesson has ended" });
+    expect(await screen.findByText("The teacher ended the lesson.")).toBeTruthy();
     expect(screen.queryByTestId("invite-code")).toBeNull();
   });
 

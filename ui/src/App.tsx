@@ -32,7 +32,7 @@ export function App() {
       events.lessonChanged.listen((e) => setLesson(e.payload)),
       events.lessonOver.listen((e) => {
         setLesson(null);
-        setOver(`${i18nRef.current.t("lessonOver")}: ${e.payload.reason}`);
+        setOver(i18nRef.current.t(`over_${e.payload.reason}`));
         setScreen("home");
       }),
     ];

@@ -189,7 +189,9 @@ export type LessonDetail_Serialize = {
 
 /**  The lesson is over for us (ended by the host, removed, or the room server went away). */
 export type LessonOver = {
-	reason: string,
+	reason: OverKind,
+	/**  In English, with the room server's own words where it gave any (for logs and details). */
+	detail: string,
 };
 
 /**  Once a second during a lesson: the connection to each participant and our own level. */
@@ -307,6 +309,9 @@ export type NoteView = {
 	body: string,
 	updated_ms: number,
 };
+
+/**  Why, for the UI to say in the user's language. */
+export type OverKind = "ended" | "removed" | "replaced" | "server_closed" | "disconnected";
 
 export type ParticipantView = ParticipantView_Serialize | ParticipantView_Deserialize;
 

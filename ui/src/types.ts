@@ -7,6 +7,7 @@ export type {
   ErrorCode,
   KnockView,
   Language,
+  OverKind,
   QuestionState,
   SearchHitView,
   CheckStarted_Serialize as CheckStarted,

@@ -138,8 +138,8 @@ pub enum LessonEvent {
     Hearing(PeerId),
     Question(Question),
     Chat(ChatMessage),
-    /// The lesson is over for us (ended, removed, replaced, or the server went away).
-    Over(String),
+    /// The lesson is over for us, and why.
+    Over(OverReason),
 }
 
 struct Peer {
@@ -520,6 +520,33 @@ impl Lesson {
     }
 }
 
+/// Why a lesson is over for us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OverReason {
+    /// The host ended it.
+    Ended,
+    /// The host removed us.
+    Removed,
+    /// We joined from somewhere else (another window or computer took our place).
+    Replaced,
+    /// The room server shut down (its own words).
+    ServerClosed(String),
+    /// The connection to the room server was lost.
+    Disconnected,
+}
+
+impl std::fmt::Display for OverReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ended => f.write_str("the lesson has ended"),
+            Self::Removed => f.write_str("the host removed you"),
+            Self::Replaced => f.write_str("you joined from somewhere else"),
+            Self::ServerClosed(why) => write!(f, "the room server closed: {why}"),
+            Self::Disconnected => f.write_str("disconnected from the room server"),
+        }
+    }
+}
+
 async fn run(
     shared: Arc<Shared>,
     mut server_events: mpsc::UnboundedReceiver<ServerMessage>,
@@ -533,10 +560,10 @@ async fn run(
         on_knock(&shared, knock).await;
     }
     // Ends with the one reason the lesson is over for us, told once.
-    let mut closing: Option<String> = None;
-    let why: String = loop {
+    let mut closing: Option<OverReason> = None;
+    let why: OverReason = loop {
         let Some(msg) = server_events.recv().await else {
-            break closing.unwrap_or_else(|| "disconnected from the room server".into());
+            break closing.unwrap_or(OverReason::Disconnected);
         };
         match msg {
             ServerMessage::Knocking { knock } => on_knock(&shared, knock).await,
@@ -568,11 +595,11 @@ async fn run(
             ServerMessage::ChatPosted { message } => {
                 let _ = shared.events.send(LessonEvent::Chat(message));
             }
-            ServerMessage::LessonEnded { .. } => break "the lesson has ended".into(),
-            ServerMessage::Removed { .. } => break "the host removed you".into(),
-            ServerMessage::SessionReplaced { .. } => break "you joined from somewhere else".into(),
+            ServerMessage::LessonEnded { .. } => break OverReason::Ended,
+            ServerMessage::Removed { .. } => break OverReason::Removed,
+            ServerMessage::SessionReplaced { .. } => break OverReason::Replaced,
             ServerMessage::ServerClosing { reason } => {
-                closing = Some(format!("the room server closed: {reason}"));
+                closing = Some(OverReason::ServerClosed(reason));
             }
             other => tracing::debug!(?other, "lesson event"),
         }

@@ -8,7 +8,7 @@ pub mod sources;
 
 pub use client::{ClientError, RoomClient};
 pub use engine::{
-    AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle, PeerStats,
-    VideoFrame, VideoSink,
+    AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle, OverReason,
+    PeerStats, VideoFrame, VideoSink,
 };
 pub use sources::{SourceError, parse_source};
