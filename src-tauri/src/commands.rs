@@ -557,11 +557,27 @@ pub async fn send_chat(state: S<'_>, text: String) -> AppResult<()> {
     send(&state, ClientMessage::Chat { text }).await
 }
 
-/// Autosave of the lesson's note.
+/// Autosave of a lesson's note: the lesson is named, so that the last keystrokes, saved as
+/// the lesson ends, still reach its note (and never another lesson's).
 #[tauri::command]
 #[specta::specta]
-pub async fn save_note(state: S<'_>, body: String) -> AppResult<()> {
-    with_session(&state, async |s| s.save_note(&body)).await
+pub async fn save_note(state: S<'_>, lesson_id: i64, body: String) -> AppResult<()> {
+    let lesson = tutti_store::LessonId(lesson_id);
+    {
+        let guard = state.session.lock().await;
+        if let Some(session) = guard.as_ref().filter(|s| s.local_id() == lesson) {
+            return session.save_note(&body);
+        }
+    }
+    // The lesson is over for us: straight to the store.
+    let mut store = state.lock_store();
+    match store.notes(lesson)?.first() {
+        Some(note) => store.save_note(note.id, &body)?,
+        None => {
+            store.add_note(lesson, &body, None)?;
+        }
+    }
+    Ok(())
 }
 
 #[tauri::command]

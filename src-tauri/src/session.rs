@@ -267,6 +267,10 @@ impl Session {
         })
     }
 
+    pub fn local_id(&self) -> tutti_store::LessonId {
+        self.local_id
+    }
+
     pub fn view(&self) -> LessonView {
         lock(&self.live).view.clone()
     }
@@ -342,8 +346,11 @@ impl Session {
             live.note = Some(id);
             live.view.note = body.to_owned();
         }
-        // So that the window's copy of the lesson holds the note too.
-        self.changed();
+        // So that the window's copy of the lesson holds the note too (not once the lesson is
+        // over: the window has left it, and a late view would bring it back).
+        if !self.task.is_finished() {
+            self.changed();
+        }
         Ok(())
     }
 

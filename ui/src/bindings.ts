@@ -36,8 +36,11 @@ export const commands = {
 	/**  Host only: grants or revokes a participant's microphone (for a voice question). */
 	setMic: (peerId: string, allowed: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_mic", { peerId, allowed })),
 	sendChat: (text: string) => typedError<null, AppError>(__TAURI_INVOKE("send_chat", { text })),
-	/**  Autosave of the lesson's note. */
-	saveNote: (body: string) => typedError<null, AppError>(__TAURI_INVOKE("save_note", { body })),
+	/**
+	 *  Autosave of a lesson's note: the lesson is named, so that the last keystrokes, saved as
+	 *  the lesson ends, still reach its note (and never another lesson's).
+	 */
+	saveNote: (lessonId: number, body: string) => typedError<null, AppError>(__TAURI_INVOKE("save_note", { lessonId, body })),
 	setMuted: (muted: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_muted", { muted })),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */

@@ -50,7 +50,7 @@ describe("the notes", () => {
   it("are saved once, a moment after typing stops", async () => {
     vi.useFakeTimers();
     const ipc = fakeBackend({});
-    render(<Notes initial="" />);
+    render(<Notes lessonId={1} initial="" />);
     const box = screen.getByLabelText("Notes");
     fireEvent.change(box, { target: { value: "bow" } });
     await act(() => vi.advanceTimersByTimeAsync(300));
@@ -58,7 +58,7 @@ describe("the notes", () => {
     await act(() => vi.advanceTimersByTimeAsync(300));
     expect(ipc.called("save_note")).toEqual([]);
     await act(() => vi.advanceTimersByTimeAsync(1000));
-    expect(ipc.called("save_note")).toEqual([{ body: "bow arm lower" }]);
+    expect(ipc.called("save_note")).toEqual([{ lessonId: 1, body: "bow arm lower" }]);
     vi.useRealTimers();
     await waitFor(() => expect(screen.getByRole("status").textContent).toBe("Saved"));
   });
@@ -69,7 +69,7 @@ describe("the notes", () => {
         throw { code: "store", message: "disk full" };
       },
     });
-    render(<Notes initial="" />);
+    render(<Notes lessonId={1} initial="" />);
     const box = screen.getByLabelText("Notes") as HTMLTextAreaElement;
     fireEvent.change(box, { target: { value: "scales in D" } });
     fireEvent.blur(box);

@@ -35,7 +35,7 @@ export function SidePanel({ view }: { view: LessonView }) {
         <Chat view={view} />
       </div>
       <div className="panel" hidden={tab !== "notes"}>
-        <Notes initial={view.note} />
+        <Notes lessonId={view.local_id} initial={view.note} />
       </div>
     </aside>
   );
@@ -227,7 +227,7 @@ function Chat({ view }: { view: LessonView }) {
 const SAVE_AFTER_MS = 800;
 
 /** The lesson notes, saved a moment after typing stops (and when the panel closes). */
-export function Notes({ initial }: { initial: string }) {
+export function Notes({ lessonId, initial }: { lessonId: number; initial: string }) {
   const { t } = useI18n();
   const [body, setBody] = useState(initial);
   const [state, setState] = useState<"saved" | "saving" | "dirty">("saved");
@@ -238,7 +238,7 @@ export function Notes({ initial }: { initial: string }) {
     if (!latest.current.dirty) return;
     latest.current.dirty = false;
     setState("saving");
-    ok(commands.saveNote(latest.current.body)).then(
+    ok(commands.saveNote(lessonId, latest.current.body)).then(
       () => setState((s) => (s === "saving" ? "saved" : s)),
       (e) => {
         latest.current.dirty = true;
