@@ -82,7 +82,7 @@ pub async fn start_device_check(
     microphone: Option<String>,
     camera: Option<String>,
 ) -> AppResult<CheckStarted> {
-    state.stop_device_check().await;
+    let generation = state.next_device_check().await;
     let video = state.video.clone();
     let (check, started) = tokio::task::spawn_blocking(move || {
         DeviceCheck::start(
@@ -96,14 +96,20 @@ pub async fn start_device_check(
     })
     .await
     .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
-    *state.lock_check() = Some(check);
+    // Opening a camera can take a second: a lesson (or another check) may have begun meanwhile.
+    if !state.keep_device_check(generation, check).await {
+        return Err(AppError::new(
+            ErrorCode::Cancelled,
+            "the device check was stopped",
+        ));
+    }
     Ok(started)
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn stop_device_check(state: S<'_>) -> AppResult<()> {
-    state.stop_device_check().await;
+    let _ = state.stop_device_check().await;
     Ok(())
 }
 

@@ -20,6 +20,9 @@ pub struct AppState {
     local_server: tokio::sync::Mutex<Option<LocalServer>>,
     joining: Mutex<Option<tokio::task::AbortHandle>>,
     check: Mutex<Option<DeviceCheck>>,
+    /// Counts starts and stops of the device check: a start that finishes after a later stop
+    /// (or start) is stale and must not keep the microphone and camera.
+    check_generation: std::sync::atomic::AtomicU64,
     pub video: Arc<VideoOut>,
 }
 
@@ -47,6 +50,7 @@ impl AppState {
             local_server: tokio::sync::Mutex::new(None),
             joining: Mutex::new(None),
             check: Mutex::new(None),
+            check_generation: std::sync::atomic::AtomicU64::new(0),
             video: Arc::new(VideoOut::default()),
         }
     }
@@ -68,16 +72,38 @@ impl AppState {
         lock(&self.joining)
     }
 
-    pub fn lock_check(&self) -> MutexGuard<'_, Option<DeviceCheck>> {
-        lock(&self.check)
+    /// A new device check is starting: returns its generation (stopping any running one).
+    pub async fn next_device_check(&self) -> u64 {
+        self.stop_device_check().await
     }
 
-    pub async fn stop_device_check(&self) {
+    /// Keeps `check` if it is still the newest asked for and no lesson has started since;
+    /// otherwise closes it. Whether it was kept.
+    pub async fn keep_device_check(&self, generation: u64, check: DeviceCheck) -> bool {
+        let current = self
+            .check_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == generation;
+        if current && self.session.lock().await.is_none() {
+            *lock(&self.check) = Some(check);
+            return true;
+        }
+        let _ = tokio::task::spawn_blocking(move || drop(check)).await;
+        false
+    }
+
+    /// Stops the device check (and any that is still starting); returns the new generation.
+    pub async fn stop_device_check(&self) -> u64 {
+        let generation = self
+            .check_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         let check = lock(&self.check).take();
         if let Some(check) = check {
             // Joins the meter and preview threads.
             let _ = tokio::task::spawn_blocking(move || drop(check)).await;
         }
+        generation
     }
 
     /// The room server to use for hosting (starting the in-app one if that is the setting),

@@ -42,7 +42,11 @@ export function DeviceCheck(props: {
         setMicError(r.microphone);
         setCameraError(r.camera);
       },
-      (e) => setError(asAppError(e)),
+      (e) => {
+        const err = asAppError(e);
+        // A check replaced by a newer one (another device chosen) says nothing.
+        if (!stale && err.code !== "cancelled") setError(err);
+      },
     );
     return () => {
       stale = true;
