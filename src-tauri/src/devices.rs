@@ -10,7 +10,17 @@ use tutti_media::device::{Capture, DeviceConfig, Playback, input_devices, output
 use tutti_media::signal::{AudioSink, AudioSource, Sine};
 use tutti_media::video::{CameraSource, VideoSource, list_cameras};
 
+/// Frames per sound-card buffer: 5 ms at 48 kHz (PulseAudio needs a fixed size).
 const DEVICE_BUFFER: u32 = 240;
+
+/// How the app opens the sound card named (`None`: the system's default), for the device
+/// check and the lesson alike.
+pub fn device_config(name: Option<String>) -> DeviceConfig {
+    DeviceConfig {
+        name,
+        buffer_frames: Some(DEVICE_BUFFER),
+    }
+}
 
 #[derive(Debug, Clone, Serialize, specta::Type)]
 pub struct DeviceList {
@@ -71,10 +81,7 @@ impl DeviceCheck {
             microphone: None,
             camera: None,
         };
-        match Capture::open(&DeviceConfig {
-            name: microphone,
-            buffer_frames: Some(DEVICE_BUFFER),
-        }) {
+        match Capture::open(&device_config(microphone)) {
             Ok(mut capture) => {
                 let stop = stop.clone();
                 let spawned = std::thread::Builder::new()
@@ -143,11 +150,7 @@ impl Drop for DeviceCheck {
 
 /// Plays a second of a soft A (440 Hz) on the speaker named (or the default); blocks meanwhile.
 pub fn play_test_sound(speaker: Option<String>) -> AppResult<()> {
-    let mut out = Playback::open(&DeviceConfig {
-        name: speaker,
-        buffer_frames: Some(DEVICE_BUFFER),
-    })
-    .map_err(|e| device_error(&e, false))?;
+    let mut out = Playback::open(&device_config(speaker)).map_err(|e| device_error(&e, false))?;
     let mut tone = Sine::new(440.0, 0.2);
     let mut buf = vec![0.0f32; 480 * 2];
     let chunks = 100;

@@ -2,6 +2,7 @@
 //! kept up to date from the lesson's events and mirrored into the local store (so that the
 //! queue, chat and notes outlive the lesson and the app).
 
+use crate::devices::device_config;
 use crate::error::{AppError, AppResult, device_error};
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
 use crate::view::{
@@ -13,15 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tutti_lesson::{Lesson, LessonEvent, LessonHandle, OverReason};
-use tutti_media::device::{DeviceConfig, Playback};
+use tutti_media::device::{Capture, Playback};
 use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
 use tutti_media::video::{CameraSource, Vp8Config};
 use tutti_media::{LinkState, MusicConfig};
 use tutti_protocol::{ClientMessage, PeerId, Question, QuestionId};
 use tutti_store::{ChatRecord, NoteId, QuestionRecord, Store};
-
-/// Frames per sound-card buffer: 5 ms at 48 kHz (PulseAudio needs a fixed size).
-const DEVICE_BUFFER: u32 = 240;
 
 /// What the session tells the UI.
 #[derive(Debug, Clone)]
@@ -142,22 +140,17 @@ impl Session {
         emit: Emit,
     ) -> AppResult<Session> {
         let mut problems = Vec::new();
-        let source: Box<dyn AudioSource> = match tutti_media::device::Capture::open(&DeviceConfig {
-            name: media.microphone.clone(),
-            buffer_frames: Some(DEVICE_BUFFER),
-        }) {
-            Ok(c) => Box::new(c),
-            Err(e) => {
-                tracing::warn!(error = %e, "no microphone: the others will not hear us");
-                problems.push(device_error(&e, true));
-                Box::new(Silence)
-            }
-        };
+        let source: Box<dyn AudioSource> =
+            match Capture::open(&device_config(media.microphone.clone())) {
+                Ok(c) => Box::new(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no microphone: the others will not hear us");
+                    problems.push(device_error(&e, true));
+                    Box::new(Silence)
+                }
+            };
         let (source, muted) = Gate::new(source);
-        let sink: Box<dyn AudioSink> = match Playback::open(&DeviceConfig {
-            name: media.speaker.clone(),
-            buffer_frames: Some(DEVICE_BUFFER),
-        }) {
+        let sink: Box<dyn AudioSink> = match Playback::open(&device_config(media.speaker.clone())) {
             Ok(p) => Box::new(p),
             Err(e) => {
                 tracing::warn!(error = %e, "no speaker: we will not hear the others");

@@ -440,13 +440,24 @@ struct VideoOut {
 }
 
 /// What the other side said about our video (RTCP, see [`feedback`]).
-#[derive(Default)]
 struct VideoFeedbackIn {
     keyframe_wanted: AtomicBool,
     keyframe_requests: AtomicU64,
-    /// The last reported loss fraction, as `f64` bits; `u64::MAX` before the first report.
+    /// The last reported loss fraction, as `f64` bits; `NO_REPORT` before the first report.
     loss_bits: AtomicU64,
-    reported: AtomicBool,
+}
+
+/// No `f64` has these bits as a fraction in 0–1 (they are a NaN).
+const NO_REPORT: u64 = u64::MAX;
+
+impl Default for VideoFeedbackIn {
+    fn default() -> Self {
+        Self {
+            keyframe_wanted: AtomicBool::new(false),
+            keyframe_requests: AtomicU64::new(0),
+            loss_bits: AtomicU64::new(NO_REPORT),
+        }
+    }
 }
 
 /// Reads the feedback delivered to our video track until the connection is gone.
@@ -469,7 +480,6 @@ fn follow_video_feedback(
                     }
                     Feedback::Loss(fraction) => {
                         heard.loss_bits.store(fraction.to_bits(), Relaxed);
-                        heard.reported.store(true, Relaxed);
                     }
                 }
             }
@@ -685,8 +695,9 @@ impl PeerLink {
     /// reports); `None` before the first report or without video.
     pub async fn video_loss(&self) -> Option<f64> {
         let video = self.video.as_ref()?;
-        if video.heard.reported.load(Relaxed) {
-            return Some(f64::from_bits(video.heard.loss_bits.load(Relaxed)));
+        let bits = video.heard.loss_bits.load(Relaxed);
+        if bits != NO_REPORT {
+            return Some(f64::from_bits(bits));
         }
         // webrtc's own statistics, should a later version fill them in.
         let ssrc = video.ssrc;
