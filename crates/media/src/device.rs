@@ -73,6 +73,59 @@ pub struct DeviceStats {
     /// The largest chunk (interleaved samples) a callback has moved: the real device period,
     /// which may be larger than the one asked for.
     pub largest_chunk: AtomicUsize,
+    /// The last callback: its chunk (interleaved samples) and when it came (ns after the
+    /// stream's epoch), so a waiting loop can sleep until the next one is due.
+    last_chunk: AtomicUsize,
+    last_call_ns: AtomicU64,
+}
+
+/// Pauses a stream (nobody to send to or hear): true if it is paused. A stream that cannot be
+/// paused keeps running, and its loop keeps feeding it.
+fn pause(stream: &cpal::Stream, stats: &DeviceStats, name: &str) -> bool {
+    if stats.failed.load(Relaxed) {
+        return false;
+    }
+    match stream.pause() {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::debug!(device = %name, error = %e, "cannot pause the stream");
+            false
+        }
+    }
+}
+
+fn play(stream: &cpal::Stream, stats: &DeviceStats, name: &str) {
+    if let Err(e) = stream.play() {
+        tracing::warn!(device = %name, error = %e, "the stream does not play again");
+        stats.failed.store(true, Relaxed);
+    }
+}
+
+/// How long a loop waiting on a device sleeps at least and at most between looks.
+const POLL_MIN: Duration = Duration::from_micros(250);
+const POLL_MAX: Duration = Duration::from_millis(2);
+
+impl DeviceStats {
+    /// Notes a callback that moved `len` interleaved samples.
+    fn called(&self, len: usize, epoch: Instant) {
+        self.largest_chunk.fetch_max(len, Relaxed);
+        self.last_chunk.store(len, Relaxed);
+        self.last_call_ns
+            .store(epoch.elapsed().as_nanos() as u64, Relaxed);
+    }
+
+    /// How long to sleep before looking again while waiting on the device: until its next
+    /// callback is due (one chunk after the last), within `POLL_MIN`–`POLL_MAX`. Looking every
+    /// 250 µs regardless cost 4,000 wake-ups a second per loop.
+    fn wait(&self, epoch: Instant, channels: usize) -> Duration {
+        let chunk = self.last_chunk.load(Relaxed) / channels.max(1);
+        let period = Duration::from_secs_f64(chunk as f64 / f64::from(SAMPLE_RATE));
+        let last = epoch + Duration::from_nanos(self.last_call_ns.load(Relaxed));
+        // A little after it is due, so that it has come.
+        let due = last + period + Duration::from_micros(100);
+        due.saturating_duration_since(Instant::now())
+            .clamp(POLL_MIN, POLL_MAX)
+    }
 }
 
 fn name_of(d: &cpal::Device) -> String {
@@ -118,6 +171,7 @@ pub fn output_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
 fn find(input: bool, cfg: &DeviceConfig) -> Result<cpal::Device, DeviceError> {
     let kind = if input { "input" } else { "output" };
     let host = cpal::default_host();
+    tracing::info!(host = host.id().name(), kind, "sound system");
     match &cfg.name {
         None => if input {
             host.default_input_device()
@@ -247,12 +301,14 @@ const RING_SECONDS: f64 = 0.5;
 
 /// A microphone (or line in): the capture callback fills a ring; reading waits for the device.
 pub struct Capture {
-    _stream: cpal::Stream,
+    stream: cpal::Stream,
     ring: rtrb::Consumer<f32>,
     channels: usize,
     /// Interleaved samples the device delivers per callback, when known.
     period: usize,
     stats: Arc<DeviceStats>,
+    /// What `DeviceStats`' callback times count from.
+    epoch: Instant,
     scratch: Vec<f32>,
     pub name: String,
 }
@@ -264,6 +320,7 @@ impl Capture {
         let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
+        let epoch = Instant::now();
         let stream = device
             .build_input_stream::<f32, _, _>(
                 config,
@@ -276,7 +333,7 @@ impl Capture {
                             crate::realtime::promote_current_thread();
                         }
                     }
-                    s1.largest_chunk.fetch_max(data.len(), Relaxed);
+                    s1.called(data.len(), epoch);
                     // Real-time context: copy what fits, count the rest. Nothing else.
                     let (_, rest) = producer.push_partial_slice(data);
                     if !rest.is_empty() {
@@ -294,11 +351,12 @@ impl Capture {
             .play()
             .map_err(|e| stream_error("input", &name)(e.to_string()))?;
         Ok(Self {
-            _stream: stream,
+            stream,
             ring,
             channels,
             period,
             stats,
+            epoch,
             scratch: Vec::new(),
             name,
         })
@@ -328,7 +386,7 @@ impl AudioSource for Capture {
                 out.fill(0.0);
                 return;
             }
-            std::thread::sleep(Duration::from_micros(250));
+            std::thread::sleep(self.stats.wait(self.epoch, self.channels));
         }
         // More than a frame and a device period waiting means we fell behind (a burst from the
         // sound server, a stall here): skip the oldest, so what we send is what is played now.
@@ -360,14 +418,29 @@ impl AudioSource for Capture {
     fn paced(&self) -> bool {
         !self.stats.failed.load(Relaxed)
     }
+
+    fn suspend(&mut self) -> bool {
+        pause(&self.stream, &self.stats, &self.name)
+    }
+
+    /// Plays again, from now: what was captured before the pause is stale.
+    fn resume(&mut self) {
+        play(&self.stream, &self.stats, &self.name);
+        let stale = self.ring.slots();
+        if let Ok(chunk) = self.ring.read_chunk(stale) {
+            chunk.commit_all();
+        }
+    }
 }
 
 /// Headphones or speakers: writing fills a ring the playout callback drains.
 pub struct Playback {
-    _stream: cpal::Stream,
+    stream: cpal::Stream,
     ring: rtrb::Producer<f32>,
     channels: usize,
     stats: Arc<DeviceStats>,
+    /// What `DeviceStats`' callback times count from.
+    epoch: Instant,
     scratch: Vec<f32>,
     /// Interleaved samples the device takes per callback (its period), when known.
     period: usize,
@@ -381,6 +454,7 @@ impl Playback {
         let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
+        let epoch = Instant::now();
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
@@ -391,13 +465,13 @@ impl Playback {
                             crate::realtime::promote_current_thread();
                         }
                     }
-                    s1.largest_chunk.fetch_max(data.len(), Relaxed);
                     // Real-time context: copy what is there, silence for the rest.
                     let (_, missing) = consumer.pop_partial_slice(data);
                     if !missing.is_empty() {
                         missing.fill(0.0);
                         s1.underruns.fetch_add(1, Relaxed);
                     }
+                    s1.called(data.len(), epoch);
                 },
                 move |e| {
                     s2.failed.store(true, Relaxed);
@@ -410,10 +484,11 @@ impl Playback {
             .play()
             .map_err(|e| stream_error("output", &name)(e.to_string()))?;
         Ok(Self {
-            _stream: stream,
+            stream,
             ring,
             channels,
             stats,
+            epoch,
             scratch: Vec::new(),
             period,
             name,
@@ -460,7 +535,7 @@ impl AudioSink for Playback {
                 tracing::debug!(device = %self.name, "the speaker stalled for 200 ms");
                 return;
             }
-            std::thread::sleep(Duration::from_micros(250));
+            std::thread::sleep(self.stats.wait(self.epoch, self.channels));
         }
         let (_, rest) = self.ring.push_partial_slice(&self.scratch);
         if !rest.is_empty() {
@@ -470,5 +545,40 @@ impl AudioSink for Playback {
 
     fn paced(&self) -> bool {
         !self.stats.failed.load(Relaxed)
+    }
+
+    fn suspend(&mut self) -> bool {
+        pause(&self.stream, &self.stats, &self.name)
+    }
+
+    fn resume(&mut self) {
+        play(&self.stream, &self.stats, &self.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_loop_sleeps_until_the_next_callback_is_due() {
+        let epoch = Instant::now();
+        let stats = DeviceStats::default();
+        // No callback yet: look again soon.
+        assert_eq!(stats.wait(epoch, 2), POLL_MIN);
+        // A callback of 1 ms (48 stereo frames) just came: the next is due in about 1.1 ms.
+        stats.called(48 * 2, epoch);
+        let w = stats.wait(epoch, 2);
+        assert!(
+            w > Duration::from_micros(600) && w <= Duration::from_micros(1100),
+            "{w:?}"
+        );
+        // Large chunks: never more than POLL_MAX between looks.
+        stats.called(480 * 2 * 10, epoch);
+        assert_eq!(stats.wait(epoch, 2), POLL_MAX);
+        // A callback long overdue (the device stalled): look often.
+        let now = Instant::now();
+        stats.called(48 * 2, now);
+        assert_eq!(stats.wait(now - Duration::from_millis(50), 2), POLL_MIN);
     }
 }

@@ -28,6 +28,17 @@ pub enum PipelineError {
     Thread(std::io::Error),
 }
 
+/// With nobody to send to or hear from, the audio loops wake once per tick instead of once per
+/// frame (400 times a second at 2.5 ms frames): an open lesson with nobody there yet costs
+/// next to nothing. The source is still read and the sink still fed, a tick at a time, so the
+/// meters move and the sound card never runs dry.
+pub const IDLE_TICK: Duration = Duration::from_millis(20);
+
+/// Frames of `frame` in an idle tick.
+fn frames_per_tick(frame: FrameDuration) -> u32 {
+    (IDLE_TICK.as_micros() / frame.duration().as_micros()).max(1) as u32
+}
+
 /// Sleeps until `deadline` (no-op if it has passed).
 pub(crate) fn sleep_until(deadline: Instant) {
     let now = Instant::now();
@@ -50,6 +61,10 @@ impl Meter {
 
     pub fn level(&self) -> f32 {
         f32::from_bits(self.0.load(Relaxed))
+    }
+
+    pub fn clear(&self) {
+        self.0.store(0, Relaxed);
     }
 }
 
@@ -83,6 +98,11 @@ impl<T: Clone> Roster<T> {
     pub(crate) fn change(&self, f: impl FnOnce(&mut Vec<T>)) {
         f(&mut lock(&self.items));
         self.generation.fetch_add(1, Relaxed);
+    }
+
+    /// True if the list changed since `seen`.
+    pub(crate) fn changed_since(&self, seen: u64) -> bool {
+        self.generation.load(Relaxed) != seen
     }
 
     /// Brings `local` up to date if the list changed since `seen`; true if it did.
@@ -217,8 +237,40 @@ impl SendLoop {
             let mut red_packet = [0u8; MAX_PACKET];
             let (mut links, mut links_seen) = (Vec::new(), 0u64);
             let period = frame.duration();
+            let per_tick = frames_per_tick(frame);
             let mut i: u32 = 0;
+            let mut suspended = false;
             while !stop.load(Relaxed) {
+                fanout.links.refresh(&mut links, &mut links_seen);
+                if links.is_empty() {
+                    // Nobody to send to. A sound card is paused, and only looked at a tick at
+                    // a time; otherwise a tick's frames are read at once, none encoded.
+                    if !suspended && source.paced() && source.suspend() {
+                        suspended = true;
+                        fanout.meter.clear();
+                    }
+                    if suspended {
+                        std::thread::sleep(IDLE_TICK);
+                        continue;
+                    }
+                    if source.paced() {
+                        std::thread::sleep(IDLE_TICK);
+                    } else {
+                        sleep_until(started + period * (i + per_tick));
+                    }
+                    for _ in 0..per_tick {
+                        i += 1;
+                        source.fill(&mut pcm);
+                        fanout.meter.record(&pcm);
+                    }
+                    // The next packet's copies would not be the frames just before it.
+                    red.reset();
+                    continue;
+                }
+                if suspended {
+                    source.resume();
+                    suspended = false;
+                }
                 i += 1;
                 let deadline = started + period * i;
                 let captured = if source.paced() {
@@ -241,7 +293,6 @@ impl SendLoop {
                         continue;
                     }
                 };
-                fanout.links.refresh(&mut links, &mut links_seen);
                 // One RED envelope per frame, made for the first link that takes RED. Its
                 // blocks name that link's Opus payload type; a link that negotiated another
                 // (never between two Tutti peers) gets plain Opus instead.
@@ -359,9 +410,34 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             let mut one = vec![0.0f32; frame.interleaved()];
             let mut pcm = vec![0.0f32; frame.interleaved()];
             let period = frame.duration();
+            let per_tick = frames_per_tick(frame);
+            let silence = vec![0.0f32; frame.interleaved() * per_tick as usize];
             let start = Instant::now();
             let mut k: u32 = 0;
+            let mut suspended = false;
             while !stop.load(Relaxed) {
+                if streams.is_empty() && !mix.0.changed_since(streams_seen) {
+                    // Nobody to hear. A sound card is paused; otherwise a tick of silence at
+                    // once.
+                    if !suspended && sink.paced() && sink.suspend() {
+                        suspended = true;
+                    }
+                    if suspended {
+                        std::thread::sleep(IDLE_TICK);
+                        continue;
+                    }
+                    if !sink.paced() {
+                        sleep_until(start + period * k);
+                    }
+                    k += per_tick;
+                    sink.write(&silence);
+                    report.frames += u64::from(per_tick);
+                    continue;
+                }
+                if suspended {
+                    sink.resume();
+                    suspended = false;
+                }
                 // A sound card paces us through `write`; otherwise (or once it has failed)
                 // the clock does.
                 if !sink.paced() {
@@ -409,4 +485,143 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
 /// Samples per channel in `d`.
 pub fn samples_in(d: Duration) -> u64 {
     (d.as_secs_f64() * f64::from(SAMPLE_RATE)).round() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signal::MemorySink;
+
+    /// A source that notes when it was read.
+    struct Noting(Arc<Mutex<Vec<Instant>>>);
+
+    impl AudioSource for Noting {
+        fn fill(&mut self, out: &mut [f32]) {
+            out.fill(0.25);
+            lock(&self.0).push(Instant::now());
+        }
+    }
+
+    /// Times the loop woke: reads more than 1 ms apart (a burst of reads is one wake-up).
+    fn wakeups(reads: &[Instant]) -> usize {
+        1 + reads
+            .windows(2)
+            .filter(|w| w[1] - w[0] > Duration::from_millis(1))
+            .count()
+    }
+
+    #[test]
+    fn with_nobody_to_send_to_the_send_loop_wakes_once_a_tick() {
+        let reads = Arc::new(Mutex::new(Vec::new()));
+        let fanout = Fanout::default();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let music = MusicConfig {
+            frame: FrameDuration::Ms2_5,
+            ..MusicConfig::default()
+        };
+        let send = SendLoop::spawn(
+            fanout.clone(),
+            Box::new(Noting(reads.clone())),
+            music,
+            rt.handle().clone(),
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let report = send.stop();
+        let reads = lock(&reads).clone();
+        // The source is still read at its pace (the meter moves)...
+        assert!(reads.len() >= 80, "{} reads in 300 ms", reads.len());
+        assert!(fanout.meter().level() > 0.2);
+        // ...but nothing is encoded or sent, and the loop wakes ~15 times, not 120.
+        assert_eq!(report.frames + report.send_errors, 0);
+        let woke = wakeups(&reads);
+        assert!(woke <= 25, "woke {woke} times in 300 ms");
+    }
+
+    #[test]
+    fn with_nobody_to_hear_the_playout_loop_writes_a_tick_of_silence_at_once() {
+        let sink = MemorySink::default();
+        let playout =
+            PlayoutLoop::spawn(Mix::default(), FrameDuration::Ms2_5, sink.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let (_, report) = playout.stop().unwrap();
+        let got = sink.take();
+        let blocks: Vec<Instant> = got.blocks.iter().map(|(_, t)| *t).collect();
+        // The sink is kept fed at its pace, with silence...
+        assert!(report.frames >= 80, "{} frames in 300 ms", report.frames);
+        assert!(got.samples.iter().all(|s| *s == 0.0));
+        // ...in a few large writes rather than one per frame.
+        assert!(blocks.len() <= 25, "{} writes in 300 ms", blocks.len());
+        assert_eq!(report.decoded + report.concealed + report.silent, 0);
+    }
+
+    /// A sound card's output as the loop sees it: paced (writes block for a frame's time), and
+    /// able to pause.
+    #[derive(Clone, Default)]
+    struct Card(Arc<Mutex<CardLog>>);
+
+    #[derive(Default)]
+    struct CardLog {
+        paused: bool,
+        writes_while_paused: usize,
+        writes: usize,
+        pauses: usize,
+        resumes: usize,
+    }
+
+    impl AudioSink for Card {
+        fn write(&mut self, frames: &[f32]) {
+            std::thread::sleep(Duration::from_secs_f64(
+                frames.len() as f64 / 2.0 / f64::from(SAMPLE_RATE),
+            ));
+            let mut log = lock(&self.0);
+            log.writes += 1;
+            if log.paused {
+                log.writes_while_paused += 1;
+            }
+        }
+
+        fn paced(&self) -> bool {
+            true
+        }
+
+        fn suspend(&mut self) -> bool {
+            let mut log = lock(&self.0);
+            log.paused = true;
+            log.pauses += 1;
+            true
+        }
+
+        fn resume(&mut self) {
+            let mut log = lock(&self.0);
+            log.paused = false;
+            log.resumes += 1;
+        }
+    }
+
+    #[test]
+    fn a_sound_card_with_nothing_to_play_is_paused_until_someone_is_heard() {
+        let card = Card::default();
+        let mix = Mix::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), FrameDuration::Ms2_5, card.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        {
+            let log = lock(&card.0);
+            assert!(log.paused, "paused while nobody is there");
+            assert_eq!((log.pauses, log.writes_while_paused), (1, 0));
+        }
+        // Someone arrives: the card plays again, and is written to.
+        let jitter = Arc::new(Mutex::new(JitterBuffer::new(
+            crate::jitter::JitterConfig::for_frame(FrameDuration::Ms2_5),
+        )));
+        mix.add("p1", jitter);
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = playout.stop();
+        let log = lock(&card.0);
+        assert_eq!((log.resumes, log.writes_while_paused), (1, 0));
+        assert!(!log.paused);
+        assert!(log.writes > 10, "{} writes after someone came", log.writes);
+    }
 }

@@ -14,6 +14,14 @@ pub trait AudioSource: Send {
     fn paced(&self) -> bool {
         false
     }
+
+    /// Stops delivering (a sound card's stream paused) while nobody would hear it; true if it
+    /// did, and then `fill` must not be called until `resume`.
+    fn suspend(&mut self) -> bool {
+        false
+    }
+
+    fn resume(&mut self) {}
 }
 
 /// Something that consumes audio.
@@ -25,6 +33,14 @@ pub trait AudioSink: Send {
     fn paced(&self) -> bool {
         false
     }
+
+    /// Stops playing (a sound card's stream paused) while there is nothing to play; true if it
+    /// did, and then `write` must not be called until `resume`.
+    fn suspend(&mut self) -> bool {
+        false
+    }
+
+    fn resume(&mut self) {}
 }
 
 impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
@@ -35,6 +51,14 @@ impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
     fn paced(&self) -> bool {
         (**self).paced()
     }
+
+    fn suspend(&mut self) -> bool {
+        (**self).suspend()
+    }
+
+    fn resume(&mut self) {
+        (**self).resume();
+    }
 }
 
 impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
@@ -44,6 +68,14 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
 
     fn paced(&self) -> bool {
         (**self).paced()
+    }
+
+    fn suspend(&mut self) -> bool {
+        (**self).suspend()
+    }
+
+    fn resume(&mut self) {
+        (**self).resume();
     }
 }
 
@@ -78,6 +110,14 @@ impl<S: AudioSource> AudioSource for Gate<S> {
 
     fn paced(&self) -> bool {
         self.inner.paced()
+    }
+
+    fn suspend(&mut self) -> bool {
+        self.inner.suspend()
+    }
+
+    fn resume(&mut self) {
+        self.inner.resume();
     }
 }
 
