@@ -224,6 +224,11 @@ impl Drop for Proc {
 /// student's report of the path and the recording.
 fn lesson_across(network: Network, extra: &[&str]) -> Option<(serde_json::Value, Vec<f32>)> {
     if let Err(why) = Topology::probe() {
+        // CI is meant to run these: there, not being able to is a failure, not a pass.
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "network namespaces cannot be made here ({why}), and CI=true requires these tests"
+        );
         eprintln!("SKIPPED: network namespaces cannot be made here ({why})");
         return None;
     }
