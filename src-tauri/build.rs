@@ -29,7 +29,7 @@ const COMMANDS: &[&str] = &[
     "set_muted",
     "set_camera",
     "leave_lesson",
-    "watch_video",
+    "next_pictures",
     "lessons",
     "lesson_detail",
     "search",

@@ -7,13 +7,14 @@ use crate::events::{InputLevel, emit_session};
 use crate::session::{Leaving, MediaChoice, RoomServer, Session, abandon};
 use crate::settings::Settings;
 use crate::state::AppState;
+use crate::video::PictureFormat;
 use crate::view::{
     ChatView, LessonDetail, LessonSummary, LessonView, NoteView, QuestionState, QuestionView,
     SearchHitView,
 };
 use serde::{Deserialize, Serialize};
-use tauri::ipc::{Channel, InvokeResponseBody, JavaScriptChannelId};
-use tauri::{AppHandle, State, Webview};
+use tauri::ipc::InvokeResponseBody;
+use tauri::{AppHandle, State};
 use tauri_specta::Event;
 use tutti_lesson::{EngineConfig, Lesson};
 use tutti_protocol::{ClientMessage, HostToken, JoinRole, PeerId, QuestionId, QuestionKind};
@@ -610,24 +611,56 @@ pub async fn leave_lesson(state: S<'_>, end: bool) -> AppResult<()> {
     let Some(session) = session else {
         return Ok(());
     };
-    session
+    let left = session
         .leave(if end { Leaving::End } else { Leaving::Leave })
-        .await
+        .await;
+    // The pictures of those we no longer see are not kept for a display that will not ask.
+    state.video.clear();
+    left
+}
+
+/// Raw bytes back to the web view (an `ArrayBuffer` there), not JSON.
+#[derive(specta::Type)]
+#[specta(type = Vec<u8>)]
+pub struct Pictures(Vec<u8>);
+
+impl tauri::ipc::IpcResponse for Pictures {
+    fn body(self) -> tauri::Result<InvokeResponseBody> {
+        Ok(InvokeResponseBody::Raw(self.0))
+    }
 }
 
 #[derive(Deserialize, specta::Type)]
-pub struct WatchVideo {
-    /// A `Channel` from `@tauri-apps/api/core` (it serializes to its id).
-    #[specta(type = String)]
-    pub on_frame: JavaScriptChannelId,
+pub struct PictureRequest {
+    /// Whose pictures ("" is our own camera).
+    pub peers: Vec<String>,
+    /// The web view can draw I420 (WebGL).
+    pub webgl: bool,
+    /// The web view decodes VP8 itself (WebCodecs).
+    pub vp8: bool,
+    /// Participants whose VP8 decoder in the web view is new or lost track: it needs a keyframe.
+    pub restart: Vec<String>,
 }
 
-/// Where pictures go from now on: the binary frames described in `video.rs`.
+/// The newest picture of each of `peers` not yet shown (or, where the web view decodes them,
+/// every coded picture since the last request), once there is one (empty after a second
+/// without): the web view asks again when it has drawn them, so a picture it has no time for
+/// is never converted or sent. Layout in `video.rs`.
 #[tauri::command]
 #[specta::specta]
-pub fn watch_video(webview: Webview, state: S<'_>, request: WatchVideo) {
-    let channel: Channel<InvokeResponseBody> = request.on_frame.channel_on(webview);
-    state.video.attach(channel);
+pub async fn next_pictures(state: S<'_>, request: PictureRequest) -> AppResult<Pictures> {
+    let video = &state.video;
+    video.set_web_decodes(request.vp8 && video.format == PictureFormat::Vp8);
+    for peer in &request.restart {
+        video.restart_coded(peer);
+    }
+    let raw = match video.format {
+        PictureFormat::I420 if request.webgl => PictureFormat::I420,
+        _ => PictureFormat::Rgba,
+    };
+    Ok(Pictures(
+        video.next(&request.peers, raw, crate::video::WAIT).await,
+    ))
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, specta::Type)]

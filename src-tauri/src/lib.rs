@@ -7,6 +7,7 @@ mod devices;
 mod error;
 mod events;
 mod local_server;
+mod render;
 mod session;
 mod settings;
 mod state;
@@ -53,7 +54,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             set_muted,
             set_camera,
             leave_lesson,
-            watch_video,
+            next_pictures,
             lessons,
             lesson_detail,
             search,
@@ -90,6 +91,9 @@ pub fn run() {
             let data_dir = app.path().app_data_dir()?;
             let store = tutti_store::Store::open(&data_dir.join(tutti_store::FILE_NAME))?;
             app.manage(state::AppState::new(config_dir, data_dir, store));
+            if let Some(window) = app.get_webview_window("main") {
+                render::apply(&window);
+            }
             Ok(())
         })
         .build(tauri::generate_context!());

@@ -173,9 +173,15 @@ impl Session {
             }
         };
         let sink_video = video.clone();
-        if let Err(e) = lesson.start_video(
+        let handle = lesson.handle();
+        video.set_keyframe_asker(Some(Box::new(move |peer| {
+            handle.request_keyframe(&PeerId::from(peer))
+        })));
+        if let Err(e) = lesson.start_video_to(
             camera.map(|c| Box::new(c) as Box<dyn tutti_media::video::VideoSource>),
-            Arc::new(move |peer, frame| sink_video.send_remote(peer, &frame.picture)),
+            tutti_lesson::VideoOutput::Encoded(Arc::new(move |peer, frame| {
+                sink_video.send_coded(peer, frame)
+            })),
             Vp8Config::default(),
         ) {
             return Err(abandon(lesson, e.into()));

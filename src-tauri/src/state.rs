@@ -51,7 +51,7 @@ impl AppState {
             joining: Mutex::new(None),
             check: Mutex::new(None),
             check_generation: std::sync::atomic::AtomicU64::new(0),
-            video: Arc::new(VideoOut::default()),
+            video: Arc::new(VideoOut::new(crate::render::picture_format())),
         }
     }
 

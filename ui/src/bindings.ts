@@ -45,8 +45,13 @@ export const commands = {
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */
 	leaveLesson: (end: boolean) => typedError<null, AppError>(__TAURI_INVOKE("leave_lesson", { end })),
-	/**  Where pictures go from now on: the binary frames described in `video.rs`. */
-	watchVideo: (request: WatchVideo) => __TAURI_INVOKE<void>("watch_video", { request }),
+	/**
+	 *  The newest picture of each of `peers` not yet shown (or, where the web view decodes them,
+	 *  every coded picture since the last request), once there is one (empty after a second
+	 *  without): the web view asks again when it has drawn them, so a picture it has no time for
+	 *  is never converted or sent. Layout in `video.rs`.
+	 */
+	nextPictures: (request: PictureRequest) => typedError<Pictures, AppError>(__TAURI_INVOKE("next_pictures", { request })),
 	lessons: (which: Which) => typedError<LessonSummary_Serialize[], AppError>(__TAURI_INVOKE("lessons", { which })),
 	lessonDetail: (id: number) => typedError<LessonDetail_Serialize, AppError>(__TAURI_INVOKE("lesson_detail", { id })),
 	search: (query: string) => typedError<SearchHitView[], AppError>(__TAURI_INVOKE("search", { query })),
@@ -373,6 +378,20 @@ export type PeerStatsView_Serialize = {
 	level: number | null,
 };
 
+export type PictureRequest = {
+	/**  Whose pictures ("" is our own camera). */
+	peers: string[],
+	/**  The web view can draw I420 (WebGL). */
+	webgl: boolean,
+	/**  The web view decodes VP8 itself (WebCodecs). */
+	vp8: boolean,
+	/**  Participants whose VP8 decoder in the web view is new or lost track: it needs a keyframe. */
+	restart: string[],
+};
+
+/**  Raw bytes back to the web view (an `ArrayBuffer` there), not JSON. */
+export type Pictures = number[];
+
 export type QuestionState = "open" | "answered" | "dismissed";
 
 export type QuestionView = QuestionView_Serialize | QuestionView_Deserialize;
@@ -502,11 +521,6 @@ export type TimeZones = {
 	/**  This computer's zone, e.g. `Asia/Seoul`. */
 	local: string,
 	all: string[],
-};
-
-export type WatchVideo = {
-	/**  A `Channel` from `@tauri-apps/api/core` (it serializes to its id). */
-	on_frame: string,
 };
 
 export type Which = "upcoming" | "past";

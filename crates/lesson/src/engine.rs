@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+pub use tutti_media::ReceivedVideo;
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
@@ -50,6 +51,19 @@ pub struct VideoFrame {
 
 /// Where decoded pictures go (called on a decoder thread per participant; keep it quick).
 pub type VideoSink = Arc<dyn Fn(&PeerId, VideoFrame) + Send + Sync>;
+
+/// Where still-coded pictures go, for a consumer that decodes them itself (a web view's
+/// WebCodecs): every frame, in order, as it arrived (VP8 needs each one to decode the next).
+pub type EncodedVideoSink = Arc<dyn Fn(&PeerId, &ReceivedVideo) + Send + Sync>;
+
+/// What is done with the others' pictures.
+#[derive(Clone)]
+pub enum VideoOutput {
+    /// Decoded here, one thread per participant.
+    Decoded(VideoSink),
+    /// Handed on as they arrived.
+    Encoded(EncodedVideoSink),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdmitPolicy {
@@ -168,7 +182,7 @@ struct Shared {
     /// Bridges to TURN servers reachable over TCP only; they live as long as the lesson.
     _tcp_turn: Vec<TcpTurnBridge>,
     video_fanout: VideoFanout,
-    video_sink: Mutex<Option<VideoSink>>,
+    video_sink: Mutex<Option<VideoOutput>>,
 }
 
 /// A lesson we are in.
@@ -368,7 +382,17 @@ impl Lesson {
         sink: VideoSink,
         cfg: Vp8Config,
     ) -> Result<(), LessonError> {
-        *lock(&self.shared.video_sink) = Some(sink);
+        self.start_video_to(source, VideoOutput::Decoded(sink), cfg)
+    }
+
+    /// As `start_video`, with the others' pictures going to `output`.
+    pub fn start_video_to(
+        &mut self,
+        source: Option<Box<dyn VideoSource>>,
+        output: VideoOutput,
+        cfg: Vp8Config,
+    ) -> Result<(), LessonError> {
+        *lock(&self.shared.video_sink) = Some(output);
         // Links already up: their video starts flowing to the sink now.
         let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
             .iter()
@@ -447,6 +471,13 @@ pub struct LessonHandle {
 }
 
 impl LessonHandle {
+    /// Asks `peer` for a keyframe: our consumer of its pictures cannot decode what follows.
+    pub fn request_keyframe(&self, peer: &PeerId) {
+        if let Some(p) = lock(&self.shared.peers).get(peer) {
+            p.link.request_keyframe();
+        }
+    }
+
     pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, LessonError> {
         Ok(self.shared.client.request(msg).await?)
     }
@@ -703,7 +734,7 @@ async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
 /// Decodes `link`'s incoming video on a thread of its own and hands the pictures to the
 /// lesson's video sink (if video has been started; the link's frames are taken only once).
 fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
-    let Some(sink) = lock(&shared.video_sink).clone() else {
+    let Some(output) = lock(&shared.video_sink).clone() else {
         return;
     };
     let Some(frames) = link.take_video() else {
@@ -712,27 +743,34 @@ fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
     let peer = peer.clone();
     let started = std::thread::Builder::new()
         .name("tutti-video-decode".into())
-        .spawn(move || {
-            let mut decoder = match Vp8Decoder::new() {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "no video decoder");
-                    return;
-                }
-            };
+        .spawn(move || match output {
             // Ends when the link is gone (its sender dropped).
-            while let Ok(f) = frames.recv() {
-                match decoder.decode(&f.data) {
-                    Ok(Some(picture)) => sink(
-                        &peer,
-                        VideoFrame {
-                            picture,
-                            arrived: f.arrived,
-                        },
-                    ),
-                    Ok(None) => {}
-                    // A frame after a loss may not decode; the next keyframe heals it.
-                    Err(e) => tracing::debug!(error = %e, %peer, "undecodable video frame"),
+            VideoOutput::Encoded(sink) => {
+                while let Ok(f) = frames.recv() {
+                    sink(&peer, &f);
+                }
+            }
+            VideoOutput::Decoded(sink) => {
+                let mut decoder = match Vp8Decoder::new() {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no video decoder");
+                        return;
+                    }
+                };
+                while let Ok(f) = frames.recv() {
+                    match decoder.decode(&f.data) {
+                        Ok(Some(picture)) => sink(
+                            &peer,
+                            VideoFrame {
+                                picture,
+                                arrived: f.arrived,
+                            },
+                        ),
+                        Ok(None) => {}
+                        // A frame after a loss may not decode; the next keyframe heals it.
+                        Err(e) => tracing::debug!(error = %e, %peer, "undecodable video frame"),
+                    }
                 }
             }
         });

@@ -8,7 +8,7 @@ pub mod sources;
 
 pub use client::{ClientError, RoomClient};
 pub use engine::{
-    AdmitPolicy, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle, OverReason,
-    PeerStats, VideoFrame, VideoSink,
+    AdmitPolicy, EncodedVideoSink, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle,
+    OverReason, PeerStats, ReceivedVideo, VideoFrame, VideoOutput, VideoSink,
 };
 pub use sources::{SourceError, parse_source};

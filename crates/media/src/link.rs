@@ -153,6 +153,7 @@ struct Handler {
     video: Option<std::sync::mpsc::SyncSender<ReceivedVideo>>,
     video_dropped: Arc<AtomicU64>,
     keyframe_requests_out: Arc<AtomicU64>,
+    keyframe_needed: Arc<AtomicBool>,
 }
 
 /// Reassembles VP8 frames from RTP as soon as each is complete and hands them on; a full queue drops the frame (the
@@ -162,6 +163,8 @@ fn receive_video(
     to: std::sync::mpsc::SyncSender<ReceivedVideo>,
     dropped: Arc<AtomicU64>,
     keyframe_requests: Arc<AtomicU64>,
+    // Set by our own consumer when it cannot decode what follows (`PeerLink::request_keyframe`).
+    needed_here: Arc<AtomicBool>,
 ) {
     use crate::video::assemble::FrameAssembler;
     tokio::spawn(async move {
@@ -191,6 +194,9 @@ fn receive_video(
                 };
                 if to.try_send(frame).is_err() {
                     dropped.fetch_add(1, Relaxed);
+                    ask |= need.on_dropped(now);
+                }
+                if needed_here.swap(false, Relaxed) && !keyframe {
                     ask |= need.on_dropped(now);
                 }
                 if ask {
@@ -247,6 +253,7 @@ impl PeerConnectionEventHandler for Handler {
                     to.clone(),
                     self.video_dropped.clone(),
                     self.keyframe_requests_out.clone(),
+                    self.keyframe_needed.clone(),
                 ),
                 None => tracing::debug!("a video track we did not ask for; ignored"),
             }
@@ -427,6 +434,7 @@ pub struct PeerLink {
     packets_out: AtomicU64,
     video: Option<VideoOut>,
     video_rx: Mutex<Option<std::sync::mpsc::Receiver<ReceivedVideo>>>,
+    keyframe_needed: Arc<AtomicBool>,
     video_dropped: Arc<AtomicU64>,
     keyframe_requests_out: Arc<AtomicU64>,
 }
@@ -533,6 +541,7 @@ impl PeerLink {
         let malformed_in = Arc::new(AtomicU64::new(0));
         let video_dropped = Arc::new(AtomicU64::new(0));
         let keyframe_requests_out = Arc::new(AtomicU64::new(0));
+        let keyframe_needed = Arc::new(AtomicBool::new(false));
         let (video_tx, video_rx) = if cfg.video {
             let (tx, rx) = std::sync::mpsc::sync_channel(VIDEO_QUEUE);
             (Some(tx), Some(rx))
@@ -561,6 +570,7 @@ impl PeerLink {
                 video: video_tx,
                 video_dropped: video_dropped.clone(),
                 keyframe_requests_out: keyframe_requests_out.clone(),
+                keyframe_needed: keyframe_needed.clone(),
             }))
             .with_runtime(runtime)
             .with_udp_addrs(cfg.udp_addrs.clone())
@@ -597,6 +607,7 @@ impl PeerLink {
             packets_out: AtomicU64::new(0),
             video,
             video_rx: Mutex::new(video_rx),
+            keyframe_needed,
             video_dropped,
             keyframe_requests_out,
         })
@@ -732,6 +743,12 @@ impl PeerLink {
     /// The other side's video, frame by frame (once: the receiver is handed over).
     pub fn take_video(&self) -> Option<std::sync::mpsc::Receiver<ReceivedVideo>> {
         lock(&self.video_rx).take()
+    }
+
+    /// Asks the other side for a keyframe (with the next frame that is not one): our consumer
+    /// cannot decode what follows (it started late, or lost its decoder).
+    pub fn request_keyframe(&self) {
+        self.keyframe_needed.store(true, Relaxed);
     }
 
     /// Whether the other side asked for a keyframe since the last call (and forgets it).
