@@ -11,7 +11,7 @@ TAURI := ui/node_modules/.bin/tauri
 APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
-	bench bench-load bench-latency bench-jitter bench-video
+	bench bench-load bench-latency bench-jitter bench-video bench-app app-peers
 
 setup:
 	@scripts/setup-debian.sh
@@ -61,13 +61,17 @@ test-ui: ui-deps
 	cd ui && npx vitest run
 
 ## The real app under a virtual display, driven through WebDriver, with a tutti-peer student.
-test-app: app
-	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version "^2" --locked
-	cargo build --locked -p tutti-lesson -p signaling-server --bins
+test-app: app-peers
 	xvfb-run -a -s "-screen 0 1440x900x24" node --test tests/app/
 
+## What driving the real app needs besides the app: tauri-driver and the headless students
+## (built as test-rust builds them, so that the two share one build of every dependency).
+app-peers: app
+	@command -v tauri-driver >/dev/null || cargo install tauri-driver --version "^2" --locked
+	cargo build --workspace --bins --locked $(APP_FEATURES)
+
 ## Benchmarks (release builds; figures go in the README).
-bench: bench-load bench-latency bench-jitter bench-video
+bench: bench-load bench-latency bench-jitter bench-video bench-app
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000
@@ -92,3 +96,9 @@ bench-video: setup
 	cargo build --release -p signaling-server -p tutti-lesson
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench video --seconds 20
 	cargo bench -p tutti-media --bench frames_to_webview
+
+## The real app under a virtual display with a userspace PulseAudio: CPU of all its processes,
+## pictures shown, the page's answers; one student at 640x480, then six at 320x240.
+bench-app: setup app-peers
+	xvfb-run -a -s "-screen 0 1440x900x24" node tests/app/bench-app.mjs --students 1
+	xvfb-run -a -s "-screen 0 1440x900x24" node tests/app/bench-app.mjs --students 6

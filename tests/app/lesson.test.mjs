@@ -5,95 +5,25 @@
 // are in the history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync } from "node:fs";
-import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Session } from "./webdriver.mjs";
+import { APP, PEER, TARGET, appEnv, freePort, killChildren, run, startDriver, writeSettings } from "./harness.mjs";
 
-const TARGET = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, ".cache/tutti-target");
-const APP = join(TARGET, "debug/tutti");
-const PEER = join(TARGET, "debug/tutti-peer");
 // Screenshots of each run (docs/screenshots/ holds copies chosen for the README).
 const SHOTS = process.env.TUTTI_SCREENSHOTS ?? join(TARGET, "screenshots");
 
-const children = [];
-// Each child leads its own process group, so that what it started (tauri-driver starts
-// WebKitWebDriver, which starts the app) goes with it.
-after(() =>
-  children.forEach((c) => {
-    try {
-      process.kill(-c.pid, "SIGKILL");
-    } catch {
-      // Already gone.
-    }
-  }),
-);
-
-function freePort() {
-  return new Promise((ok, fail) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => ok(port));
-    });
-    s.on("error", fail);
-  });
-}
-
-async function portOpen(port) {
-  return new Promise((ok) => {
-    const c = connect(port, "127.0.0.1", () => {
-      c.end();
-      ok(true);
-    });
-    c.on("error", () => ok(false));
-  });
-}
-
-function run(cmd, args, env, name) {
-  const child = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  child.output = "";
-  const keep = (d) => {
-    child.output += d;
-    if (process.env.TUTTI_E2E_VERBOSE) process.stderr.write(`[${name}] ${d}`);
-  };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  children.push(child);
-  return child;
-}
+after(killChildren);
 
 test("a lesson in the real app, from hosting to the history", { timeout: 240_000 }, async () => {
   const home = mkdtempSync(join(tmpdir(), "tutti-app-e2e-"));
   const roomPort = await freePort();
-  const driverPort = await freePort();
-  const env = {
-    ...process.env,
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, "config"),
-    XDG_DATA_HOME: join(home, "data"),
-    XDG_RUNTIME_DIR: join(home, "run"),
-    // No sound server: the app must say "no microphone" and go on.
-    PULSE_SERVER: "unix:/nonexistent",
-    RUST_LOG: "info",
-  };
-  mkdirSync(join(home, "run"), { mode: 0o700 });
-  const configDir = join(home, "config/app.tutti.desktop");
-  mkdirSync(configDir, { recursive: true });
-  writeFileSync(
-    join(configDir, "settings.json"),
-    JSON.stringify({ name: "김선생", host_locally: true, local_port: roomPort, language: "en" }),
-  );
-
-  const driver = run("tauri-driver", ["--port", String(driverPort)], env, "driver");
-  const base = `http://127.0.0.1:${driverPort}`;
-  const deadline = Date.now() + 20_000;
-  while (!(await portOpen(driverPort))) {
-    assert.ok(Date.now() < deadline, `tauri-driver did not start: ${driver.output}`);
-    await sleep(100);
-  }
+  const settings = { name: "김선생", host_locally: true, local_port: roomPort, language: "en" };
+  // No sound server: the app must say "no microphone" and go on.
+  const env = appEnv(home, settings, { PULSE_SERVER: "unix:/nonexistent" });
+  const { driver, base } = await startDriver(env);
 
   let app = await Session.start(base, APP);
   let student;
@@ -169,10 +99,7 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
   }
 
   // Restart, in Korean this time: the lesson, its note and its question are kept.
-  writeFileSync(
-    join(configDir, "settings.json"),
-    JSON.stringify({ name: "김선생", host_locally: true, local_port: roomPort, language: "ko" }),
-  );
+  writeSettings(home, { ...settings, language: "ko" });
   await sleep(500);
   app = await Session.start(base, APP);
   try {
@@ -192,8 +119,8 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
   }
 });
 
-/** Prints what the raw-RGBA path costs in this window over 3 s, and what decoding the same
- * picture as JPEG (the compressed alternative) would cost here. */
+/** Prints what the picture path costs in this window over 3 s, and what decoding the same
+ * picture as JPEG would cost here. */
 async function measureVideo(app) {
   const read = () => app.execute("return { ...window.__tuttiVideo };");
   const a = await read();
@@ -221,9 +148,9 @@ async function measureVideo(app) {
   const figures = {
     bench: "video_to_webview",
     fps: +(frames / 3).toFixed(1),
-    rgba_bytes_per_frame: Math.round((b.bytes - a.bytes) / frames),
-    rgba_parse_ms: +((b.parseMs - a.parseMs) / frames).toFixed(3),
-    rgba_draw_ms: +((b.drawMs - a.drawMs) / Math.max(drawn, 1)).toFixed(3),
+    bytes_per_frame: Math.round((b.bytes - a.bytes) / frames),
+    parse_ms: +((b.parseMs - a.parseMs) / frames).toFixed(3),
+    draw_ms: +((b.drawMs - a.drawMs) / Math.max(drawn, 1)).toFixed(3),
     jpeg_bytes_per_frame: jpeg.bytes,
     jpeg_decode_draw_ms: +jpeg.ms.toFixed(3),
   };

@@ -116,8 +116,8 @@ struct Common {
     /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
     #[arg(long)]
     trust_ca: Option<PathBuf>,
-    /// Video: `camera[:NAME]` sends a camera's picture, `test-pattern` the stamped 640x480
-    /// pattern at 30 fps, `receive` only receives. Without a camera, video is receive-only and
+    /// Video: `camera[:NAME]` sends a camera's picture, `test-pattern` the stamped
+    /// pattern at 30 fps (`--video-size`), `receive` only receives. Without a camera, video is receive-only and
     /// the lesson goes on.
     #[arg(long, value_parser = parse_video_mode)]
     video: Option<String>,
@@ -125,6 +125,9 @@ struct Common {
     /// glass-to-glass delays.
     #[arg(long)]
     video_report: bool,
+    /// The size of the pictures sent (`test-pattern` and cameras), WIDTHxHEIGHT.
+    #[arg(long, default_value = "640x480", value_parser = parse_video_size)]
+    video_size: (u32, u32),
 }
 
 impl Common {
@@ -438,6 +441,13 @@ fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Ar
             },
         );
     let mut cfg = tutti_media::video::Vp8Config::default();
+    let pixels = |(w, h): (u32, u32)| f64::from(w) * f64::from(h);
+    // The bitrate follows the number of pixels (1,200 kb/s at 640×480).
+    cfg.bitrate_kbps = (f64::from(cfg.bitrate_kbps) * pixels(common.video_size)
+        / pixels((cfg.width, cfg.height)))
+    .round()
+    .max(100.0) as u32;
+    (cfg.width, cfg.height) = common.video_size;
     let source: Option<Box<dyn tutti_media::video::VideoSource>> = if mode == "test-pattern" {
         Some(Box::new(tutti_media::video::TestPattern::new(
             cfg.width, cfg.height,
@@ -459,6 +469,19 @@ fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Ar
     };
     lesson.start_video(source, sink, cfg)?;
     Ok(Some(watch))
+}
+
+/// A picture size, `WIDTHxHEIGHT`: even numbers (I420 halves both for colour), 64–1920 wide.
+fn parse_video_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?} is not a size such as 640x480 (even numbers, 64 to 1920)");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h): (u32, u32) = (w.parse().map_err(|_| bad())?, h.parse().map_err(|_| bad())?);
+    let fits = |n: u32| (64..=1920).contains(&n) && n.is_multiple_of(2);
+    if fits(w) && fits(h) {
+        Ok((w, h))
+    } else {
+        Err(bad())
+    }
 }
 
 /// A duration in seconds: a finite number, not negative.
