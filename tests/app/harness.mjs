@@ -84,7 +84,9 @@ export function writeSettings(home, settings) {
 /** tauri-driver on a free port; its base URL. */
 export async function startDriver(env) {
   const port = await freePort();
-  const driver = run("tauri-driver", ["--port", String(port)], env, "driver");
+  // Its WebKitWebDriver on a free port too, so that two drivers can run at once.
+  const native = await freePort();
+  const driver = run("tauri-driver", ["--port", String(port), "--native-port", String(native)], env, "driver");
   const deadline = Date.now() + 20_000;
   while (!(await portOpen(port))) {
     assert.ok(Date.now() < deadline, `tauri-driver did not start: ${driver.output}`);
