@@ -44,9 +44,6 @@ struct Waiting {
 /// they are dropped, and it starts again from a keyframe.
 const CODED_QUEUE: usize = 60;
 
-/// How often a keyframe is asked for while one is needed.
-const ASK_KEYFRAME_EVERY: Duration = Duration::from_millis(300);
-
 /// A participant's coded pictures, waiting for a web view that decodes them itself.
 #[derive(Default)]
 struct Coded {
@@ -54,7 +51,6 @@ struct Coded {
     /// Nothing but a keyframe can be decoded next (frames were dropped, or the web view's
     /// decoder started or lost track).
     need_key: bool,
-    asked: Option<Instant>,
 }
 
 /// Asks a participant (by peer id) for a keyframe.
@@ -163,14 +159,23 @@ impl VideoOut {
             match picture {
                 Ok(Some(p)) => self.send_remote(peer, p),
                 Ok(None) => {}
-                Err(e) => tracing::debug!(error = %e, %peer, "undecodable video frame"),
+                Err(e) => {
+                    // A new decoder fed what follows a keyframe, or a loss: only a keyframe heals it.
+                    tracing::debug!(error = %e, %peer, "undecodable video frame");
+                    self.ask(&[&peer.to_string()]);
+                }
             }
             return;
         }
         self.stats.offered.fetch_add(1, Ordering::Relaxed);
         {
             let mut coded = lock(&self.coded);
-            let c = coded.entry(peer.to_string()).or_default();
+            if !coded.contains_key(peer.as_str()) {
+                coded.insert(peer.to_string(), Coded::default());
+            }
+            let Some(c) = coded.get_mut(peer.as_str()) else {
+                return;
+            };
             if keyframe {
                 // Nothing before a keyframe is needed to decode what follows it.
                 self.stats
@@ -178,7 +183,6 @@ impl VideoOut {
                     .fetch_add(c.frames.len() as u64, Ordering::Relaxed);
                 c.frames.clear();
                 c.need_key = false;
-                c.asked = None;
             } else if c.need_key {
                 self.stats.skipped.fetch_add(1, Ordering::Relaxed);
                 return;
@@ -209,6 +213,9 @@ impl VideoOut {
 
     /// The web view's decoder for `peer` lost track (or is new): it needs a keyframe.
     pub fn restart_coded(&self, peer: &str) {
+        if peer.is_empty() || !self.web_decodes.load(Ordering::Relaxed) {
+            return;
+        }
         let mut coded = lock(&self.coded);
         let c = coded.entry(peer.to_owned()).or_default();
         c.frames.clear();
@@ -220,37 +227,31 @@ impl VideoOut {
         *lock(&self.asker) = asker;
     }
 
-    /// Asks those of `peers` whose coded pictures cannot go on without a keyframe.
+    /// Asks those of `peers` whose coded pictures cannot go on without a keyframe (each time it
+    /// looks: the link sends at most one request per 300 ms, `feedback::KeyframeNeed`).
     fn ask_keyframes(&self, peers: &[String]) {
-        let due = self.keyframes_to_ask(peers);
-        if due.is_empty() {
+        if !self.web_decodes.load(Ordering::Relaxed) {
+            return;
+        }
+        let due: Vec<&String> = {
+            let coded = lock(&self.coded);
+            peers
+                .iter()
+                .filter(|p| coded.get(p.as_str()).is_some_and(|c| c.need_key))
+                .collect()
+        };
+        self.ask(&due);
+    }
+
+    fn ask(&self, peers: &[&String]) {
+        if peers.is_empty() {
             return;
         }
         if let Some(ask) = lock(&self.asker).as_ref() {
-            for p in &due {
+            for p in peers {
                 ask(p);
             }
         }
-    }
-
-    /// Of `peers`, those whose coded pictures cannot go on without a keyframe and who have not
-    /// been asked for one lately; noted as asked now.
-    fn keyframes_to_ask(&self, peers: &[String]) -> Vec<String> {
-        let now = Instant::now();
-        let mut coded = lock(&self.coded);
-        peers
-            .iter()
-            .filter(|p| {
-                coded.get_mut(p.as_str()).is_some_and(|c| {
-                    let due = c.need_key && c.asked.is_none_or(|t| now >= t + ASK_KEYFRAME_EVERY);
-                    if due {
-                        c.asked = Some(now);
-                    }
-                    due
-                })
-            })
-            .cloned()
-            .collect()
     }
 
     /// Our own camera, small and at most 15 fps.
@@ -650,6 +651,20 @@ mod tests {
         }
         let got = messages(&out.next(&peers(&["p"]), RGBA, WAIT).await);
         assert_eq!(got.len(), 1, "decoded and sent as RGBA");
+    }
+
+    #[tokio::test]
+    async fn a_web_view_that_does_not_decode_never_asks_for_keyframes_for_itself() {
+        let out = VideoOut::new(PictureFormat::Vp8);
+        let asked = asked_log(&out);
+        out.set_web_decodes(false);
+        out.restart_coded("p");
+        assert!(
+            out.next(&peers(&["p"]), RGBA, Duration::from_millis(20))
+                .await
+                .is_empty()
+        );
+        assert!(lock(&asked).is_empty(), "{:?}", lock(&asked));
     }
 
     #[test]
