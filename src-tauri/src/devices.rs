@@ -19,6 +19,7 @@ pub fn device_config(name: Option<String>) -> DeviceConfig {
     DeviceConfig {
         name,
         buffer_frames: Some(DEVICE_BUFFER),
+        ..DeviceConfig::default()
     }
 }
 

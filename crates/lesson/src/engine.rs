@@ -122,6 +122,9 @@ pub struct PeerStats {
     /// Their sound to our ears, estimated: half the round trip, one frame of packetisation,
     /// the codec's 2.5 ms look-ahead, and what waits in our jitter buffer.
     pub one_way_ms: Option<f64>,
+    /// The sound cards' part of it: our speaker's delay, and our microphone's standing in
+    /// for theirs (which is not sent), when the sound server says.
+    pub devices_ms: Option<f64>,
     pub path: Option<PathKind>,
     /// The spread of packet delays the jitter buffer measures.
     pub jitter_ms: f64,
@@ -452,6 +455,18 @@ impl Lesson {
         self.shared.fanout.meter().level()
     }
 
+    /// The level of what we hear from each participant, 0–1 (cheap: for meters).
+    pub fn levels(&self) -> Vec<(PeerId, f32)> {
+        let peers: Vec<PeerId> = lock(&self.shared.peers).keys().cloned().collect();
+        peers
+            .into_iter()
+            .map(|p| {
+                let level = self.shared.mix.level(p.as_str()).unwrap_or(0.0);
+                (p, level)
+            })
+            .collect()
+    }
+
     /// Per participant: round trip, estimated one-way delay, path, jitter, buffer, loss, level.
     pub async fn peer_stats(&self) -> Vec<PeerStats> {
         self.handle().peer_stats().await
@@ -487,9 +502,33 @@ impl LessonHandle {
         self.shared.fanout.meter().level()
     }
 
+    /// The level of what we hear from each participant, 0–1 (cheap: for meters).
+    pub fn levels(&self) -> Vec<(PeerId, f32)> {
+        let peers: Vec<PeerId> = lock(&self.shared.peers).keys().cloned().collect();
+        peers
+            .into_iter()
+            .map(|p| {
+                let level = self.shared.mix.level(p.as_str()).unwrap_or(0.0);
+                (p, level)
+            })
+            .collect()
+    }
+
     /// Per participant: round trip, estimated one-way delay, path, jitter, buffer, loss, level.
     pub async fn peer_stats(&self) -> Vec<PeerStats> {
         let frame_ms = self.shared.link_cfg.music.frame.millis();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let devices_ms = match (self.shared.fanout.delay(), self.shared.mix.delay()) {
+            (None, None) => None,
+            (mic, speaker) => {
+                // A side whose device does not say is taken to be like the other.
+                let (m, s) = (
+                    mic.or(speaker).map_or(0.0, ms),
+                    speaker.or(mic).map_or(0.0, ms),
+                );
+                Some(m + s)
+            }
+        };
         let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
             .iter()
             .map(|(p, peer)| (p.clone(), peer.link.clone()))
@@ -502,7 +541,9 @@ impl LessonHandle {
             let buffer_ms = f64::from(j.depth) * frame_ms;
             let rtt_ms = transport.rtt.map(|d| d.as_secs_f64() * 1000.0);
             out.push(PeerStats {
-                one_way_ms: rtt_ms.map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms),
+                one_way_ms: rtt_ms
+                    .map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms + devices_ms.unwrap_or(0.0)),
+                devices_ms,
                 rtt_ms,
                 path: transport.path,
                 jitter_ms: j.jitter_ms,

@@ -20,10 +20,10 @@ pub enum SourceError {
 /// The click interval `clicks` uses when none is given, in ms.
 pub const DEFAULT_CLICK_MS: u32 = 200;
 
-/// `device_buffer`: frames per device buffer for `mic` (PulseAudio needs a fixed size).
+/// `device`: how `mic` opens the device (its name comes from the spec).
 pub fn parse_source(
     spec: &str,
-    device_buffer: Option<u32>,
+    device: &DeviceConfig,
 ) -> Result<Box<dyn AudioSource>, SourceError> {
     let (kind, arg) = spec
         .split_once(':')
@@ -46,7 +46,7 @@ pub fn parse_source(
         ("silence", None) => Box::new(Silence),
         ("mic", name) => Box::new(Capture::open(&DeviceConfig {
             name: name.map(str::to_owned),
-            buffer_frames: device_buffer,
+            ..device.clone()
         })?),
         _ => return Err(SourceError::Unknown(spec.to_owned())),
     })
@@ -59,20 +59,23 @@ mod tests {
     #[test]
     fn specs() {
         for ok in ["tone", "tone:880", "clicks", "clicks:100", "silence"] {
-            assert!(parse_source(ok, None).is_ok(), "{ok}");
+            assert!(parse_source(ok, &DeviceConfig::default()).is_ok(), "{ok}");
         }
         assert!(matches!(
-            parse_source("noise", None),
+            parse_source("noise", &DeviceConfig::default()),
             Err(SourceError::Unknown(_))
         ));
         for bad in ["tone:la", "tone:nan", "tone:inf", "clicks:NaN"] {
             assert!(
-                matches!(parse_source(bad, None), Err(SourceError::NotANumber(_))),
+                matches!(
+                    parse_source(bad, &DeviceConfig::default()),
+                    Err(SourceError::NotANumber(_))
+                ),
                 "{bad}"
             );
         }
         assert!(matches!(
-            parse_source("wav:/nonexistent.wav", None),
+            parse_source("wav:/nonexistent.wav", &DeviceConfig::default()),
             Err(SourceError::Wav(_))
         ));
     }

@@ -58,6 +58,41 @@ pub struct DeviceConfig {
     pub name: Option<String>,
     /// Frames per device buffer; `None` lets the device choose. PulseAudio needs a fixed size.
     pub buffer_frames: Option<u32>,
+    pub host: AudioHost,
+}
+
+/// Which audio system to open devices through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AudioHost {
+    /// PulseAudio's native protocol where a server (PulseAudio or PipeWire) listens, else
+    /// the platform's own through cpal (ALSA, CoreAudio, WASAPI).
+    #[default]
+    Auto,
+    /// PulseAudio's native protocol, or an error.
+    PulseAudio,
+    /// cpal's default host (on Linux: its PulseAudio host, else ALSA).
+    Cpal,
+}
+
+impl AudioHost {
+    /// Whether this opens devices through our own PulseAudio client.
+    fn pulse(self) -> Result<bool, DeviceError> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::Auto => Ok(crate::pulse::available()),
+            #[cfg(target_os = "linux")]
+            Self::PulseAudio => crate::pulse::available().then_some(true).ok_or_else(|| {
+                DeviceError::NoAudio("no PulseAudio or PipeWire server for this user".into())
+            }),
+            #[cfg(not(target_os = "linux"))]
+            Self::Auto => Ok(false),
+            #[cfg(not(target_os = "linux"))]
+            Self::PulseAudio => Err(DeviceError::NoAudio(
+                "PulseAudio is only used on Linux".into(),
+            )),
+            Self::Cpal => Ok(false),
+        }
+    }
 }
 
 /// Counters shared between a device callback and the rest.
@@ -73,15 +108,47 @@ pub struct DeviceStats {
     /// The largest chunk (interleaved samples) a callback has moved: the real device period,
     /// which may be larger than the one asked for.
     pub largest_chunk: AtomicUsize,
+    /// The largest chunk since a capture reader last looked (it looks every few seconds).
+    recent_chunk: AtomicUsize,
+    /// Times a device made a loop wait 200 ms for it, or a bursty microphone ran dry.
+    pub stalls: AtomicU64,
     /// The last callback: its chunk (interleaved samples) and when it came (ns after the
     /// stream's epoch), so a waiting loop can sleep until the next one is due.
     last_chunk: AtomicUsize,
     last_call_ns: AtomicU64,
+    /// Audio the sound server holds for the stream, the device's own buffer included, in µs
+    /// (0: not known).
+    device_latency_us: AtomicU64,
+}
+
+/// The stream a device is open with: cpal's, or our own PulseAudio client's.
+enum Backend {
+    Cpal(cpal::Stream),
+    #[cfg(target_os = "linux")]
+    Pulse(crate::pulse::Stream),
+}
+
+impl Backend {
+    fn pause(&self) -> Result<(), String> {
+        match self {
+            Self::Cpal(s) => s.pause().map_err(|e| e.to_string()),
+            #[cfg(target_os = "linux")]
+            Self::Pulse(s) => s.pause(),
+        }
+    }
+
+    fn play(&self) -> Result<(), String> {
+        match self {
+            Self::Cpal(s) => s.play().map_err(|e| e.to_string()),
+            #[cfg(target_os = "linux")]
+            Self::Pulse(s) => s.play(),
+        }
+    }
 }
 
 /// Pauses a stream (nobody to send to or hear): true if it is paused. A stream that cannot be
 /// paused keeps running, and its loop keeps feeding it.
-fn pause(stream: &cpal::Stream, stats: &DeviceStats, name: &str) -> bool {
+fn pause(stream: &Backend, stats: &DeviceStats, name: &str) -> bool {
     if stats.failed.load(Relaxed) {
         return false;
     }
@@ -94,7 +161,7 @@ fn pause(stream: &cpal::Stream, stats: &DeviceStats, name: &str) -> bool {
     }
 }
 
-fn play(stream: &cpal::Stream, stats: &DeviceStats, name: &str) {
+fn play(stream: &Backend, stats: &DeviceStats, name: &str) {
     if let Err(e) = stream.play() {
         tracing::warn!(device = %name, error = %e, "the stream does not play again");
         stats.failed.store(true, Relaxed);
@@ -106,9 +173,23 @@ const POLL_MIN: Duration = Duration::from_micros(250);
 const POLL_MAX: Duration = Duration::from_millis(2);
 
 impl DeviceStats {
+    pub(crate) fn set_device_latency(&self, d: Duration) {
+        self.device_latency_us
+            .store(d.as_micros().max(1) as u64, Relaxed);
+    }
+
+    /// What the sound server holds for the stream (its device included), when it says.
+    pub fn device_latency(&self) -> Option<Duration> {
+        match self.device_latency_us.load(Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
     /// Notes a callback that moved `len` interleaved samples.
-    fn called(&self, len: usize, epoch: Instant) {
+    pub(crate) fn called(&self, len: usize, epoch: Instant) {
         self.largest_chunk.fetch_max(len, Relaxed);
+        self.recent_chunk.fetch_max(len, Relaxed);
         self.last_chunk.store(len, Relaxed);
         self.last_call_ns
             .store(epoch.elapsed().as_nanos() as u64, Relaxed);
@@ -160,11 +241,20 @@ fn list(input: bool) -> Result<Vec<DeviceInfo>, DeviceError> {
         .collect())
 }
 
+/// The microphones (and line inputs) of the audio system `open` would use by default.
 pub fn input_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
+    if AudioHost::Auto.pulse()? {
+        #[cfg(target_os = "linux")]
+        return crate::pulse::list(true);
+    }
     list(true)
 }
 
 pub fn output_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
+    if AudioHost::Auto.pulse()? {
+        #[cfg(target_os = "linux")]
+        return crate::pulse::list(false);
+    }
     list(false)
 }
 
@@ -264,32 +354,16 @@ fn stream_error<'a>(kind: &'static str, name: &'a str) -> impl Fn(String) -> Dev
     }
 }
 
-/// The device, its name, the stream configuration, its channel count, a ring for 0.5 s of its
-/// audio, and the counters its callbacks share.
+/// The device, its name, the stream configuration and its channel count.
 fn prepare(
     input: bool,
     cfg: &DeviceConfig,
-) -> Result<
-    (
-        cpal::Device,
-        String,
-        cpal::StreamConfig,
-        usize,
-        Arc<DeviceStats>,
-    ),
-    DeviceError,
-> {
+) -> Result<(cpal::Device, String, cpal::StreamConfig, usize), DeviceError> {
     let device = find(input, cfg)?;
     let name = name_of(&device);
     let config = stream_config(&device, input, cfg)?;
     let channels = usize::from(config.channels).max(1);
-    Ok((
-        device,
-        name,
-        config,
-        channels,
-        Arc::new(DeviceStats::default()),
-    ))
+    Ok((device, name, config, channels))
 }
 
 fn ring_len(channels: usize) -> usize {
@@ -299,59 +373,87 @@ fn ring_len(channels: usize) -> usize {
 /// Room for this much audio between a device and the engine.
 const RING_SECONDS: f64 = 0.5;
 
-/// A microphone (or line in): the capture callback fills a ring; reading waits for the device.
-pub struct Capture {
-    stream: cpal::Stream,
-    ring: rtrb::Consumer<f32>,
-    channels: usize,
-    /// Interleaved samples the device delivers per callback, when known.
-    period: usize,
-    stats: Arc<DeviceStats>,
-    /// What `DeviceStats`' callback times count from.
-    epoch: Instant,
-    scratch: Vec<f32>,
-    pub name: String,
+/// What a capture callback does with what the device delivered: copies what fits into the
+/// ring and counts the rest. Real-time context: nothing else.
+fn deliver(producer: &mut rtrb::Producer<f32>, stats: &DeviceStats, data: &[f32], epoch: Instant) {
+    stats.called(data.len(), epoch);
+    let (_, rest) = producer.push_partial_slice(data);
+    if !rest.is_empty() {
+        stats.dropped.fetch_add(rest.len() as u64, Relaxed);
+    }
 }
 
-impl Capture {
-    pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
-        let (device, name, config, channels, stats) = prepare(true, cfg)?;
-        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
-        let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
-        let (s1, s2) = (stats.clone(), stats.clone());
-        let mut promoted = false;
-        let epoch = Instant::now();
-        let stream = device
-            .build_input_stream::<f32, _, _>(
-                config,
-                move |data: &[f32], _| {
-                    if !promoted {
-                        // Once, on the device's own thread, unless the backend made it
-                        // real-time already (PipeWire, JACK, CoreAudio do).
-                        promoted = true;
-                        if !crate::realtime::current_is_realtime() {
-                            crate::realtime::promote_current_thread();
-                        }
-                    }
-                    s1.called(data.len(), epoch);
-                    // Real-time context: copy what fits, count the rest. Nothing else.
-                    let (_, rest) = producer.push_partial_slice(data);
-                    if !rest.is_empty() {
-                        s1.dropped.fetch_add(rest.len() as u64, Relaxed);
-                    }
-                },
-                move |e| {
-                    s2.failed.store(true, Relaxed);
-                    tracing::warn!(error = %e, "capture device error");
-                },
-                None,
-            )
-            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
-        stream
-            .play()
-            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
-        Ok(Self {
-            stream,
+/// What a playout callback does: copies what is there, silence for the rest.
+fn take(consumer: &mut rtrb::Consumer<f32>, stats: &DeviceStats, data: &mut [f32], epoch: Instant) {
+    let (_, missing) = consumer.pop_partial_slice(data);
+    if !missing.is_empty() {
+        missing.fill(0.0);
+        stats.underruns.fetch_add(1, Relaxed);
+    }
+    stats.called(data.len(), epoch);
+}
+
+/// Once, on the device's own thread, unless the backend made it real-time already (PipeWire,
+/// JACK, CoreAudio do).
+fn promote_once(promoted: &mut bool) {
+    if !*promoted {
+        *promoted = true;
+        if !crate::realtime::current_is_realtime() {
+            crate::realtime::promote_current_thread();
+        }
+    }
+}
+
+/// A device that delivers more than this at once is bursty.
+const BURSTY: Duration = Duration::from_millis(8);
+/// How long delivery must stay steady before a bursty device is trusted to pace again, and how
+/// long a buffer's lowest level is watched before what stands in it is trimmed.
+const SETTLE: Duration = Duration::from_secs(4);
+
+/// Reads a capture ring a frame at a time.
+///
+/// A steady device (callbacks of a few ms) paces the reader: a frame is read the moment it is
+/// complete, and a backlog after a stall is skipped, so what is sent is what is played now. A
+/// bursty one (a sound server handing over tens or hundreds of ms at once, a Bluetooth or USB
+/// device with large periods) cannot pace: waiting for it sends nothing, then a burst, and the
+/// other side hears holes. Then the reader keeps its own clock and reads from a buffer primed
+/// with a burst's worth of audio (more after each time it runs dry): later, but whole.
+pub(crate) struct CaptureReader {
+    ring: rtrb::Consumer<f32>,
+    channels: usize,
+    /// Interleaved samples the device was asked to deliver per callback, when known.
+    period: usize,
+    stats: Arc<DeviceStats>,
+    epoch: Instant,
+    scratch: Vec<f32>,
+    name: String,
+    /// The largest delivery of the last `SETTLE`, and of the one before it.
+    burst: usize,
+    burst_since: Instant,
+    clock: Option<Clocked>,
+}
+
+/// The reader's own pace, for a bursty device.
+struct Clocked {
+    next: Instant,
+    primed: bool,
+    /// Interleaved samples to hold before reading.
+    target: usize,
+    /// The lowest the buffer fell since `trough_since`.
+    trough: usize,
+    trough_since: Instant,
+}
+
+impl CaptureReader {
+    pub(crate) fn new(
+        ring: rtrb::Consumer<f32>,
+        channels: usize,
+        period: usize,
+        stats: Arc<DeviceStats>,
+        epoch: Instant,
+        name: String,
+    ) -> Self {
+        Self {
             ring,
             channels,
             period,
@@ -359,46 +461,51 @@ impl Capture {
             epoch,
             scratch: Vec::new(),
             name,
-        })
+            burst: 0,
+            burst_since: Instant::now(),
+            clock: None,
+        }
     }
 
-    pub fn stats(&self) -> &Arc<DeviceStats> {
-        &self.stats
+    fn samples_in(&self, d: Duration) -> usize {
+        (d.as_secs_f64() * f64::from(SAMPLE_RATE)) as usize * self.channels
     }
-}
 
-impl AudioSource for Capture {
-    /// Waits for the device to deliver one frame (normally under a frame's time; 200 ms at
-    /// most, then that frame is silence). A device that reported an error gives silence at once
-    /// and no longer paces the caller, who falls back to the clock.
-    fn fill(&mut self, out: &mut [f32]) {
-        let frames = out.len() / CHANNELS;
-        let need = frames * self.channels;
-        let deadline = Instant::now() + Duration::from_millis(200);
-        while self.ring.slots() < need {
-            if self.stats.failed.load(Relaxed) {
-                out.fill(0.0);
-                return;
-            }
-            if Instant::now() > deadline {
-                // A stall (sound servers have them): this frame is silence; the next may flow.
-                tracing::debug!(device = %self.name, "the microphone stalled for 200 ms");
-                out.fill(0.0);
-                return;
-            }
-            std::thread::sleep(self.stats.wait(self.epoch, self.channels));
+    /// Follows how the device delivers, and changes pace when it turns bursty or steady.
+    fn observe(&mut self, need: usize) {
+        let now = Instant::now();
+        let recent = self.stats.recent_chunk.load(Relaxed);
+        if now.duration_since(self.burst_since) >= SETTLE {
+            // A new window: what it saw, and what the one before saw, decide.
+            let last = self.stats.recent_chunk.swap(0, Relaxed);
+            self.burst = last;
+            self.burst_since = now;
         }
-        // More than a frame and a device period waiting means we fell behind (a burst from the
-        // sound server, a stall here): skip the oldest, so what we send is what is played now.
-        let period = self.period.max(self.stats.largest_chunk.load(Relaxed));
-        let backlog = self.ring.slots().saturating_sub(2 * need.max(period));
-        if backlog > 0 {
-            let skip = backlog - backlog % self.channels;
-            if let Ok(chunk) = self.ring.read_chunk(skip) {
-                chunk.commit_all();
-                self.stats.dropped.fetch_add(skip as u64, Relaxed);
+        let burst = self.burst.max(recent);
+        let bursty = burst > self.samples_in(BURSTY).max(2 * need.max(self.period));
+        match (&mut self.clock, bursty) {
+            (None, true) => {
+                tracing::info!(device = %self.name, burst_ms = burst as f64 * 1000.0 / self.channels as f64 / f64::from(SAMPLE_RATE), "the microphone delivers in bursts: buffering to ride them");
+                self.clock = Some(Clocked {
+                    next: now,
+                    primed: false,
+                    target: burst + need,
+                    trough: usize::MAX,
+                    trough_since: now,
+                });
             }
+            (Some(c), true) => c.target = c.target.max(burst + need),
+            (Some(_), false) => {
+                tracing::info!(device = %self.name, "the microphone is steady again");
+                self.clock = None;
+            }
+            (None, false) => {}
         }
+    }
+
+    /// Copies `need` interleaved samples from the ring (silence for any missing) into `out`
+    /// as stereo.
+    fn read(&mut self, out: &mut [f32], need: usize) {
         self.scratch.resize(need, 0.0);
         let (_, missing) = self.ring.pop_partial_slice(&mut self.scratch);
         missing.fill(0.0);
@@ -415,6 +522,198 @@ impl AudioSource for Capture {
         }
     }
 
+    fn skip(&mut self, n: usize) {
+        let n = n - n % self.channels;
+        if n > 0
+            && let Ok(chunk) = self.ring.read_chunk(n)
+        {
+            chunk.commit_all();
+            self.stats.dropped.fetch_add(n as u64, Relaxed);
+        }
+    }
+
+    /// One frame of stereo into `out`, waiting for the device (or for our own clock, when
+    /// the device is bursty). A device that reported an error gives silence at once.
+    pub(crate) fn fill(&mut self, out: &mut [f32]) {
+        let frames = out.len() / CHANNELS;
+        let need = frames * self.channels;
+        self.observe(need);
+        if self.clock.is_some() {
+            self.fill_clocked(out, need);
+        } else {
+            self.fill_paced(out, need);
+        }
+    }
+
+    fn fill_paced(&mut self, out: &mut [f32], need: usize) {
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.ring.slots() < need {
+            if self.stats.failed.load(Relaxed) {
+                out.fill(0.0);
+                return;
+            }
+            if Instant::now() > deadline {
+                // A stall (sound servers have them): this frame is silence; the next may flow.
+                tracing::debug!(device = %self.name, "the microphone stalled for 200 ms");
+                self.stats.stalls.fetch_add(1, Relaxed);
+                out.fill(0.0);
+                return;
+            }
+            std::thread::sleep(self.stats.wait(self.epoch, self.channels));
+        }
+        // More than a frame and a device period waiting means we fell behind (a stall here
+        // or at the server): skip the oldest, so what we send is what is played now.
+        let period = self.period.max(self.stats.largest_chunk.load(Relaxed));
+        let backlog = self.ring.slots().saturating_sub(2 * need.max(period));
+        self.skip(backlog);
+        self.read(out, need);
+    }
+
+    fn fill_clocked(&mut self, out: &mut [f32], need: usize) {
+        let frame = Duration::from_secs_f64((need / self.channels) as f64 / f64::from(SAMPLE_RATE));
+        let now = Instant::now();
+        let Some(c) = self.clock.as_mut() else {
+            return;
+        };
+        if c.next > now {
+            std::thread::sleep(c.next - now);
+        } else if now - c.next > Duration::from_millis(50) {
+            // We were not called for a while (nobody to send to, a busy machine): from now.
+            c.next = now;
+        }
+        c.next += frame;
+        if self.stats.failed.load(Relaxed) {
+            out.fill(0.0);
+            return;
+        }
+        let slots = self.ring.slots();
+        if !c.primed {
+            if slots < c.target {
+                out.fill(0.0);
+                return;
+            }
+            c.primed = true;
+            c.trough = usize::MAX;
+            c.trough_since = Instant::now();
+        }
+        if slots < need {
+            // Ran dry: hold more before reading again.
+            tracing::debug!(device = %self.name, "the microphone ran dry; buffering more");
+            self.stats.stalls.fetch_add(1, Relaxed);
+            c.primed = false;
+            c.target = (c.target + c.target / 2).min(self.ring.buffer().capacity() / 2);
+            self.read(out, need);
+            return;
+        }
+        c.trough = c.trough.min(slots - need);
+        let mut trim = 0;
+        if c.trough_since.elapsed() >= SETTLE {
+            // What never left the buffer in a whole window is latency for nothing (the
+            // device's clock runs faster than ours, or a burst was once larger): let most
+            // of it go, keeping a frame's margin.
+            trim = c.trough.saturating_sub(need);
+            c.trough = usize::MAX;
+            c.trough_since = Instant::now();
+        }
+        self.skip(trim);
+        self.read(out, need);
+    }
+}
+
+/// A microphone (or line in): the capture callback fills a ring; reading waits for the device.
+pub struct Capture {
+    stream: Backend,
+    reader: CaptureReader,
+    stats: Arc<DeviceStats>,
+    pub name: String,
+}
+
+impl Capture {
+    pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
+        let epoch = Instant::now();
+        let stats = Arc::new(DeviceStats::default());
+        if cfg.host.pulse()? {
+            #[cfg(target_os = "linux")]
+            return Self::open_pulse(cfg, stats, epoch);
+        }
+        let (device, name, config, channels) = prepare(true, cfg)?;
+        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
+        let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
+        let (s1, s2) = (stats.clone(), stats.clone());
+        let mut promoted = false;
+        let stream = device
+            .build_input_stream::<f32, _, _>(
+                config,
+                move |data: &[f32], _| {
+                    promote_once(&mut promoted);
+                    deliver(&mut producer, &s1, data, epoch);
+                },
+                move |e| {
+                    s2.failed.store(true, Relaxed);
+                    tracing::warn!(error = %e, "capture device error");
+                },
+                None,
+            )
+            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
+        stream
+            .play()
+            .map_err(|e| stream_error("input", &name)(e.to_string()))?;
+        Ok(Self {
+            stream: Backend::Cpal(stream),
+            reader: CaptureReader::new(ring, channels, period, stats.clone(), epoch, name.clone()),
+            stats,
+            name,
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn open_pulse(
+        cfg: &DeviceConfig,
+        stats: Arc<DeviceStats>,
+        epoch: Instant,
+    ) -> Result<Self, DeviceError> {
+        let channels = crate::pulse::CHANNELS;
+        let frames = cfg.buffer_frames.unwrap_or(DEFAULT_PULSE_PERIOD);
+        let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
+        let s1 = stats.clone();
+        let mut promoted = false;
+        let (stream, name) =
+            crate::pulse::record(cfg.name.as_deref(), frames, stats.clone(), move |data| {
+                promote_once(&mut promoted);
+                deliver(&mut producer, &s1, data, epoch);
+            })?;
+        tracing::info!(device = %name, frames, "microphone open through PulseAudio");
+        Ok(Self {
+            stream: Backend::Pulse(stream),
+            reader: CaptureReader::new(
+                ring,
+                channels,
+                frames as usize * channels,
+                stats.clone(),
+                epoch,
+                name.clone(),
+            ),
+            stats,
+            name,
+        })
+    }
+
+    pub fn stats(&self) -> &Arc<DeviceStats> {
+        &self.stats
+    }
+}
+
+/// Frames per period for PulseAudio when none is asked for: 5 ms.
+const DEFAULT_PULSE_PERIOD: u32 = 240;
+
+impl AudioSource for Capture {
+    /// Waits for the device to deliver one frame (normally under a frame's time; 200 ms at
+    /// most, then that frame is silence). A device that reported an error gives silence at once
+    /// and no longer paces the caller, who falls back to the clock.
+    fn fill(&mut self, out: &mut [f32]) {
+        self.reader.fill(out);
+    }
+
     fn paced(&self) -> bool {
         !self.stats.failed.load(Relaxed)
     }
@@ -426,16 +725,23 @@ impl AudioSource for Capture {
     /// Plays again, from now: what was captured before the pause is stale.
     fn resume(&mut self) {
         play(&self.stream, &self.stats, &self.name);
-        let stale = self.ring.slots();
-        if let Ok(chunk) = self.ring.read_chunk(stale) {
+        let stale = self.reader.ring.slots();
+        if let Ok(chunk) = self.reader.ring.read_chunk(stale) {
             chunk.commit_all();
         }
+    }
+
+    /// The sound server's part (when it says) and what waits in our ring.
+    fn delay(&self) -> Option<Duration> {
+        let ring = self.reader.ring.slots() / self.reader.channels.max(1);
+        let ring = Duration::from_secs_f64(ring as f64 / f64::from(SAMPLE_RATE));
+        self.stats.device_latency().map(|d| d + ring)
     }
 }
 
 /// Headphones or speakers: writing fills a ring the playout callback drains.
 pub struct Playback {
-    stream: cpal::Stream,
+    stream: Backend,
     ring: rtrb::Producer<f32>,
     channels: usize,
     stats: Arc<DeviceStats>,
@@ -449,29 +755,23 @@ pub struct Playback {
 
 impl Playback {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
-        let (device, name, config, channels, stats) = prepare(false, cfg)?;
+        let epoch = Instant::now();
+        let stats = Arc::new(DeviceStats::default());
+        if cfg.host.pulse()? {
+            #[cfg(target_os = "linux")]
+            return Self::open_pulse(cfg, stats, epoch);
+        }
+        let (device, name, config, channels) = prepare(false, cfg)?;
         let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
         let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
-        let epoch = Instant::now();
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
                 move |data: &mut [f32], _| {
-                    if !promoted {
-                        promoted = true;
-                        if !crate::realtime::current_is_realtime() {
-                            crate::realtime::promote_current_thread();
-                        }
-                    }
-                    // Real-time context: copy what is there, silence for the rest.
-                    let (_, missing) = consumer.pop_partial_slice(data);
-                    if !missing.is_empty() {
-                        missing.fill(0.0);
-                        s1.underruns.fetch_add(1, Relaxed);
-                    }
-                    s1.called(data.len(), epoch);
+                    promote_once(&mut promoted);
+                    take(&mut consumer, &s1, data, epoch);
                 },
                 move |e| {
                     s2.failed.store(true, Relaxed);
@@ -484,13 +784,42 @@ impl Playback {
             .play()
             .map_err(|e| stream_error("output", &name)(e.to_string()))?;
         Ok(Self {
-            stream,
+            stream: Backend::Cpal(stream),
             ring,
             channels,
             stats,
             epoch,
             scratch: Vec::new(),
             period,
+            name,
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    fn open_pulse(
+        cfg: &DeviceConfig,
+        stats: Arc<DeviceStats>,
+        epoch: Instant,
+    ) -> Result<Self, DeviceError> {
+        let channels = crate::pulse::CHANNELS;
+        let frames = cfg.buffer_frames.unwrap_or(DEFAULT_PULSE_PERIOD);
+        let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
+        let s1 = stats.clone();
+        let mut promoted = false;
+        let (stream, name) =
+            crate::pulse::playback(cfg.name.as_deref(), frames, stats.clone(), move |data| {
+                promote_once(&mut promoted);
+                take(&mut consumer, &s1, data, epoch);
+            })?;
+        tracing::info!(device = %name, frames, "speaker open through PulseAudio");
+        Ok(Self {
+            stream: Backend::Pulse(stream),
+            ring,
+            channels,
+            stats,
+            epoch,
+            scratch: Vec::new(),
+            period: frames as usize * channels,
             name,
         })
     }
@@ -509,7 +838,8 @@ impl AudioSink for Playback {
     /// Waits until no more than one device period (the largest the device has taken so far, or
     /// the one asked for) waits ahead of the device, then queues the frame, so the device finds
     /// a full period, and little more, when it calls. A device that stalls for 200 ms costs this
-    /// frame; one that reported an error drops frames at once and no longer paces the caller. A failed device drops it: the lesson goes on without sound.
+    /// frame; one that reported an error drops frames at once and no longer paces the caller:
+    /// the lesson goes on without sound.
     fn write(&mut self, frames: &[f32]) {
         let n = frames.len() / CHANNELS;
         self.scratch.clear();
@@ -533,6 +863,7 @@ impl AudioSink for Playback {
             }
             if Instant::now() > deadline {
                 tracing::debug!(device = %self.name, "the speaker stalled for 200 ms");
+                self.stats.stalls.fetch_add(1, Relaxed);
                 return;
             }
             std::thread::sleep(self.stats.wait(self.epoch, self.channels));
@@ -553,6 +884,12 @@ impl AudioSink for Playback {
 
     fn resume(&mut self) {
         play(&self.stream, &self.stats, &self.name);
+    }
+
+    fn delay(&self) -> Option<Duration> {
+        let ring = self.queued() / self.channels.max(1);
+        let ring = Duration::from_secs_f64(ring as f64 / f64::from(SAMPLE_RATE));
+        self.stats.device_latency().map(|d| d + ring)
     }
 }
 
@@ -580,5 +917,85 @@ mod tests {
         let now = Instant::now();
         stats.called(48 * 2, now);
         assert_eq!(stats.wait(now - Duration::from_millis(50), 2), POLL_MIN);
+    }
+
+    /// A device delivering a numbered signal (sample n is n, both channels) in chunks of
+    /// `chunk_ms` every `chunk_ms`, for `seconds`; what a reader of 2.5-ms frames read.
+    fn read_through(chunk_ms: u64, seconds: f64) -> Vec<f32> {
+        let stats = Arc::new(DeviceStats::default());
+        let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(2));
+        let epoch = Instant::now();
+        let s = stats.clone();
+        let chunk = (48 * chunk_ms) as usize;
+        let device = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut n = 0usize;
+            let mut k = 0u32;
+            while start.elapsed().as_secs_f64() < seconds {
+                k += 1;
+                let data: Vec<f32> = (n..n + chunk).flat_map(|i| [i as f32, i as f32]).collect();
+                n += chunk;
+                deliver(&mut producer, &s, &data, epoch);
+                crate::pipeline::sleep_until(start + Duration::from_millis(chunk_ms) * k);
+            }
+        });
+        let mut reader = CaptureReader::new(ring, 2, 240, stats, epoch, "test".into());
+        let mut got = Vec::new();
+        let mut frame = vec![0.0f32; 240];
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        while Instant::now() < until {
+            reader.fill(&mut frame);
+            got.extend(frame.iter().step_by(2));
+        }
+        device.join().unwrap();
+        got
+    }
+
+    /// Where the numbered signal read does not go on by one: holes, skips, silence.
+    fn breaks(got: &[f32]) -> Vec<(usize, f32, f32)> {
+        let first = got.iter().position(|&v| v > 0.0).unwrap_or(got.len());
+        // The device stops before the reader does: what follows its last sample is not a break.
+        let last = got.iter().rposition(|&v| v > 0.0).map_or(first, |l| l + 1);
+        got[first..last.max(first)]
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w[1] != w[0] + 1.0)
+            .map(|(i, w)| (first + i, w[0], w[1]))
+            .collect()
+    }
+
+    #[test]
+    fn a_microphone_that_delivers_in_bursts_is_read_whole() {
+        // 200 ms at a time: once the first burst has shown what the device does, every
+        // sample goes on in order, none skipped, no silence between.
+        let got = read_through(200, 3.0);
+        let b = breaks(&got);
+        // The first burst arrives before the reader knows; from the second on, nothing breaks.
+        let after_first: Vec<_> = b.iter().filter(|(i, _, _)| *i > 48 * 600).collect();
+        assert!(
+            after_first.is_empty(),
+            "{} breaks, first {:?}",
+            after_first.len(),
+            &after_first[..after_first.len().min(5)]
+        );
+        assert!(got.len() > 48 * 2_000, "{} samples read", got.len());
+    }
+
+    #[test]
+    fn a_steady_microphone_paces_the_reader_and_is_read_whole() {
+        let got = read_through(5, 1.5);
+        let b = breaks(&got);
+        assert!(
+            b.is_empty(),
+            "{} breaks, first {:?}",
+            b.len(),
+            &b[..b.len().min(5)]
+        );
+        // And is read as it comes: about as much as was delivered.
+        assert!(
+            got.len() >= 48 * 1_300,
+            "{} samples read in 1.5 s",
+            got.len()
+        );
     }
 }

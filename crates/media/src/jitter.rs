@@ -36,6 +36,10 @@ pub struct JitterConfig {
     pub quantile: f64,
     /// Added to the measured spread before rounding up to frames.
     pub margin: Duration,
+    /// An excess over the target this large (frames) is a pile-up — a sound card that
+    /// stalled, packets held up and then delivered together — and is given back at once: one
+    /// jump instead of seconds of small skips.
+    pub pile_up: u32,
 }
 
 impl JitterConfig {
@@ -48,6 +52,7 @@ impl JitterConfig {
             window: Duration::from_secs(2),
             quantile: 0.98,
             margin: Duration::from_micros(500),
+            pile_up: frames_in(Duration::from_millis(30)).max(3),
         }
     }
 }
@@ -158,6 +163,8 @@ pub struct JitterBuffer {
     level: f64,
     /// Frames concealed in a row: a long run means the stream stopped.
     missing_run: u32,
+    /// Pops in a row with the buffer deeper than a pile-up.
+    piled: u32,
     /// Concealed frames played while waiting for `next`: if it turns out lost, they were its
     /// concealment (and that of the ones after it), not extra audio.
     waited: u32,
@@ -181,6 +188,7 @@ impl JitterBuffer {
             since_target_update: 0,
             level: f64::from(cfg.min_depth),
             missing_run: 0,
+            piled: 0,
             waited: 0,
             stats: JitterStats {
                 target: cfg.min_depth,
@@ -333,7 +341,34 @@ impl JitterBuffer {
         let depth = f64::from(self.depth());
         self.level += LEVEL_ALPHA * (depth - self.level);
         let target_f = f64::from(target);
-        if self.level > target_f + 1.0 && depth > target_f {
+        let pile_up = f64::from(self.cfg.pile_up);
+        // Deep for a while (not a momentary clump of packets): a pile-up.
+        self.piled = if depth > target_f + pile_up {
+            self.piled + 1
+        } else {
+            0
+        };
+        if self.piled > self.cfg.pile_up {
+            self.piled = 0;
+            // A pile-up: back to the target in one jump, the oldest frames going.
+            let excess = (depth - target_f) as usize;
+            let gone: Vec<u64> = self
+                .slots
+                .range(next..)
+                .take(excess)
+                .map(|(&k, _)| k)
+                .collect();
+            if let Some(&last) = gone.last() {
+                for k in &gone {
+                    self.slots.remove(k);
+                }
+                next = last + 1;
+                self.next = Some(next);
+                self.stats.dropped += gone.len() as u64;
+                self.level = target_f;
+            }
+        } else if self.piled == 0 && self.level > target_f + 1.0 && depth > target_f {
+            // (Not while a pile-up is being confirmed: that goes in one jump.)
             // Too much audio waiting: skip one frame, so latency comes back down.
             if let Some(first) = self.slots.range(next..).next().map(|(&k, _)| k) {
                 self.slots.remove(&first);
@@ -770,5 +805,30 @@ mod tests {
         assert_eq!(u.unwrap(0), a + 2);
         assert_eq!(u.unwrap(65_533), a - 1, "a straggler from before the wrap");
         assert_eq!(u.unwrap(5), a + 7);
+    }
+
+    #[test]
+    fn a_pile_up_is_given_back_in_one_jump() {
+        // Playout stalls for 200 ms (a sound card that stopped asking) while packets keep
+        // arriving, then goes on: 40 frames piled up, given back at once, not one by one.
+        let t0 = Instant::now();
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let mut played = Vec::new();
+        for k in 0..600u64 {
+            let now = t0 + Duration::from_micros(k * 5000);
+            jb.push(k as u16, payload(k as u16), now);
+            if !(100..140).contains(&k) {
+                played.extend(seq_of(&jb.pop()));
+            }
+        }
+        let jumps: Vec<(u16, u16)> = played
+            .windows(2)
+            .filter(|w| w[1] != w[0] + 1)
+            .map(|w| (w[0], w[1]))
+            .collect();
+        assert_eq!(jumps.len(), 1, "{jumps:?}");
+        assert!(jumps[0].1 - jumps[0].0 > 30, "{jumps:?}");
+        // And the latency is back at the target right after.
+        assert!(jb.depth() <= jb.stats().target + 1, "{:?}", jb.stats());
     }
 }

@@ -12,6 +12,8 @@ pub mod impair;
 pub mod jitter;
 pub mod link;
 pub mod pipeline;
+#[cfg(target_os = "linux")]
+mod pulse;
 pub mod realtime;
 pub mod red;
 pub mod signal;

@@ -47,15 +47,19 @@ pub(crate) fn sleep_until(deadline: Instant) {
     }
 }
 
-/// A level meter: the peak of the recent audio (0–1), falling off smoothly, for the UI's
-/// meters. Written by an audio loop, read by anyone.
+/// A level meter: the peak of the recent audio (0–1), falling by half every 150 ms whatever
+/// the frame length, for the UI's meters. Written by an audio loop, read by anyone.
 #[derive(Clone, Default)]
 pub struct Meter(Arc<AtomicU32>);
+
+/// How fast a meter falls: its half-life, in stereo samples.
+const METER_HALF_LIFE: f32 = 0.150 * SAMPLE_RATE as f32;
 
 impl Meter {
     pub fn record(&self, frame: &[f32]) {
         let peak = frame.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-        let held = f32::from_bits(self.0.load(Relaxed)) * 0.9;
+        let frames = (frame.len() / 2) as f32;
+        let held = f32::from_bits(self.0.load(Relaxed)) * 0.5f32.powf(frames / METER_HALF_LIFE);
         self.0.store(peak.max(held).min(1.0).to_bits(), Relaxed);
     }
 
@@ -67,6 +71,28 @@ impl Meter {
         self.0.store(0, Relaxed);
     }
 }
+
+/// How long a device takes, as its audio loop last saw it (0: not known). Written by the loop,
+/// read for the statistics.
+#[derive(Clone, Default)]
+pub struct DeviceDelay(Arc<AtomicU64>);
+
+impl DeviceDelay {
+    fn set(&self, d: Option<Duration>) {
+        self.0
+            .store(d.map_or(0, |d| d.as_micros().max(1) as u64), Relaxed);
+    }
+
+    pub fn get(&self) -> Option<Duration> {
+        match self.0.load(Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+}
+
+/// Frames between looks at a device's delay (it changes slowly).
+const DELAY_EVERY: u32 = 64;
 
 /// A list shared between the engine, which changes it when participants come and go, and an
 /// audio loop, which reads it every frame. The loop keeps its own copy and refreshes it only
@@ -145,6 +171,7 @@ impl<F: Clone> Roster<(Arc<PeerLink>, F)> {
 pub struct Fanout {
     links: Roster<Target>,
     meter: Meter,
+    delay: DeviceDelay,
 }
 
 /// A connected link and how it negotiated to receive.
@@ -171,11 +198,16 @@ impl Fanout {
     pub fn meter(&self) -> &Meter {
         &self.meter
     }
+
+    /// The microphone's delay, air to us.
+    pub fn delay(&self) -> Option<Duration> {
+        self.delay.get()
+    }
 }
 
 /// The remote streams a playout loop mixes, by participant.
 #[derive(Clone, Default)]
-pub struct Mix(Roster<Stream>);
+pub struct Mix(Roster<Stream>, DeviceDelay);
 
 /// A remote participant's key, the jitter buffer its audio arrives in, and its level.
 type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter);
@@ -191,6 +223,11 @@ impl Mix {
     pub fn remove(&self, who: &str) {
         self.0
             .change(|streams| streams.retain(|(w, _, _)| w != who));
+    }
+
+    /// The speaker's delay, us to the air.
+    pub fn delay(&self) -> Option<Duration> {
+        self.1.get()
     }
 
     /// The level of what we hear from `who`.
@@ -283,6 +320,9 @@ impl SendLoop {
                     deadline
                 };
                 fanout.meter.record(&pcm);
+                if i.is_multiple_of(DELAY_EVERY) {
+                    fanout.delay.set(source.delay());
+                }
                 let n = match encoder.encode(&pcm, &mut packet) {
                     Ok(n) => n,
                     Err(e) => {
@@ -469,6 +509,9 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 }
                 sink.write(&pcm);
                 report.frames += 1;
+                if k.is_multiple_of(DELAY_EVERY) {
+                    mix.1.set(sink.delay());
+                }
             }
             (sink, report)
         })
@@ -491,6 +534,23 @@ pub fn samples_in(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::signal::MemorySink;
+
+    #[test]
+    fn a_meter_falls_by_half_in_150_ms_whatever_the_frame() {
+        for frame in [120usize, 480, 1440] {
+            let m = Meter::default();
+            m.record(&vec![0.5; frame]);
+            assert_eq!(m.level(), 0.5);
+            // 150 ms of silence, a frame at a time.
+            for _ in 0..(7_200 / (frame / 2)) {
+                m.record(&vec![0.0; frame]);
+            }
+            assert!((m.level() - 0.25).abs() < 0.01, "{} at {frame}", m.level());
+            // A louder frame shows at once.
+            m.record(&vec![0.9; frame]);
+            assert_eq!(m.level(), 0.9);
+        }
+    }
 
     /// A source that notes when it was read.
     struct Noting(Arc<Mutex<Vec<Instant>>>);

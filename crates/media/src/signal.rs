@@ -22,6 +22,12 @@ pub trait AudioSource: Send {
     }
 
     fn resume(&mut self) {}
+
+    /// How long sound takes from the air to `fill` (a sound card's and its server's buffers),
+    /// when known.
+    fn delay(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Something that consumes audio.
@@ -41,6 +47,11 @@ pub trait AudioSink: Send {
     }
 
     fn resume(&mut self) {}
+
+    /// How long sound takes from `write` to the air, when known.
+    fn delay(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
@@ -59,6 +70,10 @@ impl<S: AudioSource + ?Sized> AudioSource for Box<S> {
     fn resume(&mut self) {
         (**self).resume();
     }
+
+    fn delay(&self) -> Option<std::time::Duration> {
+        (**self).delay()
+    }
 }
 
 impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
@@ -76,6 +91,10 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
 
     fn resume(&mut self) {
         (**self).resume();
+    }
+
+    fn delay(&self) -> Option<std::time::Duration> {
+        (**self).delay()
     }
 }
 

@@ -140,7 +140,7 @@ fn device_child() {
     // A wrong name is a typed error that says what there is.
     match Capture::open(&DeviceConfig {
         name: Some("no such microphone".into()),
-        buffer_frames: None,
+        ..DeviceConfig::default()
     }) {
         Err(DeviceError::NotFound {
             kind: "input",
@@ -155,6 +155,7 @@ fn device_child() {
     let cfg = DeviceConfig {
         name: None,
         buffer_frames: Some(240),
+        ..DeviceConfig::default()
     };
     let mut speaker = Playback::open(&cfg).expect("the default output opens");
     let mut mic = Capture::open(&cfg).expect("the default input opens");
@@ -193,7 +194,7 @@ fn device_child() {
         .filter(|t| (t.frequency - 440.0).abs() < 1.0 && t.snr_db >= 20.0)
         .count();
     eprintln!(
-        "through PulseAudio, SNR per 250 ms window (dB): {:?}; capture dropped {}, playout underruns {}",
+        "through PulseAudio, SNR per 250 ms window (dB): {:?}; capture dropped {}, playout underruns {}; largest chunks {} and {} samples; delays {:?} and {:?}",
         tones.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>(),
         mic.stats()
             .dropped
@@ -201,7 +202,16 @@ fn device_child() {
         speaker
             .stats()
             .underruns
-            .load(std::sync::atomic::Ordering::Relaxed)
+            .load(std::sync::atomic::Ordering::Relaxed),
+        mic.stats()
+            .largest_chunk
+            .load(std::sync::atomic::Ordering::Relaxed),
+        speaker
+            .stats()
+            .largest_chunk
+            .load(std::sync::atomic::Ordering::Relaxed),
+        mic.delay(),
+        speaker.delay(),
     );
     assert_eq!(tones.len(), 16);
     assert!(

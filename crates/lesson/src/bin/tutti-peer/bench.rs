@@ -35,17 +35,20 @@ pub struct LatencyArgs {
     server_bin: Option<PathBuf>,
 }
 
-fn spawn(cmd: &mut Command) -> anyhow::Result<Child> {
+pub(crate) fn spawn(cmd: &mut Command) -> anyhow::Result<Child> {
+    // Warnings only, unless the caller chose.
+    if !cmd.as_std().get_envs().any(|(k, _)| k == "RUST_LOG") {
+        cmd.env("RUST_LOG", "warn");
+    }
     cmd.stdout(Stdio::piped())
         .stdin(Stdio::null())
         .kill_on_drop(true)
-        .env("RUST_LOG", "warn")
         .spawn()
         .with_context(|| format!("starting {cmd:?}"))
 }
 
 /// Reads lines from a child's stdout until one starts with `prefix`; returns the rest.
-async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
+pub(crate) async fn line_with<R: tokio::io::AsyncBufRead + Unpin>(
     lines: &mut tokio::io::Lines<R>,
     prefix: &str,
 ) -> anyhow::Result<String> {
@@ -81,7 +84,7 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// A room server on loopback for a benchmark: the process, its WebSocket URL, its data dir.
-async fn start_server(
+pub(crate) async fn start_server(
     server_bin: Option<&PathBuf>,
     relay: bool,
 ) -> anyhow::Result<(Child, String, PathBuf)> {

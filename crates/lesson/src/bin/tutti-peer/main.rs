@@ -2,6 +2,7 @@
 //! a click track, a recorder, a test client, and the audio latency benchmark.
 
 mod bench;
+mod devices;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, SourceError, parse_source};
 use tutti_media::clock::monotonic_ns;
-use tutti_media::device::{DeviceConfig, Playback};
+use tutti_media::device::{AudioHost, DeviceConfig, Playback};
 use tutti_media::signal::{
     AudioSink, AudioSource, ClickDetector, MemorySink, NullSink, Silence, WavSink,
 };
@@ -71,6 +72,17 @@ enum BenchCommand {
     /// Video between two peers (separate processes) on loopback: the stamped test pattern at
     /// 640x480, 30 fps; prints one JSON line last.
     Video(bench::VideoArgs),
+    /// Mouth to ear through a sound server the benchmark starts, both ways: clicks and a tone
+    /// played into virtual microphones, recorded from virtual speakers; one JSON line per
+    /// direction, last.
+    Devices(devices::DevicesArgs),
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum HostArg {
+    Auto,
+    Pulseaudio,
+    Cpal,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -95,6 +107,10 @@ struct Common {
     /// Frames per sound-card buffer (PulseAudio needs a fixed size).
     #[arg(long, default_value_t = 240)]
     device_buffer: u32,
+    /// The audio system: `auto` (PulseAudio's protocol where a PulseAudio or PipeWire server
+    /// runs, else the platform's own), `pulseaudio`, or `cpal` (cpal's default host).
+    #[arg(long, value_enum, default_value_t = HostArg::Auto)]
+    audio_host: HostArg,
     /// Opus frame length in ms: 2.5, 5, 10 or 20.
     #[arg(long, default_value_t = 5.0)]
     frame_ms: f64,
@@ -110,9 +126,13 @@ struct Common {
     /// Media only through the room server's relay (hides our address from the others).
     #[arg(long)]
     relay_only: bool,
-    /// Before leaving, print one JSON line per participant heard: path, round trip, level.
+    /// Before leaving, print one JSON line per participant heard: path, round trip, level,
+    /// delays.
     #[arg(long)]
     report_stats: bool,
+    /// Also print those lines every this many seconds on the way.
+    #[arg(long, value_parser = parse_seconds)]
+    stats_every: Option<f64>,
     /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
     #[arg(long)]
     trust_ca: Option<PathBuf>,
@@ -163,11 +183,24 @@ impl Common {
         })
     }
 
+    /// How sound cards are opened (the name aside).
+    fn device(&self) -> DeviceConfig {
+        DeviceConfig {
+            name: None,
+            buffer_frames: Some(self.device_buffer),
+            host: match self.audio_host {
+                HostArg::Auto => AudioHost::Auto,
+                HostArg::Pulseaudio => AudioHost::PulseAudio,
+                HostArg::Cpal => AudioHost::Cpal,
+            },
+        }
+    }
+
     fn sink(&self) -> anyhow::Result<Box<dyn AudioSink>> {
         if let Some(name) = &self.speaker {
             let cfg = DeviceConfig {
                 name: (!name.is_empty()).then(|| name.clone()),
-                buffer_frames: Some(self.device_buffer),
+                ..self.device()
             };
             match Playback::open(&cfg) {
                 Ok(p) => return Ok(Box::new(p)),
@@ -183,7 +216,7 @@ impl Common {
 
     /// The source to send; a microphone that cannot be opened leaves us receive-only.
     fn source(&self) -> anyhow::Result<Box<dyn AudioSource>> {
-        match parse_source(&self.source, Some(self.device_buffer)) {
+        match parse_source(&self.source, &self.device()) {
             Ok(s) => Ok(s),
             Err(SourceError::Device(e)) => {
                 tracing::warn!("no microphone, so receive-only: {e}");
@@ -231,6 +264,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
+        Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
     }
 }
 
@@ -260,7 +294,7 @@ async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
-    follow(&mut lesson, common.seconds).await;
+    follow(&mut lesson, common.seconds, common.stats_every).await;
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;
@@ -320,7 +354,7 @@ async fn join(
             .await
             .context("chatting")?;
     }
-    follow(&mut lesson, common.seconds).await;
+    follow(&mut lesson, common.seconds, common.stats_every).await;
     if let (Some(watch), true) = (&watch, common.video_report) {
         say(&watch.report());
     }
@@ -356,8 +390,15 @@ async fn join(
 }
 
 /// Logs the lesson's events until the time is up, Ctrl-C, or the lesson is over for us.
-async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
+/// Follows the lesson until `seconds` have passed, Ctrl-C, or its end; with `report_every`,
+/// prints the statistics of everyone heard that often on the way.
+async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<f64>) {
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let mut every = tokio::time::interval(Duration::from_secs_f64(
+        report_every.unwrap_or(3600.0).max(0.1),
+    ));
+    every.tick().await;
+    let report = report_every.is_some();
     loop {
         let until = async {
             match deadline {
@@ -368,6 +409,7 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>) {
         tokio::select! {
             _ = until => break,
             _ = tokio::signal::ctrl_c() => break,
+            _ = every.tick(), if report => print_peer_stats(lesson).await,
             event = lesson.next_event() => match event {
                 None => break,
                 Some(LessonEvent::Over(why)) => {
@@ -512,6 +554,8 @@ async fn print_peer_stats(lesson: &Lesson) {
             "peer": p.peer.as_str(),
             "path": path,
             "rtt_ms": p.rtt_ms,
+            "one_way_ms": p.one_way_ms,
+            "devices_ms": p.devices_ms,
             "level": p.level,
             "concealed_pct": p.concealed_pct,
             "buffer_ms": p.buffer_ms,
