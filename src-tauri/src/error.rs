@@ -29,6 +29,11 @@ pub enum ErrorCode {
     NotHost,
     NoMicrophone,
     NoSpeaker,
+    /// The sound server delivered nothing from the microphone for a while (overload, a
+    /// failing device).
+    MicrophoneStalled,
+    /// The sound server took nothing for the speaker for a while.
+    SpeakerStalled,
     NoCamera,
     /// The system refused access to a device.
     PermissionDenied,

@@ -1,7 +1,7 @@
 //! Events to the UI (typed in the generated bindings).
 
 use crate::session::{Emit, SessionEvent};
-use crate::view::{LessonView, PeerStatsView};
+use crate::view::{LessonView, PeerLevel, PeerStatsView};
 use serde::Serialize;
 use std::sync::Arc;
 use tauri::AppHandle;
@@ -16,6 +16,14 @@ pub struct LessonChanged(pub LessonView);
 pub struct LessonStats {
     pub peers: Vec<PeerStatsView>,
     pub send_level: f32,
+}
+
+/// About ten times a second during a lesson: the meters (0–1, peak falling off).
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct LessonLevels {
+    /// What we send (0 while muted).
+    pub send: f32,
+    pub peers: Vec<PeerLevel>,
 }
 
 /// The lesson is over for us (ended by the host, removed, or the room server went away).
@@ -61,6 +69,7 @@ pub fn emit_session(app: AppHandle) -> Emit {
     Arc::new(move |event| {
         let sent = match event {
             SessionEvent::Changed(view) => LessonChanged(*view).emit(&app),
+            SessionEvent::Levels { send, peers } => LessonLevels { send, peers }.emit(&app),
             SessionEvent::Stats { peers, send_level } => {
                 LessonStats { peers, send_level }.emit(&app)
             }

@@ -10,6 +10,7 @@ mod local_server;
 mod render;
 mod session;
 mod settings;
+mod sound;
 mod state;
 mod video;
 mod view;
@@ -63,6 +64,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
         .events(collect_events![
             events::LessonChanged,
             events::LessonStats,
+            events::LessonLevels,
             events::LessonOver,
             events::InputLevel,
         ])

@@ -4,9 +4,11 @@
 
 use crate::devices::device_config;
 use crate::error::{AppError, AppResult, device_error};
+use crate::sound::SoundWatch;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
 use crate::view::{
-    CameraStatus, ChatView, KnockView, LessonView, ParticipantView, PeerStatsView, QuestionView,
+    CameraStatus, ChatView, KnockView, LessonView, ParticipantView, PeerLevel, PeerStatsView,
+    QuestionView,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +27,11 @@ use tutti_store::{ChatRecord, NoteId, QuestionRecord, Store};
 #[derive(Debug, Clone)]
 pub enum SessionEvent {
     Changed(Box<LessonView>),
+    /// About ten times a second: the level of what we send and of what we hear from each.
+    Levels {
+        send: f32,
+        peers: Vec<PeerLevel>,
+    },
     Stats {
         peers: Vec<PeerStatsView>,
         send_level: f32,
@@ -140,9 +147,13 @@ impl Session {
         emit: Emit,
     ) -> AppResult<Session> {
         let mut problems = Vec::new();
+        let (mut mic_stats, mut speaker_stats) = (None, None);
         let source: Box<dyn AudioSource> =
             match Capture::open(&device_config(media.microphone.clone())) {
-                Ok(c) => Box::new(c),
+                Ok(c) => {
+                    mic_stats = Some(c.stats().clone());
+                    Box::new(c)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "no microphone: the others will not hear us");
                     problems.push(device_error(&e, true));
@@ -151,7 +162,10 @@ impl Session {
             };
         let (source, muted) = Gate::new(source);
         let sink: Box<dyn AudioSink> = match Playback::open(&device_config(media.speaker.clone())) {
-            Ok(p) => Box::new(p),
+            Ok(p) => {
+                speaker_stats = Some(p.stats().clone());
+                Box::new(p)
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "no speaker: we will not hear the others");
                 problems.push(device_error(&e, false));
@@ -249,7 +263,10 @@ impl Session {
             live.clone(),
             store.clone(),
             local_id,
-            camera_on.clone(),
+            Devices {
+                camera: camera_on.clone(),
+                sound: SoundWatch::new(mic_stats, speaker_stats),
+            },
             emit.clone(),
             stop_rx,
         ));
@@ -392,21 +409,33 @@ fn mirror_question(
 }
 
 /// Follows the lesson until it is over or we leave: applies each event to the view, mirrors
-/// the queue and chat into the store, and sends statistics once a second.
+/// the queue and chat into the store, and sends statistics once a second (levels ten times).
+const LEVELS_EVERY: Duration = Duration::from_millis(100);
+
+/// What `follow` watches besides the lesson: the camera's switch, the sound cards' health.
+struct Devices {
+    camera: Option<CameraSwitch>,
+    sound: SoundWatch,
+}
+
 async fn follow(
     mut lesson: Lesson,
     live: Arc<Mutex<Live>>,
     store: Arc<Mutex<Store>>,
     local: tutti_store::LessonId,
-    camera: Option<CameraSwitch>,
+    devices: Devices,
     emit: Emit,
     mut stop: oneshot::Receiver<Leaving>,
 ) -> AppResult<()> {
+    let Devices { camera, mut sound } = devices;
     let host = lesson.host_token.is_some();
     let mut ending = Ok(());
     let handle = lesson.handle();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The meters: often enough to follow a bow stroke, rarely enough to cost nothing.
+    let mut meters = tokio::time::interval(LEVELS_EVERY);
+    meters.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let changed =
         |live: &Mutex<Live>| emit(SessionEvent::Changed(Box::new(lock(live).view.clone())));
     let over = loop {
@@ -444,12 +473,37 @@ async fn follow(
                 apply(&live, &store, local, event);
                 changed(&live);
             }
+            _ = meters.tick() => {
+                emit(SessionEvent::Levels {
+                    send: if lock(&live).view.muted { 0.0 } else { handle.send_level() },
+                    peers: handle
+                        .levels()
+                        .into_iter()
+                        .map(|(peer, level)| PeerLevel { peer: peer.0, level })
+                        .collect(),
+                });
+            }
             _ = tick.tick() => {
                 let peers = handle.peer_stats().await;
                 emit(SessionEvent::Stats {
                     peers: peers.iter().map(PeerStatsView::from).collect(),
                     send_level: handle.send_level(),
                 });
+                let now_sound = sound.check(std::time::Instant::now());
+                let differs = {
+                    let mut l = lock(&live);
+                    let before: Vec<AppError> =
+                        l.view.problems.iter().filter(|p| SoundWatch::reports(p)).cloned().collect();
+                    let differs = before != now_sound;
+                    if differs {
+                        l.view.problems.retain(|p| !SoundWatch::reports(p));
+                        l.view.problems.extend(now_sound);
+                    }
+                    differs
+                };
+                if differs {
+                    changed(&live);
+                }
                 if let Some(cam) = &camera {
                     let status = match (cam.lost.load(Ordering::Relaxed), cam.on.load(Ordering::Relaxed)) {
                         (true, _) => CameraStatus::Lost,

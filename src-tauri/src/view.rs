@@ -298,17 +298,29 @@ pub struct LessonView {
     pub server_url: String,
 }
 
+/// How loud what we hear from one participant is, 0–1 (peak, falling off).
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct PeerLevel {
+    pub peer: String,
+    pub level: f32,
+}
+
 /// How the connection to one participant is doing, for the connection indicator.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct PeerStatsView {
     pub peer: String,
+    /// Their sound to our ears, both sound cards included where the sound server says.
     pub one_way_ms: Option<f64>,
+    /// The sound cards' part of `one_way_ms`.
+    pub devices_ms: Option<f64>,
     pub rtt_ms: Option<f64>,
     /// `direct` or `relayed`.
     pub path: Option<String>,
     pub jitter_ms: f64,
     pub buffer_ms: f64,
     pub loss_pct: f64,
+    /// Frames not played from their own packet: the sound had a repair there.
+    pub concealed_pct: f64,
     pub level: f32,
 }
 
@@ -317,11 +329,13 @@ impl From<&tutti_lesson::PeerStats> for PeerStatsView {
         Self {
             peer: s.peer.0.clone(),
             one_way_ms: s.one_way_ms,
+            devices_ms: s.devices_ms,
             rtt_ms: s.rtt_ms,
             path: s.path.map(|p| format!("{p:?}").to_lowercase()),
             jitter_ms: s.jitter_ms,
             buffer_ms: s.buffer_ms,
             loss_pct: s.loss_pct,
+            concealed_pct: s.concealed_pct,
             level: s.level,
         }
     }

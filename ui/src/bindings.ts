@@ -63,6 +63,7 @@ export const commands = {
 export const events = {
 	inputLevel: makeEvent<InputLevel, InputLevel>("input-level"),
 	lessonChanged: makeEvent<LessonChanged_Serialize, LessonChanged_Deserialize>("lesson-changed"),
+	lessonLevels: makeEvent<LessonLevels, LessonLevels>("lesson-levels"),
 	lessonOver: makeEvent<LessonOver, LessonOver>("lesson-over"),
 	lessonStats: makeEvent<LessonStats_Serialize, LessonStats_Deserialize>("lesson-stats"),
 };
@@ -139,7 +140,14 @@ export type ErrorCode =
  */
 "not_ended" | "not_in_lesson" | "already_in_lesson" | 
 /**  Only the host may do this. */
-"not_host" | "no_microphone" | "no_speaker" | "no_camera" | 
+"not_host" | "no_microphone" | "no_speaker" | 
+/**
+ *  The sound server delivered nothing from the microphone for a while (overload, a
+ *  failing device).
+ */
+"microphone_stalled" | 
+/**  The sound server took nothing for the speaker for a while. */
+"speaker_stalled" | "no_camera" | 
 /**  The system refused access to a device. */
 "permission_denied" | 
 /**  Something the user typed is not acceptable (empty, too long, not a time zone…). */
@@ -193,6 +201,13 @@ export type LessonDetail_Serialize = {
 	notes: NoteView[],
 	questions: QuestionView_Serialize[],
 	chat: ChatView[],
+};
+
+/**  About ten times a second during a lesson: the meters (0–1, peak falling off). */
+export type LessonLevels = {
+	/**  What we send (0 while muted). */
+	send: number | null,
+	peers: PeerLevel[],
 };
 
 /**  The lesson is over for us (ended by the host, removed, or the room server went away). */
@@ -349,32 +364,48 @@ export type ParticipantView_Serialize = {
 	hearing: boolean,
 };
 
+/**  How loud what we hear from one participant is, 0–1 (peak, falling off). */
+export type PeerLevel = {
+	peer: string,
+	level: number | null,
+};
+
 /**  How the connection to one participant is doing, for the connection indicator. */
 export type PeerStatsView = PeerStatsView_Serialize | PeerStatsView_Deserialize;
 
 /**  How the connection to one participant is doing, for the connection indicator. */
 export type PeerStatsView_Deserialize = {
 	peer: string,
+	/**  Their sound to our ears, both sound cards included where the sound server says. */
 	one_way_ms?: number | null,
+	/**  The sound cards' part of `one_way_ms`. */
+	devices_ms?: number | null,
 	rtt_ms?: number | null,
 	/**  `direct` or `relayed`. */
 	path?: string | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,
+	/**  Frames not played from their own packet: the sound had a repair there. */
+	concealed_pct: number | null,
 	level: number | null,
 };
 
 /**  How the connection to one participant is doing, for the connection indicator. */
 export type PeerStatsView_Serialize = {
 	peer: string,
+	/**  Their sound to our ears, both sound cards included where the sound server says. */
 	one_way_ms: number | null,
+	/**  The sound cards' part of `one_way_ms`. */
+	devices_ms: number | null,
 	rtt_ms: number | null,
 	/**  `direct` or `relayed`. */
 	path: string | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,
+	/**  Frames not played from their own packet: the sound had a repair there. */
+	concealed_pct: number | null,
 	level: number | null,
 };
 

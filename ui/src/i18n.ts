@@ -73,6 +73,10 @@ const en = {
   oneWay: "one-way",
   buffer: "buffer",
   loss: "loss",
+  repaired: "repaired",
+  soundCards: "sound cards",
+  yourLevel: "Your microphone's level",
+  theirLevel: "Level of what you hear from",
   questions: "Questions",
   chat: "Chat",
   notes: "Notes",
@@ -201,6 +205,10 @@ const ko: Record<Key, string> = {
   allLessons: "모든 수업",
   oneWay: "단방향",
   buffer: "버퍼",
+  repaired: "보정",
+  soundCards: "사운드 카드",
+  yourLevel: "내 마이크 음량",
+  theirLevel: "들리는 음량:",
   loss: "손실",
   questions: "질문",
   chat: "채팅",
@@ -274,6 +282,10 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     not_host: "Only the teacher can do this.",
     no_microphone: "No microphone: others will not hear you.",
     no_speaker: "No speaker: you will not hear the others.",
+    microphone_stalled:
+      "Your microphone keeps stalling: the others hear gaps. Close other programs, or check the device.",
+    speaker_stalled:
+      "Your speaker keeps stalling: you hear gaps. Close other programs, or check the device.",
     no_camera: "No camera: the lesson goes on with sound.",
     permission_denied: "The system refused access to the device.",
     invalid_input: "That is not valid.",
@@ -294,6 +306,10 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     not_host: "선생님만 할 수 있습니다.",
     no_microphone: "마이크가 없습니다. 다른 사람이 내 소리를 들을 수 없습니다.",
     no_speaker: "스피커가 없습니다. 다른 사람의 소리를 들을 수 없습니다.",
+    microphone_stalled:
+      "마이크 소리가 자꾸 끊깁니다. 다른 사람에게 끊겨 들립니다. 다른 프로그램을 닫거나 장치를 확인하세요.",
+    speaker_stalled:
+      "스피커 소리가 자꾸 끊깁니다. 다른 프로그램을 닫거나 장치를 확인하세요.",
     no_camera: "카메라가 없습니다. 수업은 소리로 계속됩니다.",
     permission_denied: "시스템이 장치 사용을 거부했습니다.",
     invalid_input: "올바르지 않은 값입니다.",

@@ -20,6 +20,29 @@ describe("the lesson screen", () => {
     expect(screen.queryByTestId("conn-p-omar")).toBeNull();
   });
 
+  it("meters our microphone and everyone heard, and says what the sound cards and repairs cost", async () => {
+    fakeBackend({});
+    render(<Lesson view={lessonView()} onLeft={() => {}} />);
+    const mine = screen.getByRole("meter", { name: "Your microphone's level" });
+    expect(mine.getAttribute("aria-valuenow")).toBe("0");
+    // (Until the screen listens, an event is missed: send it until it is seen.)
+    await vi.waitFor(async () => {
+      await emit("lesson-levels", { send: 0.5, peers: [{ peer: "p-omar", level: 0.1 }] });
+      expect(mine.getAttribute("aria-valuenow")).toBe("0.5");
+    });
+    const theirs = screen.getByRole("meter", { name: /Level of what you hear from/ });
+    expect(theirs.getAttribute("aria-valuenow")).toBe("0.1");
+    // -20 dB on a 60 dB scale: two thirds full.
+    expect((theirs.firstChild as HTMLElement).style.width).toBe("66.7%");
+    await emit("lesson-stats", {
+      peers: [{ peer: "p-omar", one_way_ms: 31.2, devices_ms: 14.6, rtt_ms: 2, path: "direct", jitter_ms: 1, buffer_ms: 5, loss_pct: 0, concealed_pct: 0.4, level: 0.1 }],
+      send_level: 0.5,
+    });
+    expect((await screen.findByTestId("conn-p-omar")).textContent).toContain(
+      "one-way 31 ms (sound cards 15 ms) · buffer 5 ms · repaired 0.4 %",
+    );
+  });
+
   it("lets the host admit or deny who is waiting, and end the lesson", async () => {
     const ipc = fakeBackend({});
     const left = vi.fn();

@@ -6,6 +6,7 @@ import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
 import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
+import { LevelMeter } from "../components/LevelMeter";
 
 export function Lesson(props: {
   view: LessonView;
@@ -15,12 +16,26 @@ export function Lesson(props: {
   const { view, onLeft } = props;
   const { t } = useI18n();
   const [stats, setStats] = useState<Record<string, PeerStatsView>>({});
+  const [levels, setLevels] = useState<{ send: number; peers: Record<string, number> }>({
+    send: 0,
+    peers: {},
+  });
   const [error, setError] = useState<AppError | null>(null);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(asAppError(e)));
 
   useEffect(() => {
     const unlisten = events.lessonStats.listen((e) =>
       setStats(Object.fromEntries(e.payload.peers.map((p) => [p.peer, p]))),
+    );
+    return () => void unlisten.then((f) => f());
+  }, []);
+
+  useEffect(() => {
+    const unlisten = events.lessonLevels.listen((e) =>
+      setLevels({
+        send: e.payload.send ?? 0,
+        peers: Object.fromEntries(e.payload.peers.map((p) => [p.peer, p.level ?? 0])),
+      }),
     );
     return () => void unlisten.then((f) => f());
   }, []);
@@ -61,6 +76,7 @@ export function Lesson(props: {
           {others.map((p) => (
             <div key={p.peer} className="remote">
               <VideoCanvas peer={p.peer} label={p.name} />
+              <LevelMeter level={levels.peers[p.peer] ?? 0} label={`${t("theirLevel")} ${p.name}`} />
               {!p.connected || p.link === "failed" || p.link === "disconnected" ? (
                 <span className="conn bad" role="status">
                   {t("reconnecting")}
@@ -78,7 +94,10 @@ export function Lesson(props: {
               )}
             </div>
           ))}
-          <VideoCanvas peer="" label={t("you")} small />
+          <div className="own">
+            <VideoCanvas peer="" label={t("you")} small />
+            <LevelMeter level={levels.send} label={t("yourLevel")} />
+          </div>
         </div>
         <ErrorLine error={error} />
         <div className="controls">
@@ -157,8 +176,12 @@ export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerS
   const quality = ms > 60 || loss > 3 ? "bad" : ms > 30 || loss > 1 ? "fair" : "good";
   return (
     <span className={`conn ${quality}`} data-testid={`conn-${who.peer}`}>
-      ● {t("oneWay")} {Math.round(ms)} ms · {t("buffer")} {Math.round(stats.buffer_ms ?? 0)} ms
+      ● {t("oneWay")} {Math.round(ms)} ms
+      {stats.devices_ms != null && ` (${t("soundCards")} ${Math.round(stats.devices_ms)} ms)`} ·{" "}
+      {t("buffer")} {Math.round(stats.buffer_ms ?? 0)} ms
       {loss > 0 && ` · ${t("loss")} ${loss.toFixed(1)} %`}
+      {(stats.concealed_pct ?? 0) >= 0.1 &&
+        ` · ${t("repaired")} ${(stats.concealed_pct ?? 0).toFixed(1)} %`}
       {stats.path === "relayed" && " · TURN"}
     </span>
   );
