@@ -11,7 +11,7 @@ TAURI := ui/node_modules/.bin/tauri
 APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
-	bench bench-load bench-latency bench-jitter bench-video bench-app app-peers
+	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices app-peers
 
 setup:
 	@scripts/setup-debian.sh
@@ -71,7 +71,18 @@ app-peers: app
 	cargo build --workspace --bins --locked $(APP_FEATURES)
 
 ## Benchmarks (release builds; figures go in the README).
-bench: bench-load bench-latency bench-jitter bench-video bench-app
+
+## Mouth to ear through a userspace PulseAudio the benchmark starts (virtual microphones and
+## speakers, the sound server recording what went in and came out), both ways; then with both
+## cores busy, with the microphone fed in 500 ms blocks, and beside a Chromium call.
+bench-devices: setup ui-deps
+	@scripts/setup-debian.sh --bench
+	cargo build --release -p signaling-server -p tutti-lesson
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --chromium
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --hog
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --mic-blocks-ms 500
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --audio-host cpal
+bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000

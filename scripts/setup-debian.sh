@@ -16,6 +16,11 @@ APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclan
   # Tests: the real app under a virtual display, driven through WebKit's WebDriver; a Korean
   # font, so that its screenshots show the Korean UI rather than empty boxes.
   xvfb xauth webkit2gtk-driver fonts-nanum)
+# Benchmarks only (`setup-debian.sh --bench`): a CPU hog, and Chromium for the WebRTC call
+# `bench devices` measures beside Tutti's.
+if [ "${1:-}" = "--bench" ]; then
+  APT_PACKAGES+=(stress-ng chromium)
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -5,6 +5,7 @@
 // path. Runs until --seconds have passed, printing `calling` once sound flows and one JSON line
 // (`{"chromium":…}`) at the end. The sound server is the one in the environment
 // (PULSE_SERVER, XDG_RUNTIME_DIR).
+import { createServer } from "node:http";
 import { chromium } from "../../ui/node_modules/playwright-core/index.mjs";
 
 const arg = (name, dflt) => {
@@ -34,9 +35,12 @@ const browser = await chromium.launch({
     "--disable-features=WebRtcHideLocalIpsWithMdns",
   ],
 });
+// Media devices exist only in a secure context: loopback HTTP is one.
+const server = createServer((_, res) => res.end("<!doctype html><title>call</title>"));
+await new Promise((r) => server.listen(0, "127.0.0.1", r));
 try {
   const page = await browser.newPage();
-  await page.goto("about:blank");
+  await page.goto(`http://127.0.0.1:${server.address().port}/`);
   page.on("console", (m) => console.error(`page: ${m.text()}`));
   const result = await page.evaluate(
     async ({ mic, speaker, seconds }) => {
@@ -99,4 +103,5 @@ try {
   if (result.error) process.exitCode = 1;
 } finally {
   await browser.close();
+  server.close();
 }

@@ -47,7 +47,7 @@ pub struct DevicesArgs {
     #[arg(long, default_value = "auto")]
     audio_host: String,
     /// Frames per sound-card buffer asked of the devices.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 240)]
     device_buffer: u32,
     /// How long to measure, once both sides hear each other.
     #[arg(long, default_value_t = 20.0, value_parser = crate::parse_seconds)]
@@ -126,7 +126,8 @@ impl SoundEnv {
             SoundServer::Pulseaudio => {
                 let mut c = env.command("pulseaudio");
                 // No default script: no suspend-on-idle (it stalls output for seconds), no
-                // hardware probing; only the native protocol, which clients speak.
+                // hardware probing; only the native protocol, which clients speak. (Real-time
+                // scheduling, as rtkit gives desktops, made no difference here.)
                 c.args([
                     "--daemonize=no",
                     "-n",
