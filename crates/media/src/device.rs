@@ -75,9 +75,16 @@ pub enum AudioHost {
 }
 
 impl AudioHost {
-    /// Whether this opens devices through our own PulseAudio client.
+    /// Whether this opens devices through our own PulseAudio client. `TUTTI_AUDIO_HOST=cpal`
+    /// (or `pulseaudio`) in the environment decides for `Auto`: a way out for a user whose
+    /// sound server misbehaves with one of them.
     fn pulse(self) -> Result<bool, DeviceError> {
-        match self {
+        let chosen = match (self, std::env::var("TUTTI_AUDIO_HOST").as_deref()) {
+            (Self::Auto, Ok("cpal")) => Self::Cpal,
+            (Self::Auto, Ok("pulseaudio")) => Self::PulseAudio,
+            (other, _) => other,
+        };
+        match chosen {
             #[cfg(target_os = "linux")]
             Self::Auto => Ok(crate::pulse::available()),
             #[cfg(target_os = "linux")]
