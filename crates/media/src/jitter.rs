@@ -36,9 +36,10 @@ pub struct JitterConfig {
     pub quantile: f64,
     /// Added to the measured spread before rounding up to frames.
     pub margin: Duration,
-    /// An excess over the target this large (frames) is a pile-up — a sound card that
-    /// stalled, packets held up and then delivered together — and is given back at once: one
-    /// jump instead of seconds of small skips.
+    /// An excess over the target this large (frames), for as many frames, is a pile-up — a
+    /// sound card that stalled, packets held up and then delivered together — and is given
+    /// back at once: one jump instead of seconds of small skips. Smaller excesses go a frame
+    /// at a time, so a hiccup costs no audio.
     pub pile_up: u32,
 }
 
@@ -52,7 +53,7 @@ impl JitterConfig {
             window: Duration::from_secs(2),
             quantile: 0.98,
             margin: Duration::from_micros(500),
-            pile_up: frames_in(Duration::from_millis(30)).max(3),
+            pile_up: frames_in(Duration::from_millis(80)).max(3),
         }
     }
 }
