@@ -420,7 +420,7 @@ const SETTLE: Duration = Duration::from_secs(4);
 /// Reads a capture ring a frame at a time.
 ///
 /// A steady device (callbacks of a few ms) paces the reader: a frame is read the moment it is
-/// complete, and a backlog after a stall is skipped, so what is sent is what is played now. A
+/// complete; a backlog after a stall is read whole, and only one that stands is trimmed. A
 /// bursty one (a sound server handing over tens or hundreds of ms at once, a Bluetooth or USB
 /// device with large periods) cannot pace: waiting for it sends nothing, then a burst, and the
 /// other side hears holes. Then the reader keeps its own clock and reads from a buffer primed
@@ -438,6 +438,9 @@ pub(crate) struct CaptureReader {
     burst: usize,
     burst_since: Instant,
     clock: Option<Clocked>,
+    /// Paced: the lowest the ring fell since `trough_since`.
+    trough: usize,
+    trough_since: Instant,
 }
 
 /// The reader's own pace, for a bursty device.
@@ -471,6 +474,8 @@ impl CaptureReader {
             burst: 0,
             burst_since: Instant::now(),
             clock: None,
+            trough: usize::MAX,
+            trough_since: Instant::now(),
         }
     }
 
@@ -568,11 +573,19 @@ impl CaptureReader {
             }
             std::thread::sleep(self.stats.wait(self.epoch, self.channels));
         }
-        // More than a frame and a device period waiting means we fell behind (a stall here
-        // or at the server): skip the oldest, so what we send is what is played now.
+        // A backlog after a hiccup (here or at the server) is read at once, whole: the caller
+        // reads faster than real time until it is gone. Only one that stands — more than a
+        // frame and a period still waiting at the lowest for a whole window — is latency for
+        // nothing, and goes.
         let period = self.period.max(self.stats.largest_chunk.load(Relaxed));
-        let backlog = self.ring.slots().saturating_sub(2 * need.max(period));
-        self.skip(backlog);
+        let slots = self.ring.slots();
+        self.trough = self.trough.min(slots - need);
+        if self.trough_since.elapsed() >= SETTLE {
+            let standing = self.trough.saturating_sub(2 * need.max(period));
+            self.trough = usize::MAX;
+            self.trough_since = Instant::now();
+            self.skip(standing);
+        }
         self.read(out, need);
     }
 

@@ -36,7 +36,7 @@ pub struct JitterConfig {
     pub quantile: f64,
     /// Added to the measured spread before rounding up to frames.
     pub margin: Duration,
-    /// An excess over the target this large (frames), for as many frames, is a pile-up — a
+    /// An excess over the target this large (frames; 200 ms), for as many frames, is a pile-up — a
     /// sound card that stalled, packets held up and then delivered together — and is given
     /// back at once: one jump instead of seconds of small skips. Smaller excesses go a frame
     /// at a time, so a hiccup costs no audio.
@@ -53,7 +53,7 @@ impl JitterConfig {
             window: Duration::from_secs(2),
             quantile: 0.98,
             margin: Duration::from_micros(500),
-            pile_up: frames_in(Duration::from_millis(80)).max(3),
+            pile_up: frames_in(Duration::from_millis(200)).max(3),
         }
     }
 }
@@ -810,15 +810,15 @@ mod tests {
 
     #[test]
     fn a_pile_up_is_given_back_in_one_jump() {
-        // Playout stalls for 200 ms (a sound card that stopped asking) while packets keep
-        // arriving, then goes on: 40 frames piled up, given back at once, not one by one.
+        // Playout stalls for 400 ms (a sound card that stopped asking) while packets keep
+        // arriving, then goes on: 80 frames piled up, given back at once, not one by one.
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
         let mut played = Vec::new();
         for k in 0..600u64 {
             let now = t0 + Duration::from_micros(k * 5000);
             jb.push(k as u16, payload(k as u16), now);
-            if !(100..140).contains(&k) {
+            if !(100..180).contains(&k) {
                 played.extend(seq_of(&jb.pop()));
             }
         }
