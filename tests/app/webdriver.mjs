@@ -10,12 +10,22 @@ export class Session {
   }
 
   static async start(base, application) {
-    const r = await request(base, "POST", "/session", {
+    const body = {
       capabilities: {
         alwaysMatch: { browserName: "wry", "tauri:options": { application } },
       },
-    });
-    return new Session(base, r.sessionId);
+    };
+    // tauri-driver listens before the WebKitWebDriver it forwards to does: a connection it
+    // drops on the first request (seen on a busy machine) is tried again; an HTTP error is not.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const r = await request(base, "POST", "/session", body);
+        return new Session(base, r.sessionId);
+      } catch (e) {
+        if (!(e instanceof TypeError) || attempt >= 3) throw e;
+        await sleep(1000);
+      }
+    }
   }
 
   cmd(method, path, body) {
