@@ -36,7 +36,7 @@ pub struct JitterConfig {
     pub quantile: f64,
     /// Added to the measured spread before rounding up to frames.
     pub margin: Duration,
-    /// An excess over the target this large (frames; 200 ms), for as many frames, is a pile-up — a
+    /// An excess over the target this large (frames), for as many frames, is a pile-up — a
     /// sound card that stalled, packets held up and then delivered together — and is given
     /// back at once: one jump instead of seconds of small skips. Smaller excesses go a frame
     /// at a time, so a hiccup costs no audio.
@@ -53,7 +53,10 @@ impl JitterConfig {
             window: Duration::from_secs(2),
             quantile: 0.98,
             margin: Duration::from_micros(500),
-            pile_up: frames_in(Duration::from_millis(200)).max(3),
+            // Off until the lesson tests have been seen to pass with it on a busy machine
+            // (with it at 30–200 ms they lost clicks in some full runs, as they sometimes do
+            // without it, so the cause is not settled).
+            pile_up: u32::MAX,
         }
     }
 }
@@ -813,7 +816,10 @@ mod tests {
         // Playout stalls for 400 ms (a sound card that stopped asking) while packets keep
         // arriving, then goes on: 80 frames piled up, given back at once, not one by one.
         let t0 = Instant::now();
-        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let mut jb = JitterBuffer::new(JitterConfig {
+            pile_up: 40,
+            ..JitterConfig::for_frame(F)
+        });
         let mut played = Vec::new();
         for k in 0..600u64 {
             let now = t0 + Duration::from_micros(k * 5000);
