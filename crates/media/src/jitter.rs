@@ -54,8 +54,8 @@ impl JitterConfig {
             quantile: 0.98,
             margin: Duration::from_micros(500),
             // Off until the lesson tests have been seen to pass with it on a busy machine
-            // (with it at 30–200 ms they lost clicks in some full runs, as they sometimes do
-            // without it, so the cause is not settled).
+            // (with it at 30–200 ms they lost clicks in some full runs; whether they also do
+            // without it is not known yet).
             pile_up: u32::MAX,
         }
     }
