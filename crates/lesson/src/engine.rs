@@ -455,18 +455,6 @@ impl Lesson {
         self.shared.fanout.meter().level()
     }
 
-    /// The level of what we hear from each participant, 0–1 (cheap: for meters).
-    pub fn levels(&self) -> Vec<(PeerId, f32)> {
-        let peers: Vec<PeerId> = lock(&self.shared.peers).keys().cloned().collect();
-        peers
-            .into_iter()
-            .map(|p| {
-                let level = self.shared.mix.level(p.as_str()).unwrap_or(0.0);
-                (p, level)
-            })
-            .collect()
-    }
-
     /// Per participant: round trip, estimated one-way delay, path, jitter, buffer, loss, level.
     pub async fn peer_stats(&self) -> Vec<PeerStats> {
         self.handle().peer_stats().await

@@ -427,16 +427,7 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         ("a_to_b", &ab, &student_report),
         ("b_to_a", &ba, &host_report),
     ] {
-        let h = heard(Through {
-            samples: rec,
-            channels: 4,
-            clicks_in: 0,
-            tone_in: 1,
-            clicks_out: 2,
-            tone_out: 3,
-            tone_hz: TONE_HZ,
-            settle: (args.settle * 48_000.0) as usize,
-        });
+        let h = measure(rec, args.settle);
         if !args.json {
             describe(direction, &h, shown.as_ref());
         }
@@ -516,17 +507,22 @@ async fn chromium(
     if let Some(dir) = &args.keep {
         save(&dir.join("chromium_a_to_b.wav"), &samples)?;
     }
-    let h = heard(Through {
-        samples: &samples,
+    let h = measure(&samples, args.settle);
+    Ok((h, shown))
+}
+
+/// One direction of a bus recording: clicks and tone in on channels 1–2, out on 3–4.
+fn measure(samples: &[f32], settle_s: f64) -> Heard {
+    heard(Through {
+        samples,
         channels: 4,
         clicks_in: 0,
         tone_in: 1,
         clicks_out: 2,
         tone_out: 3,
         tone_hz: TONE_HZ,
-        settle: (args.settle * 48_000.0) as usize,
-    });
-    Ok((h, shown))
+        settle: (settle_s * 48_000.0) as usize,
+    })
 }
 
 /// A 4-channel float WAV of a recording.
