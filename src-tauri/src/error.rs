@@ -12,6 +12,9 @@ use tutti_store::StoreError;
 pub enum ErrorCode {
     /// The room server cannot be reached (or went away).
     ServerUnreachable,
+    /// The room server was lost mid-lesson: the sound goes on peer to peer while the app gets
+    /// back in.
+    Reconnecting,
     /// The code opens no lesson (mistyped, or never existed).
     WrongCode,
     /// The lesson behind the code has ended.

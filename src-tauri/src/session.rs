@@ -582,6 +582,17 @@ fn apply(
             let me = live.me.clone();
             live.view.chat.push(chat_view(&m, &me));
         }
+        LessonEvent::RoomServer { reachable } => {
+            live.view
+                .problems
+                .retain(|p| p.code != crate::error::ErrorCode::Reconnecting);
+            if !reachable {
+                live.view.problems.push(AppError::new(
+                    crate::error::ErrorCode::Reconnecting,
+                    "the room server cannot be reached; reconnecting (the sound goes on)",
+                ));
+            }
+        }
         LessonEvent::Over(_) => {}
     }
     live.refresh_links();

@@ -76,3 +76,54 @@ pub fn clean_windows(samples: &[f32], hz: f64) -> (usize, Vec<tutti_media::analy
         .count();
     (clean, tones)
 }
+
+/// A TCP relay in front of the room server whose path can be cut: while cut, its connections
+/// are closed and new ones refused, as a network that goes away does to a WebSocket.
+pub struct CuttablePath {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CuttablePath {
+    pub async fn to(server: &RunningServer) -> Self {
+        let upstream = server.local_addr();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port for the relay");
+        let addr = listener.local_addr().expect("the relay's address");
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if *watch.borrow() {
+                    continue; // refused: dropped at once
+                }
+                let mut cut = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.wait_for(|c| *c) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut, task }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    pub fn set_cut(&self, cut: bool) {
+        self.cut.send_replace(cut);
+    }
+}
+
+impl Drop for CuttablePath {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

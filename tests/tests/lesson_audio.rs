@@ -291,3 +291,123 @@ async fn a_link_that_never_connects_is_built_again() {
     host.leave().await;
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_cut_off_from_the_room_server_hears_every_click_and_gets_back_in() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let server = room_server().await;
+    let path = tutti_e2e::CuttablePath::to(&server).await;
+    let mut host = Lesson::host(
+        engine(&server, "김선생", music, AdmitPolicy::Everyone),
+        "Scales",
+    )
+    .await
+    .unwrap();
+    let train = ClickTrain::new(200, 0.8);
+    let click_at: Vec<u64> = (0..200).map(|k| train.click_at(k)).collect();
+    host.start_audio(Box::new(train), Box::new(NullSink), music)
+        .unwrap();
+    let code = host.invite_code().to_string();
+    let mut student = Lesson::join(
+        EngineConfig {
+            server: path.ws_url(),
+            ..engine(&server, "Omar", music, AdmitPolicy::Manual)
+        },
+        &code,
+        JoinRole::Student,
+    )
+    .await
+    .unwrap();
+    let recording = MemorySink::default();
+    student
+        .start_audio(Box::new(Silence), Box::new(recording.clone()), music)
+        .unwrap();
+    wait_for(&mut student, Duration::from_secs(40), |e| {
+        matches!(e, LessonEvent::Hearing(_))
+    })
+    .await;
+    let hearing_since = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // The student's path to the room server goes for 3 s; the host writes meanwhile.
+    path.set_cut(true);
+    wait_for(&mut student, Duration::from_secs(5), |e| {
+        matches!(e, LessonEvent::RoomServer { reachable: false })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    host.request(tutti_protocol::ClientMessage::Chat {
+        text: "while you were away".into(),
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    path.set_cut(false);
+    let back = std::sync::atomic::AtomicBool::new(false);
+    let chat = wait_for(&mut student, Duration::from_secs(15), |e| {
+        if matches!(e, LessonEvent::Over(_)) {
+            panic!("the lesson ended for the student: {e:?}");
+        }
+        if matches!(e, LessonEvent::RoomServer { reachable: true }) {
+            back.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        matches!(e, LessonEvent::Chat(_))
+    })
+    .await;
+    assert!(
+        back.load(std::sync::atomic::Ordering::Relaxed),
+        "back on the room server before the chat it missed"
+    );
+    assert!(
+        matches!(&chat, LessonEvent::Chat(m) if m.text == "while you were away"),
+        "{chat:?}"
+    );
+    // And the room server relays for the student again: it can ask and be heard.
+    student
+        .request(tutti_protocol::ClientMessage::Chat {
+            text: "back".into(),
+        })
+        .await
+        .expect("requests work after the rejoin");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let until = Instant::now();
+    let started = host.audio_started().unwrap();
+    let got = recording.take();
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+
+    let mut detector = ClickDetector::new(0.3, 100);
+    detector.scan(&got.samples);
+    let heard: Vec<Instant> = detector
+        .onsets()
+        .iter()
+        .filter_map(|&p| got.ready_at(p))
+        .collect();
+    let sent: Vec<Instant> = click_at
+        .iter()
+        .map(|&n| started + Duration::from_secs_f64(n as f64 / f64::from(SAMPLE_RATE)))
+        .filter(|&t| {
+            t > hearing_since + Duration::from_millis(100) && t + Duration::from_millis(200) < until
+        })
+        .collect();
+    assert!(sent.len() >= 20, "only {} clicks in the window", sent.len());
+    let lost: Vec<_> = sent
+        .iter()
+        .filter(|&&s| {
+            !heard
+                .iter()
+                .any(|&h| h > s && h < s + Duration::from_millis(150))
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} clicks lost across the outage",
+        lost.len(),
+        sent.len()
+    );
+}

@@ -126,6 +126,11 @@ export type DeviceList_Serialize = {
 export type ErrorCode = 
 /**  The room server cannot be reached (or went away). */
 "server_unreachable" | 
+/**
+ *  The room server was lost mid-lesson: the sound goes on peer to peer while the app gets
+ *  back in.
+ */
+"reconnecting" | 
 /**  The code opens no lesson (mistyped, or never existed). */
 "wrong_code" | 
 /**  The lesson behind the code has ended. */

@@ -13,6 +13,11 @@ use tutti_protocol::{
 };
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// We ping this often; the server answers (and pings every 15 s itself)...
+const PING_EVERY: Duration = Duration::from_secs(4);
+/// ...so a connection silent this long is dead, though no one closed it (a network that drops
+/// everything says nothing).
+const SILENCE_LIMIT: Duration = Duration::from_secs(12);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -62,7 +67,16 @@ impl RoomClient {
         let pending: Pending = Arc::default();
 
         tokio::spawn(async move {
-            while let Some(msg) = out_rx.recv().await {
+            let mut ping = tokio::time::interval(PING_EVERY);
+            ping.tick().await;
+            loop {
+                let msg = tokio::select! {
+                    msg = out_rx.recv() => match msg {
+                        Some(msg) => msg,
+                        None => break,
+                    },
+                    _ = ping.tick() => Message::Ping(Default::default()),
+                };
                 if sink.send(msg).await.is_err() {
                     break;
                 }
@@ -71,7 +85,23 @@ impl RoomClient {
         });
         let pending2 = pending.clone();
         tokio::spawn(async move {
-            while let Some(Ok(msg)) = stream.next().await {
+            let mut heard = tokio::time::Instant::now();
+            let mut check = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                let msg = tokio::select! {
+                    msg = stream.next() => match msg {
+                        Some(Ok(msg)) => msg,
+                        _ => break,
+                    },
+                    _ = check.tick() => {
+                        if heard.elapsed() > SILENCE_LIMIT {
+                            tracing::warn!(after = ?SILENCE_LIMIT, "the room server went silent");
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                heard = tokio::time::Instant::now();
                 let Message::Text(text) = msg else { continue };
                 let msg: ServerMessage = match serde_json::from_str(text.as_str()) {
                     Ok(m) => m,
@@ -106,6 +136,18 @@ impl RoomClient {
             ServerMessage::Welcome { .. } => Ok((client, events)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
         }
+    }
+
+    /// Sends a request without waiting: its reply, or refusal, is dropped. In the order of calls,
+    /// as `request`'s are.
+    pub fn send(&self, msg: ClientMessage) -> Result<(), ClientError> {
+        let frame = ClientFrame {
+            req: RequestId(self.next.fetch_add(1, Relaxed)),
+            msg,
+        };
+        self.out
+            .send(Message::text(frame.to_json()))
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Sends a request and waits for its reply; an `error` reply is `ClientError::Refused`.

@@ -2,14 +2,14 @@
 //! participant, the audio loops, and the queue and chat as events. The desktop app and the
 //! headless peer are both thin shells over this.
 //!
-//! Who offers: of two participants, the one whose peer id sorts first. Both sides know both ids,
-//! so exactly one offers and offers never cross. Candidates wait until the descriptions they
-//! belong to are in place (ours sent, theirs applied).
+//! Who links to whom, and when a link is built again, is `LessonCore`'s to decide; this runs it
+//! and does what it says.
 
 use crate::client::{ClientError, RoomClient, lock};
+use crate::lesson_core::{Effect, LessonCore, LinkId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 pub use tutti_media::ReceivedVideo;
 use tutti_media::impair::CandidateRewrite;
@@ -23,8 +23,8 @@ use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
 use tutti_protocol::{
-    ChatMessage, ClientMessage, HostToken, InviteCode, JoinRole, Joined, Knock, LessonId,
-    LessonInfo, Participant, PeerId, Question, ServerMessage, Signal, UnixMs,
+    ChatMessage, ClientMessage, ErrorCode, HostToken, InviteCode, JoinRole, Joined, Knock,
+    LessonId, LessonInfo, Participant, PeerId, Question, ResumeToken, ServerMessage, UnixMs,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -153,32 +153,28 @@ pub enum LessonEvent {
     },
     /// A participant's audio has started to arrive.
     Hearing(PeerId),
+    /// The room server was lost (the links carry on; we are getting back in), or is back.
+    RoomServer {
+        reachable: bool,
+    },
     Question(Question),
     Chat(ChatMessage),
     /// The lesson is over for us, and why.
     Over(OverReason),
 }
 
-struct Peer {
-    link: Arc<PeerLink>,
-    /// The task relaying this link's events; it holds the link, so it is stopped with it.
-    pump: Option<tokio::task::JoinHandle<()>>,
-    /// Our description (offer or answer) has gone to them.
-    local_sent: bool,
-    /// Theirs has been applied.
-    remote_set: bool,
-    pending_local: Vec<Signal>,
-    pending_remote: Vec<(String, Option<String>, Option<u16>)>,
-}
-
 struct Shared {
-    client: Arc<RoomClient>,
+    /// Replaced when the lesson rejoins after a lost connection.
+    client: Mutex<Arc<RoomClient>>,
+    /// The room server, to connect to again.
+    server: String,
     me: PeerId,
     link_cfg: LinkConfig,
     admit: AdmitPolicy,
     rewrite: Option<CandidateRewrite>,
     connect_within: Duration,
-    peers: Mutex<HashMap<PeerId, Peer>>,
+    /// Each remote participant's link now; written by the lesson's task alone, read by stats.
+    peers: Mutex<HashMap<PeerId, Arc<PeerLink>>>,
     fanout: Fanout,
     mix: Mix,
     events: mpsc::UnboundedSender<LessonEvent>,
@@ -186,6 +182,12 @@ struct Shared {
     _tcp_turn: Vec<TcpTurnBridge>,
     video_fanout: VideoFanout,
     video_sink: Mutex<Option<VideoOutput>>,
+}
+
+impl Shared {
+    fn client(&self) -> Arc<RoomClient> {
+        lock(&self.client).clone()
+    }
 }
 
 /// A lesson we are in.
@@ -315,7 +317,8 @@ impl Lesson {
             ..LinkConfig::new(cfg.music)
         };
         let shared = Arc::new(Shared {
-            client,
+            client: Mutex::new(client),
+            server: cfg.server.clone(),
             me: joined.you.peer.clone(),
             link_cfg,
             admit: cfg.admit,
@@ -329,14 +332,7 @@ impl Lesson {
             video_fanout: VideoFanout::default(),
             video_sink: Mutex::new(None),
         });
-        let others: Vec<Participant> = joined
-            .participants
-            .iter()
-            .filter(|p| p.peer != joined.you.peer && p.connected)
-            .cloned()
-            .collect();
-        let waiting = joined.waiting.clone();
-        let task = tokio::spawn(run(shared.clone(), server_events, others, waiting));
+        let task = tokio::spawn(run(shared.clone(), server_events, joined.clone()));
         Lesson {
             shared,
             info: joined.lesson.clone(),
@@ -399,7 +395,7 @@ impl Lesson {
         // Links already up: their video starts flowing to the sink now.
         let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
             .iter()
-            .map(|(id, p)| (id.clone(), p.link.clone()))
+            .map(|(id, link)| (id.clone(), link.clone()))
             .collect();
         for (peer, link) in links {
             decode_video_of(&self.shared, &peer, &link);
@@ -446,7 +442,7 @@ impl Lesson {
     pub fn receive_stats(&self) -> Vec<(PeerId, tutti_media::JitterStats)> {
         lock(&self.shared.peers)
             .iter()
-            .map(|(p, peer)| (p.clone(), lock(&peer.link.jitter()).stats()))
+            .map(|(p, link)| (p.clone(), lock(&link.jitter()).stats()))
             .collect()
     }
 
@@ -476,13 +472,13 @@ pub struct LessonHandle {
 impl LessonHandle {
     /// Asks `peer` for a keyframe: our consumer of its pictures cannot decode what follows.
     pub fn request_keyframe(&self, peer: &PeerId) {
-        if let Some(p) = lock(&self.shared.peers).get(peer) {
-            p.link.request_keyframe();
+        if let Some(link) = lock(&self.shared.peers).get(peer) {
+            link.request_keyframe();
         }
     }
 
     pub async fn request(&self, msg: ClientMessage) -> Result<ServerMessage, LessonError> {
-        Ok(self.shared.client.request(msg).await?)
+        Ok(self.shared.client().request(msg).await?)
     }
 
     /// The level of what we send, 0–1.
@@ -519,7 +515,7 @@ impl LessonHandle {
         };
         let links: Vec<(PeerId, Arc<PeerLink>)> = lock(&self.shared.peers)
             .iter()
-            .map(|(p, peer)| (p.clone(), peer.link.clone()))
+            .map(|(p, link)| (p.clone(), link.clone()))
             .collect();
         let mut out = Vec::with_capacity(links.len());
         for (peer, link) in links {
@@ -563,15 +559,12 @@ impl Lesson {
         // Stop reacting to the lesson first, so that no link is made while the others close.
         self.task.abort();
         let _ = (&mut self.task).await;
-        let _ = self.shared.client.request(ClientMessage::Leave).await;
-        let peers: Vec<Peer> = lock(&self.shared.peers).drain().map(|(_, p)| p).collect();
-        for p in peers {
-            if let Some(pump) = &p.pump {
-                pump.abort();
-            }
-            self.shared.fanout.remove(&p.link);
-            self.shared.video_fanout.remove(&p.link);
-            p.link.close().await;
+        let _ = self.shared.client().request(ClientMessage::Leave).await;
+        let links: Vec<Arc<PeerLink>> = lock(&self.shared.peers).drain().map(|(_, l)| l).collect();
+        for link in links {
+            self.shared.fanout.remove(&link);
+            self.shared.video_fanout.remove(&link);
+            link.close().await;
         }
         if let Some(v) = self.video_send.take() {
             v.stop();
@@ -607,156 +600,268 @@ impl std::fmt::Display for OverReason {
     }
 }
 
+/// The lesson's one task: it owns the core and every link, and carries out the core's effects
+/// in order, feeding the results of link operations straight back.
 async fn run(
     shared: Arc<Shared>,
-    mut server_events: mpsc::UnboundedReceiver<ServerMessage>,
-    others: Vec<Participant>,
-    waiting: Vec<Knock>,
+    server_events: mpsc::UnboundedReceiver<ServerMessage>,
+    joined: Joined,
 ) {
-    for p in others {
-        connect_to(&shared, &p.peer).await;
-    }
-    for knock in waiting {
-        on_knock(&shared, knock).await;
-    }
-    // Ends with the one reason the lesson is over for us, told once.
-    let mut closing: Option<OverReason> = None;
-    let why: OverReason = loop {
-        let Some(msg) = server_events.recv().await else {
-            break closing.unwrap_or(OverReason::Disconnected);
-        };
-        match msg {
-            ServerMessage::Knocking { knock } => on_knock(&shared, knock).await,
-            ServerMessage::KnockWithdrawn { peer } => {
-                let _ = shared.events.send(LessonEvent::KnockWithdrawn(peer));
+    let (link_events, mut from_links) = mpsc::unbounded_channel();
+    let (rejoin_tx, mut rejoins) = mpsc::unbounded_channel();
+    // None while the room server is lost.
+    let mut server_events = Some(server_events);
+    let mut d = Driver {
+        core: LessonCore::new(shared.me.clone(), shared.admit, shared.connect_within),
+        shared,
+        links: HashMap::new(),
+        link_events,
+        rejoin_tx,
+    };
+    d.core.enter(Instant::now(), &joined);
+    loop {
+        d.execute().await;
+        if d.core.over().is_some() {
+            return;
+        }
+        let deadline = d.core.poll_timeout();
+        let due = async move {
+            match deadline {
+                Some(t) => tokio::time::sleep_until(t.into()).await,
+                None => std::future::pending().await,
             }
-            ServerMessage::ParticipantUpdated { participant } => {
-                let peer = participant.peer.clone();
-                if peer != shared.me {
-                    if participant.connected {
-                        if !lock(&shared.peers).contains_key(&peer) {
-                            connect_to(&shared, &peer).await;
+        };
+        tokio::select! {
+            msg = async {
+                match server_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => match msg {
+                Some(msg) => d.core.server_message(Instant::now(), msg),
+                None => {
+                    tracing::warn!("lost the room server; the links carry on");
+                    server_events = None;
+                    d.core.server_lost(Instant::now());
+                }
+            },
+            Some(result) = rejoins.recv() => match result {
+                Ok((client, events, joined)) => {
+                    tracing::info!("back in the lesson on the room server");
+                    *lock(&d.shared.client) = client;
+                    server_events = Some(events);
+                    d.core.rejoined(Instant::now(), joined);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "could not rejoin yet");
+                    let fatal = match &e {
+                        LessonError::Ended => Some(OverReason::Ended),
+                        LessonError::Client(ClientError::Refused { .. }) => {
+                            Some(OverReason::Disconnected)
                         }
-                    } else {
-                        // Gone for now: when it rejoins it starts afresh, and so do we.
-                        drop_peer(&shared, &peer).await;
+                        _ => None,
+                    };
+                    d.core.rejoin_failed(Instant::now(), fatal);
+                }
+            },
+            Some((link, event)) = from_links.recv() => {
+                let event = match event {
+                    LinkEvent::LocalCandidate { candidate, sdp_mid, sdp_mline_index } => {
+                        match rewrite_candidate(&d.shared, candidate) {
+                            Some(candidate) => LinkEvent::LocalCandidate { candidate, sdp_mid, sdp_mline_index },
+                            None => continue,
+                        }
+                    }
+                    other => other,
+                };
+                d.core.link_event(Instant::now(), link, event);
+            }
+            () = due => d.core.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+struct OpenLink {
+    peer: PeerId,
+    link: Arc<PeerLink>,
+    /// Relays the link's events, named, to the lesson's task.
+    forward: tokio::task::JoinHandle<()>,
+}
+
+type Rejoined = (
+    Arc<RoomClient>,
+    mpsc::UnboundedReceiver<ServerMessage>,
+    Joined,
+);
+
+struct Driver {
+    shared: Arc<Shared>,
+    core: LessonCore,
+    links: HashMap<LinkId, OpenLink>,
+    link_events: mpsc::UnboundedSender<(LinkId, LinkEvent)>,
+    rejoin_tx: mpsc::UnboundedSender<Result<Rejoined, LessonError>>,
+}
+
+/// One try to get back into the lesson on a new connection.
+async fn rejoin(
+    server: &str,
+    lesson: LessonId,
+    peer: PeerId,
+    token: ResumeToken,
+) -> Result<Rejoined, LessonError> {
+    let (client, events) = RoomClient::connect(server, "tutti-lesson").await?;
+    match client
+        .request(ClientMessage::Rejoin {
+            lesson,
+            peer,
+            token,
+        })
+        .await
+    {
+        Ok(ServerMessage::Joined(joined)) => Ok((client, events, *joined)),
+        Ok(other) => Err(ClientError::Unexpected(format!("{other:?}")).into()),
+        Err(ClientError::Refused {
+            code: ErrorCode::LessonEnded,
+            ..
+        }) => Err(LessonError::Ended),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Driver {
+    fn link(&self, id: LinkId) -> Option<Arc<PeerLink>> {
+        self.links.get(&id).map(|l| l.link.clone())
+    }
+
+    async fn execute(&mut self) {
+        let shared = self.shared.clone();
+        while let Some(effect) = self.core.poll_effect() {
+            match effect {
+                Effect::OpenLink { peer, link: id } => {
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    match PeerLink::new(&shared.link_cfg, tx).await {
+                        Ok(link) => {
+                            let link = Arc::new(link);
+                            shared.mix.add(peer.as_str(), link.jitter());
+                            lock(&shared.peers).insert(peer.clone(), link.clone());
+                            let out = self.link_events.clone();
+                            let forward = tokio::spawn(async move {
+                                while let Some(e) = rx.recv().await {
+                                    if out.send((id, e)).is_err() {
+                                        break;
+                                    }
+                                }
+                            });
+                            self.links.insert(
+                                id,
+                                OpenLink {
+                                    peer,
+                                    link,
+                                    forward,
+                                },
+                            );
+                        }
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
                     }
                 }
-                let _ = shared.events.send(LessonEvent::Participant(participant));
+                Effect::MakeOffer { link: id } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.offer().await {
+                        Ok(sdp) => self.core.offer_made(id, rewrite_sdp(&shared, sdp)),
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
+                    }
+                }
+                Effect::MakeAnswer { link: id, offer } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.answer(&rewrite_sdp(&shared, offer)).await {
+                        Ok(sdp) => self.core.answer_made(id, rewrite_sdp(&shared, sdp)),
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
+                    }
+                }
+                Effect::ApplyAnswer { link: id, answer } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.accept_answer(&rewrite_sdp(&shared, answer)).await {
+                        Ok(()) => self.core.answer_applied(id),
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
+                    }
+                }
+                Effect::AddCandidate {
+                    link: id,
+                    candidate: c,
+                } => {
+                    let Some(link) = self.link(id) else { continue };
+                    let Some(candidate) = rewrite_candidate(&shared, c.candidate) else {
+                        continue;
+                    };
+                    if let Err(e) = link
+                        .add_candidate(&candidate, c.sdp_mid, c.sdp_mline_index)
+                        .await
+                    {
+                        tracing::debug!(error = %e, %id, "remote candidate refused");
+                    }
+                }
+                Effect::StartMedia { peer, link: id } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.send_format().await {
+                        Ok(format) => {
+                            shared.fanout.add(link.clone(), format);
+                            if let Some(pt) = link.video_payload_type().await {
+                                shared.video_fanout.add(link.clone(), pt);
+                            }
+                            decode_video_of(&shared, &peer, &link);
+                        }
+                        Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
+                    }
+                }
+                Effect::CloseLink { link: id } => {
+                    let Some(open) = self.links.remove(&id) else {
+                        continue;
+                    };
+                    open.forward.abort();
+                    shared.fanout.remove(&open.link);
+                    shared.video_fanout.remove(&open.link);
+                    {
+                        let mut peers = lock(&shared.peers);
+                        if peers
+                            .get(&open.peer)
+                            .is_some_and(|l| Arc::ptr_eq(l, &open.link))
+                        {
+                            peers.remove(&open.peer);
+                            shared.mix.remove(open.peer.as_str());
+                        }
+                    }
+                    // Closing waits on the network; nothing here needs to.
+                    tokio::spawn(async move { open.link.close().await });
+                }
+                Effect::Rejoin {
+                    lesson,
+                    peer,
+                    token,
+                } => {
+                    let server = shared.server.clone();
+                    let done = self.rejoin_tx.clone();
+                    tokio::spawn(async move {
+                        let _ = done.send(rejoin(&server, lesson, peer, token).await);
+                    });
+                }
+                Effect::Send(msg @ ClientMessage::Signal { .. }) => {
+                    if let Err(e) = shared.client().send(msg) {
+                        tracing::debug!(error = %e, "signal not sent");
+                    }
+                }
+                Effect::Send(msg) => {
+                    let client = shared.client();
+                    tokio::spawn(async move {
+                        if let Err(e) = client.request(msg.clone()).await {
+                            tracing::warn!(error = %e, ?msg, "the room server refused");
+                        }
+                    });
+                }
+                Effect::Emit(event) => {
+                    let _ = shared.events.send(event);
+                }
             }
-            ServerMessage::ParticipantLeft { peer, .. } => {
-                drop_peer(&shared, &peer).await;
-                let _ = shared.events.send(LessonEvent::Left(peer));
-            }
-            ServerMessage::Signal { from, signal } => on_signal(&shared, from, signal).await,
-            ServerMessage::QuestionUpdated { question } => {
-                let _ = shared.events.send(LessonEvent::Question(question));
-            }
-            ServerMessage::ChatPosted { message } => {
-                let _ = shared.events.send(LessonEvent::Chat(message));
-            }
-            ServerMessage::LessonEnded { .. } => break OverReason::Ended,
-            ServerMessage::Removed { .. } => break OverReason::Removed,
-            ServerMessage::SessionReplaced { .. } => break OverReason::Replaced,
-            ServerMessage::ServerClosing { reason } => {
-                closing = Some(OverReason::ServerClosed(reason));
-            }
-            other => tracing::debug!(?other, "lesson event"),
         }
-    };
-    let _ = shared.events.send(LessonEvent::Over(why));
-}
-
-async fn on_knock(shared: &Arc<Shared>, knock: Knock) {
-    if shared.admit == AdmitPolicy::Everyone
-        && let Err(e) = shared
-            .client
-            .request(ClientMessage::Admit {
-                peer: knock.peer.clone(),
-            })
-            .await
-    {
-        tracing::warn!(error = %e, "could not admit {}", knock.peer);
-    }
-    let _ = shared.events.send(LessonEvent::Knocking(knock));
-}
-
-/// Creates the link to `peer` (if there is none) and, if it is ours to, sends the offer.
-async fn connect_to(shared: &Arc<Shared>, peer: &PeerId) {
-    let Some(link) = ensure_link(shared, peer).await else {
-        return;
-    };
-    if shared.me.as_str() < peer.as_str() {
-        match link.offer().await {
-            Ok(sdp) => {
-                let sdp = rewrite_sdp(shared, sdp);
-                send_signal(shared, peer, Signal::Offer { sdp }).await;
-                flush_local(shared, peer).await;
-            }
-            Err(e) => tracing::warn!(error = %e, %peer, "cannot make an offer"),
-        }
-    }
-}
-
-async fn ensure_link(shared: &Arc<Shared>, peer: &PeerId) -> Option<Arc<PeerLink>> {
-    if let Some(p) = lock(&shared.peers).get(peer) {
-        return Some(p.link.clone());
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    let link = match PeerLink::new(&shared.link_cfg, tx).await {
-        Ok(l) => Arc::new(l),
-        Err(e) => {
-            tracing::warn!(error = %e, %peer, "cannot open a media link");
-            return None;
-        }
-    };
-    shared.mix.add(peer.as_str(), link.jitter());
-    lock(&shared.peers).insert(
-        peer.clone(),
-        Peer {
-            link: link.clone(),
-            pump: None,
-            local_sent: false,
-            remote_set: false,
-            pending_local: Vec::new(),
-            pending_remote: Vec::new(),
-        },
-    );
-    let pump = tokio::spawn(pump_link(shared.clone(), peer.clone(), link.clone(), rx));
-    if let Some(p) = lock(&shared.peers).get_mut(peer) {
-        p.pump = Some(pump);
-    }
-    Some(link)
-}
-
-/// Replaces a failed link (if it is still the peer's current one) with a new one. Boxed: a
-/// link's task starts this, and this starts a link's task.
-fn rebuild(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    failed: Arc<PeerLink>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-    Box::pin(async move {
-        let current = lock(&shared.peers)
-            .get(&peer)
-            .is_some_and(|p| Arc::ptr_eq(&p.link, &failed));
-        if current {
-            drop_peer(&shared, &peer).await;
-            connect_to(&shared, &peer).await;
-        }
-    })
-}
-
-async fn drop_peer(shared: &Arc<Shared>, peer: &PeerId) {
-    let gone = lock(&shared.peers).remove(peer);
-    if let Some(p) = gone {
-        if let Some(pump) = &p.pump {
-            pump.abort();
-        }
-        shared.fanout.remove(&p.link);
-        shared.video_fanout.remove(&p.link);
-        shared.mix.remove(peer.as_str());
-        p.link.close().await;
     }
 }
 
@@ -808,203 +913,6 @@ fn decode_video_of(shared: &Arc<Shared>, peer: &PeerId, link: &Arc<PeerLink>) {
     }
 }
 
-/// Our link's events: candidates go to the peer (once our description has), connection state
-/// changes the fan-out.
-async fn pump_link(
-    shared: Arc<Shared>,
-    peer: PeerId,
-    link: Arc<PeerLink>,
-    mut rx: mpsc::UnboundedReceiver<LinkEvent>,
-) {
-    // See `EngineConfig::connect_within`.
-    let give_up = tokio::time::sleep(shared.connect_within);
-    tokio::pin!(give_up);
-    let mut connected = false;
-    loop {
-        let event = tokio::select! {
-            event = rx.recv() => match event {
-                Some(event) => event,
-                None => return,
-            },
-            () = &mut give_up, if !connected => {
-                tracing::warn!(%peer, after = ?shared.connect_within, "no connection: building the link again");
-                shared.fanout.remove(&link);
-                shared.video_fanout.remove(&link);
-                let _ = shared.events.send(LessonEvent::Link {
-                    peer: peer.clone(),
-                    state: LinkState::Failed,
-                });
-                tokio::spawn(rebuild(shared.clone(), peer.clone(), link.clone()));
-                return;
-            }
-        };
-        connected |= matches!(event, LinkEvent::State(LinkState::Connected));
-        match event {
-            LinkEvent::LocalCandidate {
-                candidate,
-                sdp_mid,
-                sdp_mline_index,
-            } => {
-                let Some(candidate) = rewrite_candidate(&shared, candidate) else {
-                    continue;
-                };
-                let signal = Signal::Candidate {
-                    candidate,
-                    sdp_mid,
-                    sdp_mline_index,
-                };
-                let ready = {
-                    let mut peers = lock(&shared.peers);
-                    match peers.get_mut(&peer) {
-                        // A newer link for the same peer is not ours to feed.
-                        Some(p) if !Arc::ptr_eq(&p.link, &link) => return,
-                        Some(p) if p.local_sent => true,
-                        Some(p) => {
-                            p.pending_local.push(signal.clone());
-                            false
-                        }
-                        None => return,
-                    }
-                };
-                if ready {
-                    send_signal(&shared, &peer, signal).await;
-                }
-            }
-            LinkEvent::GatheringComplete => {}
-            LinkEvent::State(state) => {
-                match state {
-                    LinkState::Connected => match link.send_format().await {
-                        Ok(format) => {
-                            shared.fanout.add(link.clone(), format);
-                            if let Some(pt) = link.video_payload_type().await {
-                                shared.video_fanout.add(link.clone(), pt);
-                            }
-                            decode_video_of(&shared, &peer, &link);
-                        }
-                        Err(e) => tracing::warn!(error = %e, %peer, "connected but not negotiated"),
-                    },
-                    LinkState::Failed => {
-                        // ICE gave up. Build the link again; the side that offers offers anew.
-                        shared.fanout.remove(&link);
-                        shared.video_fanout.remove(&link);
-                        let _ = shared.events.send(LessonEvent::Link {
-                            peer: peer.clone(),
-                            state,
-                        });
-                        tokio::spawn(rebuild(shared.clone(), peer.clone(), link.clone()));
-                        return;
-                    }
-                    LinkState::Closed => {
-                        shared.fanout.remove(&link);
-                        shared.video_fanout.remove(&link);
-                    }
-                    LinkState::Connecting | LinkState::Disconnected => {}
-                }
-                let _ = shared.events.send(LessonEvent::Link {
-                    peer: peer.clone(),
-                    state,
-                });
-            }
-            LinkEvent::RemoteAudio => {
-                let _ = shared.events.send(LessonEvent::Hearing(peer.clone()));
-            }
-        }
-    }
-}
-
-async fn on_signal(shared: &Arc<Shared>, from: PeerId, signal: Signal) {
-    match signal {
-        Signal::Offer { sdp } => {
-            // An offer for a link that is already set up is a new session of theirs (an app
-            // restart, a takeover): start afresh rather than renegotiate a dead connection.
-            let established = lock(&shared.peers).get(&from).is_some_and(|p| p.remote_set);
-            if established {
-                drop_peer(shared, &from).await;
-            }
-            let Some(link) = ensure_link(shared, &from).await else {
-                return;
-            };
-            match link.answer(&rewrite_sdp(shared, sdp)).await {
-                Ok(answer) => {
-                    mark_remote_set(shared, &from).await;
-                    let answer = rewrite_sdp(shared, answer);
-                    send_signal(shared, &from, Signal::Answer { sdp: answer }).await;
-                    flush_local(shared, &from).await;
-                }
-                Err(e) => tracing::warn!(error = %e, %from, "cannot answer the offer"),
-            }
-        }
-        Signal::Answer { sdp } => {
-            let link = lock(&shared.peers).get(&from).map(|p| p.link.clone());
-            let Some(link) = link else { return };
-            match link.accept_answer(&rewrite_sdp(shared, sdp)).await {
-                Ok(()) => mark_remote_set(shared, &from).await,
-                Err(e) => tracing::warn!(error = %e, %from, "cannot apply the answer"),
-            }
-        }
-        Signal::Candidate {
-            candidate,
-            sdp_mid,
-            sdp_mline_index,
-        } => {
-            let Some(candidate) = rewrite_candidate(shared, candidate) else {
-                return;
-            };
-            let ready = {
-                let mut peers = lock(&shared.peers);
-                match peers.get_mut(&from) {
-                    Some(p) if p.remote_set => Some(p.link.clone()),
-                    Some(p) => {
-                        p.pending_remote.push((
-                            candidate.clone(),
-                            sdp_mid.clone(),
-                            sdp_mline_index,
-                        ));
-                        None
-                    }
-                    None => None,
-                }
-            };
-            if let Some(link) = ready
-                && let Err(e) = link
-                    .add_candidate(&candidate, sdp_mid, sdp_mline_index)
-                    .await
-            {
-                tracing::debug!(error = %e, %from, "remote candidate refused");
-            }
-        }
-        Signal::EndOfCandidates => {}
-    }
-}
-
-/// Their description is applied: the candidates that came early can go in now.
-async fn mark_remote_set(shared: &Arc<Shared>, peer: &PeerId) {
-    let (link, early) = {
-        let mut peers = lock(&shared.peers);
-        let Some(p) = peers.get_mut(peer) else { return };
-        p.remote_set = true;
-        (p.link.clone(), std::mem::take(&mut p.pending_remote))
-    };
-    for (candidate, mid, index) in early {
-        if let Err(e) = link.add_candidate(&candidate, mid, index).await {
-            tracing::debug!(error = %e, %peer, "early remote candidate refused");
-        }
-    }
-}
-
-/// Our description went out: the candidates gathered meanwhile can follow it.
-async fn flush_local(shared: &Arc<Shared>, peer: &PeerId) {
-    let held = {
-        let mut peers = lock(&shared.peers);
-        let Some(p) = peers.get_mut(peer) else { return };
-        p.local_sent = true;
-        std::mem::take(&mut p.pending_local)
-    };
-    for signal in held {
-        send_signal(shared, peer, signal).await;
-    }
-}
-
 fn rewrite_candidate(shared: &Shared, candidate: String) -> Option<String> {
     match &shared.rewrite {
         Some(rw) => rw.apply(&candidate),
@@ -1016,19 +924,6 @@ fn rewrite_sdp(shared: &Shared, sdp: String) -> String {
     match &shared.rewrite {
         Some(rw) => rw.apply_sdp(&sdp),
         None => sdp,
-    }
-}
-
-async fn send_signal(shared: &Arc<Shared>, to: &PeerId, signal: Signal) {
-    if let Err(e) = shared
-        .client
-        .request(ClientMessage::Signal {
-            to: to.clone(),
-            signal,
-        })
-        .await
-    {
-        tracing::debug!(error = %e, %to, "signal not delivered");
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod engine;
+pub mod lesson_core;
 pub mod sources;
 
 pub use client::{ClientError, RoomClient};
@@ -11,4 +12,5 @@ pub use engine::{
     AdmitPolicy, EncodedVideoSink, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle,
     OverReason, PeerStats, ReceivedVideo, VideoFrame, VideoOutput, VideoSink,
 };
+pub use lesson_core::{Effect, LessonCore, LinkId};
 pub use sources::{SourceError, parse_source};

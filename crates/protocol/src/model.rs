@@ -156,6 +156,9 @@ pub enum Signal {
     },
     /// Trickle ICE is over for this side.
     EndOfCandidates,
+    /// From the side that answers: it has no link to the receiver (it just came in, or its
+    /// link failed), so any link the receiver holds to it is dead; offer again.
+    Ready,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -293,7 +293,7 @@ impl Hub {
         let sdp_len = match &signal {
             Signal::Offer { sdp } | Signal::Answer { sdp } => sdp.len(),
             Signal::Candidate { candidate, .. } => candidate.len(),
-            Signal::EndOfCandidates => 0,
+            Signal::EndOfCandidates | Signal::Ready => 0,
         };
         if sdp_len > limits::SDP_BYTES {
             return refuse(

@@ -424,6 +424,8 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 Some(LessonEvent::Hearing(p)) => tracing::info!(peer = %p, "hearing"),
                 Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
+                Some(LessonEvent::RoomServer { reachable: true }) => tracing::info!("back on the room server"),
+                Some(LessonEvent::RoomServer { reachable: false }) => tracing::warn!("room server unreachable, reconnecting"),
             }
         }
     }
