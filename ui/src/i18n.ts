@@ -272,7 +272,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
   en: {
     server_unreachable: "The room server cannot be reached.",
     reconnecting:
-      "The room server cannot be reached; reconnecting. The sound goes on; questions and chat wait.",
+      "The room server cannot be reached; reconnecting. The sound goes on; questions and chat work again once it is back.",
     wrong_code: "No lesson has this code. Check it with your teacher.",
     lesson_ended: "This lesson has ended.",
     denied: "The teacher did not let you in.",
@@ -299,7 +299,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
   ko: {
     server_unreachable: "룸 서버에 연결할 수 없습니다.",
     reconnecting:
-      "룸 서버에 연결할 수 없어 다시 연결하는 중입니다. 소리는 계속되고, 질문과 채팅은 연결되면 이어집니다.",
+      "룸 서버에 연결할 수 없어 다시 연결하는 중입니다. 소리는 계속되며, 질문과 채팅은 다시 연결되면 쓸 수 있습니다.",
     wrong_code: "이 코드의 수업이 없습니다. 선생님께 코드를 확인하세요.",
     lesson_ended: "이 수업은 끝났습니다.",
     denied: "선생님이 입장을 허락하지 않았습니다.",
