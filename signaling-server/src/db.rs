@@ -1,13 +1,14 @@
-//! The server's own SQLite file: lessons (so codes and scheduled lessons survive a restart) and
-//! their questions with votes (so pre-questions wait for the host). Who is connected lives in
-//! memory only.
+//! The server's own SQLite file: lessons (so codes and scheduled lessons survive a restart),
+//! their questions with votes (so pre-questions wait for the host), and who is in a live lesson
+//! with a hash of their resume token (so everyone can rejoin after a restart). Connections live
+//! in memory only.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use tutti_protocol::{
     InviteCode, LessonId, LessonInfo, LessonStatus, PeerId, Question, QuestionId, QuestionKind,
-    QuestionState, UnixMs,
+    QuestionState, Role, UnixMs,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -27,8 +28,9 @@ pub enum DbError {
     Corrupt(String),
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE lessons (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE lessons (
         id TEXT PRIMARY KEY,
         code TEXT NOT NULL UNIQUE,
         title TEXT NOT NULL,
@@ -60,13 +62,44 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         voter TEXT NOT NULL,
         PRIMARY KEY (question_id, voter)
     ) STRICT, WITHOUT ROWID;",
-)];
+    ),
+    // Members of live lessons: a restarted server lets them rejoin.
+    M::up(
+        "CREATE TABLE members (
+        lesson_id TEXT NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+        peer TEXT NOT NULL,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('host', 'student', 'observer')),
+        mic INTEGER NOT NULL,
+        token_sha256 TEXT NOT NULL,
+        UNIQUE (lesson_id, peer)
+    ) STRICT;",
+    ),
+];
 
 /// A lesson as stored, with what only the server may see.
 #[derive(Debug, Clone)]
 pub struct StoredLesson {
     pub info: LessonInfo,
     pub host_token_sha256: String,
+}
+
+/// A member of a live lesson as stored: enough to let it back in, and to show it as away.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMember {
+    pub peer: PeerId,
+    pub name: String,
+    pub role: Role,
+    pub mic: bool,
+    pub token_sha256: String,
+}
+
+fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Host => "host",
+        Role::Student => "student",
+        Role::Observer => "observer",
+    }
 }
 
 /// A question as stored, with who voted for it.
@@ -165,6 +198,74 @@ impl ServerDb {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Adds `member` to `lesson`, or updates it (a mic granted).
+    pub fn save_member(&self, lesson: &LessonId, member: &StoredMember) -> Result<(), DbError> {
+        self.conn.execute(
+            "INSERT INTO members (lesson_id, peer, name, role, mic, token_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (lesson_id, peer) DO UPDATE SET
+                 name = excluded.name, role = excluded.role, mic = excluded.mic,
+                 token_sha256 = excluded.token_sha256",
+            params![
+                lesson.as_str(),
+                member.peer.as_str(),
+                member.name,
+                role_str(member.role),
+                member.mic,
+                member.token_sha256,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets one member (`Some`) or all of a lesson's (`None`).
+    pub fn delete_members(&self, lesson: &LessonId, peer: Option<&PeerId>) -> Result<(), DbError> {
+        match peer {
+            Some(p) => self.conn.execute(
+                "DELETE FROM members WHERE lesson_id = ?1 AND peer = ?2",
+                params![lesson.as_str(), p.as_str()],
+            )?,
+            None => self.conn.execute(
+                "DELETE FROM members WHERE lesson_id = ?1",
+                params![lesson.as_str()],
+            )?,
+        };
+        Ok(())
+    }
+
+    pub fn members(&self, lesson: &LessonId) -> Result<Vec<StoredMember>, DbError> {
+        // In the order they came in (an update keeps a member's row).
+        let mut stmt = self.conn.prepare(
+            "SELECT peer, name, role, mic, token_sha256 FROM members
+             WHERE lesson_id = ?1 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![lesson.as_str()], |r| {
+            let role: String = r.get(2)?;
+            Ok((
+                StoredMember {
+                    peer: PeerId(r.get(0)?),
+                    name: r.get(1)?,
+                    role: Role::Host,
+                    mic: r.get(3)?,
+                    token_sha256: r.get(4)?,
+                },
+                role,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut m, role) = row?;
+            m.role = match role.as_str() {
+                "host" => Role::Host,
+                "student" => Role::Student,
+                "observer" => Role::Observer,
+                other => return Err(DbError::Corrupt(format!("member role {other:?}"))),
+            };
+            out.push(m);
+        }
+        Ok(out)
     }
 
     fn lesson_where(&self, clause: &str, key: &str) -> Result<Option<StoredLesson>, DbError> {
@@ -479,6 +580,34 @@ mod tests {
     fn a_question_for_an_unknown_lesson_is_refused() {
         let db = ServerDb::open_in_memory().unwrap();
         assert!(db.insert_question(&question("ghost", "x")).is_err());
+    }
+
+    #[test]
+    fn members_round_trip_in_order_and_go_with_their_lesson() {
+        let db = ServerDb::open_in_memory().unwrap();
+        db.insert_lesson(&lesson("l1", "K7M-4QX-9TD")).unwrap();
+        let member = |peer: &str, role| StoredMember {
+            peer: PeerId::from(peer),
+            name: peer.to_uppercase(),
+            role,
+            mic: role != Role::Observer,
+            token_sha256: format!("sha-{peer}"),
+        };
+        let l1 = LessonId::from("l1");
+        db.save_member(&l1, &member("z", Role::Host)).unwrap();
+        db.save_member(&l1, &member("a", Role::Observer)).unwrap();
+        let granted = StoredMember {
+            mic: true,
+            ..member("a", Role::Observer)
+        };
+        db.save_member(&l1, &granted).unwrap();
+        assert_eq!(db.members(&l1).unwrap(), [member("z", Role::Host), granted]);
+        db.delete_members(&l1, Some(&PeerId::from("z"))).unwrap();
+        assert_eq!(db.members(&l1).unwrap().len(), 1);
+        db.delete_members(&l1, None).unwrap();
+        assert!(db.members(&l1).unwrap().is_empty());
+        let unknown = db.save_member(&LessonId::from("nope"), &member("b", Role::Student));
+        assert!(unknown.is_err(), "a member of no lesson is refused");
     }
 
     #[test]

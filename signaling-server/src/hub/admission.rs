@@ -81,7 +81,7 @@ impl Hub {
         if !same_host_seat {
             self.require_unseated(conn)?;
         }
-        self.load_lesson(id)?;
+        self.load_lesson(id, now)?;
         let lesson = lesson_in(&mut self.lessons, id)?;
         if lesson.host_token_sha256 != hash_token(token.as_str()) {
             return refuse(
@@ -114,6 +114,16 @@ impl Hub {
         {
             Some(peer) => {
                 self.take_over(conn, id, &peer);
+                // A host restored after a restart has no resume token until given a new one.
+                let token = self.secrets.resume_token();
+                let lesson = lesson_in(&mut self.lessons, id)?;
+                if let Some(m) = lesson.member_mut(&peer)
+                    && m.token.as_str().is_empty()
+                {
+                    m.token_sha256 = hash_token(token.as_str());
+                    m.token = token;
+                    self.db.save_member(id, &m.stored())?;
+                }
                 peer
             }
             None => {
@@ -127,12 +137,15 @@ impl Hub {
                     mic: true,
                     connected: true,
                 };
-                lesson.members.push(Member {
+                let member = Member {
                     p: p.clone(),
                     conn: Some(conn),
+                    token_sha256: hash_token(token.as_str()),
                     token,
                     away_until: None,
-                });
+                };
+                self.db.save_member(id, &member.stored())?;
+                lesson.members.push(member);
                 lesson.broadcast(
                     ServerMessage::ParticipantUpdated { participant: p },
                     Some(&peer),
@@ -262,18 +275,25 @@ impl Hub {
         let role = Role::from(w.knock.role);
         let p = Participant {
             peer: peer.clone(),
-            name: w.knock.name,
+            name: w.knock.name.clone(),
             role,
             // Students play; observers listen until the host hands them the mic.
             mic: role == Role::Student,
             connected: true,
         };
-        lesson.members.push(Member {
+        let member = Member {
             p: p.clone(),
             conn: Some(w.conn),
+            token_sha256: hash_token(token.as_str()),
             token,
             away_until: None,
-        });
+        };
+        if let Err(e) = self.db.save_member(&id, &member.stored()) {
+            // Back where it was: the knock waits, the host is told why.
+            lesson.waiting.push(w);
+            return Err(e.into());
+        }
+        lesson.members.push(member);
         lesson.broadcast(
             ServerMessage::ParticipantUpdated { participant: p },
             Some(peer),
@@ -319,6 +339,7 @@ impl Hub {
         id: &LessonId,
         peer: &PeerId,
         token: &ResumeToken,
+        now: Now,
     ) -> Result<ServerMessage, Refusal> {
         let same_seat = self
             .seat(conn)
@@ -326,16 +347,20 @@ impl Hub {
         if !same_seat {
             self.require_unseated(conn)?;
         }
-        self.load_lesson(id)?;
+        self.load_lesson(id, now)?;
         let lesson = lesson_in(&mut self.lessons, id)?;
         if lesson.info.status == LessonStatus::Ended {
             return refuse(ErrorCode::LessonEnded, "this lesson has ended");
         }
-        if lesson.member(peer).is_none_or(|m| &m.token != token) {
-            return refuse(
-                ErrorCode::SessionExpired,
-                "this session has expired; knock again with the invite code",
-            );
+        let hashed = hash_token(token.as_str());
+        match lesson.member_mut(peer) {
+            Some(m) if m.token_sha256 == hashed => m.token = token.clone(),
+            _ => {
+                return refuse(
+                    ErrorCode::SessionExpired,
+                    "this session has expired; knock again with the invite code",
+                );
+            }
         }
         self.take_over(conn, id, peer);
         self.set_seat(
@@ -358,6 +383,9 @@ impl Hub {
         let lesson = lesson_in(&mut self.lessons, &seat.lesson)?;
         if seat.admitted {
             let gone = lesson.remove_member(&seat.peer);
+            if let Err(e) = self.db.delete_members(&seat.lesson, Some(&seat.peer)) {
+                tracing::warn!(error = %e, "a member who left is still stored");
+            }
             super::revoke_relay(&self.cfg, &seat.peer, self.wall);
             if gone.is_some_and(|m| m.p.role == Role::Host) {
                 lesson.tell_waiting(
@@ -399,6 +427,9 @@ impl Hub {
                 format!("{peer} is not in this lesson"),
             );
         };
+        if let Err(e) = self.db.delete_members(&id, Some(peer)) {
+            tracing::warn!(error = %e, "a removed member is still stored");
+        }
         super::revoke_relay(&self.cfg, peer, self.wall);
         lesson.broadcast(
             ServerMessage::ParticipantLeft {
@@ -427,6 +458,9 @@ impl Hub {
         info.status = LessonStatus::Ended;
         info.ended_at = Some(now.wall);
         self.db.update_lesson_status(&info)?;
+        if let Err(e) = self.db.delete_members(&id, None) {
+            tracing::warn!(error = %e, "the ended lesson's members are still stored");
+        }
         let Some(lesson) = self.lessons.remove(&id) else {
             return refuse(ErrorCode::NoSuchLesson, "no such lesson");
         };

@@ -1,7 +1,7 @@
 //! One lesson in memory: who is in it, who is waiting, its queue and its recent chat.
 
 use super::{ConnId, Effect, HubConfig};
-use crate::db::{StoredLesson, StoredQuestion};
+use crate::db::{StoredLesson, StoredMember, StoredQuestion};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +15,9 @@ pub(super) struct Member {
     pub p: Participant,
     /// None while the connection is lost.
     pub conn: Option<ConnId>,
+    /// Empty for a member restored after a restart until it rejoins (only the hash was kept).
     pub token: ResumeToken,
+    pub token_sha256: String,
     /// Set while away: when the place is given up.
     pub away_until: Option<Instant>,
 }
@@ -43,6 +45,35 @@ pub(super) struct Lesson {
     pub next_chat: u64,
     /// Since when nobody has been in or waiting; the lesson leaves memory after a while.
     pub idle_since: Option<Instant>,
+}
+
+impl Member {
+    pub fn stored(&self) -> StoredMember {
+        StoredMember {
+            peer: self.p.peer.clone(),
+            name: self.p.name.clone(),
+            role: self.p.role,
+            mic: self.p.mic,
+            token_sha256: self.token_sha256.clone(),
+        }
+    }
+
+    /// One the server knew before it restarted: away, its place kept until `until`.
+    pub fn restored(m: StoredMember, until: Instant) -> Self {
+        Self {
+            p: Participant {
+                peer: m.peer,
+                name: m.name,
+                role: m.role,
+                mic: m.mic,
+                connected: false,
+            },
+            conn: None,
+            token: ResumeToken(String::new()),
+            token_sha256: m.token_sha256,
+            away_until: Some(until),
+        }
+    }
 }
 
 impl Lesson {

@@ -13,15 +13,15 @@ use crate::db::{DbError, ServerDb};
 use crate::metrics::Metrics;
 use crate::rate::AddressLimiter;
 use crate::secrets::Secrets;
-use lesson::Lesson;
+use lesson::{Lesson, Member};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tutti_protocol::{
-    ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, MAX_FRAME_BYTES,
-    PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
+    ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, LessonStatus,
+    MAX_FRAME_BYTES, PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
 };
 
 pub type ConnId = u64;
@@ -266,6 +266,9 @@ impl Hub {
         for lesson in self.lessons.values_mut() {
             for peer in lesson.expire_absent(now.mono, &mut self.out) {
                 revoke_relay(&self.cfg, &peer, self.wall);
+                if let Err(e) = self.db.delete_members(&lesson.info.id, Some(&peer)) {
+                    tracing::warn!(error = %e, "an expired member is still stored");
+                }
             }
         }
         let evict_after = self.cfg.idle_eviction;
@@ -353,7 +356,7 @@ impl Hub {
                 lesson,
                 peer,
                 token,
-            } => self.rejoin(conn, re, &lesson, &peer, &token),
+            } => self.rejoin(conn, re, &lesson, &peer, &token, now),
             M::Leave => self.leave(conn, re),
             M::Remove { peer } => self.remove(conn, re, &peer),
             M::EndLesson => self.end_lesson(conn, re, now),
@@ -472,10 +475,7 @@ impl Hub {
         match self.db.lesson_by_code(&code)? {
             Some(stored) => {
                 let id = stored.info.id.clone();
-                let questions = self.db.questions(&id)?;
-                self.codes.insert(code, id.clone());
-                self.lessons
-                    .insert(id.clone(), Lesson::new(stored, questions));
+                self.load_lesson(&id, now)?;
                 Ok(id)
             }
             None => {
@@ -512,7 +512,9 @@ impl Hub {
     }
 
     /// Makes sure a lesson is in memory, loading it by id.
-    fn load_lesson(&mut self, id: &LessonId) -> Result<(), Refusal> {
+    /// Brings a lesson into memory from the database; members a restart left behind come
+    /// back away, their places kept for the grace period from `now`.
+    fn load_lesson(&mut self, id: &LessonId, now: Now) -> Result<(), Refusal> {
         if self.lessons.contains_key(id) {
             return Ok(());
         }
@@ -523,9 +525,22 @@ impl Hub {
             );
         };
         let questions = self.db.questions(id)?;
-        self.codes.insert(stored.info.code.clone(), id.clone());
-        self.lessons
-            .insert(id.clone(), Lesson::new(stored, questions));
+        let live = stored.info.status == LessonStatus::Live;
+        let mut lesson = Lesson::new(stored, questions);
+        if live {
+            let until = now.mono.checked_add(self.cfg.grace).unwrap_or(now.mono);
+            lesson.members = self
+                .db
+                .members(id)?
+                .into_iter()
+                .map(|m| Member::restored(m, until))
+                .collect();
+            if !lesson.members.is_empty() {
+                tracing::info!(lesson = %id, members = lesson.members.len(), "kept places restored");
+            }
+        }
+        self.codes.insert(lesson.info.code.clone(), id.clone());
+        self.lessons.insert(id.clone(), lesson);
         Ok(())
     }
 

@@ -242,6 +242,10 @@ impl Hub {
             return Ok(ServerMessage::Ok { re });
         }
         m.p.mic = allowed;
+        if let Err(e) = self.db.save_member(&id, &m.stored()) {
+            m.p.mic = !allowed;
+            return Err(e.into());
+        }
         let p = m.p.clone();
         lesson.broadcast(
             ServerMessage::ParticipantUpdated { participant: p },

@@ -1566,3 +1566,124 @@ fn admitted_participants_get_their_own_short_lived_relay_credentials() {
     t.ok(h, ClientMessage::EndLesson);
     assert!(issuer.is_revoked(&user_of(&host_joined)), "lesson over");
 }
+
+#[test]
+fn everyone_rejoins_a_restarted_server_within_its_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lesson, host, host_token, student, student_token, observer, observer_token);
+    {
+        let mut t = T::with(
+            ServerDb::open_dir(dir.path()).unwrap(),
+            HubConfig::default(),
+        );
+        let (h, l, code, hj) = t.live_lesson();
+        let (_, sp, sj) = t.student(h, &code);
+        let (_, op, oj) = t.member(h, &code, JoinRole::Observer);
+        t.ok(
+            h,
+            ClientMessage::SetMic {
+                peer: op.clone(),
+                allowed: true,
+            },
+        );
+        (lesson, host, host_token) = (l, hj.you.peer, hj.resume_token);
+        (student, student_token) = (sp, sj.resume_token);
+        (observer, observer_token) = (op, oj.resume_token);
+        // The process dies here: no goodbyes.
+    }
+    let mut t = T::with(
+        ServerDb::open_dir(dir.path()).unwrap(),
+        HubConfig::default(),
+    );
+    let s = t.conn();
+    let wrong = t.req(
+        s,
+        ClientMessage::Rejoin {
+            lesson: lesson.clone(),
+            peer: student.clone(),
+            token: observer_token.clone(),
+        },
+    );
+    assert!(
+        matches!(
+            wrong.reply,
+            ServerMessage::Error {
+                code: ErrorCode::SessionExpired,
+                ..
+            }
+        ),
+        "another's token opens nothing: {:?}",
+        wrong.reply
+    );
+    let joined = t
+        .ok(
+            s,
+            ClientMessage::Rejoin {
+                lesson: lesson.clone(),
+                peer: student.clone(),
+                token: student_token,
+            },
+        )
+        .joined();
+    assert_eq!(joined.you.peer, student);
+    let roster: Vec<(&str, bool, bool)> = joined
+        .participants
+        .iter()
+        .map(|p| (p.peer.as_str(), p.connected, p.mic))
+        .collect();
+    assert_eq!(
+        roster,
+        [
+            (host.as_str(), false, true),
+            (student.as_str(), true, true),
+            (observer.as_str(), false, true),
+        ],
+        "everyone as it was, the others away until they are back; the mic grant kept"
+    );
+    let h = t.conn();
+    let out = t.ok(
+        h,
+        ClientMessage::Rejoin {
+            lesson: lesson.clone(),
+            peer: host.clone(),
+            token: host_token,
+        },
+    );
+    assert!(
+        out.to(s)
+            .iter()
+            .any(|m| matches!(m, ServerMessage::ParticipantUpdated { participant } if participant.peer == host && participant.connected)),
+        "the student sees the host back"
+    );
+    // The observer never comes back: its place goes when the grace period is over.
+    let out = t.advance(61);
+    assert!(out.iter().any(|e| matches!(
+        e,
+        Effect::Send(c, m) if *c == s && matches!(&**m, ServerMessage::ParticipantLeft { peer, .. } if *peer == observer)
+    )));
+    drop(t);
+    let mut t = T::with(
+        ServerDb::open_dir(dir.path()).unwrap(),
+        HubConfig::default(),
+    );
+    let o = t.conn();
+    let late = t.req(
+        o,
+        ClientMessage::Rejoin {
+            lesson,
+            peer: observer,
+            token: observer_token,
+        },
+    );
+    assert!(
+        matches!(
+            late.reply,
+            ServerMessage::Error {
+                code: ErrorCode::SessionExpired,
+                ..
+            }
+        ),
+        "an expired place is not stored: {:?}",
+        late.reply
+    );
+}
