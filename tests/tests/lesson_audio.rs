@@ -518,3 +518,92 @@ async fn a_room_server_restart_leaves_the_sound_alone_and_everyone_back_in() {
     assert!(sent >= 20, "only {sent} clicks in the window");
     assert!(lost == 0, "{lost} of {sent} clicks lost across the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_is_heard_only_while_the_host_gives_it_the_mic() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let server = room_server().await;
+    let mut host = Lesson::host(
+        engine(&server, "김선생", music, AdmitPolicy::Everyone),
+        "Scales",
+    )
+    .await
+    .unwrap();
+    let heard = MemorySink::default();
+    host.start_audio(Box::new(Silence), Box::new(heard.clone()), music)
+        .unwrap();
+    let code = host.invite_code().to_string();
+    let mut observer = Lesson::join(
+        engine(&server, "Layla", music, AdmitPolicy::Manual),
+        &code,
+        JoinRole::Observer,
+    )
+    .await
+    .unwrap();
+    assert!(!observer.you.mic, "an observer comes in without the mic");
+    let who = observer.you.peer.clone();
+    observer
+        .start_audio(Box::new(Sine::new(660.0, 0.3)), Box::new(NullSink), music)
+        .unwrap();
+    wait_for(&mut host, Duration::from_secs(40), |e| {
+        matches!(
+            e,
+            LessonEvent::Link {
+                state: tutti_media::LinkState::Connected,
+                ..
+            }
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let peak = |samples: &[f32]| samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    let before = heard.take();
+    assert!(
+        before.samples.len() > 48_000 && peak(&before.samples) < 0.01,
+        "nothing heard from an observer without the mic (peak {})",
+        peak(&before.samples)
+    );
+
+    // A voice question: the host hands it the mic.
+    host.request(tutti_protocol::ClientMessage::SetMic {
+        peer: who.clone(),
+        allowed: true,
+    })
+    .await
+    .unwrap();
+    wait_for(
+        &mut host,
+        Duration::from_secs(10),
+        |e| matches!(e, LessonEvent::Hearing(p) if *p == who),
+    )
+    .await;
+    heard.take();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let during = heard.take();
+    let (clean, tones) = clean_windows(&during.samples, 660.0);
+    assert!(clean >= 6, "heard once given the mic: {tones:?}");
+
+    // And taken back.
+    host.request(tutti_protocol::ClientMessage::SetMic {
+        peer: who,
+        allowed: false,
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    heard.take();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = heard.take();
+    assert!(
+        peak(&after.samples) < 0.01,
+        "silent again once the mic is taken back (peak {})",
+        peak(&after.samples)
+    );
+    observer.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+}

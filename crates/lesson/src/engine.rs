@@ -743,6 +743,9 @@ impl Driver {
                         Ok(link) => {
                             let link = Arc::new(link);
                             shared.mix.add(peer.as_str(), link.jitter());
+                            shared
+                                .mix
+                                .set_muted(peer.as_str(), !self.core.may_speak(&peer));
                             lock(&shared.peers).insert(peer.clone(), link.clone());
                             let out = self.link_events.clone();
                             let forward = tokio::spawn(async move {
@@ -857,6 +860,8 @@ impl Driver {
                         }
                     });
                 }
+                Effect::SendAllowed(allowed) => shared.fanout.set_allowed(allowed),
+                Effect::Hear { peer, allowed } => shared.mix.set_muted(peer.as_str(), !allowed),
                 Effect::Emit(event) => {
                     let _ = shared.events.send(event);
                 }

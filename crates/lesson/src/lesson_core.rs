@@ -16,7 +16,8 @@ use std::fmt;
 use std::time::{Duration, Instant};
 use tutti_media::{LinkEvent, LinkState};
 use tutti_protocol::{
-    ChatId, ClientMessage, Joined, Knock, LessonId, PeerId, ResumeToken, ServerMessage, Signal,
+    ChatId, ClientMessage, Joined, Knock, LessonId, Participant, PeerId, ResumeToken,
+    ServerMessage, Signal,
 };
 
 /// A link is rebuilt no sooner than this after it was opened, whatever asks for it: a side that
@@ -99,6 +100,13 @@ pub enum Effect {
         peer: PeerId,
         token: ResumeToken,
     },
+    /// Send our sound or hold it back: the room server's mic grant for us.
+    SendAllowed(bool),
+    /// Play `peer`'s sound or not: the room server's mic grant for them.
+    Hear {
+        peer: PeerId,
+        allowed: bool,
+    },
     /// For the UI.
     Emit(LessonEvent),
 }
@@ -159,8 +167,10 @@ pub struct LessonCore {
     /// How long the room server keeps our place after losing us.
     grace: Duration,
     server: Server,
-    /// The others in the lesson, as last told, to tell the UI who went while we were away.
-    roster: BTreeSet<PeerId>,
+    /// The others in the lesson as last told, with their mic grant: to tell the UI who went
+    /// while we were away, and who may be heard.
+    roster: BTreeMap<PeerId, bool>,
+    my_mic: bool,
     waiting: BTreeSet<PeerId>,
     chat_seen: HashSet<ChatId>,
     admit: AdmitPolicy,
@@ -182,7 +192,8 @@ impl LessonCore {
             token: None,
             grace: Duration::ZERO,
             server: Server::Up,
-            roster: BTreeSet::new(),
+            roster: BTreeMap::new(),
+            my_mic: true,
             waiting: BTreeSet::new(),
             chat_seen: HashSet::new(),
             admit,
@@ -202,11 +213,19 @@ impl LessonCore {
         self.grace = Duration::from_secs(joined.grace_secs);
         self.chat_seen = joined.chat.iter().map(|m| m.id).collect();
         self.waiting = joined.waiting.iter().map(|k| k.peer.clone()).collect();
+        self.my_mic = joined.you.mic;
+        self.effects.push_back(Effect::SendAllowed(self.my_mic));
         for p in &joined.participants {
             if p.peer == self.me {
                 continue;
             }
-            self.roster.insert(p.peer.clone());
+            self.roster.insert(p.peer.clone(), p.mic);
+            if !p.mic {
+                self.effects.push_back(Effect::Hear {
+                    peer: p.peer.clone(),
+                    allowed: false,
+                });
+            }
             if !p.connected {
                 continue;
             }
@@ -232,25 +251,23 @@ impl LessonCore {
         self.server = Server::Up;
         self.token = Some(joined.resume_token.clone());
         self.emit(LessonEvent::RoomServer { reachable: true });
-        let present: BTreeSet<PeerId> = joined
-            .participants
-            .iter()
-            .filter(|p| p.peer != self.me)
-            .map(|p| p.peer.clone())
-            .collect();
-        for gone in self
+        let present: BTreeSet<PeerId> =
+            joined.participants.iter().map(|p| p.peer.clone()).collect();
+        let gone: Vec<PeerId> = self
             .roster
-            .difference(&present)
+            .keys()
+            .filter(|p| !present.contains(*p))
             .cloned()
-            .collect::<Vec<_>>()
-        {
-            self.forget(&gone, LinkState::Closed);
-            self.emit(LessonEvent::Left(gone));
+            .collect();
+        for peer in gone {
+            self.roster.remove(&peer);
+            self.forget(&peer, LinkState::Closed);
+            self.emit(LessonEvent::Left(peer));
         }
-        self.roster = present;
         for p in joined.participants {
             let peer = p.peer.clone();
             let connected = p.connected;
+            self.mic_of(&p);
             self.emit(LessonEvent::Participant(p));
             if peer == self.me || !connected {
                 continue;
@@ -325,8 +342,8 @@ impl LessonCore {
             }
             ServerMessage::ParticipantUpdated { participant } => {
                 let peer = participant.peer.clone();
+                self.mic_of(&participant);
                 if peer != self.me {
-                    self.roster.insert(peer.clone());
                     // One that lost the room server keeps its link: peer to peer, the sound
                     // may well still flow. If it does not, the link fails and is rebuilt.
                     if participant.connected
@@ -577,6 +594,29 @@ impl LessonCore {
             .get(peer)
             .filter(|p| !matches!(p.negotiation, Negotiation::Waiting { .. }))
             .map(|p| p.link)
+    }
+
+    /// Whether `peer` may be heard (the room server has given it the mic).
+    pub fn may_speak(&self, peer: &PeerId) -> bool {
+        self.roster.get(peer).copied().unwrap_or(true)
+    }
+
+    /// Takes note of a participant's mic grant, and acts on a change.
+    fn mic_of(&mut self, p: &Participant) {
+        if p.peer == self.me {
+            if self.my_mic != p.mic {
+                self.my_mic = p.mic;
+                self.effects.push_back(Effect::SendAllowed(p.mic));
+            }
+            return;
+        }
+        let before = self.roster.insert(p.peer.clone(), p.mic);
+        if before.unwrap_or(true) != p.mic {
+            self.effects.push_back(Effect::Hear {
+                peer: p.peer.clone(),
+                allowed: p.mic,
+            });
+        }
     }
 
     fn we_offer(&self, peer: &PeerId) -> bool {

@@ -14,7 +14,7 @@ use crate::signal::{AudioSink, AudioSource};
 use crate::worker::LoopThread;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -172,6 +172,8 @@ pub struct Fanout {
     links: Roster<Target>,
     meter: Meter,
     delay: DeviceDelay,
+    /// The room server has not given us the mic (an observer): nothing is sent.
+    held: Arc<AtomicBool>,
 }
 
 /// A connected link and how it negotiated to receive.
@@ -203,26 +205,47 @@ impl Fanout {
     pub fn delay(&self) -> Option<Duration> {
         self.delay.get()
     }
+
+    /// Sends (true) or holds everything back, as the room server's mic grant says.
+    pub fn set_allowed(&self, allowed: bool) {
+        self.held.store(!allowed, Relaxed);
+    }
+
+    pub fn allowed(&self) -> bool {
+        !self.held.load(Relaxed)
+    }
 }
 
 /// The remote streams a playout loop mixes, by participant.
 #[derive(Clone, Default)]
 pub struct Mix(Roster<Stream>, DeviceDelay);
 
-/// A remote participant's key, the jitter buffer its audio arrives in, and its level.
-type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter);
+/// A remote participant's key, the jitter buffer its audio arrives in, its level, and whether
+/// it is muted (still taken from its buffer, so that nothing piles up, but not played).
+type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter, Arc<AtomicBool>);
 
 impl Mix {
+    /// Mixes `who` in (muted or not, as it was if it was there before).
     pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
         self.0.change(|streams| {
-            streams.retain(|(w, _, _)| w != who);
-            streams.push((who.to_owned(), jitter, Meter::default()));
+            let muted = streams
+                .iter()
+                .find(|(w, ..)| w == who)
+                .map_or_else(Arc::default, |(.., m)| m.clone());
+            streams.retain(|(w, ..)| w != who);
+            streams.push((who.to_owned(), jitter, Meter::default(), muted));
         });
     }
 
     pub fn remove(&self, who: &str) {
-        self.0
-            .change(|streams| streams.retain(|(w, _, _)| w != who));
+        self.0.change(|streams| streams.retain(|(w, ..)| w != who));
+    }
+
+    /// Plays `who` or not (one the room server has not given the mic is not heard).
+    pub fn set_muted(&self, who: &str, muted: bool) {
+        if let Some((.., m)) = lock(&self.0.items).iter().find(|(w, ..)| w == who) {
+            m.store(muted, Relaxed);
+        }
     }
 
     /// The speaker's delay, us to the air.
@@ -234,8 +257,8 @@ impl Mix {
     pub fn level(&self, who: &str) -> Option<f32> {
         lock(&self.0.items)
             .iter()
-            .find(|(w, _, _)| w == who)
-            .map(|(_, _, m)| m.level())
+            .find(|(w, ..)| w == who)
+            .map(|(_, _, m, _)| m.level())
     }
 }
 
@@ -279,7 +302,7 @@ impl SendLoop {
             let mut suspended = false;
             while !stop.load(Relaxed) {
                 fanout.links.refresh(&mut links, &mut links_seen);
-                if links.is_empty() {
+                if links.is_empty() || !fanout.allowed() {
                     // Nobody to send to. A sound card is paused, and only looked at a tick at
                     // a time; otherwise a tick's frames are read at once, none encoded.
                     if !suspended && source.paced() && source.suspend() {
@@ -487,8 +510,8 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 pcm.fill(0.0);
                 if mix.0.refresh(&mut streams, &mut streams_seen) {
                     // Someone came or went: keep the decoders of those still here.
-                    decoders.retain(|who, _| streams.iter().any(|(w, _, _)| w == who));
-                    for (who, _, _) in &streams {
+                    decoders.retain(|who, _| streams.iter().any(|(w, ..)| w == who));
+                    for (who, ..) in &streams {
                         if !decoders.contains_key(who)
                             && let Ok(d) = MusicDecoder::new(frame)
                         {
@@ -496,12 +519,15 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         }
                     }
                 }
-                for (who, jitter, meter) in &streams {
+                for (who, jitter, meter, muted) in &streams {
                     let Some(decoder) = decoders.get_mut(who) else {
                         continue;
                     };
                     let playout = lock(jitter).pop();
                     render(decoder, playout, &mut one, &mut report);
+                    if muted.load(Relaxed) {
+                        one.fill(0.0);
+                    }
                     meter.record(&one);
                     for (out, s) in pcm.iter_mut().zip(&one) {
                         *out += s;

@@ -33,6 +33,8 @@ struct Side {
     down: bool,
     /// When it asked to rejoin.
     rejoins: Vec<Instant>,
+    /// `SendAllowed` and `Hear`, in order.
+    grants: Vec<Effect>,
 }
 
 impl Side {
@@ -52,6 +54,7 @@ impl Side {
             cannot_open: false,
             down: false,
             rejoins: Vec::new(),
+            grants: Vec::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl Side {
                     }
                 }
                 Effect::Rejoin { .. } => self.rejoins.push(now),
+                e @ (Effect::SendAllowed(_) | Effect::Hear { .. }) => self.grants.push(e),
                 Effect::Send(ClientMessage::Signal { to, signal }) => out.push((to, signal)),
                 Effect::Send(other) => self.sent.push(other),
                 Effect::Emit(ev) => self.events.push(ev),
@@ -764,4 +768,75 @@ fn a_lesson_that_ended_meanwhile_is_over_at_the_first_refusal() {
     core.handle_timeout(t0);
     core.rejoin_failed(t0, Some(OverReason::Ended));
     assert_eq!(core.over(), Some(&OverReason::Ended));
+}
+
+#[test]
+fn the_mic_grant_decides_who_sends_and_who_is_heard() {
+    let mut w = World::new();
+    // b comes in as an observer: no mic.
+    let observer = Participant {
+        mic: false,
+        ..participant("b")
+    };
+    let now = w.now;
+    w.a.core.enter(now, &joined("a", &["a"]));
+    w.a.core.server_message(
+        now,
+        ServerMessage::ParticipantUpdated {
+            participant: observer.clone(),
+        },
+    );
+    let mut as_b = joined("b", &["a"]);
+    as_b.you = observer.clone();
+    as_b.participants.push(observer.clone());
+    w.b.core.enter(now, &as_b);
+    w.run_for(Duration::from_millis(200));
+    assert!(w.linked(), "an observer is linked: it hears the lesson");
+    let b = PeerId::from("b");
+    assert_eq!(w.b.grants, [Effect::SendAllowed(false)]);
+    assert_eq!(
+        w.a.grants,
+        [
+            Effect::SendAllowed(true),
+            Effect::Hear {
+                peer: b.clone(),
+                allowed: false
+            }
+        ]
+    );
+    assert!(!w.a.core.may_speak(&b));
+    // The host hands b the mic (a voice question): both sides hear of it from the room server.
+    let granted = Participant {
+        mic: true,
+        ..observer
+    };
+    let now = w.now;
+    for side in [&mut w.a, &mut w.b] {
+        side.core.server_message(
+            now,
+            ServerMessage::ParticipantUpdated {
+                participant: granted.clone(),
+            },
+        );
+    }
+    w.run_for(STEP);
+    assert_eq!(w.b.grants.last(), Some(&Effect::SendAllowed(true)));
+    assert_eq!(
+        w.a.grants.last(),
+        Some(&Effect::Hear {
+            peer: b.clone(),
+            allowed: true
+        })
+    );
+    assert!(w.a.core.may_speak(&b));
+    // The same news again changes nothing.
+    let (na, nb) = (w.a.grants.len(), w.b.grants.len());
+    w.a.core.server_message(
+        now,
+        ServerMessage::ParticipantUpdated {
+            participant: granted,
+        },
+    );
+    w.run_for(STEP);
+    assert_eq!((w.a.grants.len(), w.b.grants.len()), (na, nb));
 }
