@@ -554,9 +554,6 @@ fn apply(
                     Some(o) => *o = v,
                     None => live.view.others.push(v),
                 }
-                if !p.connected {
-                    live.hearing.remove(&p.peer.0);
-                }
             }
         }
         LessonEvent::Left(peer) => {
@@ -565,6 +562,11 @@ fn apply(
             live.hearing.remove(&peer.0);
         }
         LessonEvent::Link { peer, state } => {
+            // Heard until the link goes (one away from the room server keeps its link, and
+            // its sound); a new link says `Hearing` again.
+            if matches!(state, LinkState::Failed | LinkState::Closed) {
+                live.hearing.remove(&peer.0);
+            }
             live.links.insert(peer.0, state);
         }
         LessonEvent::Hearing(peer) => {
