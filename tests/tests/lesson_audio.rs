@@ -27,24 +27,33 @@ async fn lesson_through(
     rewrite: Option<CandidateRewrite>,
 ) -> (tutti_server::RunningServer, Lesson, Lesson, MemorySink) {
     let server = room_server().await;
+    let student = EngineConfig {
+        candidate_rewrite: rewrite,
+        ..engine(&server, "Omar", music, AdmitPolicy::Manual)
+    };
+    let (host, student, recording) = lesson_on(&server, student, music, source).await;
+    (server, host, student, recording)
+}
+
+/// Host and student on `server` (the student as `student` says), the host sending `source`,
+/// once the student hears it; returns them and the student's recording.
+async fn lesson_on(
+    server: &tutti_server::RunningServer,
+    student: EngineConfig,
+    music: MusicConfig,
+    source: Box<dyn AudioSource>,
+) -> (Lesson, Lesson, MemorySink) {
     let mut host = Lesson::host(
-        engine(&server, "김선생", music, AdmitPolicy::Everyone),
+        engine(server, "김선생", music, AdmitPolicy::Everyone),
         "Scales",
     )
     .await
     .unwrap();
     host.start_audio(source, Box::new(NullSink), music).unwrap();
     let code = host.invite_code().to_string();
-    let mut student = Lesson::join(
-        EngineConfig {
-            candidate_rewrite: rewrite,
-            ..engine(&server, "Omar", music, AdmitPolicy::Manual)
-        },
-        &code,
-        JoinRole::Student,
-    )
-    .await
-    .unwrap();
+    let mut student = Lesson::join(student, &code, JoinRole::Student)
+        .await
+        .unwrap();
     let recording = MemorySink::default();
     student
         .start_audio(Box::new(Silence), Box::new(recording.clone()), music)
@@ -54,7 +63,7 @@ async fn lesson_through(
         matches!(e, LessonEvent::Hearing(_))
     })
     .await;
-    (server, host, student, recording)
+    (host, student, recording)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,35 +316,14 @@ async fn a_student_cut_off_from_the_room_server_hears_every_click_and_gets_back_
     };
     let server = room_server().await;
     let path = tutti_e2e::CuttablePath::to(&server).await;
-    let mut host = Lesson::host(
-        engine(&server, "김선생", music, AdmitPolicy::Everyone),
-        "Scales",
-    )
-    .await
-    .unwrap();
     let train = ClickTrain::new(200, 0.8);
     let click_at: Vec<u64> = (0..200).map(|k| train.click_at(k)).collect();
-    host.start_audio(Box::new(train), Box::new(NullSink), music)
-        .unwrap();
-    let code = host.invite_code().to_string();
-    let mut student = Lesson::join(
-        EngineConfig {
-            server: path.ws_url(),
-            ..engine(&server, "Omar", music, AdmitPolicy::Manual)
-        },
-        &code,
-        JoinRole::Student,
-    )
-    .await
-    .unwrap();
-    let recording = MemorySink::default();
-    student
-        .start_audio(Box::new(Silence), Box::new(recording.clone()), music)
-        .unwrap();
-    wait_for(&mut student, Duration::from_secs(40), |e| {
-        matches!(e, LessonEvent::Hearing(_))
-    })
-    .await;
+    let through_path = EngineConfig {
+        server: path.ws_url(),
+        ..engine(&server, "Omar", music, AdmitPolicy::Manual)
+    };
+    let (host, mut student, recording) =
+        lesson_on(&server, through_path, music, Box::new(train)).await;
     let hearing_since = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -439,32 +427,11 @@ async fn a_room_server_restart_leaves_the_sound_alone_and_everyone_back_in() {
         ..tutti_server::ServerConfig::default()
     };
     let server = tutti_server::start(cfg.clone()).await.unwrap();
-    let mut host = Lesson::host(
-        engine(&server, "김선생", music, AdmitPolicy::Everyone),
-        "Scales",
-    )
-    .await
-    .unwrap();
     let train = ClickTrain::new(200, 0.8);
     let click_at: Vec<u64> = (0..200).map(|k| train.click_at(k)).collect();
-    host.start_audio(Box::new(train), Box::new(NullSink), music)
-        .unwrap();
-    let code = host.invite_code().to_string();
-    let mut student = Lesson::join(
-        engine(&server, "Omar", music, AdmitPolicy::Manual),
-        &code,
-        JoinRole::Student,
-    )
-    .await
-    .unwrap();
-    let recording = MemorySink::default();
-    student
-        .start_audio(Box::new(Silence), Box::new(recording.clone()), music)
-        .unwrap();
-    wait_for(&mut student, Duration::from_secs(40), |e| {
-        matches!(e, LessonEvent::Hearing(_))
-    })
-    .await;
+    let student = engine(&server, "Omar", music, AdmitPolicy::Manual);
+    let (mut host, mut student, recording) =
+        lesson_on(&server, student, music, Box::new(train)).await;
     let hearing_since = Instant::now();
     tokio::time::sleep(Duration::from_secs(1)).await;
 

@@ -160,6 +160,19 @@ enum Server {
     },
 }
 
+impl PeerState {
+    fn new(link: LinkId, negotiation: Negotiation, now: Instant) -> Self {
+        Self {
+            link,
+            negotiation,
+            opened_at: now,
+            connected: false,
+            pending_local: Vec::new(),
+            pending_remote: Vec::new(),
+        }
+    }
+}
+
 pub struct LessonCore {
     me: PeerId,
     lesson: Option<LessonId>,
@@ -458,16 +471,11 @@ impl LessonCore {
     }
 
     pub fn offer_made(&mut self, link: LinkId, sdp: String) {
-        let Some(peer) = self.peer_of(link) else {
+        let Some((peer, p)) =
+            self.advance(link, Negotiation::Offering, Negotiation::AwaitingAnswer)
+        else {
             return;
         };
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.negotiation != Negotiation::Offering {
-            return;
-        }
-        p.negotiation = Negotiation::AwaitingAnswer;
         let held = std::mem::take(&mut p.pending_local);
         self.signal(&peer, Signal::Offer { sdp });
         for c in held {
@@ -476,16 +484,10 @@ impl LessonCore {
     }
 
     pub fn answer_made(&mut self, link: LinkId, sdp: String) {
-        let Some(peer) = self.peer_of(link) else {
+        let Some((peer, p)) = self.advance(link, Negotiation::Answering, Negotiation::Stable)
+        else {
             return;
         };
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.negotiation != Negotiation::Answering {
-            return;
-        }
-        p.negotiation = Negotiation::Stable;
         let held = std::mem::take(&mut p.pending_local);
         let early = std::mem::take(&mut p.pending_remote);
         self.signal(&peer, Signal::Answer { sdp });
@@ -499,20 +501,31 @@ impl LessonCore {
     }
 
     pub fn answer_applied(&mut self, link: LinkId) {
-        let Some(peer) = self.peer_of(link) else {
+        let Some((_, p)) = self.advance(link, Negotiation::ApplyingAnswer, Negotiation::Stable)
+        else {
             return;
         };
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.negotiation != Negotiation::ApplyingAnswer {
-            return;
-        }
-        p.negotiation = Negotiation::Stable;
         for candidate in std::mem::take(&mut p.pending_remote) {
             self.effects
                 .push_back(Effect::AddCandidate { link, candidate });
         }
+    }
+
+    /// Moves `link`'s negotiation from `from` to `to`, if it is the current link and there:
+    /// the result of an operation on a link let go, or come twice, changes nothing.
+    fn advance(
+        &mut self,
+        link: LinkId,
+        from: Negotiation,
+        to: Negotiation,
+    ) -> Option<(PeerId, &mut PeerState)> {
+        let peer = self.peer_of(link)?;
+        let p = self.peers.get_mut(&peer)?;
+        if p.negotiation != from {
+            return None;
+        }
+        p.negotiation = to;
+        Some((peer, p))
     }
 
     /// When `handle_timeout` wants to be called next.
@@ -660,14 +673,7 @@ impl LessonCore {
                 let link = self.new_link();
                 self.peers.insert(
                     from.clone(),
-                    PeerState {
-                        link,
-                        negotiation: Negotiation::Answering,
-                        opened_at: now,
-                        connected: false,
-                        pending_local: Vec::new(),
-                        pending_remote: Vec::new(),
-                    },
+                    PeerState::new(link, Negotiation::Answering, now),
                 );
                 self.effects.push_back(Effect::OpenLink {
                     peer: from.clone(),
@@ -749,14 +755,7 @@ impl LessonCore {
             } else {
                 self.peers.insert(
                     peer.clone(),
-                    PeerState {
-                        link: LinkId(0),
-                        negotiation: Negotiation::Waiting { until },
-                        opened_at: now,
-                        connected: false,
-                        pending_local: Vec::new(),
-                        pending_remote: Vec::new(),
-                    },
+                    PeerState::new(LinkId(0), Negotiation::Waiting { until }, now),
                 );
             }
         } else {
@@ -776,14 +775,7 @@ impl LessonCore {
         let link = self.new_link();
         self.peers.insert(
             peer.clone(),
-            PeerState {
-                link,
-                negotiation: Negotiation::Offering,
-                opened_at: now,
-                connected: false,
-                pending_local: Vec::new(),
-                pending_remote: Vec::new(),
-            },
+            PeerState::new(link, Negotiation::Offering, now),
         );
         self.effects.push_back(Effect::OpenLink {
             peer: peer.clone(),

@@ -225,15 +225,11 @@ pub struct Mix(Roster<Stream>, DeviceDelay);
 type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter, Arc<AtomicBool>);
 
 impl Mix {
-    /// Mixes `who` in (muted or not, as it was if it was there before).
+    /// Mixes `who` in, not muted.
     pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
         self.0.change(|streams| {
-            let muted = streams
-                .iter()
-                .find(|(w, ..)| w == who)
-                .map_or_else(Arc::default, |(.., m)| m.clone());
             streams.retain(|(w, ..)| w != who);
-            streams.push((who.to_owned(), jitter, Meter::default(), muted));
+            streams.push((who.to_owned(), jitter, Meter::default(), Arc::default()));
         });
     }
 

@@ -38,8 +38,7 @@ struct Side {
 }
 
 impl Side {
-    fn new(id: &'static str, t0: Instant) -> Self {
-        let _ = t0;
+    fn new(id: &'static str) -> Self {
         Self {
             id,
             core: LessonCore::new(
@@ -234,8 +233,8 @@ impl World {
         Self {
             t0,
             now: t0,
-            a: Side::new("a", t0),
-            b: Side::new("b", t0),
+            a: Side::new("a"),
+            b: Side::new("b"),
             relay: VecDeque::new(),
             blackout_until: t0,
             offers: 0,
@@ -450,7 +449,7 @@ fn a_participant_who_lost_the_room_server_keeps_its_link_and_is_linked_afresh_on
     w.run_for(Duration::from_millis(100));
     assert!(w.linked(), "its link lives on: the sound is peer to peer");
     // b comes back as a new session (an app restart): a new core under the same peer id.
-    w.b = Side::new("b", w.t0);
+    w.b = Side::new("b");
     w.both_enter_again();
     w.run_for(Duration::from_millis(200));
     assert!(w.linked());
@@ -477,7 +476,7 @@ fn an_answerer_back_before_the_server_noticed_is_offered_to_at_once() {
     w.run_for(Duration::from_secs(2));
     assert!(w.linked());
     // b's app restarted so fast that a never heard it was gone: only b's Ready tells.
-    w.b = Side::new("b", w.t0);
+    w.b = Side::new("b");
     let now = w.now;
     w.b.core.enter(now, &joined("b", &["a", "b"]));
     w.run_for(Duration::from_millis(100));
@@ -492,7 +491,7 @@ fn an_offerer_restarted_replaces_the_answerer_s_link() {
     w.run_for(Duration::from_secs(2));
     assert!(w.linked());
     let old = w.b.live("a").unwrap();
-    w.a = Side::new("a", w.t0);
+    w.a = Side::new("a");
     let now = w.now;
     w.a.core.enter(now, &joined("b", &["a", "b"]));
     w.run_for(Duration::from_millis(100));
