@@ -115,6 +115,81 @@ async fn the_host_s_tone_reaches_the_student_at_its_pitch() {
     assert!(clean >= 6, "{tones:?}");
 }
 
+/// A teacher whose Settings say 20-ms frames and a student at 2.5 ms hear each other (before,
+/// neither heard anything).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_at_20_ms_and_a_student_at_2_5_ms_hear_each_other() {
+    let _turn = one_at_a_time().await;
+    let (host_music, student_music) = (
+        MusicConfig {
+            frame: FrameDuration::Ms20,
+            ..MusicConfig::default()
+        },
+        MusicConfig {
+            frame: FrameDuration::Ms2_5,
+            ..MusicConfig::default()
+        },
+    );
+    let server = room_server().await;
+    let mut host = Lesson::host(
+        engine(&server, "김선생", host_music, AdmitPolicy::Everyone),
+        "Scales",
+    )
+    .await
+    .unwrap();
+    let at_host = MemorySink::default();
+    host.start_audio(
+        Box::new(Sine::new(440.0, 0.3)),
+        Box::new(at_host.clone()),
+        host_music,
+    )
+    .unwrap();
+    let code = host.invite_code().to_string();
+    let mut student = Lesson::join(
+        engine(&server, "Omar", student_music, AdmitPolicy::Manual),
+        &code,
+        JoinRole::Student,
+    )
+    .await
+    .unwrap();
+    let at_student = MemorySink::default();
+    student
+        .start_audio(
+            Box::new(Sine::new(660.0, 0.3)),
+            Box::new(at_student.clone()),
+            student_music,
+        )
+        .unwrap();
+    wait_for(&mut student, Duration::from_secs(40), |e| {
+        matches!(e, LessonEvent::Hearing(_))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (heard_by_student, heard_by_host) = (at_student.take(), at_host.take());
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+    for (who, got, hz) in [
+        (
+            "the student (2.5 ms) hearing the host (20 ms)",
+            heard_by_student,
+            440.0,
+        ),
+        (
+            "the host (20 ms) hearing the student (2.5 ms)",
+            heard_by_host,
+            660.0,
+        ),
+    ] {
+        let (clean, tones) = clean_windows(&got.samples, hz);
+        eprintln!(
+            "{who}: clean in {clean} of 8 windows (SNR dB {:?})",
+            tones.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>()
+        );
+        assert!(clean >= 6, "{who}: {tones:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_click_of_the_host_reaches_the_student() {
     let _turn = one_at_a_time().await;

@@ -358,18 +358,12 @@ impl Lesson {
         sink: Box<dyn AudioSink>,
         music: MusicConfig,
     ) -> Result<(), LessonError> {
-        let rt = tokio::runtime::Handle::current();
         self.play = Some(PlayoutLoop::spawn(
             self.shared.mix.clone(),
             music.frame,
             sink,
         )?);
-        self.send = Some(SendLoop::spawn(
-            self.shared.fanout.clone(),
-            source,
-            music,
-            rt,
-        )?);
+        self.send = Some(SendLoop::spawn(self.shared.fanout.clone(), source, music)?);
         Ok(())
     }
 

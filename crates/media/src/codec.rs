@@ -105,51 +105,76 @@ impl MusicEncoder {
     }
 }
 
+/// Decodes one participant's stream, whatever frame length its sender chose: every packet is
+/// decoded at the length its TOC says, and a lost frame is concealed at the length of the packets
+/// around it (the sender's, not ours).
 pub struct MusicDecoder {
     dec: opus::Decoder,
-    frame: FrameDuration,
+    /// Samples per channel of the stream's frames: those of the last packet decoded.
+    frame_samples: usize,
 }
 
+/// Samples per channel in the longest Opus packet (120 ms): a buffer this large (times
+/// [`CHANNELS`]) takes any packet.
+pub const MAX_PACKET_SAMPLES: usize = 5760;
+
 impl MusicDecoder {
+    /// A decoder that conceals frames of `frame` until a packet says otherwise.
     pub fn new(frame: FrameDuration) -> Result<Self, CodecError> {
         Ok(Self {
             dec: opus::Decoder::new(SAMPLE_RATE, opus::Channels::Stereo)?,
-            frame,
+            frame_samples: frame.samples(),
         })
     }
 
-    fn check(&self, out: &[f32]) -> Result<(), CodecError> {
-        if out.len() != self.frame.interleaved() {
+    /// Samples per channel of the stream's frames, as the last packet carried them.
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
+    /// The start of `out` that one of the stream's frames fills.
+    fn frame_of<'a>(&self, out: &'a mut [f32]) -> Result<&'a mut [f32], CodecError> {
+        let n = self.frame_samples * CHANNELS;
+        if out.len() < n {
             return Err(CodecError::FrameSize {
-                expected: self.frame.interleaved(),
+                expected: n,
                 got: out.len(),
             });
         }
-        Ok(())
+        Ok(&mut out[..n])
     }
 
-    /// Decodes a packet into one interleaved frame.
-    pub fn decode(&mut self, packet: &[u8], out: &mut [f32]) -> Result<(), CodecError> {
-        self.check(out)?;
+    /// Decodes a packet of any length into the start of `out` (which must hold it); returns
+    /// the samples per channel it carried.
+    pub fn decode(&mut self, packet: &[u8], out: &mut [f32]) -> Result<usize, CodecError> {
+        if let Some(n) = packet_samples(packet).map(|n| n as usize)
+            && out.len() < n * CHANNELS
+        {
+            return Err(CodecError::FrameSize {
+                expected: n * CHANNELS,
+                got: out.len(),
+            });
+        }
         let n = self.dec.decode_float(packet, out, false)?;
-        // A packet of another duration would leave the rest stale; silence it rather than repeat.
-        out[n * CHANNELS..].fill(0.0);
-        Ok(())
+        if n > 0 {
+            self.frame_samples = n;
+        }
+        Ok(n)
     }
 
     /// Recovers a lost frame from the packet after it (in-band FEC where it has any, the
-    /// decoder's concealment otherwise).
-    pub fn recover(&mut self, next_packet: &[u8], out: &mut [f32]) -> Result<(), CodecError> {
-        self.check(out)?;
-        self.dec.decode_float(next_packet, out, true)?;
-        Ok(())
+    /// decoder's concealment otherwise), into the start of `out`; returns its samples per
+    /// channel.
+    pub fn recover(&mut self, next_packet: &[u8], out: &mut [f32]) -> Result<usize, CodecError> {
+        let frame = self.frame_of(out)?;
+        Ok(self.dec.decode_float(next_packet, frame, true)?)
     }
 
-    /// Conceals a lost frame from what came before (packet loss concealment).
-    pub fn conceal(&mut self, out: &mut [f32]) -> Result<(), CodecError> {
-        self.check(out)?;
-        self.dec.decode_float(&[], out, false)?;
-        Ok(())
+    /// Conceals a lost frame from what came before (packet loss concealment), into the start of
+    /// `out`; returns its samples per channel.
+    pub fn conceal(&mut self, out: &mut [f32]) -> Result<usize, CodecError> {
+        let frame = self.frame_of(out)?;
+        Ok(self.dec.decode_float(&[], frame, false)?)
     }
 }
 
@@ -314,6 +339,41 @@ mod tests {
             via_fec, via_plc,
             "in-band FEC now carries something in CELT mode"
         );
+    }
+
+    #[test]
+    fn a_packet_of_any_length_decodes_at_its_own_length() {
+        // A 2.5-ms listener hearing a 20-ms sender (Settings differ): the whole 20 ms, then
+        // concealment at the sender's length, not ours.
+        let sender = FrameDuration::Ms20;
+        let mut enc = MusicEncoder::new(MusicConfig {
+            frame: sender,
+            ..MusicConfig::default()
+        })
+        .unwrap();
+        let mut dec = MusicDecoder::new(FrameDuration::Ms2_5).unwrap();
+        let mut src = Sine::new(440.0, 0.3);
+        let mut pcm = vec![0.0; sender.interleaved()];
+        let mut packet = [0u8; MAX_PACKET];
+        let mut out = vec![0.0; MAX_PACKET_SAMPLES * CHANNELS];
+        let mut heard = Vec::new();
+        for _ in 0..50 {
+            src.fill(&mut pcm);
+            let n = enc.encode(&pcm, &mut packet).unwrap();
+            assert_eq!(dec.decode(&packet[..n], &mut out).unwrap(), 960);
+            heard.extend_from_slice(&out[..960 * CHANNELS]);
+        }
+        let t = tone(&heard[heard.len() / 2..], 440.0);
+        assert!((t.frequency - 440.0).abs() < 2.0, "{} Hz", t.frequency);
+        assert!(t.snr_db > 30.0, "SNR {:.1} dB", t.snr_db);
+        assert_eq!(dec.frame_samples(), 960);
+        assert_eq!(dec.conceal(&mut out).unwrap(), 960);
+        // A buffer too small for the packet is an error, not a truncation.
+        let n = enc.encode(&pcm, &mut packet).unwrap();
+        assert!(matches!(
+            dec.decode(&packet[..n], &mut [0.0; 240]),
+            Err(CodecError::FrameSize { .. })
+        ));
     }
 
     #[test]

@@ -152,8 +152,18 @@ struct Slot {
 }
 
 pub struct JitterBuffer {
+    /// The configuration as given, in playout frames.
+    base: JitterConfig,
+    /// The same, in the sender's packets.
     cfg: JitterConfig,
+    /// The sender's packets: samples per channel, and µs.
+    packet_samples: u32,
     frame_us: f64,
+    /// Packets popped per playout period (more than one when the sender's frames are shorter
+    /// than ours), and where in that group the next pop is: the level is measured, and drift
+    /// corrected, once a period.
+    burst: u32,
+    burst_pos: u32,
     seq: SeqUnwrap,
     slots: BTreeMap<u64, Slot>,
     /// The next sequence number to play; `None` while buffering.
@@ -183,7 +193,11 @@ const LEVEL_ALPHA: f64 = 0.01;
 impl JitterBuffer {
     pub fn new(cfg: JitterConfig) -> Self {
         Self {
+            base: cfg,
+            packet_samples: cfg.frame.samples() as u32,
             frame_us: cfg.frame.duration().as_micros() as f64,
+            burst: 1,
+            burst_pos: 0,
             seq: SeqUnwrap::default(),
             slots: BTreeMap::new(),
             next: None,
@@ -219,7 +233,41 @@ impl JitterBuffer {
 
     /// The audio waiting in the buffer, for latency reports.
     pub fn buffered(&self) -> Duration {
-        self.cfg.frame.duration() * self.depth()
+        Duration::from_micros((self.frame_us * f64::from(self.depth())) as u64)
+    }
+
+    /// The sender's packets carry `samples` per channel each (the caller reads it from their
+    /// TOC): from now on the buffer counts in them, its limits keep their durations, and when
+    /// they are shorter than a playout frame it holds at least a playout frame's worth (they
+    /// are popped several at a time). A change of length starts the stream over.
+    pub fn set_packet_samples(&mut self, samples: u32) {
+        if samples == 0 || samples == self.packet_samples {
+            return;
+        }
+        let playout = self.base.frame.samples() as u32;
+        // The same duration, in packets of the new length.
+        let scale = |frames: u32| {
+            u32::try_from((u64::from(frames) * u64::from(playout)).div_ceil(u64::from(samples)))
+                .unwrap_or(u32::MAX)
+        };
+        self.burst = playout.div_ceil(samples).max(1);
+        self.cfg.min_depth = scale(self.base.min_depth).max(self.burst);
+        self.cfg.max_depth = scale(self.base.max_depth).max(self.cfg.min_depth * 2);
+        if self.base.pile_up != u32::MAX {
+            self.cfg.pile_up = scale(self.base.pile_up);
+        }
+        self.packet_samples = samples;
+        self.frame_us = f64::from(samples) * 1e6 / f64::from(crate::format::SAMPLE_RATE);
+        if self.slots.is_empty() && self.next.is_none() {
+            // Nothing was playing (the usual case: the stream's first packet).
+            self.delays.clear();
+            self.epoch = None;
+            self.burst_pos = 0;
+        } else {
+            self.reset();
+        }
+        self.stats.target = self.cfg.min_depth;
+        self.level = f64::from(self.cfg.min_depth);
     }
 
     /// A packet arrived.
@@ -284,6 +332,7 @@ impl JitterBuffer {
     }
 
     fn reset(&mut self) {
+        self.burst_pos = 0;
         self.seq = SeqUnwrap::default();
         self.slots.clear();
         self.next = None;
@@ -323,13 +372,15 @@ impl JitterBuffer {
         let spread_us = (q - min).max(0.0);
         self.stats.jitter_ms = spread_us / 1000.0;
         let need = ((spread_us + self.cfg.margin.as_micros() as f64) / self.frame_us).ceil() as u32;
-        self.stats.target = need.clamp(self.cfg.min_depth, self.cfg.max_depth);
+        // A group of pops takes `burst` packets at once: those, plus the jitter's cover for the
+        // last of them.
+        self.stats.target = (need + self.burst - 1).clamp(self.cfg.min_depth, self.cfg.max_depth);
     }
 
     /// What to play for the next frame period.
     pub fn pop(&mut self) -> Playout {
         let target = self.stats.target;
-        let Some(mut next) = self.next else {
+        let Some(next) = self.next else {
             // Buffering: start once the target is reached, with the newest `target` packets: if
             // more piled up meanwhile (playout started late), the older ones are only latency.
             if self.slots.len() as u32 >= target.max(1)
@@ -337,11 +388,24 @@ impl JitterBuffer {
             {
                 self.next = Some(first);
                 self.level = f64::from(target);
+                self.burst_pos = 0;
                 return self.pop();
             }
             return Playout::Waiting;
         };
 
+        let period_start = self.burst_pos == 0;
+        self.burst_pos = (self.burst_pos + 1) % self.burst;
+        if period_start && let Some(playout) = self.correct_level(next, target) {
+            return playout;
+        }
+        // (A correction may have dropped frames.)
+        self.play(self.next.unwrap_or(next))
+    }
+
+    /// Once a playout period: follows the depth, and corrects drift and pile-ups (dropping
+    /// frames, or returning a concealed one to insert).
+    fn correct_level(&mut self, mut next: u64, target: u32) -> Option<Playout> {
         let depth = f64::from(self.depth());
         self.level += LEVEL_ALPHA * (depth - self.level);
         let target_f = f64::from(target);
@@ -385,9 +449,13 @@ impl JitterBuffer {
             // Too little: play a concealed frame and keep the packets, so the buffer refills.
             self.stats.inserted += 1;
             self.level += 1.0;
-            return Playout::Conceal;
+            return Some(Playout::Conceal);
         }
+        None
+    }
 
+    /// Plays the frame `next` (or what stands for it).
+    fn play(&mut self, mut next: u64) -> Playout {
         // Forget anything older than what plays now.
         while let Some((&k, _)) = self.slots.first_key_value() {
             if k < next {
@@ -837,5 +905,60 @@ mod tests {
         assert!(jumps[0].1 - jumps[0].0 > 30, "{jumps:?}");
         // And the latency is back at the target right after.
         assert!(jb.depth() <= jb.stats().target + 1, "{:?}", jb.stats());
+    }
+
+    #[test]
+    fn shorter_packets_than_the_playout_frame_are_held_a_playout_frame_deep() {
+        // A 2.5-ms sender heard at 20 ms: eight packets go at every playout frame, so eight
+        // must be there when it starts, and the drift control looks once a playout frame.
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(FrameDuration::Ms20));
+        jb.set_packet_samples(120);
+        let t0 = Instant::now();
+        let mut played = 0;
+        let mut seq = 0u16;
+        for tick in 0..200u64 {
+            // Eight packets, 2.5 ms apart, during the 20 ms before each playout frame.
+            for k in 0..8 {
+                jb.push(
+                    seq,
+                    payload(seq),
+                    t0 + Duration::from_micros(tick * 20_000 + k * 2_500),
+                );
+                seq += 1;
+            }
+            for _ in 0..8 {
+                if matches!(jb.pop(), Playout::Packet(_)) {
+                    played += 1;
+                }
+            }
+        }
+        let s = jb.stats();
+        assert!(s.target >= 8, "{s:?}");
+        assert_eq!(s.concealed + s.dropped, 0, "{s:?}");
+        // Start-up aside, every packet played.
+        assert!(played >= 200 * 8 - 16, "{played} played: {s:?}");
+        assert!(
+            jb.buffered() <= Duration::from_millis(40),
+            "{:?}",
+            jb.buffered()
+        );
+    }
+
+    #[test]
+    fn a_change_of_packet_length_starts_the_stream_over() {
+        let mut jb = JitterBuffer::new(JitterConfig::for_frame(F));
+        let t0 = Instant::now();
+        // The first packet tells the length: nothing to start over.
+        jb.set_packet_samples(960);
+        assert_eq!(jb.stats().resets, 0);
+        for i in 0..5u16 {
+            jb.push(i, payload(i), t0 + Duration::from_millis(u64::from(i) * 20));
+        }
+        assert_eq!(jb.buffered(), Duration::from_millis(100));
+        jb.set_packet_samples(480);
+        assert_eq!(jb.stats().resets, 1);
+        assert_eq!(jb.depth(), 0);
+        // The limits keep their durations: 200 ms is 20 packets of 10 ms.
+        assert_eq!(jb.cfg.max_depth, 20);
     }
 }

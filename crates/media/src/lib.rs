@@ -17,6 +17,7 @@ mod pulse;
 pub mod realtime;
 pub mod red;
 pub mod signal;
+pub mod stream_decoder;
 pub mod tcp_turn;
 pub mod video;
 mod worker;

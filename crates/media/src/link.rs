@@ -42,6 +42,35 @@ const OPUS_PT: u8 = 111;
 const VP8_PT: u8 = 96;
 /// Complete video frames waiting for the consumer before newer ones are dropped.
 const VIDEO_QUEUE: usize = 8;
+/// Audio frames handed over by the send thread and not written yet: a writer that stalls costs
+/// dropped frames, never a waiting audio thread.
+const OUTBOX: usize = 8;
+
+/// One encoded audio frame on its way from the send thread to the link's writer task.
+struct OutFrame {
+    data: Bytes,
+    payload_type: u8,
+    captured: Instant,
+}
+
+/// The link's writer: takes frames from the outbox and writes them to the track (SRTP and the
+/// socket are async), until the link is dropped.
+async fn write_frames(
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: u32,
+    frame: Duration,
+    mut outbox: mpsc::Receiver<OutFrame>,
+    packets_out: Arc<AtomicU64>,
+) {
+    while let Some(f) = outbox.recv().await {
+        match write_sample(&track, ssrc, f.payload_type, f.data, frame, f.captured).await {
+            Ok(()) => {
+                packets_out.fetch_add(1, Relaxed);
+            }
+            Err(e) => tracing::debug!(error = %e, "audio write failed"),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -51,6 +80,10 @@ pub enum LinkError {
     BadSdp(String),
     #[error("media cannot be sent before negotiation has finished (or was not negotiated)")]
     NotNegotiated,
+    #[error("the link is not keeping up: a frame was dropped")]
+    Backlog,
+    #[error("the link is closed")]
+    Closed,
 }
 
 fn rtc_err(e: impl std::fmt::Display) -> LinkError {
@@ -280,15 +313,22 @@ impl PeerConnectionEventHandler for Handler {
                 packets.fetch_add(1, Relaxed);
                 let seq = packet.header.sequence_number;
                 // The payload type we declared for RED is the one the other side sends it with.
+                // The sender's frame length is its own (a Settings choice): the buffer counts
+                // in it, read from each packet's TOC.
                 if packet.header.payload_type != RED_PT {
                     let payload: Payload = packet.payload.clone();
-                    lock(&jitter).push(seq, payload, Instant::now());
+                    let mut jb = lock(&jitter);
+                    if let Some(n) = codec::packet_samples(&payload) {
+                        jb.set_packet_samples(n);
+                    }
+                    jb.push(seq, payload, Instant::now());
                     continue;
                 }
                 match red::parse(&packet.payload) {
                     Ok(red) => {
                         let per_frame = codec::packet_samples(&red.primary.data).unwrap_or(0);
                         let mut jb = lock(&jitter);
+                        jb.set_packet_samples(per_frame);
                         jb.push(seq, red.primary.data.clone(), Instant::now());
                         for (copy_seq, data) in red.copies(seq, per_frame) {
                             jb.push_redundant(copy_seq, data);
@@ -310,14 +350,17 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn opus_codec(frame_ms: f64) -> RTCRtpCodec {
-    // minptime in whole ms; 2.5 ms frames are announced as 3 (the SDP attribute is an integer).
-    let minptime = frame_ms.ceil() as u32;
+/// The same whatever our frame length: no `minptime`. Per-frame values made two Tutti peers'
+/// Opus parameters disagree, and webrtc-rs, which keeps only exact matches when there are any
+/// (RED's always was), then dropped Opus: nobody heard anything. We take any packet length
+/// (each is decoded at its own), so there is no minimum to state; a browser's `minptime=10`
+/// is consistent with this.
+fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
         clock_rate: SAMPLE_RATE,
         channels: 2,
-        sdp_fmtp_line: format!("minptime={minptime};useinbandfec=1;stereo=1;sprop-stereo=1"),
+        sdp_fmtp_line: "useinbandfec=1;stereo=1;sprop-stereo=1".to_owned(),
         rtcp_feedback: vec![],
     }
 }
@@ -424,14 +467,12 @@ async fn add_sample_track(
 
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
-    track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
-    ssrc: u32,
-    frame: Duration,
+    outbox: mpsc::Sender<OutFrame>,
     jitter: Arc<Mutex<JitterBuffer>>,
     packets_in: Arc<AtomicU64>,
     malformed_in: Arc<AtomicU64>,
-    packets_out: AtomicU64,
+    packets_out: Arc<AtomicU64>,
     video: Option<VideoOut>,
     video_rx: Mutex<Option<std::sync::mpsc::Receiver<ReceivedVideo>>>,
     keyframe_needed: Arc<AtomicBool>,
@@ -501,7 +542,7 @@ impl PeerLink {
         cfg: &LinkConfig,
         events: mpsc::UnboundedSender<LinkEvent>,
     ) -> Result<Self, LinkError> {
-        let codec = opus_codec(cfg.music.frame.millis());
+        let codec = opus_codec();
         let mut media = MediaEngine::default();
         let mut codecs = vec![
             (codec.clone(), OPUS_PT, RtpCodecKind::Audio),
@@ -581,6 +622,15 @@ impl PeerLink {
 
         let (track, sender, ssrc) =
             add_sample_track(&pc, "instrument", RtpCodecKind::Audio, codec).await?;
+        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        let packets_out = Arc::new(AtomicU64::new(0));
+        tokio::spawn(write_frames(
+            track,
+            ssrc,
+            cfg.music.frame.duration(),
+            outbox_rx,
+            packets_out.clone(),
+        ));
         let video = if cfg.video {
             let (track, sender, ssrc) =
                 add_sample_track(&pc, "camera", RtpCodecKind::Video, vp8_codec()).await?;
@@ -597,14 +647,12 @@ impl PeerLink {
         };
         Ok(Self {
             pc,
-            track,
             sender,
-            ssrc,
-            frame: cfg.music.frame.duration(),
+            outbox,
             jitter,
             packets_in,
             malformed_in,
-            packets_out: AtomicU64::new(0),
+            packets_out,
             video,
             video_rx: Mutex::new(video_rx),
             keyframe_needed,
@@ -676,24 +724,25 @@ impl PeerLink {
         })
     }
 
-    /// Sends one encoded frame, captured at `captured` (a `Bytes` shared by every link).
-    pub async fn send_frame(
+    /// Hands one encoded frame, captured at `captured` (a `Bytes` shared by every link), to
+    /// the link's writer; never waits (a real-time thread calls it). A writer that has fallen
+    /// `OUTBOX` frames behind loses this one.
+    pub fn queue_frame(
         &self,
         packet: Bytes,
         payload_type: u8,
         captured: Instant,
     ) -> Result<(), LinkError> {
-        write_sample(
-            &self.track,
-            self.ssrc,
-            payload_type,
-            packet,
-            self.frame,
-            captured,
-        )
-        .await?;
-        self.packets_out.fetch_add(1, Relaxed);
-        Ok(())
+        self.outbox
+            .try_send(OutFrame {
+                data: packet,
+                payload_type,
+                captured,
+            })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => LinkError::Backlog,
+                mpsc::error::TrySendError::Closed(_) => LinkError::Closed,
+            })
     }
 
     /// The payload type agreed for VP8, if video was asked for and the other side takes it.

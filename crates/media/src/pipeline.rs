@@ -5,12 +5,13 @@
 //! without a sound card) the clock does, frame by frame against absolute deadlines so that
 //! lateness does not accumulate.
 
-use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicDecoder, MusicEncoder};
+use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
 use crate::format::{FrameDuration, SAMPLE_RATE};
-use crate::jitter::{JitterBuffer, Playout};
+use crate::jitter::JitterBuffer;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
 use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
+use crate::stream_decoder::StreamDecoder;
 use crate::worker::LoopThread;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -278,7 +279,6 @@ impl SendLoop {
         fanout: Fanout,
         mut source: Box<dyn AudioSource>,
         music: MusicConfig,
-        rt: tokio::runtime::Handle,
     ) -> Result<Self, PipelineError> {
         let mut encoder = MusicEncoder::new(music)?;
         let frame = music.frame;
@@ -385,7 +385,7 @@ impl SendLoop {
                             format.opus_pt,
                         ),
                     };
-                    match rt.block_on(link.send_frame(bytes, pt, captured)) {
+                    match link.queue_frame(bytes, pt, captured) {
                         Ok(()) => report.frames += 1,
                         Err(e) => {
                             report.send_errors += 1;
@@ -415,40 +415,7 @@ pub struct PlayoutReport {
     pub decode_errors: u64,
 }
 
-/// Turns one playout decision into one frame of audio.
-pub fn render(
-    decoder: &mut MusicDecoder,
-    playout: Playout,
-    pcm: &mut [f32],
-    report: &mut PlayoutReport,
-) {
-    let result = match playout {
-        Playout::Packet(p) => {
-            report.decoded += 1;
-            decoder.decode(&p, pcm)
-        }
-        Playout::Recover(next) => {
-            report.recovered += 1;
-            decoder.recover(&next, pcm)
-        }
-        Playout::Conceal => {
-            report.concealed += 1;
-            decoder.conceal(pcm)
-        }
-        Playout::Waiting => {
-            report.silent += 1;
-            pcm.fill(0.0);
-            Ok(())
-        }
-    };
-    if result.is_err() {
-        // A packet the decoder rejects (corrupt, or not Opus): conceal instead of crackling.
-        report.decode_errors += 1;
-        if decoder.conceal(pcm).is_err() {
-            pcm.fill(0.0);
-        }
-    }
-}
+pub use crate::stream_decoder::render;
 
 /// A running playout loop; `stop` ends it and hands back the sink.
 pub struct PlayoutLoop<S> {
@@ -460,11 +427,11 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
     /// frame period.
     pub fn spawn(mix: Mix, frame: FrameDuration, mut sink: S) -> Result<Self, PipelineError> {
         // Fail here, not in the thread, if a decoder cannot be made.
-        MusicDecoder::new(frame)?;
+        StreamDecoder::new(frame)?;
         let worker = LoopThread::spawn("tutti-playout", move |stop| {
             crate::realtime::promote_current_thread();
             let mut report = PlayoutReport::default();
-            let mut decoders: HashMap<String, MusicDecoder> = HashMap::new();
+            let mut decoders: HashMap<String, StreamDecoder> = HashMap::new();
             let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
             let mut one = vec![0.0f32; frame.interleaved()];
             let mut pcm = vec![0.0f32; frame.interleaved()];
@@ -509,7 +476,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     decoders.retain(|who, _| streams.iter().any(|(w, ..)| w == who));
                     for (who, ..) in &streams {
                         if !decoders.contains_key(who)
-                            && let Ok(d) = MusicDecoder::new(frame)
+                            && let Ok(d) = StreamDecoder::new(frame)
                         {
                             decoders.insert(who.clone(), d);
                         }
@@ -519,8 +486,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     let Some(decoder) = decoders.get_mut(who) else {
                         continue;
                     };
-                    let playout = lock(jitter).pop();
-                    render(decoder, playout, &mut one, &mut report);
+                    decoder.fill(&mut lock(jitter), &mut one, &mut report);
                     if muted.load(Relaxed) {
                         one.fill(0.0);
                     }
@@ -596,20 +562,11 @@ mod tests {
     fn with_nobody_to_send_to_the_send_loop_wakes_once_a_tick() {
         let reads = Arc::new(Mutex::new(Vec::new()));
         let fanout = Fanout::default();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
         let music = MusicConfig {
             frame: FrameDuration::Ms2_5,
             ..MusicConfig::default()
         };
-        let send = SendLoop::spawn(
-            fanout.clone(),
-            Box::new(Noting(reads.clone())),
-            music,
-            rt.handle().clone(),
-        )
-        .unwrap();
+        let send = SendLoop::spawn(fanout.clone(), Box::new(Noting(reads.clone())), music).unwrap();
         std::thread::sleep(Duration::from_millis(300));
         let report = send.stop();
         let reads = lock(&reads).clone();

@@ -48,15 +48,25 @@ async fn connected_pair_through(
     video: bool,
     rewrite: Option<tutti_media::impair::CandidateRewrite>,
 ) -> (Arc<PeerLink>, Arc<PeerLink>) {
-    let cfg = LinkConfig {
+    connected_pair_of(music, music, video, rewrite).await
+}
+
+/// Two links whose settings differ (`music_a` for the offerer, `music_b` for the answerer).
+async fn connected_pair_of(
+    music_a: MusicConfig,
+    music_b: MusicConfig,
+    video: bool,
+    rewrite: Option<tutti_media::impair::CandidateRewrite>,
+) -> (Arc<PeerLink>, Arc<PeerLink>) {
+    let cfg = |music| LinkConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
         video,
         ..LinkConfig::new(music)
     };
     let (ta, ra) = mpsc::unbounded_channel();
     let (tb, rb) = mpsc::unbounded_channel();
-    let a = Arc::new(PeerLink::new(&cfg, ta).await.unwrap());
-    let b = Arc::new(PeerLink::new(&cfg, tb).await.unwrap());
+    let a = Arc::new(PeerLink::new(&cfg(music_a), ta).await.unwrap());
+    let b = Arc::new(PeerLink::new(&cfg(music_b), tb).await.unwrap());
     let through = |sdp: String| match &rewrite {
         Some(rw) => rw.apply_sdp(&sdp),
         None => sdp,
@@ -131,7 +141,6 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
         ..MusicConfig::default()
     };
     let (a, b) = connected_pair(music).await;
-    let rt = tokio::runtime::Handle::current();
     let (fanout, mix) = wire(&a, &b).await;
     let recorder = run_blocking(move || {
         let play = PlayoutLoop::spawn(
@@ -143,7 +152,7 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
             },
         )
         .unwrap();
-        let send = SendLoop::spawn(fanout, Box::new(Sine::new(440.0, 0.3)), music, rt).unwrap();
+        let send = SendLoop::spawn(fanout, Box::new(Sine::new(440.0, 0.3)), music).unwrap();
         std::thread::sleep(Duration::from_secs(3));
         let sent = send.stop();
         let (rec, report) = play.stop().unwrap();
@@ -174,6 +183,89 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
     b.close().await;
 }
 
+/// Settings differ between two machines: every frame length hears every other, both ways, with
+/// Opus and RED negotiated (before, nobody heard anything: each side's Opus parameters named its
+/// own frame length, webrtc-rs dropped Opus, and each packet was decoded at the receiver's own
+/// length).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_with_different_frame_lengths_hear_each_other() {
+    let _turn = one_at_a_time().await;
+    let all = FrameDuration::ALL;
+    for (i, &fa) in all.iter().enumerate() {
+        for &fb in &all[i + 1..] {
+            let (ma, mb) = (
+                MusicConfig {
+                    frame: fa,
+                    ..MusicConfig::default()
+                },
+                MusicConfig {
+                    frame: fb,
+                    ..MusicConfig::default()
+                },
+            );
+            let (a, b) = connected_pair_of(ma, mb, false, None).await;
+            for (link, frame) in [(&a, fa), (&b, fb)] {
+                let format = link.send_format().await.unwrap();
+                assert!(
+                    format.red_pt.is_some(),
+                    "{fa:?}/{fb:?}: {frame:?} side sends without RED: {format:?}"
+                );
+            }
+            let (to_b, mix_b) = wire(&a, &b).await;
+            let (to_a, mix_a) = wire(&b, &a).await;
+            let heard = run_blocking(move || {
+                let rec = || Recorder {
+                    samples: vec![],
+                    frames_at: vec![],
+                };
+                let play_b = PlayoutLoop::spawn(mix_b, fb, rec()).unwrap();
+                let play_a = PlayoutLoop::spawn(mix_a, fa, rec()).unwrap();
+                let send_a = SendLoop::spawn(to_b, Box::new(Sine::new(440.0, 0.3)), ma).unwrap();
+                let send_b = SendLoop::spawn(to_a, Box::new(Sine::new(660.0, 0.3)), mb).unwrap();
+                std::thread::sleep(Duration::from_millis(2500));
+                // The listeners first: what they played last was still being sent.
+                let heard = [
+                    (
+                        format!("{fa:?} heard at {fb:?}"),
+                        440.0,
+                        play_b.stop().unwrap().0,
+                    ),
+                    (
+                        format!("{fb:?} heard at {fa:?}"),
+                        660.0,
+                        play_a.stop().unwrap().0,
+                    ),
+                ];
+                send_a.stop();
+                send_b.stop();
+                heard
+            });
+            for (what, hz, rec) in heard {
+                // The last second, in four windows: at least three clean (see the tone test).
+                let tail = &rec.samples[rec.samples.len().saturating_sub(48_000 * 2)..];
+                let windows: Vec<_> = tail
+                    .chunks_exact((tail.len() / 4).max(2))
+                    .map(|w| tone(w, hz))
+                    .collect();
+                let clean = windows
+                    .iter()
+                    .filter(|t| (t.frequency - hz).abs() < 1.5 && t.snr_db >= 20.0)
+                    .count();
+                eprintln!(
+                    "{what}: SNR per 250 ms {:?}",
+                    windows.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>()
+                );
+                assert!(
+                    clean >= 3,
+                    "{what}: {clean} of 4 windows clean: {windows:?}"
+                );
+            }
+            a.close().await;
+            b.close().await;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_click_arrives_and_soon() {
     let _turn = one_at_a_time().await;
@@ -182,7 +274,6 @@ async fn every_click_arrives_and_soon() {
         ..MusicConfig::default()
     };
     let (a, b) = connected_pair(music).await;
-    let rt = tokio::runtime::Handle::current();
     let (fanout, mix) = wire(&a, &b).await;
     let (rec, started, clicks) = run_blocking(move || {
         let play = PlayoutLoop::spawn(
@@ -196,7 +287,7 @@ async fn every_click_arrives_and_soon() {
         .unwrap();
         let train = ClickTrain::new(200, 0.8);
         let clicks: Vec<u64> = (0..15).map(|k| train.click_at(k)).collect();
-        let send = SendLoop::spawn(fanout, Box::new(train), music, rt).unwrap();
+        let send = SendLoop::spawn(fanout, Box::new(train), music).unwrap();
         let started = send.started;
         std::thread::sleep(Duration::from_millis(3300));
         send.stop();
