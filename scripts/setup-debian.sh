@@ -15,11 +15,13 @@ APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclan
   iproute2 nftables
   # Tests: the real app under a virtual display, driven through WebKit's WebDriver; a Korean
   # font, so that its screenshots show the Korean UI rather than empty boxes.
-  xvfb xauth webkit2gtk-driver fonts-nanum)
-# Benchmarks only (`setup-debian.sh --bench`): a CPU hog, and Chromium for the WebRTC call
-# `bench devices` measures beside Tutti's.
+  xvfb xauth webkit2gtk-driver fonts-nanum
+  # Tests: an independent WebRTC stack to hold Tutti's links against (tests/tests/chromium.rs;
+  # `bench devices` also measures its call beside Tutti's).
+  chromium)
+# Benchmarks only (`setup-debian.sh --bench`): a CPU hog.
 if [ "${1:-}" = "--bench" ]; then
-  APT_PACKAGES+=(stress-ng chromium)
+  APT_PACKAGES+=(stress-ng)
 fi
 
 missing=()

@@ -144,6 +144,37 @@ impl SeqUnwrap {
     }
 }
 
+/// Numbers a stream's frames from their RTP timestamps, for the jitter buffer's `seq`. Sequence
+/// numbers are not frame numbers: a browser sends padding-only packets (bandwidth probes) on the
+/// audio stream, each taking a sequence number and carrying no audio, which would read as lost
+/// frames. Timestamps advance by the frame's samples whatever else is sent (and are what RED's
+/// copies are placed by).
+#[derive(Debug, Default, Clone)]
+pub struct FrameIndex {
+    /// The newest timestamp seen, and its frame number.
+    newest: Option<(u32, u16)>,
+}
+
+impl FrameIndex {
+    /// The frame number of a packet stamped `timestamp` whose frames carry `samples` each.
+    pub fn index(&mut self, timestamp: u32, samples: u32) -> u16 {
+        let Some((ts, n)) = self.newest else {
+            self.newest = Some((timestamp, 0));
+            return 0;
+        };
+        // Signed distance, so that a late packet numbers before the newest (and across the
+        // 32-bit wrap, once a day at 48 kHz).
+        let d = i64::from(timestamp.wrapping_sub(ts) as i32);
+        let frames = d.div_euclid(i64::from(samples.max(1)));
+        // Mod 2^16, as sequence numbers are (the buffer unwraps them).
+        let index = n.wrapping_add(frames as u16);
+        if d > 0 {
+            self.newest = Some((timestamp, index));
+        }
+        index
+    }
+}
+
 /// A frame waiting to play, and whether it came as a redundant copy (RED) rather than in its
 /// own packet.
 struct Slot {
@@ -960,5 +991,23 @@ mod tests {
         assert_eq!(jb.depth(), 0);
         // The limits keep their durations: 200 ms is 20 packets of 10 ms.
         assert_eq!(jb.cfg.max_depth, 20);
+    }
+
+    #[test]
+    fn frames_are_numbered_by_timestamp_whatever_the_sequence_numbers() {
+        let mut f = FrameIndex::default();
+        let base = u32::MAX - 960 * 2; // wraps after the third frame
+        assert_eq!(f.index(base, 960), 0);
+        assert_eq!(f.index(base.wrapping_add(960), 960), 1);
+        // A padding packet's timestamp is its media packet's: the same frame, not a new one.
+        assert_eq!(f.index(base.wrapping_add(960), 960), 1);
+        assert_eq!(f.index(base.wrapping_add(3 * 960), 960), 3);
+        // Late, across the wrap: before the newest.
+        assert_eq!(f.index(base.wrapping_add(2 * 960), 960), 2);
+        assert_eq!(f.index(base.wrapping_add(4 * 960), 960), 4);
+        // An earlier frame than the first numbers below zero, as sequence numbers would.
+        let mut g = FrameIndex::default();
+        g.index(10_000, 120);
+        assert_eq!(g.index(10_000 - 120, 120), u16::MAX);
     }
 }

@@ -9,7 +9,7 @@
 use crate::codec::{self, MusicConfig};
 use crate::feedback::{self, Feedback, KeyframeNeed, VideoFeedback};
 use crate::format::SAMPLE_RATE;
-use crate::jitter::{JitterBuffer, JitterConfig, Payload};
+use crate::jitter::{FrameIndex, JitterBuffer, JitterConfig, Payload};
 use crate::red::{self, RED_PT};
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -300,6 +300,7 @@ impl PeerConnectionEventHandler for Handler {
         );
         tokio::spawn(async move {
             let mut first = true;
+            let mut frames = FrameIndex::default();
             while let Some(event) = track.poll().await {
                 let packet = match event {
                     TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -310,23 +311,34 @@ impl PeerConnectionEventHandler for Handler {
                     first = false;
                     let _ = events.send(LinkEvent::RemoteAudio);
                 }
+                if packet.payload.is_empty() {
+                    // Padding only (a browser probing the bandwidth): no audio.
+                    continue;
+                }
                 packets.fetch_add(1, Relaxed);
-                let seq = packet.header.sequence_number;
+                let ts = packet.header.timestamp;
                 // The payload type we declared for RED is the one the other side sends it with.
                 // The sender's frame length is its own (a Settings choice): the buffer counts
-                // in it, read from each packet's TOC.
+                // in it, read from each packet's TOC, and frames are numbered by timestamp.
                 if packet.header.payload_type != RED_PT {
                     let payload: Payload = packet.payload.clone();
+                    let Some(n) = codec::packet_samples(&payload) else {
+                        malformed.fetch_add(1, Relaxed);
+                        continue;
+                    };
+                    let seq = frames.index(ts, n);
                     let mut jb = lock(&jitter);
-                    if let Some(n) = codec::packet_samples(&payload) {
-                        jb.set_packet_samples(n);
-                    }
+                    jb.set_packet_samples(n);
                     jb.push(seq, payload, Instant::now());
                     continue;
                 }
                 match red::parse(&packet.payload) {
                     Ok(red) => {
-                        let per_frame = codec::packet_samples(&red.primary.data).unwrap_or(0);
+                        let Some(per_frame) = codec::packet_samples(&red.primary.data) else {
+                            malformed.fetch_add(1, Relaxed);
+                            continue;
+                        };
+                        let seq = frames.index(ts, per_frame);
                         let mut jb = lock(&jitter);
                         jb.set_packet_samples(per_frame);
                         jb.push(seq, red.primary.data.clone(), Instant::now());

@@ -1,0 +1,182 @@
+//! Tutti against an independent WebRTC stack: a Tutti link and a peer connection in headless
+//! Chromium (tests/app/chromium-peer.mjs), negotiated with each other over loopback. Tutti
+//! offers as it does in a lesson (music-mode Opus at 2.5 ms frames with RED); Chromium answers
+//! with its defaults and sends its own 20-ms Opus. Each side's own receiver says what it heard:
+//! Tutti's playout is analysed for Chromium's tone, Chromium's statistics for Tutti's.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tutti_e2e::{clean_windows, one_at_a_time};
+use tutti_media::pipeline::{Fanout, Mix, PlayoutLoop, SendLoop};
+use tutti_media::signal::{MemorySink, Sine};
+use tutti_media::{FrameDuration, LinkConfig, LinkEvent, LinkState, MusicConfig, PeerLink};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Why Chromium cannot be driven here, if it cannot.
+fn missing() -> Option<String> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!("{chromium} is not installed"));
+    }
+    if !repo().join("ui/node_modules/playwright-core").exists() {
+        return Some("ui/node_modules/playwright-core is not installed (npm ci in ui)".into());
+    }
+    None
+}
+
+/// Sends one JSON line to the Chromium peer.
+async fn say(to: &mut tokio::process::ChildStdin, msg: Value) {
+    to.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
+    to.flush().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_and_tutti_hear_each_other() {
+    if let Some(why) = missing() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "{why}, and CI=true requires this test"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms2_5,
+        ..MusicConfig::default()
+    };
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let link = Arc::new(
+        PeerLink::new(
+            &LinkConfig {
+                udp_addrs: vec!["127.0.0.1:0".into()],
+                ..LinkConfig::new(music)
+            },
+            events_tx,
+        )
+        .await
+        .unwrap(),
+    );
+    let mut node = tokio::process::Command::new("node")
+        .arg(repo().join("tests/app/chromium-peer.mjs"))
+        .args(["--tone", "440"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut to_chromium = node.stdin.take().unwrap();
+    let mut from_chromium = BufReader::new(node.stdout.take().unwrap()).lines();
+    say(
+        &mut to_chromium,
+        json!({ "offer": link.offer().await.unwrap() }),
+    )
+    .await;
+
+    // Negotiation, as the room server would relay it, until both sides are connected.
+    let (mut ours, mut theirs) = (false, false);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while !(ours && theirs) {
+            tokio::select! {
+                Some(ev) = events.recv() => match ev {
+                    LinkEvent::LocalCandidate { candidate, sdp_mid, sdp_mline_index } => {
+                        let c = json!({ "candidate": candidate, "sdpMid": sdp_mid,
+                                        "sdpMLineIndex": sdp_mline_index });
+                        say(&mut to_chromium, json!({ "candidate": c })).await;
+                    }
+                    LinkEvent::State(LinkState::Connected) => ours = true,
+                    _ => {}
+                },
+                line = from_chromium.next_line() => {
+                    let line = line.unwrap().expect("the Chromium peer ended early");
+                    let msg: Value = serde_json::from_str(&line).unwrap();
+                    if let Some(sdp) = msg["answer"].as_str() {
+                        link.accept_answer(sdp).await.unwrap();
+                    } else if let Some(c) = msg.get("candidate") {
+                        let mline = c["sdpMLineIndex"].as_u64().map(|i| i as u16);
+                        let mid = c["sdpMid"].as_str().map(str::to_owned);
+                        link.add_candidate(c["candidate"].as_str().unwrap(), mid, mline)
+                            .await
+                            .unwrap();
+                    } else if msg["connected"] == true {
+                        theirs = true;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("Tutti and Chromium connect over loopback");
+
+    // Keep taking Tutti's link events (candidates that come late) so nothing blocks.
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let format = link.send_format().await.unwrap();
+    let fanout = Fanout::default();
+    fanout.add(link.clone(), format);
+    let mix = Mix::default();
+    mix.add("chromium", link.jitter());
+    let heard = MemorySink::default();
+    let (play_into, jitter) = (heard.clone(), link.jitter());
+    let stop_after = tokio::task::spawn_blocking(move || {
+        let play = PlayoutLoop::spawn(mix, music.frame, play_into).unwrap();
+        let send = SendLoop::spawn(fanout, Box::new(Sine::new(660.0, 0.3)), music).unwrap();
+        std::thread::sleep(Duration::from_secs(4));
+        (play, send)
+    });
+    let (play, send) = stop_after.await.unwrap();
+    say(&mut to_chromium, json!({ "report": true })).await;
+    let report: Value = loop {
+        let line = from_chromium.next_line().await.unwrap().expect("a report");
+        let msg: Value = serde_json::from_str(&line).unwrap();
+        if msg.get("report").is_some() {
+            break msg["report"].clone();
+        }
+    };
+    let (_, played) = play.stop().unwrap();
+    let sent = send.stop();
+    drop(to_chromium);
+    let _ = tokio::time::timeout(Duration::from_secs(10), node.wait()).await;
+    link.close().await;
+
+    // Tutti hearing Chromium: its 20-ms packets decoded at their own length into 2.5-ms frames.
+    let stats = jitter.lock().unwrap().stats();
+    let samples = heard.take().samples;
+    eprintln!("{} s played: {played:?}", samples.len() as f64 / 96_000.0);
+    let (clean, tones) = clean_windows(&samples, 440.0);
+    eprintln!(
+        "Tutti heard Chromium's 440 Hz cleanly in {clean} of 8 windows (SNR dB {:?}); {stats:?}",
+        tones.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>()
+    );
+    // Chromium hearing Tutti: its own decoder's count of samples and concealment.
+    eprintln!("Chromium's report: {report}; Tutti sent {sent:?} as {format:?}");
+    assert!(clean >= 6, "Tutti heard Chromium: {tones:?}");
+    let inbound = &report["inbound"];
+    assert_eq!(report["codec"], "audio/opus", "{report}");
+    let packets = inbound["packets"].as_f64().unwrap_or(0.0);
+    // 4 s of 2.5-ms frames is 1600 packets; start-up aside, most of them.
+    assert!(
+        packets > 1000.0,
+        "Chromium received {packets} packets: {report}"
+    );
+    let (samples, concealed) = (
+        inbound["samples"].as_f64().unwrap_or(0.0),
+        inbound["concealed"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        samples > 48_000.0 && concealed / samples < 0.05,
+        "Chromium decoded {samples} samples, concealed {concealed}: {report}"
+    );
+    let level = inbound["level"].as_f64().unwrap_or(0.0);
+    assert!(
+        level > 0.1,
+        "Chromium hears Tutti's 0.3 tone at {level}: {report}"
+    );
+}
