@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: a room server on a free loopback port and
 //! lesson engines configured for loopback.
 
+pub mod netns;
+
 use std::time::Duration;
 use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent};
 use tutti_media::MusicConfig;

@@ -414,6 +414,7 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 None => break,
                 Some(LessonEvent::Over(why)) => {
                     tracing::info!("{why}");
+                    say(&format!("over: {why}"));
                     break;
                 }
                 Some(LessonEvent::Knocking(k)) => tracing::info!("{} knocks", k.name),
@@ -421,11 +422,20 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 Some(LessonEvent::Participant(p)) => tracing::info!(peer = %p.peer, connected = p.connected, mic = p.mic, "{}", p.name),
                 Some(LessonEvent::Left(p)) => tracing::info!(peer = %p, "left"),
                 Some(LessonEvent::Link { peer, state }) => tracing::info!(%peer, ?state, "media"),
-                Some(LessonEvent::Hearing(p)) => tracing::info!(peer = %p, "hearing"),
+                Some(LessonEvent::Hearing(p)) => {
+                    tracing::info!(peer = %p, "hearing");
+                    say(&format!("hearing: {p}"));
+                }
                 Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
-                Some(LessonEvent::RoomServer { reachable: true }) => tracing::info!("back on the room server"),
-                Some(LessonEvent::RoomServer { reachable: false }) => tracing::warn!("room server unreachable, reconnecting"),
+                Some(LessonEvent::RoomServer { reachable: true }) => {
+                    tracing::info!("back on the room server");
+                    say("room-server: back");
+                }
+                Some(LessonEvent::RoomServer { reachable: false }) => {
+                    tracing::warn!("room server unreachable, reconnecting");
+                    say("room-server: unreachable");
+                }
             }
         }
     }

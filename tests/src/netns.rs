@@ -1,0 +1,298 @@
+//! Real network separation for the end-to-end tests: network namespaces joined through a router
+//! namespace (nftables NAT and filters), and the workspace's real binaries started inside them.
+//!
+//! ```text
+//!   [teacher 10.71.1.2] ── [router] ── [student 10.71.2.2]
+//!                             │ masquerades both sides towards the server
+//!                        [server 10.71.9.2: room server + STUN/TURN]
+//! ```
+
+// Test code: a failure to set up the network is the test's failure, said where it happened.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Network {
+    /// The two sides can reach each other through the router.
+    Open,
+    /// They cannot: only the relay connects them.
+    Blocked,
+    /// As blocked, and no UDP reaches the server either.
+    TcpOnly,
+}
+
+/// Runs `ip` (or anything) and says what failed.
+pub fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args.join(" ")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Four namespaces and their links; removed on drop.
+pub struct Topology {
+    names: Vec<String>,
+}
+
+impl Topology {
+    pub fn ns(&self, role: &str) -> String {
+        format!("tutti-{role}-{}", std::process::id())
+    }
+
+    /// `Err` when namespaces cannot be made here at all (the test then skips).
+    pub fn probe() -> Result<(), String> {
+        let name = format!("tutti-probe-{}", std::process::id());
+        run(&["ip", "netns", "add", &name])?;
+        run(&["ip", "netns", "del", &name])
+    }
+
+    pub fn build(network: Network) -> Topology {
+        let mut t = Topology { names: Vec::new() };
+        let (a, b, s, r) = (t.ns("a"), t.ns("b"), t.ns("s"), t.ns("r"));
+        let pid = std::process::id() % 100_000;
+        for ns in [&a, &b, &s, &r] {
+            run(&["ip", "netns", "add", ns]).unwrap();
+            t.names.push(ns.clone());
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]).unwrap();
+        }
+        // One veth pair per side: (namespace, its address, the router's end address).
+        for (tag, ns, subnet) in [("a", &a, 1), ("b", &b, 2), ("s", &s, 9)] {
+            let (inner, outer) = (format!("t{tag}{pid}i"), format!("t{tag}{pid}o"));
+            run(&[
+                "ip", "link", "add", &inner, "netns", ns, "type", "veth", "peer", "name", &outer,
+                "netns", &r,
+            ])
+            .unwrap();
+            let host = format!("10.71.{subnet}.2/24");
+            let gw = format!("10.71.{subnet}.1");
+            run(&["ip", "-n", ns, "addr", "add", &host, "dev", &inner]).unwrap();
+            run(&["ip", "-n", ns, "link", "set", &inner, "up"]).unwrap();
+            run(&[
+                "ip",
+                "-n",
+                &r,
+                "addr",
+                "add",
+                &format!("{gw}/24"),
+                "dev",
+                &outer,
+            ])
+            .unwrap();
+            run(&["ip", "-n", &r, "link", "set", &outer, "up"]).unwrap();
+            if tag != "s" {
+                run(&["ip", "-n", ns, "route", "add", "default", "via", &gw]).unwrap();
+            }
+        }
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &r,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])
+        .unwrap();
+        let (ao, bo, so) = (
+            format!("ta{pid}o"),
+            format!("tb{pid}o"),
+            format!("ts{pid}o"),
+        );
+        let mut rules = format!(
+            "table ip tutti {{\n\
+               chain outgoing {{ type nat hook postrouting priority 100; oifname \"{so}\" masquerade; }}\n\
+               chain forwarding {{ type filter hook forward priority 0; policy accept;\n"
+        );
+        if network != Network::Open {
+            rules += &format!(
+                "iifname \"{ao}\" oifname \"{bo}\" drop;\niifname \"{bo}\" oifname \"{ao}\" drop;\n"
+            );
+        }
+        if network == Network::TcpOnly {
+            rules += &format!("oifname \"{so}\" meta l4proto udp drop;\n");
+        }
+        rules += "}\n}\n";
+        let file = std::env::temp_dir().join(format!("tutti-nft-{}.conf", std::process::id()));
+        std::fs::write(&file, rules).unwrap();
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &r,
+            "nft",
+            "-f",
+            file.to_str().unwrap(),
+        ])
+        .expect("nftables rules (is the nftables package installed? scripts/setup-debian.sh)");
+        t
+    }
+}
+
+impl Topology {
+    /// Whether the tests that need namespaces can run; where they cannot, says why (and under
+    /// CI=true, where they must run, fails).
+    pub fn available() -> bool {
+        match Self::probe() {
+            Ok(()) => true,
+            Err(why) => {
+                assert!(
+                    std::env::var_os("CI").is_none_or(|v| v != "true"),
+                    "network namespaces cannot be made here ({why}), and CI=true requires these tests"
+                );
+                eprintln!("SKIPPED: network namespaces cannot be made here ({why})");
+                false
+            }
+        }
+    }
+
+    /// Cuts all traffic through the router (every side from every other, the server too), as
+    /// a network that goes away does: packets vanish, nothing is refused.
+    pub fn cut(&self) {
+        let r = self.ns("r");
+        let rules = "table ip tutti_cut {\n\
+             chain everything { type filter hook forward priority -10; policy drop; }\n\
+             }\n";
+        let file = std::env::temp_dir().join(format!("tutti-cut-{}.conf", std::process::id()));
+        std::fs::write(&file, rules).unwrap();
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &r,
+            "nft",
+            "-f",
+            file.to_str().unwrap(),
+        ])
+        .unwrap();
+    }
+
+    /// Lets traffic through again.
+    pub fn restore(&self) {
+        let r = self.ns("r");
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &r,
+            "nft",
+            "delete",
+            "table",
+            "ip",
+            "tutti_cut",
+        ])
+        .unwrap();
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = run(&["ip", "netns", "del", ns]);
+        }
+    }
+}
+
+/// The workspace's binaries, next to this test's own executable.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo build --workspace --bins` first (make test does)",
+        path.display()
+    );
+    path
+}
+
+/// A process in a namespace, killed on drop; its stdout lines arrive on a channel.
+pub struct Proc {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn start(ns: &str, program: PathBuf, args: &[&str]) -> Proc {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// The first line starting with `prefix` (the rest of it), within `within`.
+    pub fn line(&self, prefix: &str, within: Duration) -> String {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_owned(),
+                Ok(_) => continue,
+                Err(e) => panic!("no line {prefix:?} within {within:?}: {e}"),
+            }
+        }
+    }
+}
+
+impl Proc {
+    /// Waits for the process to end (at most `within`, then kills it) and returns the lines it
+    /// printed that nobody took yet.
+    pub fn finish(&mut self, within: Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut lines = Vec::new();
+        // The reader thread ends at the end of the output.
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            lines.push(l);
+        }
+        lines
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn tempfile_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tutti-nat-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
