@@ -11,7 +11,8 @@ TAURI := ui/node_modules/.bin/tauri
 APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
-	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices app-peers
+	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
+	app-peers
 
 setup:
 	@scripts/setup-debian.sh
@@ -82,7 +83,7 @@ bench-devices: setup ui-deps
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --hog
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --mic-blocks-ms 500
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --audio-host cpal
-bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices
+bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000
@@ -95,6 +96,12 @@ bench-latency: setup
 	for f in 2.5 5 10; do $(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms $$f --seconds 20; done
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --impair loss=3,delay=20,jitter=10
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --relay
+
+## A lesson's sound after 10 cuts of all traffic (5 s each) and a room-server restart, with the
+## real binaries in network namespaces (needs root); the benchmark finds them next to itself.
+bench-recovery: setup
+	cargo build --release -p signaling-server -p tutti-lesson
+	cargo bench -p tutti-e2e --bench recovery -- --cuts 10 --cut-s 5
 
 ## The jitter buffer alone, against generated arrival traces (repeatable, seeded).
 bench-jitter: setup

@@ -11,10 +11,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Network {
@@ -295,4 +295,99 @@ pub fn tempfile_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+// A lesson of clicks across the namespaces: what recovery.rs and the recovery benchmark use.
+
+/// CLOCK_MONOTONIC now, in ns: the clock the student's click report uses.
+pub fn now_ns() -> u64 {
+    tutti_media::clock::monotonic_ns(Instant::now())
+}
+
+pub const CLICK_MS: u64 = 100;
+
+/// The room server in its namespace, on the data directory `data`.
+pub fn room_server_in(topo: &Topology, data: &Path) -> Proc {
+    let server = Proc::start(
+        &topo.ns("s"),
+        bin("tutti-server"),
+        &[
+            "--listen",
+            "10.71.9.2:8787",
+            "--data",
+            data.to_str().unwrap(),
+            "--turn-listen",
+            "10.71.9.2:3478",
+        ],
+    );
+    server.line("tutti-server relay on", Duration::from_secs(20));
+    server
+}
+
+/// Teacher and student in a lesson on an open network, the student hearing the clicks for
+/// `seconds`; returns them once the student hears.
+pub fn click_lesson(topo: &Topology, seconds: u32) -> (Proc, Proc) {
+    let url = "ws://10.71.9.2:8787/ws";
+    let clicks = format!("clicks:{CLICK_MS}");
+    let teacher = Proc::start(
+        &topo.ns("a"),
+        bin("tutti-peer"),
+        &[
+            "host",
+            "--server",
+            url,
+            "--udp",
+            "10.71.1.2",
+            "--source",
+            &clicks,
+        ],
+    );
+    let code = teacher.line("invite:", Duration::from_secs(20));
+    let seconds = seconds.to_string();
+    let student = Proc::start(
+        &topo.ns("b"),
+        bin("tutti-peer"),
+        &[
+            "join",
+            &code,
+            "--server",
+            url,
+            "--udp",
+            "10.71.2.2",
+            "--source",
+            "silence",
+            "--seconds",
+            &seconds,
+            "--detect-clicks",
+        ],
+    );
+    student.line("hearing:", Duration::from_secs(60));
+    (teacher, student)
+}
+
+/// What the student printed at the end: when each click was played (monotonic ns, the same
+/// clock as this test's across namespaces), and every other line.
+pub fn clicks_heard(lines: &[String]) -> Vec<u64> {
+    let json = lines
+        .iter()
+        .find(|l| l.starts_with('{') && l.contains("\"ready_ns\""))
+        .unwrap_or_else(|| panic!("no click report from the student: {lines:?}"));
+    let v: serde_json::Value = serde_json::from_str(json).unwrap();
+    v["ready_ns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect()
+}
+
+/// The longest silence between two clicks heard in `[from, to]` (ms).
+pub fn longest_gap_ms(onsets: &[u64], from: u64, to: u64) -> f64 {
+    onsets
+        .iter()
+        .filter(|&&t| t >= from && t <= to)
+        .collect::<Vec<_>>()
+        .windows(2)
+        .map(|w| (w[1] - w[0]) as f64 / 1e6)
+        .fold(0.0, f64::max)
 }

@@ -6,104 +6,12 @@
 //! still be in the lesson.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::path::Path;
 use std::time::Duration;
-use std::time::Instant;
-use tutti_e2e::netns::{Network, Proc, Topology, bin, tempfile_dir};
+use tutti_e2e::netns::{
+    Network, Topology, click_lesson, clicks_heard, longest_gap_ms, now_ns, room_server_in,
+    tempfile_dir,
+};
 use tutti_e2e::one_at_a_time;
-
-/// CLOCK_MONOTONIC now, in ns: the clock the student's click report uses.
-fn now_ns() -> u64 {
-    tutti_media::clock::monotonic_ns(Instant::now())
-}
-
-const CLICK_MS: u64 = 100;
-
-/// The room server in its namespace, on the data directory `data`.
-fn server(topo: &Topology, data: &Path) -> Proc {
-    let server = Proc::start(
-        &topo.ns("s"),
-        bin("tutti-server"),
-        &[
-            "--listen",
-            "10.71.9.2:8787",
-            "--data",
-            data.to_str().unwrap(),
-            "--turn-listen",
-            "10.71.9.2:3478",
-        ],
-    );
-    server.line("tutti-server relay on", Duration::from_secs(20));
-    server
-}
-
-/// Teacher and student in a lesson on an open network, the student hearing the clicks for
-/// `seconds`; returns them once the student hears.
-fn lesson(topo: &Topology, seconds: u32) -> (Proc, Proc) {
-    let url = "ws://10.71.9.2:8787/ws";
-    let clicks = format!("clicks:{CLICK_MS}");
-    let teacher = Proc::start(
-        &topo.ns("a"),
-        bin("tutti-peer"),
-        &[
-            "host",
-            "--server",
-            url,
-            "--udp",
-            "10.71.1.2",
-            "--source",
-            &clicks,
-        ],
-    );
-    let code = teacher.line("invite:", Duration::from_secs(20));
-    let seconds = seconds.to_string();
-    let student = Proc::start(
-        &topo.ns("b"),
-        bin("tutti-peer"),
-        &[
-            "join",
-            &code,
-            "--server",
-            url,
-            "--udp",
-            "10.71.2.2",
-            "--source",
-            "silence",
-            "--seconds",
-            &seconds,
-            "--detect-clicks",
-        ],
-    );
-    student.line("hearing:", Duration::from_secs(60));
-    (teacher, student)
-}
-
-/// What the student printed at the end: when each click was played (monotonic ns, the same
-/// clock as this test's across namespaces), and every other line.
-fn clicks_heard(lines: &[String]) -> Vec<u64> {
-    let json = lines
-        .iter()
-        .find(|l| l.starts_with('{') && l.contains("\"ready_ns\""))
-        .unwrap_or_else(|| panic!("no click report from the student: {lines:?}"));
-    let v: serde_json::Value = serde_json::from_str(json).unwrap();
-    v["ready_ns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n.as_u64().unwrap())
-        .collect()
-}
-
-/// The longest silence between two clicks heard in `[from, to]` (ms).
-fn longest_gap_ms(onsets: &[u64], from: u64, to: u64) -> f64 {
-    onsets
-        .iter()
-        .filter(|&&t| t >= from && t <= to)
-        .collect::<Vec<_>>()
-        .windows(2)
-        .map(|w| (w[1] - w[0]) as f64 / 1e6)
-        .fold(0.0, f64::max)
-}
 
 fn assert_still_in_the_lesson(who: &str, lines: &[String]) {
     assert!(
@@ -120,8 +28,8 @@ async fn five_seconds_without_any_network_heal_by_themselves() {
     }
     let topo = Topology::build(Network::Open);
     let data = tempfile_dir("recovery-cut");
-    let _server = server(&topo, &data);
-    let (mut teacher, mut student) = lesson(&topo, 20);
+    let _server = room_server_in(&topo, &data);
+    let (mut teacher, mut student) = click_lesson(&topo, 20);
     std::thread::sleep(Duration::from_secs(3));
     let cut_at = now_ns();
     topo.cut();
@@ -173,9 +81,9 @@ async fn five_seconds_without_any_network_heal_by_themselves() {
 fn room_server_killed_for(outage: Duration) {
     let topo = Topology::build(Network::Open);
     let data = tempfile_dir("recovery-kill");
-    let mut server_proc = server(&topo, &data);
+    let mut server_proc = room_server_in(&topo, &data);
     let seconds = 10 + outage.as_secs() as u32 + 8;
-    let (mut teacher, mut student) = lesson(&topo, seconds);
+    let (mut teacher, mut student) = click_lesson(&topo, seconds);
     std::thread::sleep(Duration::from_secs(3));
     let killed_at = now_ns();
     // Child::kill is SIGKILL: no goodbye to anyone.
@@ -185,7 +93,7 @@ fn room_server_killed_for(outage: Duration) {
     std::thread::sleep(
         outage.saturating_sub(Duration::from_millis((now_ns() - killed_at) / 1_000_000)),
     );
-    let _server = server(&topo, &data);
+    let _server = room_server_in(&topo, &data);
     let restarted_at = now_ns();
     student.line("room-server: back", Duration::from_secs(30));
     let back_s = (now_ns() - restarted_at) as f64 / 1e9;

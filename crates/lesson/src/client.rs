@@ -175,3 +175,56 @@ impl RoomClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+    use super::*;
+    use std::time::Instant;
+
+    /// A room server that says welcome and then reads nothing more, so that not even a ping is
+    /// answered: what a network that drops everything looks like from the client's side.
+    async fn silent_server() -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/ws", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let Some(Ok(Message::Text(hello))) = ws.next().await else {
+                return;
+            };
+            let frame: ClientFrame = serde_json::from_str(hello.as_str()).unwrap();
+            let welcome = ServerMessage::Welcome {
+                re: frame.req,
+                protocol: PROTOCOL_VERSION,
+                server: "silent".into(),
+                max_frame_bytes: 1 << 16,
+            };
+            let text = serde_json::to_string(&welcome).unwrap();
+            ws.send(Message::Text(text.into())).await.unwrap();
+            // Open, and deaf.
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            drop(ws);
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn a_room_server_gone_silent_is_given_up_after_the_silence_limit() {
+        let (url, _server) = silent_server().await;
+        let (_client, mut events) = RoomClient::connect(&url, "test").await.unwrap();
+        let t0 = Instant::now();
+        // The events end when the connection is given up (the engine then rejoins).
+        let ended = tokio::time::timeout(SILENCE_LIMIT + Duration::from_secs(5), async {
+            while events.recv().await.is_some() {}
+        })
+        .await;
+        let after = t0.elapsed();
+        assert!(ended.is_ok(), "still taken for connected after {after:?}");
+        // Not before: four unanswered pings' worth of silence.
+        assert!(
+            after >= SILENCE_LIMIT - Duration::from_secs(1),
+            "given up after {after:?}"
+        );
+    }
+}
