@@ -126,18 +126,8 @@ impl Topology {
             rules += &format!("oifname \"{so}\" meta l4proto udp drop;\n");
         }
         rules += "}\n}\n";
-        let file = std::env::temp_dir().join(format!("tutti-nft-{}.conf", std::process::id()));
-        std::fs::write(&file, rules).unwrap();
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &r,
-            "nft",
-            "-f",
-            file.to_str().unwrap(),
-        ])
-        .expect("nftables rules (is the nftables package installed? scripts/setup-debian.sh)");
+        t.router_rules("nft", &rules)
+            .expect("nftables rules (is the nftables package installed? scripts/setup-debian.sh)");
         t
     }
 }
@@ -162,39 +152,31 @@ impl Topology {
     /// Cuts all traffic through the router (every side from every other, the server too), as
     /// a network that goes away does: packets vanish, nothing is refused.
     pub fn cut(&self) {
-        let r = self.ns("r");
         let rules = "table ip tutti_cut {\n\
              chain everything { type filter hook forward priority -10; policy drop; }\n\
              }\n";
-        let file = std::env::temp_dir().join(format!("tutti-cut-{}.conf", std::process::id()));
-        std::fs::write(&file, rules).unwrap();
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &r,
-            "nft",
-            "-f",
-            file.to_str().unwrap(),
-        ])
-        .unwrap();
+        self.router_rules("cut", rules).unwrap();
     }
 
     /// Lets traffic through again.
     pub fn restore(&self) {
+        self.router_nft(&["delete", "table", "ip", "tutti_cut"])
+            .unwrap();
+    }
+
+    /// Runs `nft ARGS` in the router's namespace.
+    fn router_nft(&self, args: &[&str]) -> Result<(), String> {
         let r = self.ns("r");
-        run(&[
-            "ip",
-            "netns",
-            "exec",
-            &r,
-            "nft",
-            "delete",
-            "table",
-            "ip",
-            "tutti_cut",
-        ])
-        .unwrap();
+        let mut all = vec!["ip", "netns", "exec", r.as_str(), "nft"];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    /// Loads an nftables ruleset into the router.
+    fn router_rules(&self, tag: &str, rules: &str) -> Result<(), String> {
+        let file = std::env::temp_dir().join(format!("tutti-{tag}-{}.conf", std::process::id()));
+        std::fs::write(&file, rules).map_err(|e| e.to_string())?;
+        self.router_nft(&["-f", file.to_str().unwrap()])
     }
 }
 

@@ -18,7 +18,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::time::Duration;
-use tutti_e2e::netns::{Network, Proc, Topology, bin, tempfile_dir};
+use tutti_e2e::netns::{Network, Proc, Topology, bin, room_server_in, tempfile_dir};
 use tutti_e2e::{clean_windows, one_at_a_time};
 
 /// A lesson across the topology: the teacher plays 440 Hz, the student records. Returns the
@@ -29,19 +29,7 @@ fn lesson_across(network: Network, extra: &[&str]) -> Option<(serde_json::Value,
     }
     let topo = Topology::build(network);
     let data = tempfile_dir("server");
-    let server = Proc::start(
-        &topo.ns("s"),
-        bin("tutti-server"),
-        &[
-            "--listen",
-            "10.71.9.2:8787",
-            "--data",
-            data.to_str().unwrap(),
-            "--turn-listen",
-            "10.71.9.2:3478",
-        ],
-    );
-    server.line("tutti-server relay on", Duration::from_secs(20));
+    let server = room_server_in(&topo, &data);
     let url = "ws://10.71.9.2:8787/ws";
     let mut teacher_args = vec![
         "host",

@@ -11,8 +11,10 @@ use crate::pipeline::PlayoutReport;
 
 pub struct StreamDecoder {
     decoder: MusicDecoder,
-    /// Decoded audio not played yet: `pending[played..]`, interleaved.
+    /// Decoded audio not played yet: `pending[played..decoded]`, interleaved. Sized once for
+    /// the longest packet, so the audio thread never resizes or clears it.
     pending: Vec<f32>,
+    decoded: usize,
     played: usize,
 }
 
@@ -22,14 +24,15 @@ impl StreamDecoder {
     pub fn new(frame: FrameDuration) -> Result<Self, crate::CodecError> {
         Ok(Self {
             decoder: MusicDecoder::new(frame)?,
-            pending: Vec::with_capacity(MAX_PACKET_SAMPLES * CHANNELS),
+            pending: vec![0.0; MAX_PACKET_SAMPLES * CHANNELS],
+            decoded: 0,
             played: 0,
         })
     }
 
     /// Audio decoded and waiting to be played, in samples per channel (part of the latency).
     pub fn pending_samples(&self) -> usize {
-        (self.pending.len() - self.played) / CHANNELS
+        (self.decoded - self.played) / CHANNELS
     }
 
     /// Fills `out` (one playout frame, interleaved) with what was left of the last packet and
@@ -38,17 +41,16 @@ impl StreamDecoder {
     pub fn fill(&mut self, jitter: &mut JitterBuffer, out: &mut [f32], report: &mut PlayoutReport) {
         let mut filled = 0;
         while filled < out.len() {
-            if self.played == self.pending.len() {
-                self.pending.resize(MAX_PACKET_SAMPLES * CHANNELS, 0.0);
+            if self.played == self.decoded {
                 self.played = 0;
                 let n = render(&mut self.decoder, jitter.pop(), &mut self.pending, report);
-                self.pending.truncate(n * CHANNELS);
+                self.decoded = n * CHANNELS;
                 if n == 0 {
                     out[filled..].fill(0.0);
                     return;
                 }
             }
-            let take = (out.len() - filled).min(self.pending.len() - self.played);
+            let take = (out.len() - filled).min(self.decoded - self.played);
             out[filled..filled + take]
                 .copy_from_slice(&self.pending[self.played..self.played + take]);
             filled += take;
