@@ -122,9 +122,9 @@ async fn chromium_and_tutti_hear_each_other() {
     let fanout = Fanout::default();
     fanout.add(link.clone(), format);
     let mix = Mix::default();
-    mix.add("chromium", link.jitter());
+    mix.add("chromium", link.take_audio().unwrap());
     let heard = MemorySink::default();
-    let (play_into, jitter) = (heard.clone(), link.jitter());
+    let play_into = heard.clone();
     let stop_after = tokio::task::spawn_blocking(move || {
         let play = PlayoutLoop::spawn(mix, music.frame, play_into).unwrap();
         let send = SendLoop::spawn(fanout, Box::new(Sine::new(660.0, 0.3)), music).unwrap();
@@ -147,7 +147,7 @@ async fn chromium_and_tutti_hear_each_other() {
     link.close().await;
 
     // Tutti hearing Chromium: its 20-ms packets decoded at their own length into 2.5-ms frames.
-    let stats = jitter.lock().unwrap().stats();
+    let stats = link.jitter_stats();
     let samples = heard.take().samples;
     eprintln!("{} s played: {played:?}", samples.len() as f64 / 96_000.0);
     let (clean, tones) = clean_windows(&samples, 440.0);

@@ -436,7 +436,7 @@ impl Lesson {
     pub fn receive_stats(&self) -> Vec<(PeerId, tutti_media::JitterStats)> {
         lock(&self.shared.peers)
             .iter()
-            .map(|(p, link)| (p.clone(), lock(&link.jitter()).stats()))
+            .map(|(p, link)| (p.clone(), link.jitter_stats()))
             .collect()
     }
 
@@ -514,7 +514,7 @@ impl LessonHandle {
         let mut out = Vec::with_capacity(links.len());
         for (peer, link) in links {
             let transport = link.transport_stats().await;
-            let j = lock(&link.jitter()).stats();
+            let j = link.jitter_stats();
             let frames = (j.played + j.recovered + j.concealed + j.inserted).max(1) as f64;
             let buffer_ms = f64::from(j.depth) * frame_ms;
             let rtt_ms = transport.rtt.map(|d| d.as_secs_f64() * 1000.0);
@@ -736,7 +736,9 @@ impl Driver {
                     match PeerLink::new(&shared.link_cfg, tx).await {
                         Ok(link) => {
                             let link = Arc::new(link);
-                            shared.mix.add(peer.as_str(), link.jitter());
+                            if let Some(audio) = link.take_audio() {
+                                shared.mix.add(peer.as_str(), audio);
+                            }
                             shared
                                 .mix
                                 .set_muted(peer.as_str(), !self.core.may_speak(&peer));

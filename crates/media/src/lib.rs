@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod format;
 pub mod impair;
 pub mod jitter;
+pub mod jitter_feed;
 pub mod link;
 pub mod pipeline;
 #[cfg(target_os = "linux")]
@@ -25,6 +26,7 @@ mod worker;
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};
 pub use format::{CHANNELS, FrameDuration, SAMPLE_RATE};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
+pub use jitter_feed::{AudioFeed, FeedStats, RemoteAudio, audio_feed};
 pub use link::{
     IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink,
     ReceivedVideo, SendFormat, TransportStats,

@@ -9,7 +9,8 @@
 use crate::codec::{self, MusicConfig};
 use crate::feedback::{self, Feedback, KeyframeNeed, VideoFeedback};
 use crate::format::SAMPLE_RATE;
-use crate::jitter::{FrameIndex, JitterBuffer, JitterConfig, Payload};
+use crate::jitter::{FrameIndex, JitterConfig, JitterStats, Payload};
+use crate::jitter_feed::{AudioFeed, FeedStats, RemoteAudio, audio_feed};
 use crate::red::{self, RED_PT};
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -180,7 +181,8 @@ pub enum LinkEvent {
 
 struct Handler {
     events: mpsc::UnboundedSender<LinkEvent>,
-    jitter: Arc<Mutex<JitterBuffer>>,
+    /// Taken by the first audio track (a link carries one).
+    feed: Mutex<Option<AudioFeed>>,
     packets_in: Arc<AtomicU64>,
     malformed_in: Arc<AtomicU64>,
     video: Option<std::sync::mpsc::SyncSender<ReceivedVideo>>,
@@ -292,8 +294,11 @@ impl PeerConnectionEventHandler for Handler {
             }
             return;
         }
-        let (jitter, events, packets, malformed) = (
-            self.jitter.clone(),
+        let Some(mut feed) = lock(&self.feed).take() else {
+            tracing::debug!("a second audio track; ignored");
+            return;
+        };
+        let (events, packets, malformed) = (
             self.events.clone(),
             self.packets_in.clone(),
             self.malformed_in.clone(),
@@ -326,10 +331,7 @@ impl PeerConnectionEventHandler for Handler {
                         malformed.fetch_add(1, Relaxed);
                         continue;
                     };
-                    let seq = frames.index(ts, n);
-                    let mut jb = lock(&jitter);
-                    jb.set_packet_samples(n);
-                    jb.push(seq, payload, Instant::now());
+                    feed.packet(frames.index(ts, n), n, payload, Instant::now());
                     continue;
                 }
                 match red::parse(&packet.payload) {
@@ -339,11 +341,10 @@ impl PeerConnectionEventHandler for Handler {
                             continue;
                         };
                         let seq = frames.index(ts, per_frame);
-                        let mut jb = lock(&jitter);
-                        jb.set_packet_samples(per_frame);
-                        jb.push(seq, red.primary.data.clone(), Instant::now());
+                        let now = Instant::now();
+                        feed.packet(seq, per_frame, red.primary.data.clone(), now);
                         for (copy_seq, data) in red.copies(seq, per_frame) {
-                            jb.push_redundant(copy_seq, data);
+                            feed.copy(copy_seq, data);
                         }
                     }
                     Err(e) => {
@@ -481,7 +482,9 @@ pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     sender: Arc<dyn RtpSender>,
     outbox: mpsc::Sender<OutFrame>,
-    jitter: Arc<Mutex<JitterBuffer>>,
+    /// The jitter buffer and what feeds it, until the playout side takes them.
+    remote_audio: Mutex<Option<RemoteAudio>>,
+    feed_stats: FeedStats,
     packets_in: Arc<AtomicU64>,
     malformed_in: Arc<AtomicU64>,
     packets_out: Arc<AtomicU64>,
@@ -589,7 +592,7 @@ impl PeerLink {
                 credential: s.credential.clone().unwrap_or_default(),
             })
             .collect();
-        let jitter = Arc::new(Mutex::new(JitterBuffer::new(cfg.jitter)));
+        let (feed, remote_audio, feed_stats) = audio_feed(cfg.jitter);
         let packets_in = Arc::new(AtomicU64::new(0));
         let malformed_in = Arc::new(AtomicU64::new(0));
         let video_dropped = Arc::new(AtomicU64::new(0));
@@ -617,7 +620,7 @@ impl PeerLink {
             .with_interceptor_registry(interceptors)
             .with_handler(Arc::new(Handler {
                 events,
-                jitter: jitter.clone(),
+                feed: Mutex::new(Some(feed)),
                 packets_in: packets_in.clone(),
                 malformed_in: malformed_in.clone(),
                 video: video_tx,
@@ -661,7 +664,8 @@ impl PeerLink {
             pc,
             sender,
             outbox,
-            jitter,
+            remote_audio: Mutex::new(Some(remote_audio)),
+            feed_stats,
             packets_in,
             malformed_in,
             packets_out,
@@ -884,9 +888,14 @@ impl PeerLink {
         TransportStats { rtt, path }
     }
 
-    /// The jitter buffer the remote audio goes into.
-    pub fn jitter(&self) -> Arc<Mutex<JitterBuffer>> {
-        self.jitter.clone()
+    /// The remote audio, for the playout loop (once: it owns it from then on).
+    pub fn take_audio(&self) -> Option<RemoteAudio> {
+        lock(&self.remote_audio).take()
+    }
+
+    /// The remote audio's jitter buffer, as last published by whoever plays it.
+    pub fn jitter_stats(&self) -> JitterStats {
+        self.feed_stats.jitter()
     }
 
     pub fn packets_in(&self) -> u64 {

@@ -7,7 +7,7 @@
 
 use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
 use crate::format::{FrameDuration, SAMPLE_RATE};
-use crate::jitter::JitterBuffer;
+use crate::jitter_feed::RemoteAudio;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
 use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
@@ -132,13 +132,20 @@ impl<T: Clone> Roster<T> {
         self.generation.load(Relaxed) != seen
     }
 
-    /// Brings `local` up to date if the list changed since `seen`; true if it did.
+    /// Brings `local` up to date if the list changed since `seen`; true if it did. An audio
+    /// thread never waits here: if the engine holds the list right now, it is tried again at
+    /// the next frame.
     pub(crate) fn refresh(&self, local: &mut Vec<T>, seen: &mut u64) -> bool {
         let now = self.generation.load(Relaxed);
         if now == *seen {
             return false;
         }
-        *local = lock(&self.items).clone();
+        let items = match self.items.try_lock() {
+            Ok(items) => items,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        *local = items.clone();
         *seen = now;
         true
     }
@@ -219,29 +226,46 @@ impl Fanout {
 
 /// The remote streams a playout loop mixes, by participant.
 #[derive(Clone, Default)]
-pub struct Mix(Roster<Stream>, DeviceDelay);
+pub struct Mix(Roster<Arc<Stream>>, DeviceDelay);
 
-/// A remote participant's key, the jitter buffer its audio arrives in, its level, and whether
-/// it is muted (still taken from its buffer, so that nothing piles up, but not played).
-type Stream = (String, Arc<Mutex<JitterBuffer>>, Meter, Arc<AtomicBool>);
+/// One remote participant in the mix: its audio, until the playout thread takes it (which
+/// then owns its jitter buffer outright), its level, and whether it is muted (still taken
+/// from its buffer, so that nothing piles up, but not played).
+struct Stream {
+    /// Told apart from an earlier stream of the same participant (a rebuilt link).
+    id: u64,
+    who: String,
+    audio: Mutex<Option<RemoteAudio>>,
+    meter: Meter,
+    muted: AtomicBool,
+}
+
+static STREAM_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl Mix {
-    /// Mixes `who` in, not muted.
-    pub fn add(&self, who: &str, jitter: Arc<Mutex<JitterBuffer>>) {
+    /// Mixes `who` in, not muted (in place of any stream it had).
+    pub fn add(&self, who: &str, audio: RemoteAudio) {
+        let stream = Arc::new(Stream {
+            id: STREAM_IDS.fetch_add(1, Relaxed),
+            who: who.to_owned(),
+            audio: Mutex::new(Some(audio)),
+            meter: Meter::default(),
+            muted: AtomicBool::new(false),
+        });
         self.0.change(|streams| {
-            streams.retain(|(w, ..)| w != who);
-            streams.push((who.to_owned(), jitter, Meter::default(), Arc::default()));
+            streams.retain(|s| s.who != who);
+            streams.push(stream);
         });
     }
 
     pub fn remove(&self, who: &str) {
-        self.0.change(|streams| streams.retain(|(w, ..)| w != who));
+        self.0.change(|streams| streams.retain(|s| s.who != who));
     }
 
     /// Plays `who` or not (one the room server has not given the mic is not heard).
     pub fn set_muted(&self, who: &str, muted: bool) {
-        if let Some((.., m)) = lock(&self.0.items).iter().find(|(w, ..)| w == who) {
-            m.store(muted, Relaxed);
+        if let Some(s) = lock(&self.0.items).iter().find(|s| s.who == who) {
+            s.muted.store(muted, Relaxed);
         }
     }
 
@@ -254,8 +278,8 @@ impl Mix {
     pub fn level(&self, who: &str) -> Option<f32> {
         lock(&self.0.items)
             .iter()
-            .find(|(w, ..)| w == who)
-            .map(|(_, _, m, _)| m.level())
+            .find(|s| s.who == who)
+            .map(|s| s.meter.level())
     }
 }
 
@@ -431,7 +455,8 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
         let worker = LoopThread::spawn("tutti-playout", move |stop| {
             crate::realtime::promote_current_thread();
             let mut report = PlayoutReport::default();
-            let mut decoders: HashMap<String, StreamDecoder> = HashMap::new();
+            // What the thread owns of each stream, by stream id.
+            let mut playing: HashMap<u64, (StreamDecoder, RemoteAudio)> = HashMap::new();
             let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
             let mut one = vec![0.0f32; frame.interleaved()];
             let mut pcm = vec![0.0f32; frame.interleaved()];
@@ -472,25 +497,28 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 k += 1;
                 pcm.fill(0.0);
                 if mix.0.refresh(&mut streams, &mut streams_seen) {
-                    // Someone came or went: keep the decoders of those still here.
-                    decoders.retain(|who, _| streams.iter().any(|(w, ..)| w == who));
-                    for (who, ..) in &streams {
-                        if !decoders.contains_key(who)
-                            && let Ok(d) = StreamDecoder::new(frame)
-                        {
-                            decoders.insert(who.clone(), d);
-                        }
-                    }
+                    // Someone came or went: keep what we have of those still here.
+                    playing.retain(|id, _| streams.iter().any(|s| s.id == *id));
                 }
-                for (who, jitter, meter, muted) in &streams {
-                    let Some(decoder) = decoders.get_mut(who) else {
+                for stream in &streams {
+                    if let std::collections::hash_map::Entry::Vacant(slot) =
+                        playing.entry(stream.id)
+                        && let Ok(decoder) = StreamDecoder::new(frame)
+                        // Taken once; `try_lock` because this thread waits for nobody (the
+                        // engine holds it only while handing the stream over).
+                        && let Some(audio) = stream.audio.try_lock().ok().and_then(|mut a| a.take())
+                    {
+                        slot.insert((decoder, audio));
+                    }
+                    let Some((decoder, audio)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
-                    decoder.fill(&mut lock(jitter), &mut one, &mut report);
-                    if muted.load(Relaxed) {
+                    decoder.fill(audio.take_arrivals(), &mut one, &mut report);
+                    audio.publish();
+                    if stream.muted.load(Relaxed) {
                         one.fill(0.0);
                     }
-                    meter.record(&one);
+                    stream.meter.record(&one);
                     for (out, s) in pcm.iter_mut().zip(&one) {
                         *out += s;
                     }
@@ -652,10 +680,10 @@ mod tests {
             assert_eq!((log.pauses, log.writes_while_paused), (1, 0));
         }
         // Someone arrives: the card plays again, and is written to.
-        let jitter = Arc::new(Mutex::new(JitterBuffer::new(
+        let (_feed, audio, _) = crate::jitter_feed::audio_feed(
             crate::jitter::JitterConfig::for_frame(FrameDuration::Ms2_5),
-        )));
-        mix.add("p1", jitter);
+        );
+        mix.add("p1", audio);
         std::thread::sleep(Duration::from_millis(100));
         let _ = playout.stop();
         let log = lock(&card.0);
