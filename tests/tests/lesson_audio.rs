@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 use tutti_e2e::{clean_windows, engine, one_at_a_time, room_server, wait_for};
-use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent};
+use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, OverReason};
 use tutti_media::impair::{CandidateRewrite, ImpairedPath, ImpairmentConfig};
 use tutti_media::signal::{
     AudioSource, ClickDetector, ClickTrain, MemorySink, NullSink, Silence, Sine,
@@ -559,6 +559,40 @@ async fn a_room_server_restart_leaves_the_sound_alone_and_everyone_back_in() {
     let (lost, sent) = clicks_lost(&got, started, &click_at, hearing_since, until);
     assert!(sent >= 20, "only {sent} clicks in the window");
     assert!(lost == 0, "{lost} of {sent} clicks lost across the restart");
+}
+
+/// A room server that comes back without its data (a new machine, a lost disk) no longer knows
+/// the lesson: the student is told its place is gone, not that the connection was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_server_that_forgot_the_lesson_says_the_place_is_gone() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let server = room_server().await;
+    let student = engine(&server, "Omar", music, AdmitPolicy::Manual);
+    let (host, mut student, _recording) =
+        lesson_on(&server, student, music, Box::new(Silence)).await;
+    let addr = server.local_addr();
+    server.shutdown().await;
+    let server = tutti_server::start(tutti_server::ServerConfig {
+        listen: addr,
+        ..tutti_server::ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let over = wait_for(&mut student, Duration::from_secs(15), |e| {
+        matches!(e, LessonEvent::Over(_))
+    })
+    .await;
+    assert!(
+        matches!(over, LessonEvent::Over(OverReason::Expired)),
+        "{over:?}"
+    );
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

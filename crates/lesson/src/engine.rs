@@ -580,6 +580,9 @@ pub enum OverReason {
     ServerClosed(String),
     /// The connection to the room server was lost.
     Disconnected,
+    /// Back on the room server, we were told our place is gone (away longer than it keeps
+    /// one, or the lesson no longer knows us): joining again means knocking again.
+    Expired,
 }
 
 impl std::fmt::Display for OverReason {
@@ -590,6 +593,7 @@ impl std::fmt::Display for OverReason {
             Self::Replaced => f.write_str("you joined from somewhere else"),
             Self::ServerClosed(why) => write!(f, "the room server closed: {why}"),
             Self::Disconnected => f.write_str("disconnected from the room server"),
+            Self::Expired => f.write_str("your place in the lesson was given up; join again"),
         }
     }
 }
@@ -650,8 +654,13 @@ async fn run(
                     tracing::info!(error = %e, "could not rejoin yet");
                     let fatal = match &e {
                         LessonError::Ended => Some(OverReason::Ended),
-                        LessonError::Client(ClientError::Refused { .. }) => {
-                            Some(OverReason::Disconnected)
+                        LessonError::Client(ClientError::Refused { code, .. }) => {
+                            Some(match code {
+                                ErrorCode::SessionExpired
+                                | ErrorCode::NotInLesson
+                                | ErrorCode::NoSuchLesson => OverReason::Expired,
+                                _ => OverReason::Disconnected,
+                            })
                         }
                         _ => None,
                     };
