@@ -158,8 +158,8 @@ async fn begin(
     server_url: String,
 ) -> AppResult<LessonView> {
     state.stop_device_check().await;
-    if let Err(e) = state.lock_store().mark_started(local) {
-        return Err(abandon(lesson, e.into()));
+    if let Err(e) = state.store.run(move |s| s.mark_started(local)).await {
+        return Err(abandon(lesson, e));
     }
     let session = Session::start(
         lesson,
@@ -172,7 +172,8 @@ async fn begin(
             share_urls: share,
         },
         emit_session(app.clone()),
-    )?;
+    )
+    .await?;
     let view = session.view();
     let mut slot = state.session.lock().await;
     if slot.is_some() {
@@ -200,8 +201,11 @@ async fn ensure_not_in_lesson(state: &AppState) -> AppResult<()> {
 
 fn check_title(title: &str) -> AppResult<String> {
     let t = title.trim();
-    if t.is_empty() || t.chars().count() > 120 {
-        return Err(AppError::invalid("the title must be 1 to 120 characters"));
+    let most = tutti_protocol::limits::TITLE_CHARS;
+    if t.is_empty() || t.chars().count() > most {
+        return Err(AppError::invalid(format!(
+            "the title must be 1 to {most} characters"
+        )));
     }
     Ok(t.to_owned())
 }
@@ -215,25 +219,29 @@ pub async fn host_lesson(app: AppHandle, state: S<'_>, title: String) -> AppResu
     let (cfg, share) = engine_config(&state, None).await?;
     let server_url = cfg.server.clone();
     let lesson = Lesson::host(cfg, &title).await?;
-    let local = (|| -> AppResult<tutti_store::LessonId> {
-        let store = state.lock_store();
-        let id = store.create_lesson(&NewLesson {
-            title: title.clone(),
-            my_role: Role::Host,
-            student: None,
-            host_tz: crate::state::local_zone(),
-            student_tz: None,
-            scheduled_start: None,
-            scheduled_minutes: None,
-            remote_id: Some(lesson.info.id.0.clone()),
-            invite_code: Some(lesson.info.code.to_string()),
-            server_url: Some(server_url.clone()),
-        })?;
-        if let Some(token) = &lesson.host_token {
-            store.set_host_token(id, &token.0)?;
-        }
-        Ok(id)
-    })();
+    let new = NewLesson {
+        title: title.clone(),
+        my_role: Role::Host,
+        student: None,
+        host_tz: crate::state::local_zone(),
+        student_tz: None,
+        scheduled_start: None,
+        scheduled_minutes: None,
+        remote_id: Some(lesson.info.id.0.clone()),
+        invite_code: Some(lesson.info.code.to_string()),
+        server_url: Some(server_url.clone()),
+    };
+    let token = lesson.host_token.clone();
+    let local = state
+        .store
+        .run(move |store| {
+            let id = store.create_lesson(&new)?;
+            if let Some(token) = &token {
+                store.set_host_token(id, &token.0)?;
+            }
+            Ok(id)
+        })
+        .await;
     let local = match local {
         Ok(local) => local,
         Err(e) => return Err(abandon(lesson, e)),
@@ -283,8 +291,7 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
     else {
         return Err(AppError::new(ErrorCode::Internal, format!("{created:?}")));
     };
-    let store = state.lock_store();
-    let id = store.create_lesson(&NewLesson {
+    let new = NewLesson {
         title,
         my_role: Role::Host,
         student: None,
@@ -295,9 +302,15 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
         remote_id: Some(lesson.id.0.clone()),
         invite_code: Some(lesson.code.to_string()),
         server_url: Some(url),
-    })?;
-    store.set_host_token(id, &host_token.0)?;
-    Ok(LessonSummary::from(&store.lesson(id)?))
+    };
+    state
+        .store
+        .run(move |store| {
+            let id = store.create_lesson(&new)?;
+            store.set_host_token(id, &host_token.0)?;
+            Ok(LessonSummary::from(&store.lesson(id)?))
+        })
+        .await
 }
 
 /// Opens, as its host, a lesson scheduled earlier (or one left without ending it).
@@ -306,10 +319,10 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
 pub async fn start_scheduled(app: AppHandle, state: S<'_>, id: i64) -> AppResult<LessonView> {
     ensure_not_in_lesson(&state).await?;
     let local = tutti_store::LessonId(id);
-    let (record, token) = {
-        let store = state.lock_store();
-        (store.lesson(local)?, store.host_token(local)?)
-    };
+    let (record, token) = state
+        .store
+        .run(move |store| Ok((store.lesson(local)?, store.host_token(local)?)))
+        .await?;
     let (Some(remote), Some(token)) = (record.remote_id.clone(), token) else {
         return Err(AppError::new(
             ErrorCode::NotHost,
@@ -333,9 +346,9 @@ pub async fn start_scheduled(app: AppHandle, state: S<'_>, id: i64) -> AppResult
 #[specta::specta]
 pub async fn cancel_scheduled(state: S<'_>, id: i64) -> AppResult<()> {
     state
-        .lock_store()
-        .cancel_lesson(tutti_store::LessonId(id))?;
-    Ok(())
+        .store
+        .run(move |s| s.cancel_lesson(tutti_store::LessonId(id)))
+        .await
 }
 
 /// Knocks with `code` on the room server at `server` and waits until the host lets us in.
@@ -369,24 +382,29 @@ pub async fn join_lesson(
         }
         Err(e) => return Err(AppError::new(ErrorCode::Internal, e.to_string())),
     };
-    let local = (|| -> AppResult<tutti_store::LessonId> {
-        let store = state.lock_store();
-        Ok(match store.lesson_by_remote(&lesson.info.id.0)? {
-            Some(l) => l.id,
-            None => store.create_lesson(&NewLesson {
-                title: lesson.info.title.clone(),
-                my_role: Role::Student,
-                student: None,
-                host_tz: crate::state::local_zone(),
-                student_tz: Some(crate::state::local_zone()),
-                scheduled_start: lesson.info.scheduled_for,
-                scheduled_minutes: None,
-                remote_id: Some(lesson.info.id.0.clone()),
-                invite_code: Some(lesson.info.code.to_string()),
-                server_url: Some(server.clone()),
-            })?,
+    let new = NewLesson {
+        title: lesson.info.title.clone(),
+        my_role: Role::Student,
+        student: None,
+        host_tz: crate::state::local_zone(),
+        student_tz: Some(crate::state::local_zone()),
+        scheduled_start: lesson.info.scheduled_for,
+        scheduled_minutes: None,
+        remote_id: Some(lesson.info.id.0.clone()),
+        invite_code: Some(lesson.info.code.to_string()),
+        server_url: Some(server.clone()),
+    };
+    let local = state
+        .store
+        .run(move |store| {
+            Ok(
+                match store.lesson_by_remote(new.remote_id.as_deref().unwrap_or_default())? {
+                    Some(l) => l.id,
+                    None => store.create_lesson(&new)?,
+                },
+            )
         })
-    })();
+        .await;
     let local = match local {
         Ok(local) => local,
         Err(e) => return Err(abandon(lesson, e)),
@@ -573,18 +591,22 @@ pub async fn save_note(state: S<'_>, lesson_id: i64, body: String) -> AppResult<
     {
         let guard = state.session.lock().await;
         if let Some(session) = guard.as_ref().filter(|s| s.local_id() == lesson) {
-            return session.save_note(&body);
+            return session.save_note(body).await;
         }
     }
     // The lesson is over for us: straight to the store.
-    let mut store = state.lock_store();
-    match store.notes(lesson)?.first() {
-        Some(note) => store.save_note(note.id, &body)?,
-        None => {
-            store.add_note(lesson, &body, None)?;
-        }
-    }
-    Ok(())
+    state
+        .store
+        .run(move |store| {
+            match store.notes(lesson)?.first() {
+                Some(note) => store.save_note(note.id, &body)?,
+                None => {
+                    store.add_note(lesson, &body, None)?;
+                }
+            }
+            Ok(())
+        })
+        .await
 }
 
 #[tauri::command]
@@ -672,24 +694,28 @@ pub enum Which {
 
 #[tauri::command]
 #[specta::specta]
-pub fn lessons(state: S<'_>, which: Which) -> AppResult<Vec<LessonSummary>> {
+pub async fn lessons(state: S<'_>, which: Which) -> AppResult<Vec<LessonSummary>> {
     let filter = match which {
         Which::Upcoming => LessonFilter::Upcoming,
         Which::Past => LessonFilter::Past,
     };
-    Ok(state
-        .lock_store()
-        .lessons(filter)?
-        .iter()
-        .map(LessonSummary::from)
-        .collect())
+    state
+        .store
+        .run(move |s| Ok(s.lessons(filter)?.iter().map(LessonSummary::from).collect()))
+        .await
 }
 
 #[tauri::command]
 #[specta::specta]
-pub fn lesson_detail(state: S<'_>, id: i64) -> AppResult<LessonDetail> {
+pub async fn lesson_detail(state: S<'_>, id: i64) -> AppResult<LessonDetail> {
     let id = tutti_store::LessonId(id);
-    let store = state.lock_store();
+    state.store.run(move |store| detail(store, id)).await
+}
+
+fn detail(
+    store: &tutti_store::Store,
+    id: tutti_store::LessonId,
+) -> tutti_store::Result<LessonDetail> {
     let lesson = store.lesson(id)?;
     Ok(LessonDetail {
         lesson: LessonSummary::from(&lesson),
@@ -721,27 +747,31 @@ pub fn lesson_detail(state: S<'_>, id: i64) -> AppResult<LessonDetail> {
 
 #[tauri::command]
 #[specta::specta]
-pub fn search(state: S<'_>, query: String) -> AppResult<Vec<SearchHitView>> {
-    if query.trim().is_empty() {
+pub async fn search(state: S<'_>, query: String) -> AppResult<Vec<SearchHitView>> {
+    let query = query.trim().to_owned();
+    if query.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(state
-        .lock_store()
-        .search(query.trim(), 50)?
-        .iter()
-        .map(SearchHitView::from)
-        .collect())
+    state
+        .store
+        .run(move |s| {
+            Ok(s.search(&query, 50)?
+                .iter()
+                .map(SearchHitView::from)
+                .collect())
+        })
+        .await
 }
 
 /// Writes the lesson as Markdown into the Downloads folder; returns the file's path.
 #[tauri::command]
 #[specta::specta]
-pub fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
+pub async fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
     let id = tutti_store::LessonId(id);
-    let (markdown, title) = {
-        let store = state.lock_store();
-        (store.export_lesson_markdown(id)?, store.lesson(id)?.title)
-    };
+    let (markdown, title) = state
+        .store
+        .run(move |store| Ok((store.export_lesson_markdown(id)?, store.lesson(id)?.title)))
+        .await?;
     let dir = dirs::download_dir()
         .or_else(dirs::home_dir)
         .ok_or_else(|| AppError::new(ErrorCode::Store, "no folder to save the export in"))?;
@@ -756,13 +786,12 @@ pub fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
         })
         .collect();
     let path = dir.join(format!("tutti-{}-{safe}.md", id.0));
-    std::fs::create_dir_all(&dir)
-        .and_then(|()| std::fs::write(&path, markdown))
-        .map_err(|e| {
-            AppError::new(
-                ErrorCode::Store,
-                format!("cannot write {}: {e}", path.display()),
-            )
-        })?;
-    Ok(path.display().to_string())
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, markdown))
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
+    .map_err(|e| AppError::new(ErrorCode::Store, format!("cannot write {shown}: {e}")))?;
+    Ok(shown)
 }

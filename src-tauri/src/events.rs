@@ -43,6 +43,7 @@ pub enum OverKind {
     Replaced,
     ServerClosed,
     Disconnected,
+    Expired,
 }
 
 impl From<&tutti_lesson::OverReason> for OverKind {
@@ -54,6 +55,7 @@ impl From<&tutti_lesson::OverReason> for OverKind {
             R::Replaced => Self::Replaced,
             R::ServerClosed(_) => Self::ServerClosed,
             R::Disconnected => Self::Disconnected,
+            R::Expired => Self::Expired,
         }
     }
 }

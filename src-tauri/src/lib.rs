@@ -6,12 +6,15 @@ mod commands;
 mod devices;
 mod error;
 mod events;
+mod live;
 mod local_server;
 mod render;
 mod session;
 mod settings;
 mod sound;
 mod state;
+mod store_worker;
+mod sync;
 mod video;
 mod view;
 
@@ -68,6 +71,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             events::LessonOver,
             events::InputLevel,
         ])
+        .constant("LIMITS", view::Limits::get())
         // Times are ms since 1970 and ids are small: they fit a JS number.
         .dangerously_cast_bigints_to_number()
 }
@@ -92,6 +96,7 @@ pub fn run() {
             let config_dir = app.path().app_config_dir()?;
             let data_dir = app.path().app_data_dir()?;
             let store = tutti_store::Store::open(&data_dir.join(tutti_store::FILE_NAME))?;
+            let store = store_worker::StoreWorker::spawn(store)?;
             app.manage(state::AppState::new(config_dir, data_dir, store));
             if let Some(window) = app.get_webview_window("main") {
                 render::apply(&window);

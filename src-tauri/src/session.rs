@@ -4,24 +4,23 @@
 
 use crate::devices::device_config;
 use crate::error::{AppError, AppResult, device_error};
+use crate::live::{Keep, Live};
 use crate::sound::SoundWatch;
+use crate::store_worker::StoreWorker;
+use crate::sync::lock;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
-use crate::view::{
-    CameraStatus, ChatView, KnockView, LessonView, ParticipantView, PeerLevel, PeerStatsView,
-    QuestionView,
-};
-use std::collections::{HashMap, HashSet};
+use crate::view::{CameraStatus, KnockView, LessonView, ParticipantView, PeerLevel, PeerStatsView};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tutti_lesson::{Lesson, LessonEvent, LessonHandle, OverReason};
+use tutti_media::MusicConfig;
 use tutti_media::device::{Capture, Playback};
 use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
 use tutti_media::video::{CameraSource, Vp8Config};
-use tutti_media::{LinkState, MusicConfig};
-use tutti_protocol::{ClientMessage, PeerId, Question, QuestionId};
-use tutti_store::{ChatRecord, NoteId, QuestionRecord, Store};
+use tutti_protocol::{ClientMessage, PeerId, QuestionId};
+use tutti_store::{ChatRecord, QuestionRecord};
 
 /// What the session tells the UI.
 #[derive(Debug, Clone)]
@@ -61,51 +60,10 @@ pub enum Leaving {
     End,
 }
 
-/// The view and what it is computed from.
-struct Live {
-    view: LessonView,
-    me: PeerId,
-    questions: Vec<Question>,
-    votes: HashSet<QuestionId>,
-    note: Option<NoteId>,
-    links: HashMap<String, LinkState>,
-    hearing: HashSet<String>,
-}
-
-impl Live {
-    fn refresh_questions(&mut self) {
-        let mut qs: Vec<QuestionView> = self
-            .questions
-            .iter()
-            .map(|q| QuestionView::from_wire(q, self.votes.contains(&q.id)))
-            .collect();
-        qs.sort_by_key(|q| std::cmp::Reverse(q.asked_ms));
-        self.view.questions = qs;
-    }
-
-    fn refresh_links(&mut self) {
-        for p in &mut self.view.others {
-            p.link = self
-                .links
-                .get(&p.peer)
-                .map(|s| format!("{s:?}").to_lowercase());
-            p.hearing = self.hearing.contains(&p.peer);
-        }
-    }
-
-    fn upsert_question(&mut self, q: Question) {
-        match self.questions.iter_mut().find(|x| x.id == q.id) {
-            Some(old) => *old = q,
-            None => self.questions.push(q),
-        }
-        self.refresh_questions();
-    }
-}
-
 pub struct Session {
     handle: LessonHandle,
     live: Arc<Mutex<Live>>,
-    store: Arc<Mutex<Store>>,
+    store: StoreWorker,
     local_id: tutti_store::LessonId,
     muted: Arc<AtomicBool>,
     camera: Option<CameraSwitch>,
@@ -123,10 +81,6 @@ pub fn abandon(lesson: Lesson, error: AppError) -> AppError {
     error
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// The room server the lesson runs on, as the lesson screen shows it.
 pub struct RoomServer {
     pub url: String,
@@ -137,10 +91,10 @@ pub struct RoomServer {
 impl Session {
     /// Starts sound and video for `lesson` (entered as host or student), records it in the
     /// store, and follows its events.
-    pub fn start(
+    pub async fn start(
         mut lesson: Lesson,
         local_id: tutti_store::LessonId,
-        store: Arc<Mutex<Store>>,
+        store: StoreWorker,
         media: MediaChoice,
         video: Arc<VideoOut>,
         server: RoomServer,
@@ -203,8 +157,9 @@ impl Session {
 
         let entered = &lesson.entered;
         let me = entered.you.peer.clone();
-        let note = lock(&store)
-            .notes(local_id)
+        let note = store
+            .run(move |s| s.notes(local_id))
+            .await
             .ok()
             .and_then(|n| n.into_iter().next());
         let view = LessonView {
@@ -222,7 +177,7 @@ impl Session {
                 .collect(),
             waiting: entered.waiting.iter().map(KnockView::from).collect(),
             questions: Vec::new(),
-            chat: entered.chat.iter().map(|m| chat_view(m, &me)).collect(),
+            chat: Vec::new(),
             note: note.as_ref().map(|n| n.body.clone()).unwrap_or_default(),
             muted: false,
             camera: if camera_on.is_some() {
@@ -234,25 +189,21 @@ impl Session {
             share_urls: server.share_urls,
             server_url: server.url,
         };
-        let mut live = Live {
+        let mut live = Live::new(
             view,
-            me: me.clone(),
-            questions: entered.questions.clone(),
-            votes: entered.your_votes.iter().cloned().collect(),
-            note: note.map(|n| n.id),
-            links: HashMap::new(),
-            hearing: HashSet::new(),
-        };
-        live.refresh_questions();
-        {
-            let s = lock(&store);
-            for q in &entered.questions {
-                mirror_question(&s, local_id, q, &mut live.view.problems);
-            }
-            for m in &entered.chat {
-                if let Err(e) = s.add_chat(local_id, &ChatRecord::from(m)) {
-                    live.view.problems.push(e.into());
-                }
+            me,
+            entered.questions.clone(),
+            entered.your_votes.iter().cloned(),
+            note.map(|n| n.id),
+        );
+        live.view.chat = entered.chat.iter().map(|m| live.chat_view(m)).collect();
+        let kept: Vec<Keep> = (entered.questions.iter())
+            .map(|q| Keep::Question(QuestionRecord::from(q)))
+            .chain(entered.chat.iter().map(|m| Keep::Chat(ChatRecord::from(m))))
+            .collect();
+        for k in kept {
+            if let Err(e) = keep(&store, local_id, k).await {
+                live.not_kept(e);
             }
         }
         let live = Arc::new(Mutex::new(live));
@@ -308,15 +259,7 @@ impl Session {
     /// Records our vote at once (the server's count follows as a question update).
     pub async fn vote(&self, question: QuestionId, up: bool) -> AppResult<()> {
         self.request(ClientMessage::Vote { question, up }).await?;
-        {
-            let mut live = lock(&self.live);
-            if up {
-                live.votes.insert(question);
-            } else {
-                live.votes.remove(&question);
-            }
-            live.refresh_questions();
-        }
+        lock(&self.live).vote(question, up);
         self.changed();
         Ok(())
     }
@@ -345,22 +288,20 @@ impl Session {
     }
 
     /// Saves the lesson's note (autosave): the first save creates it.
-    pub fn save_note(&self, body: &str) -> AppResult<()> {
+    pub async fn save_note(&self, body: String) -> AppResult<()> {
         let existing = lock(&self.live).note;
-        let id = {
-            let mut store = lock(&self.store);
-            match existing {
-                Some(id) => {
-                    store.save_note(id, body)?;
-                    id
-                }
-                None => store.add_note(self.local_id, body, None)?,
-            }
-        };
+        let (local, text) = (self.local_id, body.clone());
+        let id = self
+            .store
+            .run(move |store| match existing {
+                Some(id) => store.save_note(id, &text).map(|()| id),
+                None => store.add_note(local, &text, None),
+            })
+            .await?;
         {
             let mut live = lock(&self.live);
             live.note = Some(id);
-            live.view.note = body.to_owned();
+            live.view.note = body;
         }
         // So that the window's copy of the lesson holds the note too (not once the lesson is
         // over: the window has left it, and a late view would bring it back).
@@ -387,25 +328,14 @@ impl Session {
     }
 }
 
-fn chat_view(m: &tutti_protocol::ChatMessage, me: &PeerId) -> ChatView {
-    ChatView {
-        from: m.from_name.clone(),
-        text: m.text.clone(),
-        at_ms: m.at.0,
-        mine: &m.from == me,
-    }
-}
-
-fn mirror_question(
-    store: &Store,
-    local: tutti_store::LessonId,
-    q: &Question,
-    problems: &mut Vec<AppError>,
-) {
-    if let Err(e) = store.mirror_question(local, &QuestionRecord::from(q)) {
-        tracing::warn!(error = %e, "question not saved");
-        problems.push(e.into());
-    }
+/// Keeps what the lesson's events ask for in the local store (on its own thread).
+async fn keep(store: &StoreWorker, local: tutti_store::LessonId, what: Keep) -> AppResult<()> {
+    store
+        .run(move |s| match what {
+            Keep::Question(q) => s.mirror_question(local, &q),
+            Keep::Chat(m) => s.add_chat(local, &m),
+        })
+        .await
 }
 
 /// Follows the lesson until it is over or we leave: applies each event to the view, mirrors
@@ -421,7 +351,7 @@ struct Devices {
 async fn follow(
     mut lesson: Lesson,
     live: Arc<Mutex<Live>>,
-    store: Arc<Mutex<Store>>,
+    store: StoreWorker,
     local: tutti_store::LessonId,
     devices: Devices,
     emit: Emit,
@@ -456,7 +386,7 @@ async fn follow(
                 // A student's lesson is over for them once they leave; a host's only when
                 // ended (until then it can be opened again).
                 if (how == Leaving::End && ending.is_ok()) || !host {
-                    let _ = lock(&store).mark_ended(local);
+                    mark_ended(&store, local).await;
                 }
                 break None;
             }
@@ -466,11 +396,16 @@ async fn follow(
                 };
                 if let LessonEvent::Over(reason) = event {
                     if !host || reason == OverReason::Ended {
-                        let _ = lock(&store).mark_ended(local);
+                        mark_ended(&store, local).await;
                     }
                     break Some(reason);
                 }
-                apply(&live, &store, local, event);
+                let kept = lock(&live).apply(event);
+                if let Some(k) = kept
+                    && let Err(e) = keep(&store, local, k).await
+                {
+                    lock(&live).not_kept(e);
+                }
                 changed(&live);
             }
             _ = meters.tick() => {
@@ -530,72 +465,8 @@ async fn follow(
     ending
 }
 
-fn apply(
-    live: &Mutex<Live>,
-    store: &Mutex<Store>,
-    local: tutti_store::LessonId,
-    event: LessonEvent,
-) {
-    let mut live = lock(live);
-    match event {
-        LessonEvent::Knocking(k) => {
-            let k = KnockView::from(&k);
-            live.view.waiting.retain(|w| w.peer != k.peer);
-            live.view.waiting.push(k);
-        }
-        LessonEvent::KnockWithdrawn(peer) => live.view.waiting.retain(|w| w.peer != peer.0),
-        LessonEvent::Participant(p) => {
-            live.view.waiting.retain(|w| w.peer != p.peer.0);
-            if p.peer == live.me {
-                live.view.you = ParticipantView::from_wire(&p);
-            } else {
-                let v = ParticipantView::from_wire(&p);
-                match live.view.others.iter_mut().find(|o| o.peer == v.peer) {
-                    Some(o) => *o = v,
-                    None => live.view.others.push(v),
-                }
-            }
-        }
-        LessonEvent::Left(peer) => {
-            live.view.others.retain(|o| o.peer != peer.0);
-            live.links.remove(&peer.0);
-            live.hearing.remove(&peer.0);
-        }
-        LessonEvent::Link { peer, state } => {
-            // Heard until the link goes (one away from the room server keeps its link, and
-            // its sound); a new link says `Hearing` again.
-            if matches!(state, LinkState::Failed | LinkState::Closed) {
-                live.hearing.remove(&peer.0);
-            }
-            live.links.insert(peer.0, state);
-        }
-        LessonEvent::Hearing(peer) => {
-            live.hearing.insert(peer.0);
-        }
-        LessonEvent::Question(q) => {
-            let Live { view, .. } = &mut *live;
-            mirror_question(&lock(store), local, &q, &mut view.problems);
-            live.upsert_question(q);
-        }
-        LessonEvent::Chat(m) => {
-            if let Err(e) = lock(store).add_chat(local, &ChatRecord::from(&m)) {
-                live.view.problems.push(e.into());
-            }
-            let me = live.me.clone();
-            live.view.chat.push(chat_view(&m, &me));
-        }
-        LessonEvent::RoomServer { reachable } => {
-            live.view
-                .problems
-                .retain(|p| p.code != crate::error::ErrorCode::Reconnecting);
-            if !reachable {
-                live.view.problems.push(AppError::new(
-                    crate::error::ErrorCode::Reconnecting,
-                    "the room server cannot be reached; reconnecting (the sound goes on)",
-                ));
-            }
-        }
-        LessonEvent::Over(_) => {}
+async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
+    if let Err(e) = store.run(move |s| s.mark_ended(local)).await {
+        tracing::warn!(error = %e.message, "the lesson's end not saved");
     }
-    live.refresh_links();
 }

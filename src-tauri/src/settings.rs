@@ -67,8 +67,11 @@ fn default_name() -> String {
 impl Settings {
     pub fn validate(&self) -> AppResult<()> {
         let name = self.name.trim();
-        if name.is_empty() || name.chars().count() > 60 {
-            return Err(AppError::invalid("your name must be 1 to 60 characters"));
+        if name.is_empty() || name.chars().count() > tutti_protocol::limits::NAME_CHARS {
+            return Err(AppError::invalid(format!(
+                "your name must be 1 to {} characters",
+                tutti_protocol::limits::NAME_CHARS
+            )));
         }
         let ws = self.server_url.starts_with("ws://") || self.server_url.starts_with("wss://");
         if !self.host_locally && !ws {

@@ -5,16 +5,17 @@ use crate::error::AppResult;
 use crate::local_server::LocalServer;
 use crate::session::Session;
 use crate::settings::Settings;
+use crate::store_worker::StoreWorker;
+use crate::sync::lock;
 use crate::video::VideoOut;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use tutti_store::Store;
 
 pub struct AppState {
     pub settings_path: PathBuf,
     pub data_dir: PathBuf,
     settings: Mutex<Settings>,
-    pub store: Arc<Mutex<Store>>,
+    pub store: StoreWorker,
     /// The lesson we are in. A tokio mutex: commands hold it across requests to the server.
     pub session: tokio::sync::Mutex<Option<Session>>,
     local_server: tokio::sync::Mutex<Option<LocalServer>>,
@@ -26,10 +27,6 @@ pub struct AppState {
     pub video: Arc<VideoOut>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// This computer's IANA time zone, or UTC when it has none.
 pub fn local_zone() -> String {
     jiff::tz::TimeZone::system()
@@ -39,13 +36,13 @@ pub fn local_zone() -> String {
 }
 
 impl AppState {
-    pub fn new(config_dir: PathBuf, data_dir: PathBuf, store: Store) -> AppState {
+    pub fn new(config_dir: PathBuf, data_dir: PathBuf, store: StoreWorker) -> AppState {
         let settings_path = config_dir.join(crate::settings::FILE_NAME);
         AppState {
             settings: Mutex::new(Settings::load(&settings_path)),
             settings_path,
             data_dir,
-            store: Arc::new(Mutex::new(store)),
+            store,
             session: tokio::sync::Mutex::new(None),
             local_server: tokio::sync::Mutex::new(None),
             joining: Mutex::new(None),
@@ -62,10 +59,6 @@ impl AppState {
     /// Replaces the settings, returning the old ones.
     pub fn replace_settings(&self, s: Settings) -> Settings {
         std::mem::replace(&mut *lock(&self.settings), s)
-    }
-
-    pub fn lock_store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.store)
     }
 
     pub fn lock_joining(&self) -> MutexGuard<'_, Option<tokio::task::AbortHandle>> {

@@ -19,9 +19,10 @@
 //! frame (format 2, width and height 0): a flags byte (1: keyframe), its length (u32), its
 //! bytes. An empty reply means nothing new came within `WAIT`.
 
+use crate::sync::lock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tutti_media::video::{CameraSource, CameraState, I420Frame, VideoSource, Vp8Decoder};
 use tutti_protocol::PeerId;
@@ -116,10 +117,6 @@ impl VideoOut {
             stats: PictureStats::default(),
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl VideoOut {

@@ -32,8 +32,8 @@ pub struct ParticipantView {
     pub mic: bool,
     /// False while the connection is lost and the participant may still come back.
     pub connected: bool,
-    /// The media link: `new`, `connecting`, `connected`, `disconnected`, `failed`, `closed`.
-    pub link: Option<String>,
+    /// The media link to them; none before one is made.
+    pub link: Option<LinkStatus>,
     /// Their sound has started to arrive.
     pub hearing: bool,
 }
@@ -271,6 +271,52 @@ pub enum CameraStatus {
     Lost,
 }
 
+/// The media link to one participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkStatus {
+    Connecting,
+    Connected,
+    /// Lost for now; it may come back by itself.
+    Disconnected,
+    /// Given up; a new one is being made.
+    Failed,
+    Closed,
+}
+
+impl From<tutti_media::LinkState> for LinkStatus {
+    fn from(s: tutti_media::LinkState) -> Self {
+        use tutti_media::LinkState as L;
+        match s {
+            L::Connecting => Self::Connecting,
+            L::Connected => Self::Connected,
+            L::Disconnected => Self::Disconnected,
+            L::Failed => Self::Failed,
+            L::Closed => Self::Closed,
+        }
+    }
+}
+
+/// How the media goes: straight to the other side (on its network, or through its router's
+/// public address), or through the TURN relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaPath {
+    Direct,
+    Reflexive,
+    Relayed,
+}
+
+impl From<tutti_media::PathKind> for MediaPath {
+    fn from(p: tutti_media::PathKind) -> Self {
+        match p {
+            tutti_media::PathKind::Direct => Self::Direct,
+            tutti_media::PathKind::Reflexive => Self::Reflexive,
+            tutti_media::PathKind::Relayed => Self::Relayed,
+        }
+    }
+}
+
 /// Everything the lesson screen shows, sent whole on every change.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct LessonView {
@@ -314,8 +360,7 @@ pub struct PeerStatsView {
     /// The sound cards' part of `one_way_ms`.
     pub devices_ms: Option<f64>,
     pub rtt_ms: Option<f64>,
-    /// `direct` or `relayed`.
-    pub path: Option<String>,
+    pub path: Option<MediaPath>,
     pub jitter_ms: f64,
     pub buffer_ms: f64,
     pub loss_pct: f64,
@@ -331,12 +376,38 @@ impl From<&tutti_lesson::PeerStats> for PeerStatsView {
             one_way_ms: s.one_way_ms,
             devices_ms: s.devices_ms,
             rtt_ms: s.rtt_ms,
-            path: s.path.map(|p| format!("{p:?}").to_lowercase()),
+            path: s.path.map(MediaPath::from),
             jitter_ms: s.jitter_ms,
             buffer_ms: s.buffer_ms,
             loss_pct: s.loss_pct,
             concealed_pct: s.concealed_pct,
             level: s.level,
+        }
+    }
+}
+
+/// How long the UI's text boxes may be, from the room server's and the store's own limits (in
+/// characters; a text box counts UTF-16 units, which is the same for Korean and stricter for
+/// emoji, so nothing typed is refused later).
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Limits {
+    pub name_chars: u32,
+    pub title_chars: u32,
+    pub question_chars: u32,
+    pub chat_chars: u32,
+    pub note_chars: u32,
+}
+
+impl Limits {
+    pub fn get() -> Self {
+        use tutti_protocol::limits as wire;
+        let n = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        Self {
+            name_chars: n(wire::NAME_CHARS),
+            title_chars: n(wire::TITLE_CHARS),
+            question_chars: n(wire::QUESTION_CHARS),
+            chat_chars: n(wire::CHAT_CHARS),
+            note_chars: n(store::MAX_NOTE_CHARS),
         }
     }
 }

@@ -68,6 +68,9 @@ export const events = {
 	lessonStats: makeEvent<LessonStats_Serialize, LessonStats_Deserialize>("lesson-stats"),
 };
 
+/* Constants */
+export const LIMITS = {"chat_chars":2000,"name_chars":64,"note_chars":200000,"question_chars":1000,"title_chars":120} as const;
+
 /* Types */
 export type AppError = {
 	code: ErrorCode,
@@ -333,13 +336,26 @@ export type LessonView_Serialize = {
 	server_url: string,
 };
 
+/**  The media link to one participant. */
+export type LinkStatus = "connecting" | "connected" | 
+/**  Lost for now; it may come back by itself. */
+"disconnected" | 
+/**  Given up; a new one is being made. */
+"failed" | "closed";
+
+/**
+ *  How the media goes: straight to the other side (on its network, or through its router's
+ *  public address), or through the TURN relay.
+ */
+export type MediaPath = "direct" | "reflexive" | "relayed";
+
 export type NoteView = {
 	body: string,
 	updated_ms: number,
 };
 
 /**  Why, for the UI to say in the user's language. */
-export type OverKind = "ended" | "removed" | "replaced" | "server_closed" | "disconnected";
+export type OverKind = "ended" | "removed" | "replaced" | "server_closed" | "disconnected" | "expired";
 
 export type ParticipantView = ParticipantView_Serialize | ParticipantView_Deserialize;
 
@@ -350,8 +366,8 @@ export type ParticipantView_Deserialize = {
 	mic: boolean,
 	/**  False while the connection is lost and the participant may still come back. */
 	connected: boolean,
-	/**  The media link: `new`, `connecting`, `connected`, `disconnected`, `failed`, `closed`. */
-	link?: string | null,
+	/**  The media link to them; none before one is made. */
+	link?: LinkStatus | null,
 	/**  Their sound has started to arrive. */
 	hearing: boolean,
 };
@@ -363,8 +379,8 @@ export type ParticipantView_Serialize = {
 	mic: boolean,
 	/**  False while the connection is lost and the participant may still come back. */
 	connected: boolean,
-	/**  The media link: `new`, `connecting`, `connected`, `disconnected`, `failed`, `closed`. */
-	link: string | null,
+	/**  The media link to them; none before one is made. */
+	link: LinkStatus | null,
 	/**  Their sound has started to arrive. */
 	hearing: boolean,
 };
@@ -386,8 +402,7 @@ export type PeerStatsView_Deserialize = {
 	/**  The sound cards' part of `one_way_ms`. */
 	devices_ms?: number | null,
 	rtt_ms?: number | null,
-	/**  `direct` or `relayed`. */
-	path?: string | null,
+	path?: MediaPath | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,
@@ -404,8 +419,7 @@ export type PeerStatsView_Serialize = {
 	/**  The sound cards' part of `one_way_ms`. */
 	devices_ms: number | null,
 	rtt_ms: number | null,
-	/**  `direct` or `relayed`. */
-	path: string | null,
+	path: MediaPath | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,

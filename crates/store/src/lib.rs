@@ -16,6 +16,7 @@ mod zones;
 
 pub use error::{Result, StoreError};
 pub use model::*;
+pub use notes::MAX_NOTE_CHARS;
 pub use zones::validate_zone;
 
 use rusqlite::Connection;

@@ -7,7 +7,8 @@ use rusqlite::{OptionalExtension, Row, params};
 
 /// Saves closer together than this share one history entry.
 pub const COALESCE_MS: i64 = 2 * 60 * 1000;
-const MAX_NOTE_CHARS: usize = 200_000;
+/// The longest note, in characters.
+pub const MAX_NOTE_CHARS: usize = 200_000;
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Note> {
     Ok(Note {

@@ -44,6 +44,17 @@ describe("the question queue", () => {
   });
 });
 
+describe("the text boxes", () => {
+  // The room server's limits, as the bindings carry them (a box that took more would let a
+  // student type a question the server then refuses).
+  it("take no more than the room server and the store do", () => {
+    fakeBackend({});
+    render(<SidePanel view={lessonView({ host: false })} />);
+    expect((screen.getByPlaceholderText("Ask a question…") as HTMLTextAreaElement).maxLength).toBe(1000);
+    expect((screen.getByPlaceholderText(/message/i) as HTMLInputElement).maxLength).toBe(2000);
+  });
+});
+
 describe("the notes", () => {
   afterEach(() => vi.useRealTimers());
 

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "react";
-import { commands } from "../bindings";
+import { commands, LIMITS } from "../bindings";
 import type { AppError, LessonView, QuestionView } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
@@ -89,7 +89,7 @@ export function Questions({ view }: { view: LessonView }) {
           value={text}
           onChange={(e) => setText(e.target.value)}
           placeholder={t("askPlaceholder")}
-          maxLength={2000}
+          maxLength={LIMITS.question_chars}
           rows={2}
         />
         <div className="row">
@@ -217,7 +217,12 @@ function Chat({ view }: { view: LessonView }) {
           );
         }}
       >
-        <input value={text} onChange={(e) => setText(e.target.value)} placeholder={t("chatPlaceholder")} />
+        <input
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          placeholder={t("chatPlaceholder")}
+          maxLength={LIMITS.chat_chars}
+        />
         <button type="submit">{t("send")}</button>
       </form>
     </div>
@@ -262,6 +267,7 @@ export function Notes({ lessonId, initial }: { lessonId: number; initial: string
       <textarea
         value={body}
         placeholder={t("notesPlaceholder")}
+        maxLength={LIMITS.note_chars}
         onChange={(e) => {
           setBody(e.target.value);
           latest.current = { body: e.target.value, dirty: true };

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { commands } from "../bindings";
+import { commands, LIMITS } from "../bindings";
 import type { AppError, LessonSummary, Settings } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
@@ -41,7 +41,7 @@ export function Home(props: {
         >
           <label>
             {t("lessonTitle")}
-            <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={120} />
+            <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={LIMITS.title_chars} />
           </label>
           <button type="submit" className="primary">
             {t("host")}
@@ -193,7 +193,7 @@ function Schedule({ onScheduled }: { onScheduled: () => void }) {
       >
         <label>
           {t("lessonTitle")}
-          <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={120} />
+          <input value={title} onChange={(e) => setTitle(e.target.value)} maxLength={LIMITS.title_chars} />
         </label>
         <label>
           {t("date")} ({cityOf(zones.local)})

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { commands } from "../bindings";
+import { commands, LIMITS } from "../bindings";
 import type { AppError, Language, Settings } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
@@ -32,7 +32,7 @@ export function SettingsScreen(props: { settings: Settings; onSaved: (s: Setting
     >
       <label>
         {t("name")}
-        <input value={draft.name} onChange={(e) => set({ name: e.target.value })} maxLength={60} />
+        <input value={draft.name} onChange={(e) => set({ name: e.target.value })} maxLength={LIMITS.name_chars} />
       </label>
       <label>
         {t("language")}
