@@ -78,7 +78,7 @@ app-peers: app
 ## cores busy, with the microphone fed in 500 ms blocks, and beside a Chromium call.
 bench-devices: setup ui-deps
 	@scripts/setup-debian.sh --bench
-	cargo build --release -p signaling-server -p tutti-lesson
+	cargo build --release -p signaling-server -p tutti-peer
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --chromium
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --hog
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --mic-blocks-ms 500
@@ -92,7 +92,7 @@ bench-load: setup
 ## Capture-to-playout latency between two tutti-peer processes through a room server, clean and
 ## impaired (the JSON lines are the figures for the README).
 bench-latency: setup
-	cargo build --release -p signaling-server -p tutti-lesson
+	cargo build --release -p signaling-server -p tutti-peer
 	for f in 2.5 5 10; do $(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms $$f --seconds 20; done
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --impair loss=3,delay=20,jitter=10
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench latency --frame-ms 2.5 --seconds 20 --relay
@@ -100,7 +100,7 @@ bench-latency: setup
 ## A lesson's sound after 10 cuts of all traffic (5 s each) and a room-server restart, with the
 ## real binaries in network namespaces (needs root); the benchmark finds them next to itself.
 bench-recovery: setup
-	cargo build --release -p signaling-server -p tutti-lesson
+	cargo build --release -p signaling-server -p tutti-peer
 	cargo bench -p tutti-e2e --bench recovery -- --cuts 10 --cut-s 5
 
 ## The jitter buffer alone, against generated arrival traces (repeatable, seeded).
@@ -111,7 +111,7 @@ bench-jitter: setup
 ## tutti-peer processes through a room server.
 bench-video: setup
 	cargo bench -p tutti-media --bench video_codec
-	cargo build --release -p signaling-server -p tutti-lesson
+	cargo build --release -p signaling-server -p tutti-peer
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench video --seconds 20
 	cargo bench -p tutti-media --bench frames_to_webview
 
