@@ -779,6 +779,13 @@ impl Driver {
                         Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
                     }
                 }
+                Effect::RestartIce { link: id } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.restart_offer().await {
+                        Ok(sdp) => self.core.restart_made(id, rewrite_sdp(&shared, sdp)),
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
+                    }
+                }
                 Effect::MakeAnswer { link: id, offer } => {
                     let Some(link) = self.link(id) else { continue };
                     match link.answer(&rewrite_sdp(&shared, offer)).await {

@@ -23,6 +23,11 @@ use tutti_protocol::{
 /// A link is rebuilt no sooner than this after it was opened, whatever asks for it: a side that
 /// cannot open links (no network) must not make the two spin.
 pub const MIN_LINK_LIFE: Duration = Duration::from_secs(1);
+/// A link that was up and has heard nothing for this long after ICE said `Disconnected` (itself
+/// five seconds without a packet) gets an ICE restart from the offerer: a path found again on the
+/// same link, instead of waiting twenty more seconds for ICE to fail and building a new one. A
+/// brief cut is over before this (the old path simply comes back), so it costs nothing.
+pub const RESTART_AFTER: Duration = Duration::from_secs(1);
 
 /// The first retry of a lost room server comes this soon; each next one waits twice as long,
 /// up to `MAX_REJOIN_WAIT`, until the server's grace period is over.
@@ -69,6 +74,11 @@ pub enum Effect {
     MakeOffer {
         link: LinkId,
     },
+    /// Write an offer with fresh ICE credentials on `link`, which keeps its DTLS and tracks.
+    /// Then `restart_made` or `broken`.
+    RestartIce {
+        link: LinkId,
+    },
     /// Apply `offer` to `link` and write the answer. Then `answer_made` or `broken`.
     MakeAnswer {
         link: LinkId,
@@ -111,6 +121,16 @@ pub enum Effect {
     Emit(LessonEvent),
 }
 
+/// What `handle_timeout` found due for a peer.
+enum Due {
+    /// The held-back rebuild.
+    Rebuild,
+    /// A link that never connected.
+    GiveUp,
+    /// An ICE restart, or giving one up.
+    Restart,
+}
+
 /// Where one peer's link is in its negotiation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Negotiation {
@@ -118,6 +138,8 @@ enum Negotiation {
     Waiting { until: Instant },
     /// Offerer: the link is being opened and our offer written.
     Offering,
+    /// Offerer: an ICE restart's offer is being written on the link we have.
+    Restarting,
     /// Offerer: our offer went out.
     AwaitingAnswer,
     /// Offerer: their answer is being applied.
@@ -144,6 +166,10 @@ struct PeerState {
     negotiation: Negotiation,
     opened_at: Instant,
     connected: bool,
+    /// Since when ICE has said `Disconnected` on this link (it was up before).
+    lost_at: Option<Instant>,
+    /// Since when an ICE restart has been under way; cleared when the link is up again.
+    restart_at: Option<Instant>,
     pending_local: Vec<Candidate>,
     pending_remote: Vec<Candidate>,
 }
@@ -167,6 +193,8 @@ impl PeerState {
             negotiation,
             opened_at: now,
             connected: false,
+            lost_at: None,
+            restart_at: None,
             pending_local: Vec::new(),
             pending_remote: Vec::new(),
         }
@@ -185,6 +213,8 @@ pub struct LessonCore {
     roster: BTreeMap<PeerId, bool>,
     my_mic: bool,
     waiting: BTreeSet<PeerId>,
+    /// Others the room server last said were away from it.
+    away: BTreeSet<PeerId>,
     chat_seen: HashSet<ChatId>,
     admit: AdmitPolicy,
     /// A link neither connected nor failed after this long is given up (see `EngineConfig`).
@@ -208,6 +238,7 @@ impl LessonCore {
             roster: BTreeMap::new(),
             my_mic: true,
             waiting: BTreeSet::new(),
+            away: BTreeSet::new(),
             chat_seen: HashSet::new(),
             admit,
             connect_within,
@@ -274,22 +305,34 @@ impl LessonCore {
             .collect();
         for peer in gone {
             self.roster.remove(&peer);
+            self.away.remove(&peer);
             self.forget(&peer, LinkState::Closed);
             self.emit(LessonEvent::Left(peer));
         }
         for p in joined.participants {
             let peer = p.peer.clone();
             let connected = p.connected;
+            if connected {
+                self.away.remove(&peer);
+            } else {
+                self.away.insert(peer.clone());
+            }
             self.mic_of(&p);
             self.emit(LessonEvent::Participant(p));
             if peer == self.me || !connected {
                 continue;
             }
-            let up = self.peers.get(&peer).map(|s| s.connected);
+            let up = self
+                .peers
+                .get(&peer)
+                .map(|s| (s.connected, s.restart_at.is_some()));
             match (self.we_offer(&peer), up) {
-                (_, Some(true)) => {}
+                // An ICE restart's offer may have gone down with the connection, and the link
+                // has been without media since: a new link now, not when the restart times out.
+                (true, Some((true, true))) => self.fail(now, &peer),
+                (_, Some((true, _))) => {}
                 // Whatever was under way may have been lost with the connection.
-                (true, Some(false)) => self.fail(now, &peer),
+                (true, Some((false, _))) => self.fail(now, &peer),
                 (true, None) => self.open(now, &peer),
                 (false, _) => {
                     self.forget(&peer, LinkState::Failed);
@@ -357,19 +400,29 @@ impl LessonCore {
                 let peer = participant.peer.clone();
                 self.mic_of(&participant);
                 if peer != self.me {
+                    let back = if participant.connected {
+                        self.away.remove(&peer)
+                    } else {
+                        self.away.insert(peer.clone());
+                        false
+                    };
                     // One that lost the room server keeps its link: peer to peer, the sound
                     // may well still flow. If it does not, the link fails and is rebuilt.
-                    if participant.connected
-                        && self.we_offer(&peer)
-                        && !self.peers.contains_key(&peer)
-                    {
-                        self.open(now, &peer);
+                    if participant.connected && self.we_offer(&peer) {
+                        match self.peers.get(&peer) {
+                            None => self.open(now, &peer),
+                            // Back on the room server while our ICE restart was under way: it
+                            // may never have reached them. A new link now.
+                            Some(p) if back && p.restart_at.is_some() => self.fail(now, &peer),
+                            Some(_) => {}
+                        }
                     }
                 }
                 self.emit(LessonEvent::Participant(participant));
             }
             ServerMessage::ParticipantLeft { peer, .. } => {
                 self.roster.remove(&peer);
+                self.away.remove(&peer);
                 self.forget(&peer, LinkState::Closed);
                 self.emit(LessonEvent::Left(peer));
             }
@@ -439,18 +492,27 @@ impl LessonCore {
             LinkEvent::RemoteAudio => self.emit(LessonEvent::Hearing(peer)),
             LinkEvent::State(state) => match state {
                 LinkState::Connected => {
-                    if let Some(p) = self.peers.get_mut(&peer)
-                        && !p.connected
-                    {
-                        p.connected = true;
-                        self.effects.push_back(Effect::StartMedia {
-                            peer: peer.clone(),
-                            link,
-                        });
+                    if let Some(p) = self.peers.get_mut(&peer) {
+                        (p.lost_at, p.restart_at) = (None, None);
+                        if !p.connected {
+                            p.connected = true;
+                            self.effects.push_back(Effect::StartMedia {
+                                peer: peer.clone(),
+                                link,
+                            });
+                        }
                     }
                     self.emit(LessonEvent::Link { peer, state });
                 }
-                LinkState::Connecting | LinkState::Disconnected => {
+                LinkState::Disconnected => {
+                    if let Some(p) = self.peers.get_mut(&peer)
+                        && p.connected
+                    {
+                        p.lost_at.get_or_insert(now);
+                    }
+                    self.emit(LessonEvent::Link { peer, state });
+                }
+                LinkState::Connecting => {
                     self.emit(LessonEvent::Link { peer, state });
                 }
                 // ICE gave up, or the link closed under us: build it again.
@@ -478,6 +540,20 @@ impl LessonCore {
         };
         let held = std::mem::take(&mut p.pending_local);
         self.signal(&peer, Signal::Offer { sdp });
+        for c in held {
+            self.signal(&peer, c.signal());
+        }
+    }
+
+    /// The ICE restart's offer is written: it goes to them, with the candidates held for it.
+    pub fn restart_made(&mut self, link: LinkId, sdp: String) {
+        let Some((peer, p)) =
+            self.advance(link, Negotiation::Restarting, Negotiation::AwaitingAnswer)
+        else {
+            return;
+        };
+        let held = std::mem::take(&mut p.pending_local);
+        self.signal(&peer, Signal::Restart { sdp });
         for c in held {
             self.signal(&peer, c.signal());
         }
@@ -538,11 +614,11 @@ impl LessonCore {
             Server::Up => None,
         };
         self.peers
-            .values()
-            .filter_map(|p| match p.negotiation {
+            .iter()
+            .filter_map(|(peer, p)| match p.negotiation {
                 Negotiation::Waiting { until } => Some(until),
                 _ if !p.connected => Some(p.opened_at + self.connect_within),
-                _ => None,
+                _ => self.restart_due(peer, p),
             })
             .chain(rejoin)
             .min()
@@ -571,25 +647,68 @@ impl LessonCore {
                 token,
             });
         }
-        let due: Vec<(PeerId, bool)> = self
+        let due: Vec<(PeerId, Due)> = self
             .peers
             .iter()
             .filter_map(|(peer, p)| match p.negotiation {
-                Negotiation::Waiting { until } => (until <= now).then(|| (peer.clone(), true)),
+                Negotiation::Waiting { until } => {
+                    (until <= now).then(|| (peer.clone(), Due::Rebuild))
+                }
                 _ if !p.connected && p.opened_at + self.connect_within <= now => {
-                    Some((peer.clone(), false))
+                    Some((peer.clone(), Due::GiveUp))
+                }
+                _ if self.restart_due(peer, p).is_some_and(|t| t <= now) => {
+                    Some((peer.clone(), Due::Restart))
                 }
                 _ => None,
             })
             .collect();
-        for (peer, rebuild_due) in due {
-            if rebuild_due {
-                self.open(now, &peer);
-            } else {
-                tracing::warn!(%peer, after = ?self.connect_within, "no connection: building the link again");
-                self.fail(now, &peer);
+        for (peer, due) in due {
+            match due {
+                Due::Rebuild => self.open(now, &peer),
+                Due::GiveUp => {
+                    tracing::warn!(%peer, after = ?self.connect_within, "no connection: building the link again");
+                    self.fail(now, &peer);
+                }
+                Due::Restart => self.restart(now, &peer),
             }
         }
+    }
+
+    /// When the link to `peer` wants an ICE restart, or (one under way) to be given up for a
+    /// new one. Only the offerer restarts, only from a settled negotiation, and only while the
+    /// room server can carry the offer.
+    fn restart_due(&self, peer: &PeerId, p: &PeerState) -> Option<Instant> {
+        if !p.connected || !self.we_offer(peer) {
+            return None;
+        }
+        match (p.restart_at, p.lost_at) {
+            (Some(at), _) => Some(at + self.connect_within),
+            (None, Some(lost))
+                if p.negotiation == Negotiation::Stable && self.server == Server::Up =>
+            {
+                Some(lost + RESTART_AFTER)
+            }
+            _ => None,
+        }
+    }
+
+    /// The ICE restart for `peer` is due: the first time, a restart; if one did not bring the
+    /// link back in `connect_within`, a new link.
+    fn restart(&mut self, now: Instant, peer: &PeerId) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if p.restart_at.is_some() {
+            tracing::warn!(%peer, "the ICE restart did not bring the link back: building it again");
+            self.fail(now, peer);
+            return;
+        }
+        tracing::info!(%peer, "no media on the link: restarting ICE");
+        p.restart_at = Some(now);
+        p.negotiation = Negotiation::Restarting;
+        let link = p.link;
+        self.effects.push_back(Effect::RestartIce { link });
     }
 
     pub fn poll_effect(&mut self) -> Option<Effect> {
@@ -719,17 +838,38 @@ impl LessonCore {
                 }
             }
             Signal::EndOfCandidates => {}
+            Signal::Restart { sdp } => {
+                if self.we_offer(&from) {
+                    tracing::warn!(%from, "an ICE restart from a participant we offer to: ignored");
+                    return;
+                }
+                match self.peers.get_mut(&from) {
+                    // The same link, looking for a path again: answered on it.
+                    Some(p) if p.negotiation == Negotiation::Stable => {
+                        p.negotiation = Negotiation::Answering;
+                        let link = p.link;
+                        self.effects
+                            .push_back(Effect::MakeAnswer { link, offer: sdp });
+                    }
+                    // A link we no longer hold (or one being set up anew): start over.
+                    _ => {
+                        self.forget(&from, LinkState::Failed);
+                        self.signal(&from, Signal::Ready);
+                    }
+                }
+            }
             Signal::Ready => {
                 if !self.we_offer(&from) {
                     return;
                 }
-                match self.peers.get(&from).map(|p| p.negotiation) {
-                    // Our offer is on its way to them, or a rebuild is already due.
-                    Some(
+                match self.peers.get(&from).map(|p| (p.negotiation, p.restart_at)) {
+                    // Our offer for a new link is on its way to them, or a rebuild is due.
+                    Some((
                         Negotiation::Offering
                         | Negotiation::AwaitingAnswer
                         | Negotiation::Waiting { .. },
-                    ) => {}
+                        None,
+                    )) => {}
                     // They have no link: whatever ours is talking to is gone.
                     Some(_) => self.fail(now, &from),
                     None => self.open(now, &from),

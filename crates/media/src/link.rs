@@ -688,6 +688,14 @@ impl PeerLink {
         Ok(sdp)
     }
 
+    /// The offering side, on a link that was up: a new offer with fresh ICE credentials, so
+    /// that the two sides look for a path again (a network changed under one of them) while
+    /// DTLS, SRTP and the tracks stay as they are. The other side answers it on its link.
+    pub async fn restart_offer(&self) -> Result<String, LinkError> {
+        self.pc.restart_ice().await.map_err(rtc_err)?;
+        self.offer().await
+    }
+
     /// The answering side: takes the offer, returns the answer's SDP.
     pub async fn answer(&self, offer_sdp: &str) -> Result<String, LinkError> {
         let offer = RTCSessionDescription::offer(offer_sdp.to_owned())

@@ -446,3 +446,52 @@ async fn lost_video_is_healed_by_a_requested_keyframe() {
     a.close().await;
     b.close().await;
 }
+
+/// An ICE restart on a link that is up (what a network change calls for) finds the path again
+/// without a new link, and the sound goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ice_restart_keeps_the_link_and_its_sound() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let (a, b) = connected_pair(music).await;
+    let (fanout, _mix) = wire(&a, &b).await;
+    let send = SendLoop::spawn(fanout, Box::new(Sine::new(440.0, 0.3)), music).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = b.packets_in();
+    assert!(before > 50, "{before} packets before the restart");
+    // Twice: each restart brings fresh ICE credentials.
+    let ufrag = |sdp: &str| {
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .map(str::to_owned)
+    };
+    let mut ufrags = Vec::new();
+    for _ in 0..2 {
+        let offer = a.restart_offer().await.unwrap();
+        ufrags.push(ufrag(&offer).expect("an ice-ufrag in the offer"));
+        let answer = b.answer(&offer).await.unwrap();
+        a.accept_answer(&answer).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(ufrags[0], ufrags[1]);
+    // The longest stretch without a packet, from the restart on.
+    let (mut last, mut seen, mut gap) = (Instant::now(), b.packets_in(), Duration::ZERO);
+    let end = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let n = b.packets_in();
+        if n != seen {
+            gap = gap.max(last.elapsed());
+            (last, seen) = (Instant::now(), n);
+        }
+    }
+    gap = gap.max(last.elapsed());
+    let _ = run_blocking(move || send.stop());
+    let after = b.packets_in() - before;
+    println!("ice restart: {after} packets in 3 s after it, longest gap {gap:?}");
+    assert!(after > 400, "only {after} packets after the restart");
+    assert!(gap < Duration::from_millis(500), "a gap of {gap:?}");
+}

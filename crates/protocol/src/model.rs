@@ -156,6 +156,12 @@ pub enum Signal {
     },
     /// Trickle ICE is over for this side.
     EndOfCandidates,
+    /// From the side that offers, on the link both already hold: fresh ICE credentials, so that
+    /// the two look for a path again (a network changed) with DTLS and the tracks as they are.
+    /// Answered with `answer` on that link, or with `ready` by a side that no longer has it.
+    Restart {
+        sdp: String,
+    },
     /// From the side that answers: it has no link to the receiver (it just came in, or its
     /// link failed), so any link the receiver holds to it is dead; offer again.
     Ready,

@@ -118,6 +118,12 @@ pub(crate) fn client_samples() -> Vec<ClientMessage> {
             to: "pq4x8m2a".into(),
             signal: crate::Signal::EndOfCandidates,
         },
+        Signal {
+            to: "pq4x8m2a".into(),
+            signal: crate::Signal::Restart {
+                sdp: "v=0\r\n...".into(),
+            },
+        },
         AskQuestion {
             text: "Again from bar 12?".into(),
             kind: QuestionKind::Text,

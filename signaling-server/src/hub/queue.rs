@@ -295,7 +295,7 @@ impl Hub {
     ) -> Result<ServerMessage, Refusal> {
         let (id, from) = self.member_seat(conn)?;
         let sdp_len = match &signal {
-            Signal::Offer { sdp } | Signal::Answer { sdp } => sdp.len(),
+            Signal::Offer { sdp } | Signal::Answer { sdp } | Signal::Restart { sdp } => sdp.len(),
             Signal::Candidate { candidate, .. } => candidate.len(),
             Signal::EndOfCandidates | Signal::Ready => 0,
         };

@@ -18,6 +18,10 @@ struct SimLink {
     candidates: Vec<String>,
     closed: bool,
     up: bool,
+    /// An ICE restart's descriptions are in place on this link.
+    restarted: bool,
+    /// Offerer: a restart's offer went out on it.
+    restarting: bool,
 }
 
 struct Side {
@@ -99,8 +103,17 @@ impl Side {
                         self.core.offer_made(link, sdp);
                     }
                 }
+                Effect::RestartIce { link } => {
+                    if let Some(l) = self.links.get_mut(&link) {
+                        l.restarting = true;
+                        let sdp = self.name(link);
+                        self.core.restart_made(link, sdp);
+                    }
+                }
                 Effect::MakeAnswer { link, offer } => {
                     if let Some(l) = self.links.get_mut(&link) {
+                        // An offer on a link that has one already: a restart.
+                        l.restarted |= l.remote.is_some();
                         l.remote = Some(offer);
                         let sdp = self.name(link);
                         self.core.answer_made(link, sdp);
@@ -108,6 +121,7 @@ impl Side {
                 }
                 Effect::ApplyAnswer { link, answer } => {
                     if let Some(l) = self.links.get_mut(&link) {
+                        l.restarted |= l.restarting;
                         l.remote = Some(answer);
                         self.core.answer_applied(link);
                     }
@@ -178,6 +192,11 @@ struct World {
     /// Candidates are lost until then (every path blocked).
     blackout_until: Instant,
     offers: usize,
+    restarts: usize,
+    /// The pair of links whose path died (a network changed): they connect again only once
+    /// both hold an ICE restart's descriptions, and not at all if `restart_fails`.
+    moved: Option<(LinkId, LinkId)>,
+    restart_fails: bool,
 }
 
 /// What the room server says to `me` on entering a lesson with `everyone` in it.
@@ -238,6 +257,9 @@ impl World {
             relay: VecDeque::new(),
             blackout_until: t0,
             offers: 0,
+            restarts: 0,
+            moved: None,
+            restart_fails: false,
         }
     }
 
@@ -288,6 +310,9 @@ impl World {
                     if matches!(signal, Signal::Offer { .. }) {
                         self.offers += 1;
                     }
+                    if matches!(signal, Signal::Restart { .. }) {
+                        self.restarts += 1;
+                    }
                     self.relay
                         .push_back((now + RELAY, PeerId::from(from), to, signal));
                     moved = true;
@@ -328,6 +353,12 @@ impl World {
         if !matched || (x.up && y.up) {
             return false;
         }
+        if self.moved == Some((la, lb)) {
+            if self.restart_fails || !(x.restarted && y.restarted) {
+                return false;
+            }
+            self.moved = None;
+        }
         let now = self.now;
         for (side, link) in [(&mut self.a, la), (&mut self.b, lb)] {
             side.links.get_mut(&link).unwrap().up = true;
@@ -347,6 +378,20 @@ impl World {
                     && self.b.started.last() == Some(&lb)
             }
             _ => false,
+        }
+    }
+
+    /// The path between the two links dies (the student's Wi-Fi gave way to mobile data): no
+    /// packet for five seconds, and ICE says `Disconnected` on both sides.
+    fn path_dies(&mut self) {
+        let (la, lb) = (self.a.live("b").unwrap(), self.b.live("a").unwrap());
+        self.moved = Some((la, lb));
+        self.run_for(Duration::from_secs(5));
+        let now = self.now;
+        for (side, link) in [(&mut self.a, la), (&mut self.b, lb)] {
+            side.links.get_mut(&link).unwrap().up = false;
+            side.core
+                .link_event(now, link, LinkEvent::State(LinkState::Disconnected));
         }
     }
 
@@ -838,4 +883,149 @@ fn the_mic_grant_decides_who_sends_and_who_is_heard() {
     );
     w.run_for(STEP);
     assert_eq!((w.a.grants.len(), w.b.grants.len()), (na, nb));
+}
+
+#[test]
+fn a_link_whose_path_dies_is_restarted_not_rebuilt() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    let (la, lb) = (w.a.live("b").unwrap(), w.b.live("a").unwrap());
+    w.path_dies();
+    w.run_for(RESTART_AFTER - STEP);
+    assert_eq!(w.restarts, 0, "not before RESTART_AFTER");
+    w.run_for(Duration::from_millis(100));
+    assert_eq!(w.restarts, 1);
+    assert!(w.linked(), "up again at {:?}", w.elapsed());
+    // The same links, their media never stopped and started again.
+    assert_eq!((w.a.live("b"), w.b.live("a")), (Some(la), Some(lb)));
+    assert_eq!((w.offers, w.a.failed(), w.b.failed()), (1, 0, 0));
+    assert_eq!((w.a.started.len(), w.b.started.len()), (1, 1));
+    w.run_for(Duration::from_secs(30));
+    assert_eq!((w.restarts, w.offers), (1, 1), "and it stays up");
+    assert_eq!(w.a.core.poll_timeout(), None);
+}
+
+#[test]
+fn a_restart_that_finds_no_path_gives_way_to_a_new_link() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    w.restart_fails = true;
+    w.path_dies();
+    w.run_for(RESTART_AFTER + Duration::from_millis(100));
+    assert_eq!(w.restarts, 1);
+    assert!(!w.linked());
+    // connect_within (4 s here) after the restart: a new link, which connects.
+    w.run_for(Duration::from_secs(4));
+    assert!(w.linked(), "rebuilt at {:?}", w.elapsed());
+    assert_eq!((w.restarts, w.offers), (1, 2));
+    assert_eq!(w.a.opened(), 2);
+}
+
+#[test]
+fn a_path_back_before_restart_after_costs_nothing() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    let now = w.now;
+    let la = w.a.live("b").unwrap();
+    w.a.core
+        .link_event(now, la, LinkEvent::State(LinkState::Disconnected));
+    w.run_for(RESTART_AFTER / 2);
+    let now = w.now;
+    w.a.core
+        .link_event(now, la, LinkEvent::State(LinkState::Connected));
+    w.run_for(Duration::from_secs(10));
+    assert_eq!((w.restarts, w.offers), (0, 1));
+}
+
+#[test]
+fn no_restart_while_the_room_server_cannot_carry_it() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    let now = w.now;
+    w.a.down = true;
+    w.a.core.server_lost(now);
+    w.path_dies();
+    w.run_for(Duration::from_secs(2));
+    assert_eq!(w.restarts, 0, "an offer the room server cannot carry");
+    // Back on the room server: the restart goes out, and the link is up again.
+    w.a.down = false;
+    let rejoin_at = *w.a.rejoins.last().expect("a asked to rejoin");
+    assert!(rejoin_at <= w.now);
+    let now = w.now;
+    w.a.core.rejoined(now, joined("a", &["a", "b"]));
+    w.run_for(RESTART_AFTER + Duration::from_millis(100));
+    assert_eq!(w.restarts, 1);
+    assert!(w.linked(), "up again at {:?}", w.elapsed());
+}
+
+#[test]
+fn an_answerer_without_the_link_answers_a_restart_with_ready() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    let now = w.now;
+    w.b.core.server_message(
+        now,
+        ServerMessage::Signal {
+            // Sorts before "b", so offers to it; b has no link to it.
+            from: PeerId::from("a0"),
+            signal: Signal::Restart { sdp: "a0:9".into() },
+        },
+    );
+    let out = w.b.run(now);
+    assert_eq!(out, [(PeerId::from("a0"), Signal::Ready)]);
+}
+
+#[test]
+fn a_restart_lost_with_the_room_server_s_connection_is_a_new_link_on_return() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    // The address changed: the room server's connection is dead too, though not yet known.
+    w.a.down = true;
+    w.path_dies();
+    w.run_for(RESTART_AFTER + Duration::from_millis(100));
+    assert_eq!(w.restarts, 0, "the restart's offer went nowhere");
+    let now = w.now;
+    w.a.core.server_lost(now);
+    w.run_for(Duration::from_secs(1));
+    w.a.down = false;
+    let now = w.now;
+    w.a.core.rejoined(now, joined("a", &["a", "b"]));
+    w.run_for(Duration::from_millis(200));
+    assert!(w.linked(), "a new link at {:?}", w.elapsed());
+    assert_eq!(w.offers, 2);
+}
+
+#[test]
+fn a_restart_the_answerer_missed_while_away_is_a_new_link_on_its_return() {
+    let mut w = World::new();
+    w.both_enter();
+    w.run_for(Duration::from_secs(2));
+    // b's address changed: its room-server connection died with the path.
+    w.b.down = true;
+    w.path_dies();
+    let now = w.now;
+    let mut away = participant("b");
+    away.connected = false;
+    w.a.core
+        .server_message(now, ServerMessage::ParticipantUpdated { participant: away });
+    w.run_for(RESTART_AFTER + Duration::from_millis(100));
+    assert_eq!(w.restarts, 1, "a restarts; b, away, never gets it");
+    w.run_for(Duration::from_secs(1));
+    w.b.down = false;
+    let now = w.now;
+    w.a.core.server_message(
+        now,
+        ServerMessage::ParticipantUpdated {
+            participant: participant("b"),
+        },
+    );
+    w.run_for(Duration::from_millis(200));
+    assert!(w.linked(), "a new link at {:?}", w.elapsed());
+    assert_eq!(w.offers, 2);
 }
