@@ -164,6 +164,45 @@ impl Topology {
             .unwrap();
     }
 
+    /// The UDP ports `program` has open in `role`'s namespace, as `ss` lists them.
+    pub fn udp_ports(&self, role: &str, program: &str) -> Vec<u16> {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &self.ns(role), "ss", "-Huanp"])
+            .output()
+            .expect("ss (iproute2)");
+        let owner = format!("((\"{program}\"");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains(&owner))
+            .filter_map(|l| {
+                l.split_whitespace()
+                    .nth(3)?
+                    .rsplit_once(':')?
+                    .1
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    }
+
+    /// The path of these sockets dies for good (a NAT mapping or an address that went away):
+    /// the router drops everything to or from `addr` on `ports`; other ports go through.
+    pub fn drop_udp(&self, addr: &str, ports: &[u16]) {
+        let ports = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rules = format!(
+            "table ip tutti_moved {{\n\
+             chain gone {{ type filter hook forward priority -10; policy accept;\n\
+             ip saddr {addr} udp sport {{ {ports} }} drop;\n\
+             ip daddr {addr} udp dport {{ {ports} }} drop; }}\n\
+             }}\n"
+        );
+        self.router_rules("moved", &rules).unwrap();
+    }
+
     /// Runs `nft ARGS` in the router's namespace.
     fn router_nft(&self, args: &[&str]) -> Result<(), String> {
         let r = self.ns("r");

@@ -786,6 +786,13 @@ impl Driver {
                         Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
                     }
                 }
+                Effect::AnswerRestart { link: id, offer } => {
+                    let Some(link) = self.link(id) else { continue };
+                    match link.restart_answer(&rewrite_sdp(&shared, offer)).await {
+                        Ok(sdp) => self.core.answer_made(id, rewrite_sdp(&shared, sdp)),
+                        Err(e) => self.core.broken(Instant::now(), id, &e.to_string()),
+                    }
+                }
                 Effect::MakeAnswer { link: id, offer } => {
                     let Some(link) = self.link(id) else { continue };
                     match link.answer(&rewrite_sdp(&shared, offer)).await {

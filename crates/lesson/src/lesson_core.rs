@@ -23,11 +23,14 @@ use tutti_protocol::{
 /// A link is rebuilt no sooner than this after it was opened, whatever asks for it: a side that
 /// cannot open links (no network) must not make the two spin.
 pub const MIN_LINK_LIFE: Duration = Duration::from_secs(1);
-/// A link that was up and has heard nothing for this long after ICE said `Disconnected` (itself
-/// five seconds without a packet) gets an ICE restart from the offerer: a path found again on the
-/// same link, instead of waiting twenty more seconds for ICE to fail and building a new one. A
-/// brief cut is over before this (the old path simply comes back), so it costs nothing.
-pub const RESTART_AFTER: Duration = Duration::from_secs(1);
+/// A link that was up and is still `Disconnected` this long after ICE said so (itself five
+/// seconds without a packet) gets an ICE restart from the offerer: a path found again on the same
+/// link, instead of waiting fifteen more seconds for ICE to fail and building a new one. Not
+/// sooner: a network that comes back by itself brings the old path back within milliseconds, and
+/// a restart started during the cut replaces the sockets that path needs (a 5-s cut then took
+/// 2.7 s to sound, not 8–94 ms) and sends its offer down a room-server connection that may be
+/// stalled too.
+pub const RESTART_AFTER: Duration = Duration::from_secs(5);
 
 /// The first retry of a lost room server comes this soon; each next one waits twice as long,
 /// up to `MAX_REJOIN_WAIT`, until the server's grace period is over.
@@ -81,6 +84,12 @@ pub enum Effect {
     },
     /// Apply `offer` to `link` and write the answer. Then `answer_made` or `broken`.
     MakeAnswer {
+        link: LinkId,
+        offer: String,
+    },
+    /// Apply their ICE restart's `offer` to `link` (new sockets and candidates here too) and
+    /// write the answer. Then `answer_made` or `broken`.
+    AnswerRestart {
         link: LinkId,
         offer: String,
     },
@@ -849,7 +858,7 @@ impl LessonCore {
                         p.negotiation = Negotiation::Answering;
                         let link = p.link;
                         self.effects
-                            .push_back(Effect::MakeAnswer { link, offer: sdp });
+                            .push_back(Effect::AnswerRestart { link, offer: sdp });
                     }
                     // A link we no longer hold (or one being set up anew): start over.
                     _ => {

@@ -629,6 +629,13 @@ impl PeerLink {
                 keyframe_needed: keyframe_needed.clone(),
             }))
             .with_runtime(runtime)
+            // An ICE restart is for a path that died (an address or a NAT mapping that changed):
+            // it binds new sockets and gathers anew, rather than trying the old ones again.
+            .with_setting_engine(
+                rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder::new()
+                    .with_discard_local_candidates_during_ice_restart(true)
+                    .build(),
+            )
             .with_udp_addrs(cfg.udp_addrs.clone())
             .build()
             .await
@@ -694,6 +701,13 @@ impl PeerLink {
     pub async fn restart_offer(&self) -> Result<String, LinkError> {
         self.pc.restart_ice().await.map_err(rtc_err)?;
         self.offer().await
+    }
+
+    /// The answering side of an ICE restart: new sockets and candidates here too (the path may
+    /// have died at this end), then the answer on this link.
+    pub async fn restart_answer(&self, offer_sdp: &str) -> Result<String, LinkError> {
+        self.pc.restart_ice().await.map_err(rtc_err)?;
+        self.answer(offer_sdp).await
     }
 
     /// The answering side: takes the offer, returns the answer's SDP.

@@ -110,7 +110,7 @@ impl Side {
                         self.core.restart_made(link, sdp);
                     }
                 }
-                Effect::MakeAnswer { link, offer } => {
+                Effect::MakeAnswer { link, offer } | Effect::AnswerRestart { link, offer } => {
                     if let Some(l) = self.links.get_mut(&link) {
                         // An offer on a link that has one already: a restart.
                         l.restarted |= l.remote.is_some();
