@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 export const TARGET = process.env.CARGO_TARGET_DIR ?? join(process.env.HOME, ".cache/tutti-target");
 export const APP = join(TARGET, "debug/tutti");
 export const PEER = join(TARGET, "debug/tutti-peer");
+export const SERVER = join(TARGET, "debug/tutti-server");
 
 const children = [];
 

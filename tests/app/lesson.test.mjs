@@ -10,7 +10,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Session } from "./webdriver.mjs";
-import { APP, PEER, TARGET, appEnv, freePort, killChildren, run, startDriver, writeSettings } from "./harness.mjs";
+import {
+  APP,
+  PEER,
+  SERVER,
+  TARGET,
+  appEnv,
+  freePort,
+  killChildren,
+  portOpen,
+  run,
+  startDriver,
+  writeSettings,
+} from "./harness.mjs";
 
 // Screenshots of each run (docs/screenshots/ holds copies chosen for the README).
 const SHOTS = process.env.TUTTI_SCREENSHOTS ?? join(TARGET, "screenshots");
@@ -124,6 +136,66 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     const md = readFileSync(path, "utf8");
     assert.match(md, /Bow arm: elbow lower/);
     assert.match(md, /keep the bow straight/);
+  } finally {
+    await app.end();
+  }
+});
+
+// The room server is killed (SIGKILL) in the middle of a lesson and started again on the same
+// port and data: the lesson screen says the room server cannot be reached (not "lesson over"),
+// and once it is back the notice goes, and the lesson, the student and the chat carry on.
+test("the lesson screen says reconnecting while the room server is away, and carries on", { timeout: 180_000 }, async () => {
+  const home = mkdtempSync(join(tmpdir(), "tutti-app-reconnect-"));
+  const data = mkdtempSync(join(tmpdir(), "tutti-server-data-"));
+  const port = await freePort();
+  const url = `ws://127.0.0.1:${port}/ws`;
+  const startServer = async () => {
+    const server = run(SERVER, ["--listen", `127.0.0.1:${port}`, "--data", data], process.env, "server");
+    const deadline = Date.now() + 20_000;
+    while (!(await portOpen(port))) {
+      assert.ok(Date.now() < deadline, `the room server did not start: ${server.output}`);
+      await sleep(100);
+    }
+    return server;
+  };
+  let server = await startServer();
+  const settings = { name: "김선생", host_locally: false, server_url: url, language: "en" };
+  const env = appEnv(home, settings, { PULSE_SERVER: "unix:/nonexistent" });
+  const { driver, base } = await startDriver(env);
+  const app = await Session.start(base, APP);
+  const away = "The room server cannot be reached";
+  let student;
+  try {
+    await app.type(await app.until("the home screen", () => app.find(".home input")), "Scales");
+    await app.press("Host");
+    await app.press("Continue", 30_000);
+    const codeEl = await app.until("the invite code", () => app.find("[data-testid=invite-code]"), 30_000);
+    const code = (await app.text(codeEl)).trim();
+    student = run(PEER, ["join", code, "--server", url, "--name", "Omar", "--udp", "127.0.0.1"], env, "student");
+    await app.until("Omar in the waiting room", () => app.findText("Omar"), 30_000);
+    await app.press("Admit");
+    await app.until("the connection figures", () => app.findText("one-way"), 30_000);
+
+    process.kill(-server.pid, "SIGKILL");
+    await app.until("the reconnecting notice", () => app.findText(away), 30_000);
+    assert.ok(await app.find("[data-testid=invite-code]"), "still on the lesson screen");
+    await sleep(3000);
+    assert.ok(await app.findText(away), "said for as long as it is away");
+    assert.equal(await app.findText("Admit", "button"), null, "the student is not knocking again");
+
+    server = await startServer();
+    await app.until("the notice gone", async () => (await app.findText(away)) === null, 30_000);
+    assert.ok(await app.find("[data-testid=invite-code]"), "the lesson goes on");
+    assert.ok(await app.findText("Omar"), "with the student in it");
+    // The room server carries the lesson again: a chat line goes out and comes back.
+    await app.press("Chat");
+    await app.type(await app.until("the chat box", () => app.find(".chat input")), "Again from bar 12");
+    await app.press("Send");
+    await app.until("the chat line", () => app.findText("Again from bar 12"), 20_000);
+    assert.equal(student.exitCode, null, "the student is still in the lesson");
+  } catch (e) {
+    e.message += `\n--- student ---\n${student?.output ?? ""}\n--- server ---\n${server.output.slice(-3000)}\n--- driver ---\n${driver.output.slice(-4000)}`;
+    throw e;
   } finally {
     await app.end();
   }

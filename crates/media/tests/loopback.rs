@@ -222,7 +222,7 @@ async fn participants_with_different_frame_lengths_hear_each_other() {
                 let play_a = PlayoutLoop::spawn(mix_a, fa, rec()).unwrap();
                 let send_a = SendLoop::spawn(to_b, Box::new(Sine::new(440.0, 0.3)), ma).unwrap();
                 let send_b = SendLoop::spawn(to_a, Box::new(Sine::new(660.0, 0.3)), mb).unwrap();
-                std::thread::sleep(Duration::from_millis(2500));
+                std::thread::sleep(Duration::from_millis(3000));
                 // The listeners first: what they played last was still being sent.
                 let heard = [
                     (
@@ -241,10 +241,14 @@ async fn participants_with_different_frame_lengths_hear_each_other() {
                 heard
             });
             for (what, hz, rec) in heard {
-                // The last second, in four windows: at least three clean (see the tone test).
-                let tail = &rec.samples[rec.samples.len().saturating_sub(48_000 * 2)..];
+                // The last two seconds, in eight windows: at least six clean. Heard or not is
+                // the question here (a receiver that cannot decode its peer hears nothing clean
+                // at all); how clean, on a machine whose two cores run four real-time threads
+                // here, is the tone test's and the benchmarks' (one CI run lost 500 ms to a
+                // stall in the first pair).
+                let tail = &rec.samples[rec.samples.len().saturating_sub(48_000 * 2 * 2)..];
                 let windows: Vec<_> = tail
-                    .chunks_exact((tail.len() / 4).max(2))
+                    .chunks_exact((tail.len() / 8).max(2))
                     .map(|w| tone(w, hz))
                     .collect();
                 let clean = windows
@@ -256,8 +260,8 @@ async fn participants_with_different_frame_lengths_hear_each_other() {
                     windows.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>()
                 );
                 assert!(
-                    clean >= 3,
-                    "{what}: {clean} of 4 windows clean: {windows:?}"
+                    clean >= 6,
+                    "{what}: {clean} of 8 windows clean: {windows:?}"
                 );
             }
             a.close().await;
