@@ -533,7 +533,8 @@ impl LessonCore {
         }
     }
 
-    /// `OpenLink`, `MakeOffer`, `MakeAnswer` or `ApplyAnswer` on `link` did not work.
+    /// `OpenLink`, `MakeOffer`, `RestartIce`, `MakeAnswer`, `AnswerRestart` or `ApplyAnswer` on
+    /// `link` did not work.
     pub fn broken(&mut self, now: Instant, link: LinkId, why: &str) {
         if let Some(peer) = self.peer_of(link) {
             tracing::warn!(%peer, %link, why, "the media link cannot be set up");
@@ -542,27 +543,21 @@ impl LessonCore {
     }
 
     pub fn offer_made(&mut self, link: LinkId, sdp: String) {
-        let Some((peer, p)) =
-            self.advance(link, Negotiation::Offering, Negotiation::AwaitingAnswer)
-        else {
-            return;
-        };
-        let held = std::mem::take(&mut p.pending_local);
-        self.signal(&peer, Signal::Offer { sdp });
-        for c in held {
-            self.signal(&peer, c.signal());
-        }
+        self.offer_out(link, Negotiation::Offering, Signal::Offer { sdp });
     }
 
-    /// The ICE restart's offer is written: it goes to them, with the candidates held for it.
+    /// The ICE restart's offer is written.
     pub fn restart_made(&mut self, link: LinkId, sdp: String) {
-        let Some((peer, p)) =
-            self.advance(link, Negotiation::Restarting, Negotiation::AwaitingAnswer)
-        else {
+        self.offer_out(link, Negotiation::Restarting, Signal::Restart { sdp });
+    }
+
+    /// An offer written from `from` goes to them, with the candidates held for it.
+    fn offer_out(&mut self, link: LinkId, from: Negotiation, offer: Signal) {
+        let Some((peer, p)) = self.advance(link, from, Negotiation::AwaitingAnswer) else {
             return;
         };
         let held = std::mem::take(&mut p.pending_local);
-        self.signal(&peer, Signal::Restart { sdp });
+        self.signal(&peer, offer);
         for c in held {
             self.signal(&peer, c.signal());
         }

@@ -395,6 +395,15 @@ impl World {
         }
     }
 
+    /// Both in the lesson, their link up.
+    fn in_lesson() -> Self {
+        let mut w = Self::new();
+        w.both_enter();
+        w.run_for(Duration::from_secs(2));
+        assert!(w.linked());
+        w
+    }
+
     fn elapsed(&self) -> Duration {
         self.now - self.t0
     }
@@ -887,9 +896,7 @@ fn the_mic_grant_decides_who_sends_and_who_is_heard() {
 
 #[test]
 fn a_link_whose_path_dies_is_restarted_not_rebuilt() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     let (la, lb) = (w.a.live("b").unwrap(), w.b.live("a").unwrap());
     w.path_dies();
     w.run_for(RESTART_AFTER - STEP);
@@ -908,9 +915,7 @@ fn a_link_whose_path_dies_is_restarted_not_rebuilt() {
 
 #[test]
 fn a_restart_that_finds_no_path_gives_way_to_a_new_link() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     w.restart_fails = true;
     w.path_dies();
     w.run_for(RESTART_AFTER + Duration::from_millis(100));
@@ -925,9 +930,7 @@ fn a_restart_that_finds_no_path_gives_way_to_a_new_link() {
 
 #[test]
 fn a_path_back_before_restart_after_costs_nothing() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     let now = w.now;
     let la = w.a.live("b").unwrap();
     w.a.core
@@ -942,9 +945,7 @@ fn a_path_back_before_restart_after_costs_nothing() {
 
 #[test]
 fn no_restart_while_the_room_server_cannot_carry_it() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     let now = w.now;
     w.a.down = true;
     w.a.core.server_lost(now);
@@ -964,9 +965,7 @@ fn no_restart_while_the_room_server_cannot_carry_it() {
 
 #[test]
 fn an_answerer_without_the_link_answers_a_restart_with_ready() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     let now = w.now;
     w.b.core.server_message(
         now,
@@ -982,9 +981,7 @@ fn an_answerer_without_the_link_answers_a_restart_with_ready() {
 
 #[test]
 fn a_restart_lost_with_the_room_server_s_connection_is_a_new_link_on_return() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     // The address changed: the room server's connection is dead too, though not yet known.
     w.a.down = true;
     w.path_dies();
@@ -1003,9 +1000,7 @@ fn a_restart_lost_with_the_room_server_s_connection_is_a_new_link_on_return() {
 
 #[test]
 fn a_restart_the_answerer_missed_while_away_is_a_new_link_on_its_return() {
-    let mut w = World::new();
-    w.both_enter();
-    w.run_for(Duration::from_secs(2));
+    let mut w = World::in_lesson();
     // b's address changed: its room-server connection died with the path.
     w.b.down = true;
     w.path_dies();
