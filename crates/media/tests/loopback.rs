@@ -466,17 +466,13 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = b.packets_in();
     assert!(before > 50, "{before} packets before the restart");
-    // The longest stretch without a packet, through the restarts and 3 s after them.
+    // The longest stretch without a packet, through the restarts until the watch is stopped.
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watch = {
-        let b = b.clone();
+        let (b, done) = (b.clone(), done.clone());
         tokio::spawn(async move {
             let (mut last, mut seen, mut gap) = (Instant::now(), b.packets_in(), Duration::ZERO);
-            let end = Instant::now() + Duration::from_secs(4);
-            let mut last_second_from = None;
-            while Instant::now() < end {
-                if last_second_from.is_none() && end - Instant::now() <= Duration::from_secs(1) {
-                    last_second_from = Some(b.packets_in());
-                }
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let n = b.packets_in();
                 if n != seen {
@@ -484,35 +480,55 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
                     (last, seen) = (Instant::now(), n);
                 }
             }
-            let last_second = b.packets_in() - last_second_from.unwrap_or(0);
-            (gap.max(last.elapsed()), last_second)
+            gap.max(last.elapsed())
         })
     };
-    // Twice: each restart brings fresh ICE credentials (and, on both sides, new sockets).
+    // Twice: each restart brings fresh ICE credentials (and, on both sides, new sockets). The
+    // second waits until the first has brought the sound back, as the lesson's core does (one
+    // restart at a time): on two busy cores a restart's checks can take seconds.
     let ufrag = |sdp: &str| {
         sdp.lines()
             .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
             .map(str::to_owned)
     };
     let mut ufrags = Vec::new();
+    let mut back_after = Vec::new();
     for _ in 0..2 {
         let offer = a.restart_offer().await.unwrap();
         ufrags.push(ufrag(&offer).expect("an ice-ufrag in the offer"));
         let answer = b.restart_answer(&offer).await.unwrap();
         a.accept_answer(&answer).await.unwrap();
+        let (from, n0) = (Instant::now(), b.packets_in());
+        // Back: packets flowing again on the new path (the old sockets are gone).
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = from + Duration::from_secs(20);
+        let mut mark = b.packets_in();
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let n = b.packets_in();
+            if n >= mark + 10 && n > n0 {
+                break;
+            }
+            mark = n;
+            assert!(Instant::now() < deadline, "no sound 20 s after a restart");
+        }
+        back_after.push(from.elapsed());
     }
     assert_ne!(ufrags[0], ufrags[1]);
-    let (gap, last_second) = watch.await.unwrap();
+    let from_last = b.packets_in();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let last_second = b.packets_in() - from_last;
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let gap = watch.await.unwrap();
     let _ = run_blocking(move || send.stop());
     let after = b.packets_in() - before;
-    // The gap is a figure, not a bound (8 ms here when idle, 510 ms once in CI on busy cores):
-    // what must hold is that the sound is back, all of it, on the same link.
+    // The gap is a figure, not a bound (8 ms here when idle, 3.7 s once on two cores busy with
+    // a build): what must hold is that the sound is back, all of it, on the same link.
     println!(
-        "ice restart: {after} packets in 4 s from it, {last_second} in the last second, longest gap {gap:?}"
+        "ice restart: {after} packets from it, sound back {back_after:?} after each, {last_second} in the second after, longest gap {gap:?}"
     );
     assert!(
         last_second > 150,
-        "only {last_second} packets in the last second (200 are sent)"
+        "only {last_second} packets in the second after the restarts (200 are sent)"
     );
 }
