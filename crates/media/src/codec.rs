@@ -11,8 +11,6 @@ pub enum CodecError {
     Opus(#[from] opus::Error),
     #[error("a frame of {expected} interleaved samples was expected, got {got}")]
     FrameSize { expected: usize, got: usize },
-    #[error("the playout resampler cannot be made: {0}")]
-    Resampler(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

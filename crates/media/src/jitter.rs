@@ -9,11 +9,9 @@
 //! - **Target depth** follows the spread of packet delays over the last couple of seconds (a high
 //!   quantile minus the minimum), in whole frames, between `min_depth` and `max_depth`.
 //! - **Drift** between the two sound cards' clocks slowly fills or drains the buffer. A smoothed
-//!   level is compared with the target. The playout resamples to keep it there
-//!   ([`crate::stream_decoder`]: a rate a few hundred ppm off, inaudible); only beyond a slack of
-//!   a few frames (a stall, a pile-up, a jump in the target) does the buffer itself drop a frame
-//!   or insert a concealed one. Alone (a slack of one frame, the default), it corrects drift a
-//!   frame at a time: at 100 ppm, one frame every 25 s at 2.5 ms frames.
+//!   level is compared with the target: above it by more than a frame, one frame is dropped; below
+//!   it, one concealed frame is inserted. Over an hour at 100 ppm that is one frame every 25 s at
+//!   2.5 ms frames, instead of a buffer that grows or starves.
 //! - Sequence numbers are 16-bit and wrap; they are unwrapped to 64 bits. Late packets (their turn
 //!   has passed) and duplicates are dropped and counted; a jump far ahead (the sender restarted)
 //!   resets the buffer.
@@ -208,9 +206,6 @@ pub struct JitterBuffer {
     since_target_update: u32,
     /// Smoothed depth at playout, in frames.
     level: f64,
-    /// How far `level` may stray from the target (frames) before a whole frame is dropped or
-    /// inserted: one alone; more when the playout steers the rate ([`Self::set_slack`]).
-    slack: f64,
     /// Frames concealed in a row: a long run means the stream stopped.
     missing_run: u32,
     /// Pops in a row with the buffer deeper than a pile-up.
@@ -241,7 +236,6 @@ impl JitterBuffer {
             epoch: None,
             since_target_update: 0,
             level: f64::from(cfg.min_depth),
-            slack: 1.0,
             missing_run: 0,
             piled: 0,
             waited: 0,
@@ -266,24 +260,6 @@ impl JitterBuffer {
             Some(n) => self.slots.range(n..).count() as u32,
             None => self.slots.len() as u32,
         }
-    }
-
-    /// The smoothed depth at playout minus the target, in the sender's packets: what a playout
-    /// that steers its rate keeps near 0 (`None` while buffering).
-    pub fn level_error(&self) -> Option<f64> {
-        self.next.map(|_| self.level - f64::from(self.stats.target))
-    }
-
-    /// One of the sender's packets.
-    pub fn packet_duration(&self) -> Duration {
-        Duration::from_micros(self.frame_us as u64)
-    }
-
-    /// Lets the smoothed depth stray this far (in the sender's packets, at least one) from the
-    /// target before the buffer drops or inserts a whole frame: for a playout that follows the
-    /// level by resampling, which is inaudible where a dropped frame is not.
-    pub fn set_slack(&mut self, packets: f64) {
-        self.slack = packets.max(1.0);
     }
 
     /// The audio waiting in the buffer, for latency reports.
@@ -490,7 +466,7 @@ impl JitterBuffer {
                 self.stats.dropped += gone.len() as u64;
                 self.level = target_f;
             }
-        } else if self.piled == 0 && self.level > target_f + self.slack && depth > target_f {
+        } else if self.piled == 0 && self.level > target_f + 1.0 && depth > target_f {
             // (Not while a pile-up is being confirmed: that goes in one jump.)
             // Too much audio waiting: skip one frame, so latency comes back down.
             if let Some(first) = self.slots.range(next..).next().map(|(&k, _)| k) {
@@ -500,7 +476,7 @@ impl JitterBuffer {
                 self.stats.dropped += 1;
                 self.level -= 1.0;
             }
-        } else if self.level < target_f - self.slack && depth >= 1.0 {
+        } else if self.level < target_f - 1.0 && depth >= 1.0 {
             // Too little: play a concealed frame and keep the packets, so the buffer refills.
             self.stats.inserted += 1;
             self.level += 1.0;
