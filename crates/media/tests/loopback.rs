@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tutti_media::analysis::tone;
@@ -467,12 +468,12 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
     let before = b.packets_in();
     assert!(before > 50, "{before} packets before the restart");
     // The longest stretch without a packet, through the restarts until the watch is stopped.
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(AtomicBool::new(false));
     let watch = {
         let (b, done) = (b.clone(), done.clone());
         tokio::spawn(async move {
             let (mut last, mut seen, mut gap) = (Instant::now(), b.packets_in(), Duration::ZERO);
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Relaxed) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
                 let n = b.packets_in();
                 if n != seen {
@@ -498,7 +499,7 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
         ufrags.push(ufrag(&offer).expect("an ice-ufrag in the offer"));
         let answer = b.restart_answer(&offer).await.unwrap();
         a.accept_answer(&answer).await.unwrap();
-        let (from, n0) = (Instant::now(), b.packets_in());
+        let from = Instant::now();
         // Back: packets flowing again on the new path (the old sockets are gone).
         tokio::time::sleep(Duration::from_millis(300)).await;
         let deadline = from + Duration::from_secs(20);
@@ -506,7 +507,7 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
         loop {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let n = b.packets_in();
-            if n >= mark + 10 && n > n0 {
+            if n >= mark + 10 {
                 break;
             }
             mark = n;
@@ -518,14 +519,14 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
     let from_last = b.packets_in();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let last_second = b.packets_in() - from_last;
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Relaxed);
     let gap = watch.await.unwrap();
     let _ = run_blocking(move || send.stop());
     let after = b.packets_in() - before;
-    // The gap is a figure, not a bound (8 ms here when idle, 3.7 s once on two cores busy with
-    // a build): what must hold is that the sound is back, all of it, on the same link.
+    // The gap is a figure, not a bound (8 ms to 1.0 s on this machine, 3.7 s once on two
+    // cores busy with a build): what must hold is that the sound is back, all of it, on the same link.
     println!(
-        "ice restart: {after} packets from it, sound back {back_after:?} after each, {last_second} in the second after, longest gap {gap:?}"
+        "ice restart: {after} packets from it, seen back within {back_after:?} (looked for from 400 ms on), {last_second} in the second after, longest gap {gap:?}"
     );
     assert!(
         last_second > 150,
