@@ -12,11 +12,13 @@ pub mod impair;
 pub mod jitter;
 pub mod jitter_feed;
 pub mod link;
+pub mod metronome;
 pub mod pipeline;
 #[cfg(target_os = "linux")]
 mod pulse;
 pub mod realtime;
 pub mod red;
+pub mod shared_clock;
 pub mod signal;
 pub mod stream_decoder;
 pub mod tcp_turn;

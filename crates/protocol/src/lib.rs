@@ -10,6 +10,7 @@ mod error;
 mod ids;
 mod invite;
 mod model;
+mod peer;
 mod server;
 
 pub use client::{ClientFrame, ClientMessage};
@@ -20,6 +21,7 @@ pub use model::{
     ChatMessage, IceServer, JoinRole, Knock, LeaveReason, LessonInfo, LessonStatus, Participant,
     Question, QuestionKind, QuestionState, Role, Signal,
 };
+pub use peer::{Accent, MetronomeError, MetronomePlan, PeerMessage};
 pub use server::{Joined, ServerMessage};
 
 /// Bumped on any change a client of the previous version could not read or write.
