@@ -9,8 +9,8 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
-    ChatView, LessonDetail, LessonSummary, LessonView, NoteView, QuestionState, QuestionView,
-    SearchHitView,
+    BeatView, ChatView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
+    QuestionState, QuestionView, SearchHitView,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::InvokeResponseBody;
@@ -617,6 +617,27 @@ pub async fn set_muted(state: S<'_>, muted: bool) -> AppResult<()> {
         Ok(())
     })
     .await
+}
+
+/// As host: starts or changes the metronome for everyone (`None` stops it).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_metronome(state: S<'_>, metronome: Option<MetronomeView>) -> AppResult<()> {
+    with_session(&state, async |s| s.set_metronome(metronome)).await
+}
+
+/// The metronome's volume for us alone, 0–1 (0 mutes it here).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_metronome_volume(state: S<'_>, volume: f32) -> AppResult<()> {
+    with_session(&state, async |s| s.set_metronome_volume(volume)).await
+}
+
+/// The beat sounding now, while the metronome runs.
+#[tauri::command]
+#[specta::specta]
+pub async fn metronome_beat(state: S<'_>) -> AppResult<Option<BeatView>> {
+    with_session(&state, async |s| Ok(s.metronome_beat())).await
 }
 
 #[tauri::command]

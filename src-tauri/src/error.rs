@@ -107,6 +107,8 @@ impl From<LessonError> for AppError {
             LessonError::Media(_) | LessonError::Video(_) => {
                 Self::new(ErrorCode::Internal, e.to_string())
             }
+            LessonError::NotHost => Self::new(ErrorCode::NotHost, e.to_string()),
+            LessonError::Metronome(_) => Self::new(ErrorCode::InvalidInput, e.to_string()),
         }
     }
 }

@@ -3,7 +3,9 @@
 //! one and carries out what it asks the store to keep.
 
 use crate::error::{AppError, ErrorCode};
-use crate::view::{ChatView, KnockView, LessonView, LinkStatus, ParticipantView, QuestionView};
+use crate::view::{
+    ChatView, KnockView, LessonView, LinkStatus, MetronomeView, ParticipantView, QuestionView,
+};
 use std::collections::{HashMap, HashSet};
 use tutti_lesson::LessonEvent;
 use tutti_media::LinkState;
@@ -139,6 +141,9 @@ impl Live {
                     ));
                 }
             }
+            LessonEvent::Metronome(plan) => {
+                self.view.metronome = plan.as_ref().map(MetronomeView::from);
+            }
             LessonEvent::Over(_) => {}
         }
         self.refresh_links();
@@ -201,6 +206,8 @@ mod tests {
             problems: Vec::new(),
             share_urls: Vec::new(),
             server_url: "ws://127.0.0.1:8787/ws".into(),
+            metronome: None,
+            metronome_volume: 1.0,
         };
         Live::new(view, you.peer, Vec::new(), [], None)
     }
@@ -221,6 +228,28 @@ mod tests {
             asked_at: UnixMs(at),
             answered_at: None,
         }
+    }
+
+    #[test]
+    fn the_metronome_is_shown_while_the_host_runs_it() {
+        let mut l = live();
+        let plan = tutti_protocol::MetronomePlan {
+            bpm: 72.0,
+            accents: tutti_protocol::MetronomePlan::accents_for(3),
+            count_in_bars: 1,
+            start_ns: 9,
+        };
+        l.apply(LessonEvent::Metronome(Some(plan)));
+        assert_eq!(
+            l.view.metronome,
+            Some(MetronomeView {
+                bpm: 72.0,
+                beats: 3,
+                count_in_bars: 1
+            })
+        );
+        l.apply(LessonEvent::Metronome(None));
+        assert_eq!(l.view.metronome, None);
     }
 
     #[test]

@@ -9,17 +9,20 @@ use crate::sound::SoundWatch;
 use crate::store_worker::StoreWorker;
 use crate::sync::lock;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
-use crate::view::{CameraStatus, KnockView, LessonView, ParticipantView, PeerLevel, PeerStatsView};
+use crate::view::{
+    BeatView, CameraStatus, KnockView, LessonView, MetronomeView, ParticipantView, PeerLevel,
+    PeerStatsView,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
-use tutti_lesson::{Lesson, LessonEvent, LessonHandle, OverReason};
+use tutti_lesson::{Lesson, LessonEvent, LessonHandle, MetronomeSettings, OverReason};
 use tutti_media::MusicConfig;
 use tutti_media::device::{Capture, Playback};
 use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
 use tutti_media::video::{CameraSource, Vp8Config};
-use tutti_protocol::{ClientMessage, PeerId, QuestionId};
+use tutti_protocol::{ClientMessage, MetronomePlan, PeerId, QuestionId};
 use tutti_store::{ChatRecord, QuestionRecord};
 
 /// What the session tells the UI.
@@ -188,6 +191,8 @@ impl Session {
             problems,
             share_urls: server.share_urls,
             server_url: server.url,
+            metronome: None,
+            metronome_volume: 1.0,
         };
         let mut live = Live::new(
             view,
@@ -268,6 +273,52 @@ impl Session {
         self.muted.store(muted, Ordering::Relaxed);
         lock(&self.live).view.muted = muted;
         self.changed();
+    }
+
+    /// As host: starts, changes or stops (`None`) the metronome for everyone.
+    pub fn set_metronome(&self, m: Option<MetronomeView>) -> AppResult<()> {
+        let settings = m.map(|m| MetronomeSettings {
+            bpm: m.bpm,
+            accents: MetronomePlan::accents_for(u8::try_from(m.beats).unwrap_or(u8::MAX)),
+            count_in_bars: u8::try_from(m.count_in_bars).unwrap_or(u8::MAX),
+        });
+        if let Some(s) = &settings
+            && !(1..=16).contains(&s.accents.len())
+        {
+            return Err(AppError::invalid("a bar must have 1–16 beats"));
+        }
+        // The view follows from the lesson's own event.
+        self.handle.set_metronome(settings)?;
+        Ok(())
+    }
+
+    /// The metronome's volume here only, 0–1.
+    pub fn set_metronome_volume(&self, volume: f32) -> AppResult<()> {
+        if !(0.0..=1.0).contains(&volume) {
+            return Err(AppError::invalid("the volume is 0–1"));
+        }
+        self.handle.set_metronome_gain(volume);
+        lock(&self.live).view.metronome_volume = volume;
+        self.changed();
+        Ok(())
+    }
+
+    /// The beat sounding now, while the metronome runs (and the clock is known).
+    pub fn metronome_beat(&self) -> Option<BeatView> {
+        let (plan, beat) = self.handle.metronome();
+        let (plan, (beat, into_ns)) = (plan?, beat?);
+        let beat_ns = plan.beat_ns();
+        Some(BeatView {
+            beat: u32::from(beat.beat),
+            beats: u32::try_from(plan.beats_per_bar()).unwrap_or(0),
+            count_in: beat.count_in,
+            count_in_left: u32::try_from(
+                u64::from(plan.count_in_bars).saturating_sub(beat.bar + 1),
+            )
+            .unwrap_or(0),
+            ms_into_beat: (into_ns / 1e6).clamp(0.0, beat_ns / 1e6),
+            beat_ms: beat_ns / 1e6,
+        })
     }
 
     pub fn set_camera(&self, on: bool) -> AppResult<()> {

@@ -342,6 +342,44 @@ pub struct LessonView {
     /// Addresses others can join through when the room server runs in this app.
     pub share_urls: Vec<String>,
     pub server_url: String,
+    /// The host's metronome, while it runs.
+    pub metronome: Option<MetronomeView>,
+    /// Its volume for us alone (0 mutes it here), 0–1.
+    pub metronome_volume: f32,
+}
+
+/// The metronome as the host set it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct MetronomeView {
+    pub bpm: f64,
+    pub beats: u32,
+    pub count_in_bars: u32,
+}
+
+impl From<&tutti_protocol::MetronomePlan> for MetronomeView {
+    fn from(p: &tutti_protocol::MetronomePlan) -> Self {
+        Self {
+            bpm: p.bpm,
+            beats: u32::try_from(p.beats_per_bar()).unwrap_or(0),
+            count_in_bars: u32::from(p.count_in_bars),
+        }
+    }
+}
+
+/// Where the metronome is now, for the beat on screen: the screen runs its own animation from
+/// it and asks again now and then.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct BeatView {
+    /// The beat in the bar, from 0.
+    pub beat: u32,
+    pub beats: u32,
+    /// Still counting in.
+    pub count_in: bool,
+    /// Bars of the count-in left after this one.
+    pub count_in_left: u32,
+    /// How far into this beat we are, and how long a beat is, ms.
+    pub ms_into_beat: f64,
+    pub beat_ms: f64,
 }
 
 /// How loud what we hear from one participant is, 0–1 (peak, falling off).
@@ -367,6 +405,9 @@ pub struct PeerStatsView {
     /// Frames not played from their own packet: the sound had a repair there.
     pub concealed_pct: f64,
     pub level: f32,
+    /// Their clock against ours (the shared clock), ms, and its statistical error.
+    pub clock_offset_ms: Option<f64>,
+    pub clock_uncertainty_ms: Option<f64>,
 }
 
 impl From<&tutti_lesson::PeerStats> for PeerStatsView {
@@ -382,6 +423,8 @@ impl From<&tutti_lesson::PeerStats> for PeerStatsView {
             loss_pct: s.loss_pct,
             concealed_pct: s.concealed_pct,
             level: s.level,
+            clock_offset_ms: s.clock_offset_ms,
+            clock_uncertainty_ms: s.clock_uncertainty_ms,
         }
     }
 }

@@ -42,6 +42,12 @@ export const commands = {
 	 */
 	saveNote: (lessonId: number, body: string) => typedError<null, AppError>(__TAURI_INVOKE("save_note", { lessonId, body })),
 	setMuted: (muted: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_muted", { muted })),
+	/**  As host: starts or changes the metronome for everyone (`None` stops it). */
+	setMetronome: (metronome: MetronomeView | null) => typedError<null, AppError>(__TAURI_INVOKE("set_metronome", { metronome })),
+	/**  The metronome's volume for us alone, 0–1 (0 mutes it here). */
+	setMetronomeVolume: (volume: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_metronome_volume", { volume })),
+	/**  The beat sounding now, while the metronome runs. */
+	metronomeBeat: () => typedError<BeatView | null, AppError>(__TAURI_INVOKE("metronome_beat")),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */
 	leaveLesson: (end: boolean) => typedError<null, AppError>(__TAURI_INVOKE("leave_lesson", { end })),
@@ -75,6 +81,23 @@ export const LIMITS = {"chat_chars":2000,"name_chars":64,"note_chars":200000,"qu
 export type AppError = {
 	code: ErrorCode,
 	message: string,
+};
+
+/**
+ *  Where the metronome is now, for the beat on screen: the screen runs its own animation from
+ *  it and asks again now and then.
+ */
+export type BeatView = {
+	/**  The beat in the bar, from 0. */
+	beat: number,
+	beats: number,
+	/**  Still counting in. */
+	count_in: boolean,
+	/**  Bars of the count-in left after this one. */
+	count_in_left: number,
+	/**  How far into this beat we are, and how long a beat is, ms. */
+	ms_into_beat: number | null,
+	beat_ms: number | null,
 };
 
 /**  The camera's state, for the lesson's camera button and the device check. */
@@ -306,6 +329,10 @@ export type LessonView_Deserialize = {
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
+	/**  The host's metronome, while it runs. */
+	metronome?: MetronomeView | null,
+	/**  Its volume for us alone (0 mutes it here), 0–1. */
+	metronome_volume: number | null,
 };
 
 /**  Everything the lesson screen shows, sent whole on every change. */
@@ -334,6 +361,10 @@ export type LessonView_Serialize = {
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
+	/**  The host's metronome, while it runs. */
+	metronome: MetronomeView | null,
+	/**  Its volume for us alone (0 mutes it here), 0–1. */
+	metronome_volume: number | null,
 };
 
 /**  The media link to one participant. */
@@ -348,6 +379,13 @@ export type LinkStatus = "connecting" | "connected" |
  *  public address), or through the TURN relay.
  */
 export type MediaPath = "direct" | "reflexive" | "relayed";
+
+/**  The metronome as the host set it. */
+export type MetronomeView = {
+	bpm: number | null,
+	beats: number,
+	count_in_bars: number,
+};
 
 export type NoteView = {
 	body: string,
@@ -409,6 +447,9 @@ export type PeerStatsView_Deserialize = {
 	/**  Frames not played from their own packet: the sound had a repair there. */
 	concealed_pct: number | null,
 	level: number | null,
+	/**  Their clock against ours (the shared clock), ms, and its statistical error. */
+	clock_offset_ms?: number | null,
+	clock_uncertainty_ms?: number | null,
 };
 
 /**  How the connection to one participant is doing, for the connection indicator. */
@@ -426,6 +467,9 @@ export type PeerStatsView_Serialize = {
 	/**  Frames not played from their own packet: the sound had a repair there. */
 	concealed_pct: number | null,
 	level: number | null,
+	/**  Their clock against ours (the shared clock), ms, and its statistical error. */
+	clock_offset_ms: number | null,
+	clock_uncertainty_ms: number | null,
 };
 
 export type PictureRequest = {

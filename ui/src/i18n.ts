@@ -134,6 +134,20 @@ const en = {
   minutesShort: "min",
   scheduledFor: "Scheduled",
   noteCount: "notes",
+  metronome: "Metronome",
+  tempo: "Tempo",
+  bpm: "BPM",
+  beatsPerBar: "Beats",
+  countIn: "Count-in bars",
+  startMetronome: "Start",
+  updateMetronome: "Change",
+  stopMetronome: "Stop",
+  metronomeVolume: "Metronome volume (yours only)",
+  countingIn: "Count-in",
+  metronomeOff: "Off",
+  metronomeShared:
+    "Every computer plays the clicks itself from a shared clock, so you and your student hear each beat at the same moment.",
+  clockSync: "clock",
 } as const;
 
 export type Key = keyof typeof en;
@@ -268,6 +282,20 @@ const ko: Record<Key, string> = {
   minutesShort: "분",
   scheduledFor: "예정",
   noteCount: "노트",
+  metronome: "메트로놈",
+  tempo: "빠르기",
+  bpm: "BPM",
+  beatsPerBar: "박자",
+  countIn: "예비 마디",
+  startMetronome: "시작",
+  updateMetronome: "변경",
+  stopMetronome: "정지",
+  metronomeVolume: "메트로놈 음량(나에게만)",
+  countingIn: "예비 박",
+  metronomeOff: "꺼짐",
+  metronomeShared:
+    "모든 컴퓨터가 공유 시계에 맞춰 직접 클릭을 내므로 선생님과 학생이 같은 순간에 박을 듣습니다.",
+  clockSync: "시계",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 pub use tutti_media::ReceivedVideo;
+use tutti_media::clock::monotonic_ns;
 use tutti_media::impair::CandidateRewrite;
-use tutti_media::pipeline::{Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
+use tutti_media::metronome::Beat;
+use tutti_media::pipeline::{ClockSource, Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
 use tutti_media::video::{
@@ -23,8 +25,9 @@ use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
 };
 use tutti_protocol::{
-    ChatMessage, ClientMessage, ErrorCode, HostToken, InviteCode, JoinRole, Joined, Knock,
-    LessonId, LessonInfo, Participant, PeerId, Question, ResumeToken, ServerMessage, UnixMs,
+    Accent, ChatMessage, ClientMessage, ErrorCode, HostToken, InviteCode, JoinRole, Joined, Knock,
+    LessonId, LessonInfo, MetronomeError, MetronomePlan, Participant, PeerId, Question,
+    ResumeToken, Role, ServerMessage, UnixMs,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +42,24 @@ pub enum LessonError {
     Media(#[from] PipelineError),
     #[error("video: {0}")]
     Video(#[from] Vp8Error),
+    #[error("only the host runs the metronome")]
+    NotHost,
+    #[error(transparent)]
+    Metronome(#[from] MetronomeError),
 }
+
+/// The metronome as the host sets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetronomeSettings {
+    pub bpm: f64,
+    /// One per beat of the bar; empty: four beats, the first strong.
+    pub accents: Vec<Accent>,
+    pub count_in_bars: u8,
+}
+
+/// The first beat of a new plan is this far ahead, plus the slowest link's round trip, so
+/// that every machine has the plan before it sounds.
+const METRONOME_LEAD: Duration = Duration::from_millis(400);
 
 /// A decoded picture from a participant, for whoever shows it.
 #[derive(Debug, Clone)]
@@ -136,6 +156,12 @@ pub struct PeerStats {
     pub concealed_pct: f64,
     /// Level of what we hear from them, 0–1.
     pub level: f32,
+    /// Their clock minus ours (the clock exchange on the link's data channel), ms, and the
+    /// estimate's statistical error.
+    pub clock_offset_ms: Option<f64>,
+    pub clock_uncertainty_ms: Option<f64>,
+    /// How much faster their clock runs than ours, ppm.
+    pub clock_drift_ppm: Option<f64>,
 }
 
 /// What happens in the lesson, for the UI or the command line.
@@ -159,6 +185,8 @@ pub enum LessonEvent {
     },
     Question(Question),
     Chat(ChatMessage),
+    /// The host started, changed or stopped (`None`) the metronome.
+    Metronome(Option<MetronomePlan>),
     /// The lesson is over for us, and why.
     Over(OverReason),
 }
@@ -182,6 +210,12 @@ struct Shared {
     _tcp_turn: Vec<TcpTurnBridge>,
     video_fanout: VideoFanout,
     video_sink: Mutex<Option<VideoOutput>>,
+    /// We are the host: the metronome's shared time is ours, and we send it.
+    is_host: bool,
+    /// As host, the metronome as last set (revision 0: never).
+    metronome: Mutex<(u64, Option<MetronomePlan>)>,
+    /// The host, whose metronome (and clock) we follow.
+    host: Mutex<Option<PeerId>>,
 }
 
 impl Shared {
@@ -331,6 +365,15 @@ impl Lesson {
             _tcp_turn: tcp_turn,
             video_fanout: VideoFanout::default(),
             video_sink: Mutex::new(None),
+            is_host: joined.you.role == Role::Host,
+            metronome: Mutex::new((0, None)),
+            host: Mutex::new(
+                joined
+                    .participants
+                    .iter()
+                    .find(|p| p.role == Role::Host)
+                    .map(|p| p.peer.clone()),
+            ),
         });
         let task = tokio::spawn(run(shared.clone(), server_events, joined.clone()));
         Lesson {
@@ -480,6 +523,69 @@ impl LessonHandle {
         self.shared.fanout.meter().level()
     }
 
+    /// As host: starts the metronome (or changes it: a new plan starts its count-in anew),
+    /// `None` stops it. Every machine plays it from the shared clock.
+    pub fn set_metronome(
+        &self,
+        settings: Option<MetronomeSettings>,
+    ) -> Result<Option<MetronomePlan>, LessonError> {
+        if !self.shared.is_host {
+            return Err(LessonError::NotHost);
+        }
+        let plan = match settings {
+            Some(s) => {
+                let slowest = lock(&self.shared.peers)
+                    .values()
+                    .filter_map(|l| l.channel().estimate())
+                    .map(|e| e.rtt_ns)
+                    .max()
+                    .unwrap_or(0);
+                let start =
+                    monotonic_ns(Instant::now()) + METRONOME_LEAD.as_nanos() as u64 + slowest;
+                let plan = MetronomePlan {
+                    bpm: s.bpm,
+                    accents: if s.accents.is_empty() {
+                        MetronomePlan::accents_for(4)
+                    } else {
+                        s.accents
+                    },
+                    count_in_bars: s.count_in_bars,
+                    start_ns: start,
+                };
+                plan.validate()?;
+                Some(plan)
+            }
+            None => None,
+        };
+        let state = {
+            let mut m = lock(&self.shared.metronome);
+            *m = (m.0 + 1, plan.clone());
+            m.clone()
+        };
+        for link in lock(&self.shared.peers).values() {
+            link.set_metronome(state.clone());
+        }
+        self.shared
+            .mix
+            .set_metronome(plan.clone(), ClockSource::Own);
+        let _ = self
+            .shared
+            .events
+            .send(LessonEvent::Metronome(plan.clone()));
+        Ok(plan)
+    }
+
+    /// The metronome playing, and the beat sounding now with how far into it we are, ns (for
+    /// the screen).
+    pub fn metronome(&self) -> (Option<MetronomePlan>, Option<(Beat, f64)>) {
+        self.shared.mix.metronome()
+    }
+
+    /// The metronome's volume for us alone: 0 mutes it, 1 as it comes.
+    pub fn set_metronome_gain(&self, gain: f32) {
+        self.shared.mix.set_metronome_gain(gain);
+    }
+
     /// The level of what we hear from each participant, 0–1 (cheap: for meters).
     pub fn levels(&self) -> Vec<(PeerId, f32)> {
         let peers: Vec<PeerId> = lock(&self.shared.peers).keys().cloned().collect();
@@ -518,7 +624,11 @@ impl LessonHandle {
             let frames = (j.played + j.recovered + j.concealed + j.inserted).max(1) as f64;
             let buffer_ms = f64::from(j.depth) * frame_ms;
             let rtt_ms = transport.rtt.map(|d| d.as_secs_f64() * 1000.0);
+            let clock = link.channel().estimate();
             out.push(PeerStats {
+                clock_offset_ms: clock.map(|c| c.offset_ns / 1e6),
+                clock_uncertainty_ms: clock.map(|c| c.uncertainty_ns / 1e6),
+                clock_drift_ppm: clock.map(|c| c.drift_ppm),
                 one_way_ms: rtt_ms
                     .map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms + devices_ms.unwrap_or(0.0)),
                 devices_ms,
@@ -675,6 +785,10 @@ async fn run(
                             None => continue,
                         }
                     }
+                    LinkEvent::Metronome => {
+                        d.follow_metronome(link);
+                        continue;
+                    }
                     other => other,
                 };
                 d.core.link_event(Instant::now(), link, event);
@@ -736,6 +850,25 @@ impl Driver {
         self.links.get(&id).map(|l| l.link.clone())
     }
 
+    /// A metronome came on `id`: played if it is the host's, at the host's time as the
+    /// link's clock exchange reads it.
+    fn follow_metronome(&self, id: LinkId) {
+        let Some(open) = self.links.get(&id) else {
+            return;
+        };
+        if self.shared.is_host || lock(&self.shared.host).as_ref() != Some(&open.peer) {
+            tracing::debug!(peer = %open.peer, "a metronome from someone not the host; ignored");
+            return;
+        }
+        let Some((_, plan)) = open.link.metronome_in() else {
+            return;
+        };
+        self.shared
+            .mix
+            .set_metronome(plan.clone(), ClockSource::Link(open.link.channel().clone()));
+        let _ = self.shared.events.send(LessonEvent::Metronome(plan));
+    }
+
     async fn execute(&mut self) {
         let shared = self.shared.clone();
         while let Some(effect) = self.core.poll_effect() {
@@ -752,6 +885,10 @@ impl Driver {
                                 .mix
                                 .set_muted(peer.as_str(), !self.core.may_speak(&peer));
                             lock(&shared.peers).insert(peer.clone(), link.clone());
+                            let metronome = lock(&shared.metronome).clone();
+                            if shared.is_host && metronome.0 > 0 {
+                                link.set_metronome(metronome);
+                            }
                             let out = self.link_events.clone();
                             let forward = tokio::spawn(async move {
                                 while let Some(e) = rx.recv().await {
@@ -882,6 +1019,11 @@ impl Driver {
                 Effect::SendAllowed(allowed) => shared.fanout.set_allowed(allowed),
                 Effect::Hear { peer, allowed } => shared.mix.set_muted(peer.as_str(), !allowed),
                 Effect::Emit(event) => {
+                    if let LessonEvent::Participant(p) = &event
+                        && p.role == Role::Host
+                    {
+                        *lock(&shared.host) = Some(p.peer.clone());
+                    }
                     let _ = shared.events.send(event);
                 }
             }

@@ -497,7 +497,8 @@ impl LessonCore {
                     p.pending_local.push(c);
                 }
             }
-            LinkEvent::GatheringComplete => {}
+            // The engine acts on these itself (the metronome is not the core's).
+            LinkEvent::GatheringComplete | LinkEvent::ChannelOpen | LinkEvent::Metronome => {}
             LinkEvent::RemoteAudio => self.emit(LessonEvent::Hearing(peer)),
             LinkEvent::State(state) => match state {
                 LinkState::Connected => {

@@ -10,7 +10,7 @@ pub mod sources;
 pub use client::{ClientError, RoomClient};
 pub use engine::{
     AdmitPolicy, EncodedVideoSink, EngineConfig, Lesson, LessonError, LessonEvent, LessonHandle,
-    OverReason, PeerStats, ReceivedVideo, VideoFrame, VideoOutput, VideoSink,
+    MetronomeSettings, OverReason, PeerStats, ReceivedVideo, VideoFrame, VideoOutput, VideoSink,
 };
 pub use lesson_core::{Effect, LessonCore, LinkId};
 pub use sources::{SourceError, parse_source};

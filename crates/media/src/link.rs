@@ -11,6 +11,7 @@ use crate::feedback::{self, Feedback, KeyframeNeed, VideoFeedback};
 use crate::format::SAMPLE_RATE;
 use crate::jitter::{FrameIndex, JitterConfig, JitterStats, Payload};
 use crate::jitter_feed::{AudioFeed, FeedStats, RemoteAudio, audio_feed};
+use crate::peer_channel::{MetronomeState, PeerChannel, PeerChannelState};
 use crate::red::{self, RED_PT};
 use bytes::Bytes;
 use rtc::media::Sample;
@@ -166,6 +167,10 @@ pub enum LinkState {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LinkEvent {
+    /// The data channel (the clock exchange, the metronome) is open.
+    ChannelOpen,
+    /// The other side sent a new metronome ([`PeerLink::metronome_in`]).
+    Metronome,
     /// Send this candidate to the other side (trickle ICE).
     LocalCandidate {
         candidate: String,
@@ -493,6 +498,7 @@ pub struct PeerLink {
     keyframe_needed: Arc<AtomicBool>,
     video_dropped: Arc<AtomicU64>,
     keyframe_requests_out: Arc<AtomicU64>,
+    channel: PeerChannel,
 }
 
 /// The outgoing video track.
@@ -592,6 +598,7 @@ impl PeerLink {
                 credential: s.credential.clone().unwrap_or_default(),
             })
             .collect();
+        let events_for_channel = events.clone();
         let (feed, remote_audio, feed_stats) = audio_feed(cfg.jitter);
         let packets_in = Arc::new(AtomicU64::new(0));
         let malformed_in = Arc::new(AtomicU64::new(0));
@@ -619,7 +626,7 @@ impl PeerLink {
             .with_media_engine(media)
             .with_interceptor_registry(interceptors)
             .with_handler(Arc::new(Handler {
-                events,
+                events: events.clone(),
                 feed: Mutex::new(Some(feed)),
                 packets_in: packets_in.clone(),
                 malformed_in: malformed_in.clone(),
@@ -641,6 +648,7 @@ impl PeerLink {
             .await
             .map_err(rtc_err)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let channel = PeerChannel::open(&pc, events_for_channel).await?;
 
         let (track, sender, ssrc) =
             add_sample_track(&pc, "instrument", RtpCodecKind::Audio, codec).await?;
@@ -681,6 +689,7 @@ impl PeerLink {
             keyframe_needed,
             video_dropped,
             keyframe_requests_out,
+            channel,
         })
     }
 
@@ -699,6 +708,7 @@ impl PeerLink {
     /// that the two sides look for a path again (a network changed under one of them) while
     /// DTLS, SRTP and the tracks stay as they are. The other side answers it on its link.
     pub async fn restart_offer(&self) -> Result<String, LinkError> {
+        self.channel.reset_clock();
         self.pc.restart_ice().await.map_err(rtc_err)?;
         self.offer().await
     }
@@ -706,6 +716,7 @@ impl PeerLink {
     /// The answering side of an ICE restart: new sockets and candidates here too (the path may
     /// have died at this end), then the answer on this link.
     pub async fn restart_answer(&self, offer_sdp: &str) -> Result<String, LinkError> {
+        self.channel.reset_clock();
         self.pc.restart_ice().await.map_err(rtc_err)?;
         self.answer(offer_sdp).await
     }
@@ -931,6 +942,22 @@ impl PeerLink {
 
     pub fn packets_out(&self) -> u64 {
         self.packets_out.load(Relaxed)
+    }
+
+    /// The other side's clock against ours (the clock exchange on the data channel), the
+    /// metronome it sent, whether the channel is open: shared with the channel's task.
+    pub fn channel(&self) -> &Arc<PeerChannelState> {
+        &self.channel.state
+    }
+
+    /// The metronome the other side last sent (it is the host).
+    pub fn metronome_in(&self) -> Option<MetronomeState> {
+        self.channel.state.metronome_in()
+    }
+
+    /// As host: the metronome to send on this link, now and every second.
+    pub fn set_metronome(&self, m: MetronomeState) {
+        self.channel.set_metronome(m);
     }
 
     pub async fn close(&self) {

@@ -5,10 +5,13 @@
 //! without a sound card) the clock does, frame by frame against absolute deadlines so that
 //! lateness does not accumulate.
 
+use crate::clock::monotonic_ns;
 use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
 use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter_feed::RemoteAudio;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
+use crate::metronome::{Beat, Metronome, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime};
+use crate::peer_channel::PeerChannelState;
 use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
 use crate::stream_decoder::StreamDecoder;
@@ -18,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tutti_protocol::MetronomePlan;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -224,9 +228,55 @@ impl Fanout {
     }
 }
 
-/// The remote streams a playout loop mixes, by participant.
+/// The remote streams a playout loop mixes, by participant, and the metronome it plays.
 #[derive(Clone, Default)]
-pub struct Mix(Roster<Arc<Stream>>, DeviceDelay);
+pub struct Mix(Roster<Arc<Stream>>, DeviceDelay, Arc<MetronomeSlot>);
+
+/// Where the metronome's shared time comes from.
+#[derive(Clone, Default)]
+pub enum ClockSource {
+    /// We are the host.
+    #[default]
+    Own,
+    /// The clock exchange with the host on its link.
+    Link(Arc<PeerChannelState>),
+}
+
+impl ClockSource {
+    /// How the shared time reads here now; none until the clock exchange has an answer.
+    pub fn shared_time(&self) -> Option<SharedTime> {
+        match self {
+            Self::Own => Some(SharedTime::Own),
+            Self::Link(c) => c.estimate().map(SharedTime::Host),
+        }
+    }
+}
+
+/// The metronome as the engine sets it; the playout loop copies it when `version` moves (and
+/// the clock estimate every 100 ms).
+#[derive(Default)]
+struct MetronomeSlot {
+    version: AtomicU64,
+    running: AtomicBool,
+    inner: Mutex<MetronomeSettings>,
+}
+
+#[derive(Clone)]
+struct MetronomeSettings {
+    plan: Option<MetronomePlan>,
+    clock: ClockSource,
+    gain: f32,
+}
+
+impl Default for MetronomeSettings {
+    fn default() -> Self {
+        Self {
+            plan: None,
+            clock: ClockSource::Own,
+            gain: 1.0,
+        }
+    }
+}
 
 /// One remote participant in the mix: its audio, until the playout thread takes it (which
 /// then owns its jitter buffer outright), its level, and whether it is muted (still taken
@@ -272,6 +322,41 @@ impl Mix {
     /// The speaker's delay, us to the air.
     pub fn delay(&self) -> Option<Duration> {
         self.1.get()
+    }
+
+    /// Plays `plan` (none: stops), its beats at the shared time `clock` gives.
+    pub fn set_metronome(&self, plan: Option<MetronomePlan>, clock: ClockSource) {
+        let mut m = lock(&self.2.inner);
+        self.2.running.store(plan.is_some(), Relaxed);
+        (m.plan, m.clock) = (plan, clock);
+        self.2.version.fetch_add(1, Relaxed);
+    }
+
+    /// The metronome's volume here (0 mutes it for us only).
+    pub fn set_metronome_gain(&self, gain: f32) {
+        lock(&self.2.inner).gain = gain.clamp(0.0, 2.0);
+        self.2.version.fetch_add(1, Relaxed);
+    }
+
+    pub fn metronome_gain(&self) -> f32 {
+        lock(&self.2.inner).gain
+    }
+
+    /// The plan playing, and the beat sounding now with how far into it we are, ns (none
+    /// before the first, or before the clock exchange has an answer).
+    pub fn metronome(&self) -> (Option<MetronomePlan>, Option<(Beat, f64)>) {
+        let m = lock(&self.2.inner).clone();
+        let Some(plan) = m.plan else {
+            return (None, None);
+        };
+        let beat = m.clock.shared_time().and_then(|shared| {
+            let mut met = Metronome::default();
+            met.set_plan(Some(plan.clone()));
+            let now = shared.to_shared(monotonic_ns(Instant::now()) as f64);
+            let beat = met.beat_at(now)?;
+            Some((beat, now - met.beat_time(beat.index)?))
+        });
+        (Some(plan), beat)
     }
 
     /// The level of what we hear from `who`.
@@ -466,8 +551,19 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             let start = Instant::now();
             let mut k: u32 = 0;
             let mut suspended = false;
+            // The metronome: its copy here, where its shared time comes from, and when each
+            // sample we write will be heard.
+            let mut metronome = Metronome::default();
+            let (mut clock, mut shared) = (ClockSource::Own, None::<SharedTime>);
+            let (mut metronome_seen, mut clock_read_at) = (0u64, start);
+            let mut sample_clock = SampleClock::default();
+            let (mut written, mut observe_at) = (0u64, 0u64);
+            let ns_per_sample = period.as_secs_f64() * 1e9 / frame.samples() as f64;
             while !stop.load(Relaxed) {
-                if streams.is_empty() && !mix.0.changed_since(streams_seen) {
+                if streams.is_empty()
+                    && !mix.0.changed_since(streams_seen)
+                    && !mix.2.running.load(Relaxed)
+                {
                     // Nobody to hear. A sound card is paused; otherwise a tick of silence at
                     // once.
                     if !suspended && sink.paced() && sink.suspend() {
@@ -482,12 +578,16 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     }
                     k += per_tick;
                     sink.write(&silence);
+                    written += u64::from(per_tick) * frame.samples() as u64;
                     report.frames += u64::from(per_tick);
                     continue;
                 }
                 if suspended {
                     sink.resume();
                     suspended = false;
+                    // The card's timeline starts again.
+                    sample_clock = SampleClock::default();
+                    observe_at = written;
                 }
                 // A sound card paces us through `write`; otherwise (or once it has failed)
                 // the clock does.
@@ -523,7 +623,43 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         *out += s;
                     }
                 }
+                let version = mix.2.version.load(Relaxed);
+                if version != metronome_seen
+                    && let Ok(m) = mix.2.inner.try_lock()
+                {
+                    metronome.set_plan(m.plan.clone());
+                    metronome.set_gain(m.gain);
+                    clock = m.clock.clone();
+                    metronome_seen = version;
+                    clock_read_at = start;
+                }
+                if metronome.running() {
+                    let now = Instant::now();
+                    if now >= clock_read_at {
+                        shared = clock.shared_time();
+                        clock_read_at = now + Duration::from_millis(100);
+                    }
+                    if sample_clock.time_of(written).is_none() {
+                        observe_at = written;
+                    }
+                    if written >= observe_at {
+                        // When the next sample we write will be heard: for a sound card, after
+                        // what it and its queue hold; otherwise on the loop's own schedule.
+                        let heard = if sink.paced() {
+                            monotonic_ns(now) as f64
+                                + sink.delay().map_or(0.0, |d| d.as_secs_f64() * 1e9)
+                        } else {
+                            monotonic_ns(start) as f64 + written as f64 * ns_per_sample
+                        };
+                        sample_clock.observe(written, heard);
+                        observe_at = written + OBSERVE_EVERY_SAMPLES as u64;
+                    }
+                    if let (Some(shared), Some(first)) = (shared, sample_clock.time_of(written)) {
+                        metronome.render(&mut pcm, first, sample_clock.ns_per_sample(), &shared);
+                    }
+                }
                 sink.write(&pcm);
+                written += frame.samples() as u64;
                 report.frames += 1;
                 if k.is_multiple_of(DELAY_EVERY) {
                     mix.1.set(sink.delay());

@@ -10,14 +10,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, SourceError, parse_source};
+use tutti_lesson::{
+    AdmitPolicy, EngineConfig, Lesson, LessonEvent, MetronomeSettings, SourceError, parse_source,
+};
 use tutti_media::clock::monotonic_ns;
 use tutti_media::device::{AudioHost, DeviceConfig, Playback};
 use tutti_media::signal::{
     AudioSink, AudioSource, ClickDetector, MemorySink, NullSink, Silence, WavSink,
 };
 use tutti_media::{FrameDuration, MusicConfig};
-use tutti_protocol::{ClientMessage, JoinRole, QuestionKind, ServerMessage};
+use tutti_protocol::{ClientMessage, JoinRole, MetronomePlan, QuestionKind, ServerMessage};
 
 #[derive(Debug, Parser)]
 #[command(version, about = "A Tutti lesson participant without a window")]
@@ -37,6 +39,8 @@ enum Command {
         /// Print `audio-started-ns: N`: when sample 0 was captured, on CLOCK_MONOTONIC.
         #[arg(long)]
         report_clock: bool,
+        #[command(flatten)]
+        metronome: MetronomeArgs,
     },
     /// Knocks with an invite code and takes part once admitted.
     Join {
@@ -76,6 +80,20 @@ enum BenchCommand {
     /// played into virtual microphones, recorded from virtual speakers; one JSON line per
     /// direction, last.
     Devices(devices::DevicesArgs),
+}
+
+/// The host's metronome, played by every machine from the shared clock.
+#[derive(Debug, Args)]
+struct MetronomeArgs {
+    /// Run the metronome at this tempo (20–300 beats a minute) from the start.
+    #[arg(long)]
+    metronome: Option<f64>,
+    /// Beats in a bar (the first accented).
+    #[arg(long, default_value_t = 4)]
+    beats: u8,
+    /// Bars counted in.
+    #[arg(long, default_value_t = 1)]
+    count_in: u8,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -242,7 +260,8 @@ async fn main() -> anyhow::Result<()> {
             common,
             title,
             report_clock,
-        } => host(common, &title, report_clock).await,
+            metronome,
+        } => host(common, &title, report_clock, metronome).await,
         Command::Join {
             code,
             common,
@@ -280,7 +299,12 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result<()> {
+async fn host(
+    common: Common,
+    title: &str,
+    report_clock: bool,
+    metronome: MetronomeArgs,
+) -> anyhow::Result<()> {
     let music = common.music()?;
     // Sound first: a source or file that cannot be used must not leave behind a lesson (and an
     // invite code) that nobody is in.
@@ -290,6 +314,16 @@ async fn host(common: Common, title: &str, report_clock: bool) -> anyhow::Result
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
     lesson.start_audio(source, sink, music)?;
+    if let Some(bpm) = metronome.metronome {
+        lesson
+            .handle()
+            .set_metronome(Some(MetronomeSettings {
+                bpm,
+                accents: MetronomePlan::accents_for(metronome.beats),
+                count_in_bars: metronome.count_in,
+            }))
+            .context("--metronome")?;
+    }
     let _watch = start_video(&common, &mut lesson)?;
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
@@ -428,6 +462,14 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 }
                 Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
+                Some(LessonEvent::Metronome(Some(p))) => say(&format!(
+                    "metronome: {} bpm, {} beats, count-in {} (starts at {} ns)",
+                    p.bpm,
+                    p.beats_per_bar(),
+                    p.count_in_bars,
+                    p.start_ns
+                )),
+                Some(LessonEvent::Metronome(None)) => say("metronome: stopped"),
                 Some(LessonEvent::RoomServer { reachable: true }) => {
                     tracing::info!("back on the room server");
                     say("room-server: back");
@@ -571,6 +613,9 @@ async fn print_peer_stats(lesson: &Lesson) {
             "level": p.level,
             "concealed_pct": p.concealed_pct,
             "buffer_ms": p.buffer_ms,
+            "clock_offset_ms": p.clock_offset_ms,
+            "clock_uncertainty_ms": p.clock_uncertainty_ms,
+            "clock_drift_ppm": p.clock_drift_ppm,
         });
         say(&line.to_string());
     }

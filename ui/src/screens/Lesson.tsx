@@ -7,6 +7,7 @@ import { ErrorLine } from "../components/ErrorLine";
 import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
 import { LevelMeter } from "../components/LevelMeter";
+import { Metronome } from "../components/Metronome";
 
 export function Lesson(props: {
   view: LessonView;
@@ -99,6 +100,7 @@ export function Lesson(props: {
             <LevelMeter level={levels.send} label={t("yourLevel")} />
           </div>
         </div>
+        {(view.host || view.metronome) && <Metronome view={view} />}
         <ErrorLine error={error} />
         <div className="controls">
           <button

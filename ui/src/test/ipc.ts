@@ -78,6 +78,8 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     problems: [],
     share_urls: ["ws://192.168.1.20:8787/ws"],
     server_url: "ws://127.0.0.1:8787/ws",
+    metronome: null,
+    metronome_volume: 1,
     ...patch,
   };
 }

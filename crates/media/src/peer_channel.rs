@@ -1,0 +1,259 @@
+//! The link's data channel: the clock exchange with the other side, and the host's metronome.
+//!
+//! One negotiated channel (id 0, the same on both sides, so neither waits for the other to
+//! announce it), unordered and never retransmitted: a clock ping that arrives late is worse
+//! than none, and the metronome's plan is sent again every second anyway, so a lost one costs
+//! a second at most. Times are taken as a message is handed to us and just before one is
+//! handed on, on the machine-wide monotonic clock ([`crate::clock`]).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::sync::mpsc;
+use tutti_protocol::{MetronomePlan, PeerMessage};
+use webrtc::data_channel::{DataChannel, DataChannelEvent, RTCDataChannelInit};
+use webrtc::peer_connection::PeerConnection;
+
+use crate::clock::{instant_at, monotonic_ns};
+use crate::link::{LinkError, LinkEvent, lock};
+use crate::shared_clock::{ClockEstimate, ClockSync};
+
+const CHANNEL_ID: u16 = 0;
+const LABEL: &str = "tutti";
+/// The host's metronome goes again this often, for a lost message or a late channel.
+const METRONOME_EVERY: Duration = Duration::from_secs(1);
+/// Larger than any message of ours: what is bigger is not read.
+const MAX_MESSAGE: usize = 4096;
+
+fn now_ns() -> u64 {
+    monotonic_ns(Instant::now())
+}
+
+/// The metronome as last decided: a revision (growing) and the plan (none: stopped).
+pub type MetronomeState = (u64, Option<MetronomePlan>);
+
+/// What the link's channel task shares with the rest: the clock estimate, the metronome both
+/// ways, and counters.
+#[derive(Default)]
+pub struct PeerChannelState {
+    estimate: Mutex<Option<ClockEstimate>>,
+    /// What we send as host (none: we do not send one).
+    metronome_out: Mutex<Option<MetronomeState>>,
+    metronome_in: Mutex<Option<MetronomeState>>,
+    open: AtomicBool,
+    reset: AtomicBool,
+    malformed: AtomicU64,
+    exchanges: AtomicU64,
+}
+
+impl PeerChannelState {
+    /// Their clock against ours, once exchanges have been answered.
+    pub fn estimate(&self) -> Option<ClockEstimate> {
+        *lock(&self.estimate)
+    }
+
+    /// The metronome the other side (as host) last sent.
+    pub fn metronome_in(&self) -> Option<MetronomeState> {
+        lock(&self.metronome_in).clone()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open.load(Relaxed)
+    }
+
+    /// Messages that were not ours to read.
+    pub fn malformed(&self) -> u64 {
+        self.malformed.load(Relaxed)
+    }
+}
+
+/// The sending half, kept by the link.
+pub struct PeerChannel {
+    pub state: Arc<PeerChannelState>,
+    wake: mpsc::UnboundedSender<()>,
+}
+
+impl PeerChannel {
+    /// Creates the channel on `pc` (before the offer or answer, so that it is negotiated) and
+    /// starts its task. Link events go to `events`.
+    pub async fn open(
+        pc: &Arc<dyn PeerConnection>,
+        events: mpsc::UnboundedSender<LinkEvent>,
+    ) -> Result<Self, LinkError> {
+        let dc = pc
+            .create_data_channel(
+                LABEL,
+                Some(RTCDataChannelInit {
+                    ordered: false,
+                    max_retransmits: Some(0),
+                    negotiated: Some(CHANNEL_ID),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(|e| LinkError::Webrtc(e.to_string()))?;
+        let state = Arc::new(PeerChannelState::default());
+        let (wake, wake_rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(dc, state.clone(), events, wake_rx));
+        Ok(Self { state, wake })
+    }
+
+    /// As host: the metronome to send (now, and every second, and to a late channel).
+    pub fn set_metronome(&self, m: MetronomeState) {
+        *lock(&self.state.metronome_out) = Some(m);
+        let _ = self.wake.send(());
+    }
+
+    /// The path changed (an ICE restart): what was measured on the old one no longer holds.
+    pub fn reset_clock(&self) {
+        self.state.reset.store(true, Relaxed);
+        let _ = self.wake.send(());
+    }
+}
+
+async fn send(dc: &Arc<dyn DataChannel>, msg: &PeerMessage) {
+    let Ok(text) = serde_json::to_string(msg) else {
+        return;
+    };
+    // Never waits: a full buffer drops this message, as the path would.
+    if let Err(e) = dc.try_send_text(&text).await {
+        tracing::trace!(error = %e, "data channel send");
+    }
+}
+
+/// Reads the channel's events as they come, stamped with the time they were handed to us.
+fn read_events(dc: Arc<dyn DataChannel>) -> mpsc::UnboundedReceiver<(u64, DataChannelEvent)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(event) = dc.poll().await {
+            if tx.send((now_ns(), event)).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn run(
+    dc: Arc<dyn DataChannel>,
+    state: Arc<PeerChannelState>,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    mut wake: mpsc::UnboundedReceiver<()>,
+) {
+    let mut incoming = read_events(dc.clone());
+    let mut sync = ClockSync::new(now_ns());
+    let mut open = false;
+    let mut sent_metronome: Option<u64> = None;
+    let mut metronome_at = Instant::now();
+    loop {
+        let ping_at = if open {
+            instant_at(sync.next_ping_at()).min(metronome_at)
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
+        tokio::select! {
+            event = incoming.recv() => {
+                let Some((at, event)) = event else { break };
+                match event {
+                    DataChannelEvent::OnOpen => {
+                        open = true;
+                        state.open.store(true, Relaxed);
+                        sync.reset(now_ns());
+                        sent_metronome = None;
+                        let _ = events.send(LinkEvent::ChannelOpen);
+                    }
+                    DataChannelEvent::OnClose => {
+                        state.open.store(false, Relaxed);
+                        break;
+                    }
+                    DataChannelEvent::OnMessage(m) => {
+                        on_message(&dc, &state, &events, &mut sync, at, &m.data).await;
+                    }
+                    _ => {}
+                }
+            }
+            w = wake.recv() => {
+                if w.is_none() {
+                    break; // the link is gone
+                }
+            }
+            () = tokio::time::sleep_until(ping_at.into()) => {}
+        }
+        if !open {
+            continue;
+        }
+        if state.reset.swap(false, Relaxed) {
+            sync.reset(now_ns());
+            *lock(&state.estimate) = None;
+        }
+        if let Some(ping) = sync.poll_ping(now_ns()) {
+            send(
+                &dc,
+                &PeerMessage::ClockPing {
+                    id: ping.id,
+                    t1: ping.t1,
+                },
+            )
+            .await;
+        }
+        let out = lock(&state.metronome_out).clone();
+        if let Some((revision, plan)) = out
+            && (sent_metronome != Some(revision) || Instant::now() >= metronome_at)
+        {
+            send(&dc, &PeerMessage::Metronome { revision, plan }).await;
+            sent_metronome = Some(revision);
+            metronome_at = Instant::now() + METRONOME_EVERY;
+        } else if Instant::now() >= metronome_at {
+            metronome_at = Instant::now() + METRONOME_EVERY;
+        }
+    }
+    state.open.store(false, Relaxed);
+}
+
+async fn on_message(
+    dc: &Arc<dyn DataChannel>,
+    state: &PeerChannelState,
+    events: &mpsc::UnboundedSender<LinkEvent>,
+    sync: &mut ClockSync,
+    at: u64,
+    data: &BytesMut,
+) {
+    let parsed = (data.len() <= MAX_MESSAGE)
+        .then(|| serde_json::from_slice::<PeerMessage>(data).ok())
+        .flatten();
+    let Some(msg) = parsed else {
+        state.malformed.fetch_add(1, Relaxed);
+        tracing::debug!(
+            bytes = data.len(),
+            "a data channel message that is not ours"
+        );
+        return;
+    };
+    match msg {
+        PeerMessage::ClockPing { id, .. } => {
+            let t3 = now_ns();
+            send(dc, &PeerMessage::ClockPong { id, t2: at, t3 }).await;
+        }
+        PeerMessage::ClockPong { id, t2, t3 } => match sync.on_answer(id, t2, t3, at) {
+            Ok(()) => {
+                state.exchanges.fetch_add(1, Relaxed);
+                *lock(&state.estimate) = sync.estimate();
+            }
+            Err(e) => tracing::debug!(error = %e, "clock answer not used"),
+        },
+        PeerMessage::Metronome { revision, plan } => {
+            if plan.as_ref().is_some_and(|p| p.validate().is_err()) {
+                state.malformed.fetch_add(1, Relaxed);
+                return;
+            }
+            let mut m = lock(&state.metronome_in);
+            if m.as_ref().is_none_or(|(r, _)| revision > *r) {
+                *m = Some((revision, plan));
+                drop(m);
+                let _ = events.send(LinkEvent::Metronome);
+            }
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! Playing together: the shared clock and the metronome, end to end over loopback (the room
+//! server, a host and a student as lesson engines, real WebRTC links, the data channel). Both
+//! run on this machine's one monotonic clock, so the truth is known: the clock estimates should
+//! read 0, and both sides' clicks should come out at the same instant.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use std::time::{Duration, Instant};
+use tutti_e2e::{engine, one_at_a_time, room_server, wait_for};
+use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, MetronomeSettings};
+use tutti_media::clock::monotonic_ns;
+use tutti_media::impair::{ImpairedPath, ImpairmentConfig};
+use tutti_media::signal::{MemorySink, Recorded, Silence};
+use tutti_media::{CHANNELS, FrameDuration, MusicConfig, SAMPLE_RATE};
+use tutti_protocol::JoinRole;
+
+/// Onsets in a recording (first sample over a small threshold after 50 ms of quiet), in
+/// samples.
+fn onsets(samples: &[f32]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut quiet = usize::MAX / 2;
+    for (i, f) in samples.chunks(CHANNELS).enumerate() {
+        if f[0].abs() > 0.02 {
+            if quiet > SAMPLE_RATE as usize / 20 {
+                found.push(i);
+            }
+            quiet = 0;
+        } else {
+            quiet += 1;
+        }
+    }
+    found
+}
+
+/// When a sample of a clock-paced sink was played, ns: the playout loop writes sample `n` at
+/// its start + n / 48 kHz, never before; a block's write is late by however long the thread
+/// took to wake. The earliest of (write time − position) is the start, to within a wake-up.
+fn heard_at(r: &Recorded) -> impl Fn(usize) -> f64 + use<> {
+    let start = r
+        .blocks
+        .iter()
+        .map(|(pos, at)| monotonic_ns(*at) as f64 - *pos as f64 * 1e9 / f64::from(SAMPLE_RATE))
+        .fold(f64::INFINITY, f64::min);
+    move |n| start + n as f64 * 1e9 / f64::from(SAMPLE_RATE)
+}
+
+struct Together {
+    server: tutti_server::RunningServer,
+    host: Lesson,
+    student: Lesson,
+    host_ears: MemorySink,
+    student_ears: MemorySink,
+}
+
+async fn together(impairment: Option<&str>) -> (Together, Option<ImpairedPath>) {
+    let music = MusicConfig {
+        frame: FrameDuration::Ms5,
+        ..MusicConfig::default()
+    };
+    let server = room_server().await;
+    let proxy = match impairment {
+        Some(spec) => Some(
+            ImpairedPath::start(ImpairmentConfig::parse(spec).unwrap())
+                .await
+                .unwrap(),
+        ),
+        None => None,
+    };
+    let mut host = Lesson::host(
+        engine(&server, "김선생", music, AdmitPolicy::Everyone),
+        "Duets",
+    )
+    .await
+    .unwrap();
+    let host_ears = MemorySink::default();
+    host.start_audio(Box::new(Silence), Box::new(host_ears.clone()), music)
+        .unwrap();
+    let student_cfg = EngineConfig {
+        candidate_rewrite: proxy.as_ref().map(|p| p.rewriter()),
+        ..engine(&server, "Omar", music, AdmitPolicy::Manual)
+    };
+    let code = host.invite_code().to_string();
+    let mut student = Lesson::join(student_cfg, &code, JoinRole::Student)
+        .await
+        .unwrap();
+    let student_ears = MemorySink::default();
+    student
+        .start_audio(Box::new(Silence), Box::new(student_ears.clone()), music)
+        .unwrap();
+    wait_for(&mut student, Duration::from_secs(40), |e| {
+        matches!(e, LessonEvent::Hearing(_))
+    })
+    .await;
+    (
+        Together {
+            server,
+            host,
+            student,
+            host_ears,
+            student_ears,
+        },
+        proxy,
+    )
+}
+
+/// Waits until the student's estimate of the host's clock has had `settle` to converge; its
+/// offset (truth: 0) and stated uncertainty, ms.
+async fn clock_of_host(student: &Lesson, settle: Duration) -> (f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stats = student.peer_stats().await;
+        if stats.first().is_some_and(|s| s.clock_offset_ms.is_some()) {
+            tokio::time::sleep(settle).await;
+            let s = student.peer_stats().await.remove(0);
+            return (s.clock_offset_ms.unwrap(), s.clock_uncertainty_ms.unwrap());
+        }
+        assert!(Instant::now() < deadline, "no clock estimate in 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs the metronome for `seconds` and pairs each side's clicks by time: the difference in
+/// ms (student's minus host's) for every click the host heard.
+async fn metronome_run(t: &mut Together, seconds: u64) -> Vec<f64> {
+    t.host_ears.take();
+    t.student_ears.take();
+    t.host
+        .handle()
+        .set_metronome(Some(MetronomeSettings {
+            bpm: 150.0,
+            accents: Vec::new(),
+            count_in_bars: 1,
+        }))
+        .unwrap();
+    wait_for(&mut t.student, Duration::from_secs(10), |e| {
+        matches!(e, LessonEvent::Metronome(Some(_)))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (h, s) = (t.host_ears.take(), t.student_ears.take());
+    let (h_at, s_at) = (heard_at(&h), heard_at(&s));
+    let host_clicks: Vec<f64> = onsets(&h.samples).into_iter().map(h_at).collect();
+    let student_clicks: Vec<f64> = onsets(&s.samples).into_iter().map(s_at).collect();
+    assert!(
+        host_clicks.len() as u64 >= seconds * 2,
+        "the host heard {} clicks in {seconds} s",
+        host_clicks.len()
+    );
+    host_clicks
+        .iter()
+        .map(|h| {
+            student_clicks
+                .iter()
+                .map(|s| (s - h) / 1e6)
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap_or(f64::INFINITY)
+        })
+        .collect()
+}
+
+fn p99_abs(v: &[f64]) -> f64 {
+    let mut a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
+    a.sort_by(f64::total_cmp);
+    a[(a.len() * 99 / 100).min(a.len() - 1)]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_loopback_the_clocks_agree_and_both_metronomes_click_together() {
+    let _turn = one_at_a_time().await;
+    let (mut t, _) = together(None).await;
+    let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(3)).await;
+    let diffs = metronome_run(&mut t, 6).await;
+    let host_view = t.host.peer_stats().await.remove(0);
+    let Together {
+        server,
+        host,
+        student,
+        ..
+    } = t;
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+    eprintln!(
+        "loopback: offset {offset:.3} ± {uncertainty:.3} ms, the host's view {:?} ms; clicks {diffs:.3?} ms",
+        host_view.clock_offset_ms
+    );
+    assert!(offset.abs() < 1.0, "offset {offset} ms (truth 0)");
+    assert!(host_view.clock_offset_ms.unwrap().abs() < 1.0);
+    // Every click of the host's has the student's beside it.
+    let p99 = p99_abs(&diffs);
+    assert!(p99 < 1.0, "clicks apart by {p99} ms p99: {diffs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_70_plus_minus_10_ms_each_way_the_clicks_still_coincide() {
+    let _turn = one_at_a_time().await;
+    let (mut t, proxy) = together(Some("delay=70,jitter=10")).await;
+    let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(5)).await;
+    let rtt = t.student.peer_stats().await.remove(0).rtt_ms;
+    let diffs = metronome_run(&mut t, 6).await;
+    let Together {
+        server,
+        host,
+        student,
+        ..
+    } = t;
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+    drop(proxy);
+    eprintln!(
+        "70 ± 10 ms: round trip {rtt:?} ms, offset {offset:.3} ± {uncertainty:.3} ms; clicks {diffs:.3?} ms"
+    );
+    assert!(rtt.unwrap() > 130.0, "the path is delayed: {rtt:?}");
+    assert!(offset.abs() < 2.0, "offset {offset} ms (truth 0)");
+    let p99 = p99_abs(&diffs);
+    assert!(p99 < 2.0, "clicks apart by {p99} ms p99: {diffs:?}");
+}
