@@ -126,6 +126,11 @@ pub struct DeviceStats {
     /// Audio the sound server holds for the stream, the device's own buffer included, in µs
     /// (0: not known).
     device_latency_us: AtomicU64,
+    /// Interleaved samples the callbacks have moved in all (silence for an underrun included).
+    moved: AtomicU64,
+    /// A playback stream's sound server, when it last said: at what moment (ours), how many
+    /// frames it had had from us by then, and how long until the last of them is heard.
+    server_said: std::sync::Mutex<Option<(Instant, u64, Duration)>>,
 }
 
 /// The stream a device is open with: cpal's, or our own PulseAudio client's.
@@ -193,8 +198,27 @@ impl DeviceStats {
         }
     }
 
+    /// The sound server said at `at` that the `frames`-th frame we gave it will be heard
+    /// `until` later.
+    pub(crate) fn server_said(&self, at: Instant, frames: u64, until: Duration) {
+        *self.server_said.lock().unwrap_or_else(|p| p.into_inner()) = Some((at, frames, until));
+    }
+
+    /// How long until the last frame the callbacks have handed over is heard, now: what the
+    /// server last said, plus what it got since, less the time that has passed (libpulse's
+    /// interpolation). Steady between answers, where the server's bare figure jumps by a block
+    /// with the moment it is asked.
+    fn server_delay_now(&self, channels: usize) -> Option<Duration> {
+        let (at, frames, until) = (*self.server_said.lock().unwrap_or_else(|p| p.into_inner()))?;
+        let moved = self.moved.load(Relaxed) / channels.max(1) as u64;
+        let since_given = moved.saturating_sub(frames) as f64 / f64::from(SAMPLE_RATE);
+        let left = until.as_secs_f64() + since_given - at.elapsed().as_secs_f64();
+        Some(Duration::from_secs_f64(left.max(0.0)))
+    }
+
     /// Notes a callback that moved `len` interleaved samples.
     pub(crate) fn called(&self, len: usize, epoch: Instant) {
+        self.moved.fetch_add(len as u64, Relaxed);
         self.largest_chunk.fetch_max(len, Relaxed);
         self.recent_chunk.fetch_max(len, Relaxed);
         self.last_chunk.store(len, Relaxed);
@@ -909,7 +933,10 @@ impl AudioSink for Playback {
     fn delay(&self) -> Option<Duration> {
         let ring = self.queued() / self.channels.max(1);
         let ring = Duration::from_secs_f64(ring as f64 / f64::from(SAMPLE_RATE));
-        self.stats.device_latency().map(|d| d + ring)
+        self.stats
+            .server_delay_now(self.channels)
+            .or_else(|| self.stats.device_latency())
+            .map(|d| d + ring)
     }
 }
 

@@ -1,6 +1,6 @@
 //! The link's data channel: the clock exchange with the other side, and the host's metronome.
 //!
-//! One negotiated channel (id 0, the same on both sides, so neither waits for the other to
+//! Ten clock pings a second each way. One negotiated channel (id 0, the same on both sides, so neither waits for the other to
 //! announce it), unordered and never retransmitted: a clock ping that arrives late is worse
 //! than none, and the metronome's plan is sent again every second anyway, so a lost one costs
 //! a second at most. Times are taken as a message is handed to us and just before one is
@@ -24,6 +24,10 @@ const CHANNEL_ID: u16 = 0;
 const LABEL: &str = "tutti";
 /// The host's metronome goes again this often, for a lost message or a late channel.
 const METRONOME_EVERY: Duration = Duration::from_secs(1);
+/// Nothing is sent this soon after the channel opens: the other side's end of a negotiated
+/// channel may not be bound to its stream yet (webrtc 0.21 then takes our first message for an
+/// unknown channel, logs two warnings, and drops it).
+const QUIET_AFTER_OPEN: Duration = Duration::from_millis(300);
 /// Larger than any message of ours: what is bigger is not read.
 const MAX_MESSAGE: usize = 4096;
 
@@ -149,7 +153,7 @@ async fn run(
     let mut metronome_at = Instant::now();
     loop {
         let ping_at = if open {
-            instant_at(sync.next_ping_at()).min(metronome_at)
+            instant_at(sync.next_ping_at()).min(metronome_at.max(quiet_until(&sync)))
         } else {
             Instant::now() + Duration::from_secs(3600)
         };
@@ -160,8 +164,10 @@ async fn run(
                     DataChannelEvent::OnOpen => {
                         open = true;
                         state.open.store(true, Relaxed);
-                        sync.reset(now_ns());
+                        // The first ping (and so everything else) after a quiet moment.
+                        sync.reset(now_ns() + QUIET_AFTER_OPEN.as_nanos() as u64);
                         sent_metronome = None;
+                        metronome_at = Instant::now() + QUIET_AFTER_OPEN;
                         let _ = events.send(LinkEvent::ChannelOpen);
                     }
                     DataChannelEvent::OnClose => {
@@ -199,6 +205,9 @@ async fn run(
             .await;
         }
         let out = lock(&state.metronome_out).clone();
+        if Instant::now() < quiet_until(&sync) {
+            continue;
+        }
         if let Some((revision, plan)) = out
             && (sent_metronome != Some(revision) || Instant::now() >= metronome_at)
         {
@@ -210,6 +219,11 @@ async fn run(
         }
     }
     state.open.store(false, Relaxed);
+}
+
+/// Until the first ping is due after opening, the channel stays quiet.
+fn quiet_until(sync: &ClockSync) -> Instant {
+    instant_at(sync.first_ping_at())
 }
 
 async fn on_message(

@@ -20,7 +20,7 @@ use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Interleaved channels of every stream: the server mixes up or down to the device.
 pub(crate) const CHANNELS: usize = 2;
@@ -220,23 +220,35 @@ fn watch(inner: &Inner, stats: Arc<DeviceStats>, stop: Arc<AtomicBool>) {
         .name("tutti-pulse-timing".into())
         .spawn(move || {
             while !stop.load(Relaxed) {
+                let asked = Instant::now();
                 let timing = futures::executor::block_on(async {
                     match &inner {
                         Inner::Record(s) => s
                             .timing_info()
                             .await
-                            .map(|t| (t.source_usec, t.write_offset - t.read_offset)),
-                        Inner::Playback(s) => s
-                            .timing_info()
-                            .await
-                            .map(|t| (t.sink_usec, t.write_offset - t.read_offset)),
+                            .map(|t| (t.source_usec, t.write_offset - t.read_offset, None)),
+                        Inner::Playback(s) => s.timing_info().await.map(|t| {
+                            (
+                                t.sink_usec,
+                                t.write_offset - t.read_offset,
+                                Some(t.write_offset),
+                            )
+                        }),
                     }
                 });
+                // The server answered somewhere between: the middle is off by half the round
+                // trip at most (tens of µs on one machine).
+                let at = asked + asked.elapsed() / 2;
                 match timing {
-                    Ok((device_us, held)) => {
+                    Ok((device_us, held, written)) => {
                         let held_us = held.max(0) as u64 * 1_000_000
                             / (BYTES_PER_FRAME as u64 * u64::from(SAMPLE_RATE));
-                        stats.set_device_latency(Duration::from_micros(device_us + held_us));
+                        let until = Duration::from_micros(device_us + held_us);
+                        stats.set_device_latency(until);
+                        if let Some(w) = written {
+                            let frames = w.max(0) as u64 / BYTES_PER_FRAME as u64;
+                            stats.server_said(at, frames, until);
+                        }
                     }
                     Err(e) => {
                         if !stop.load(Relaxed) {

@@ -81,8 +81,8 @@ pub struct DevicesArgs {
 
 /// Where the sound server and its clients live: HOME, XDG_RUNTIME_DIR and XDG_CONFIG_HOME
 /// point here for every process of the run (PulseAudio finds its socket and cookie there).
-struct SoundEnv {
-    dir: PathBuf,
+pub(crate) struct SoundEnv {
+    pub(crate) dir: PathBuf,
     server: Vec<Child>,
 }
 
@@ -95,7 +95,7 @@ impl SoundEnv {
         ]
     }
 
-    fn command(&self, program: &str) -> Command {
+    pub(crate) fn command(&self, program: &str) -> Command {
         let mut c = Command::new(program);
         c.envs(self.vars())
             .env_remove("PULSE_SERVER")
@@ -106,7 +106,7 @@ impl SoundEnv {
         c
     }
 
-    async fn start(kind: SoundServer) -> anyhow::Result<Self> {
+    pub(crate) async fn start(kind: SoundServer) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("tutti-devices-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["home/.config", "xdg"] {
@@ -185,6 +185,37 @@ impl SoundEnv {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// One 4-channel sink that two speakers play into: `a` on channels 1–2, `b` on 3–4, so
+    /// that one recording holds both on one sample clock.
+    pub(crate) async fn room(&self, room: &str, a: &str, b: &str) -> anyhow::Result<()> {
+        self.pactl(&[
+            "load-module",
+            "module-null-sink",
+            &format!("sink_name={room}"),
+            "rate=48000",
+            "channels=4",
+            "channel_map=aux0,aux1,aux2,aux3",
+            "format=float32le",
+            &format!("sink_properties=device.description={room}"),
+        ])
+        .await?;
+        for (name, channels) in [(a, "aux0,aux1"), (b, "aux2,aux3")] {
+            self.pactl(&[
+                "load-module",
+                "module-remap-sink",
+                &format!("sink_name={name}"),
+                &format!("master={room}"),
+                "channels=2",
+                &format!("master_channel_map={channels}"),
+                "channel_map=front-left,front-right",
+                "remix=no",
+                &format!("sink_properties=device.description={name}"),
+            ])
+            .await?;
+        }
+        Ok(())
     }
 
     /// One direction's bus: `mic` (what `from` captures) and `speaker` (where `to` plays).
@@ -288,7 +319,7 @@ fn start_feeder(env: &SoundEnv, bus: &str, seconds: f64, latency_ms: u32) -> any
 }
 
 /// Records the whole bus; the samples come back when it is stopped.
-fn start_recorder(
+pub(crate) fn start_recorder(
     env: &SoundEnv,
     bus: &str,
 ) -> anyhow::Result<(Child, tokio::task::JoinHandle<Vec<f32>>)> {

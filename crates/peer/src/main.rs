@@ -3,6 +3,7 @@
 
 mod bench;
 mod devices;
+mod together;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -80,6 +81,10 @@ enum BenchCommand {
     /// played into virtual microphones, recorded from virtual speakers; one JSON line per
     /// direction, last.
     Devices(devices::DevicesArgs),
+    /// Playing together: the host's metronome as both speakers play it, through a sound
+    /// server the benchmark starts, the student 70 ± 10 ms away; the shared clock's error; an
+    /// hour of drifting sound cards, simulated. One JSON line last.
+    Together(together::TogetherArgs),
 }
 
 /// The host's metronome, played by every machine from the shared clock.
@@ -284,6 +289,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
         Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
+        Command::Bench(BenchCommand::Together(args)) => together::together(args).await,
     }
 }
 
