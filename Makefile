@@ -12,6 +12,7 @@ APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
 	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
+	bench-together \
 	app-peers
 
 setup:
@@ -83,7 +84,17 @@ bench-devices: setup ui-deps
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --hog
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --mic-blocks-ms 500
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --audio-host cpal
-bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery
+bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
+	bench-together
+
+## Playing together: the host's metronome as both speakers play it (one PulseAudio sink, the
+## student 70 ± 10 ms away), the shared clock's error, an hour of drifting cards simulated; then
+## with both cores busy.
+bench-together: setup
+	@scripts/setup-debian.sh --bench
+	cargo build --release -p signaling-server -p tutti-peer
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench together --delay-ms 70 --jitter-ms 10 --seconds 20
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench together --delay-ms 70 --jitter-ms 10 --seconds 20 --hog
 
 bench-load: setup
 	cargo bench -p signaling-server --bench load -- --clients 1000

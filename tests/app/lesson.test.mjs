@@ -1,6 +1,7 @@
 // The real app (built by `make app`) under a virtual display, driven through tauri-driver and
 // WebKitWebDriver: the teacher hosts, a headless student (tutti-peer) knocks with a question and
-// a test-pattern camera, the teacher admits, sees the picture, answers the question, writes a
+// a test-pattern camera, the teacher admits, sees the picture, answers the question, runs the
+// metronome (the student follows it), writes a
 // note and ends the lesson; after a restart (in Korean) the lesson, its note and its question
 // are in the history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
 import { test, after } from "node:test";
@@ -98,6 +99,18 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     // Answer it: it leaves the open list.
     await app.press("✓ Answered");
     await app.until("the open list to empty", () => app.findText("No questions."));
+
+    // The metronome: the teacher starts it; the student's machine plays it from the shared
+    // clock (the student says so), the beat moves on the teacher's screen; then stopped.
+    await app.press("Start");
+    await app.until("the student to follow the metronome", async () => student.output.includes("metronome: 80 bpm"), 20_000);
+    await app.until(
+      "the beat on screen",
+      () => app.execute("return document.querySelector('[data-testid=metronome-beat] .beat.on') !== null;"),
+      10_000,
+    );
+    await app.press("Stop");
+    await app.until("the student to stop it", async () => student.output.includes("metronome: stopped"), 20_000);
 
     // A note, saved as it is typed.
     await app.press("Notes");

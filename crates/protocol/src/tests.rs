@@ -407,9 +407,12 @@ fn error_codes_serialise_as_their_names() {
 #[test]
 fn protocol_doc_examples_parse_and_cover_every_message() {
     let doc = include_str!("../../../docs/protocol.md");
-    let (client_part, server_part) = doc
+    let (client_part, rest) = doc
         .split_once("## Server → client")
         .expect("docs/protocol.md has a '## Server → client' section");
+    let (server_part, peer_part) = rest
+        .split_once("## Peer ↔ peer")
+        .expect("docs/protocol.md has a '## Peer ↔ peer' section");
     let blocks = |part: &str| -> Vec<String> {
         part.split("```json")
             .skip(1)
@@ -433,4 +436,21 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
     let all: std::collections::BTreeSet<_> =
         server_samples().iter().map(server_type_name).collect();
     assert_eq!(server_types, all, "server messages without an example");
+
+    let mut peer_types = std::collections::BTreeSet::new();
+    for block in blocks(peer_part) {
+        let msg: crate::PeerMessage =
+            serde_json::from_str(&block).unwrap_or_else(|e| panic!("{block}\n{e}"));
+        peer_types.insert(
+            serde_json::to_value(&msg).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let peer_all: std::collections::BTreeSet<String> = ["clock_ping", "clock_pong", "metronome"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(peer_types, peer_all, "peer messages without an example");
 }
