@@ -30,6 +30,7 @@ const COMMANDS: &[&str] = &[
     "set_metronome",
     "set_metronome_volume",
     "metronome_beat",
+    "tuner",
     "set_camera",
     "leave_lesson",
     "next_pictures",

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
     BeatView, ChatView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
-    QuestionState, QuestionView, SearchHitView,
+    PitchView, QuestionState, QuestionView, SearchHitView,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::InvokeResponseBody;
@@ -631,6 +631,13 @@ pub async fn set_metronome(state: S<'_>, metronome: Option<MetronomeView>) -> Ap
 #[specta::specta]
 pub async fn set_metronome_volume(state: S<'_>, volume: f32) -> AppResult<()> {
     with_session(&state, async |s| s.set_metronome_volume(volume)).await
+}
+
+/// The tuner: our own pitch and each participant's, against the reference A (415–466 Hz).
+#[tauri::command]
+#[specta::specta]
+pub async fn tuner(state: S<'_>, reference_hz: f64) -> AppResult<Vec<PitchView>> {
+    with_session(&state, async |s| s.tuner(reference_hz)).await
 }
 
 /// The beat sounding now, while the metronome runs.

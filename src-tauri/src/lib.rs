@@ -59,6 +59,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             set_metronome,
             set_metronome_volume,
             metronome_beat,
+            tuner,
             set_camera,
             leave_lesson,
             next_pictures,

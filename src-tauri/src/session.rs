@@ -11,7 +11,7 @@ use crate::sync::lock;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
 use crate::view::{
     BeatView, CameraStatus, KnockView, LessonView, MetronomeView, ParticipantView, PeerLevel,
-    PeerStatsView,
+    PeerStatsView, PitchView,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -301,6 +301,29 @@ impl Session {
         lock(&self.live).view.metronome_volume = volume;
         self.changed();
         Ok(())
+    }
+
+    /// The tuner: our pitch and everyone's, against `reference_a` (415–466 Hz); those with
+    /// no pitch sounding are left out.
+    pub fn tuner(&self, reference_a: f64) -> AppResult<Vec<PitchView>> {
+        if !(415.0..=466.0).contains(&reference_a) {
+            return Err(AppError::invalid("the reference A is 415–466 Hz"));
+        }
+        Ok(self
+            .handle
+            .pitches(reference_a)
+            .into_iter()
+            .filter_map(|(peer, pitch)| {
+                let p = pitch?;
+                Some(PitchView {
+                    peer: peer.map(|p| p.0).unwrap_or_default(),
+                    note: p.name().to_owned(),
+                    octave: p.octave,
+                    cents: p.cents,
+                    hz: p.hz,
+                })
+            })
+            .collect())
     }
 
     /// The beat sounding now, while the metronome runs (and the clock is known).

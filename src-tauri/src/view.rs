@@ -366,6 +366,18 @@ impl From<&tutti_protocol::MetronomePlan> for MetronomeView {
     }
 }
 
+/// The tuner's reading of one participant's sound (`peer` empty: our own).
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct PitchView {
+    pub peer: String,
+    /// The note's name (C, C♯, D, E♭, … B) and octave (A4 is the reference A).
+    pub note: String,
+    pub octave: i32,
+    /// −50 to +50.
+    pub cents: f64,
+    pub hz: f64,
+}
+
 /// Where the metronome is now, for the beat on screen: the screen runs its own animation from
 /// it and asks again now and then.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]

@@ -1,7 +1,7 @@
 // The real app (built by `make app`) under a virtual display, driven through tauri-driver and
 // WebKitWebDriver: the teacher hosts, a headless student (tutti-peer) knocks with a question and
 // a test-pattern camera, the teacher admits, sees the picture, answers the question, runs the
-// metronome (the student follows it), writes a
+// metronome (the student follows it), reads the student's note in the tuner, writes a
 // note and ends the lesson; after a restart (in Korean) the lesson, its note and its question
 // are in the history. Screenshots go to $CARGO_TARGET_DIR/screenshots/ (failure.png when it fails).
 import { test, after } from "node:test";
@@ -111,6 +111,17 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     );
     await app.press("Stop");
     await app.until("the student to stop it", async () => student.output.includes("metronome: stopped"), 20_000);
+
+    // The tuner: the student's tone (440 Hz) read as A4 on the teacher's screen.
+    await app.press("Tuner");
+    await app.until(
+      "the student's note in the tuner",
+      () =>
+        app.execute(`return [...document.querySelectorAll('.tuner li')].some((l) =>
+          l.textContent.includes('Omar') && l.textContent.includes('A4'));`),
+      10_000,
+    );
+    await app.press("Tuner");
 
     // A note, saved as it is typed.
     await app.press("Notes");

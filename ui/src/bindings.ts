@@ -48,6 +48,8 @@ export const commands = {
 	setMetronomeVolume: (volume: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_metronome_volume", { volume })),
 	/**  The beat sounding now, while the metronome runs. */
 	metronomeBeat: () => typedError<BeatView | null, AppError>(__TAURI_INVOKE("metronome_beat")),
+	/**  The tuner: our own pitch and each participant's, against the reference A (415–466 Hz). */
+	tuner: (referenceHz: number | null) => typedError<PitchView[], AppError>(__TAURI_INVOKE("tuner", { referenceHz })),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */
 	leaveLesson: (end: boolean) => typedError<null, AppError>(__TAURI_INVOKE("leave_lesson", { end })),
@@ -485,6 +487,17 @@ export type PictureRequest = {
 
 /**  Raw bytes back to the web view (an `ArrayBuffer` there), not JSON. */
 export type Pictures = number[];
+
+/**  The tuner's reading of one participant's sound (`peer` empty: our own). */
+export type PitchView = {
+	peer: string,
+	/**  The note's name (C, C♯, D, E♭, … B) and octave (A4 is the reference A). */
+	note: string,
+	octave: number,
+	/**  −50 to +50. */
+	cents: number | null,
+	hz: number | null,
+};
 
 export type QuestionState = "open" | "answered" | "dismissed";
 

@@ -148,6 +148,9 @@ const en = {
   metronomeShared:
     "Every computer plays the clicks itself from a shared clock, so you and your student hear each beat at the same moment.",
   clockSync: "clock",
+  tuner: "Tuner",
+  referenceA: "A =",
+  noPitch: "no note",
 } as const;
 
 export type Key = keyof typeof en;
@@ -296,6 +299,9 @@ const ko: Record<Key, string> = {
   metronomeShared:
     "모든 컴퓨터가 공유 시계에 맞춰 직접 클릭을 내므로 선생님과 학생이 같은 순간에 박을 듣습니다.",
   clockSync: "시계",
+  tuner: "튜너",
+  referenceA: "기준 A =",
+  noPitch: "음 없음",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {

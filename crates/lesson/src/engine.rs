@@ -18,6 +18,7 @@ use tutti_media::metronome::Beat;
 use tutti_media::pipeline::{ClockSource, Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
+use tutti_media::tuner::{self, Pitch, Tuner};
 use tutti_media::video::{
     I420Frame, VideoFanout, VideoSendLoop, VideoSource, Vp8Config, Vp8Decoder, Vp8Error,
 };
@@ -584,6 +585,21 @@ impl LessonHandle {
     /// The metronome's volume for us alone: 0 mutes it, 1 as it comes.
     pub fn set_metronome_gain(&self, gain: f32) {
         self.shared.mix.set_metronome_gain(gain);
+    }
+
+    /// The tuner: the pitch of our own sound (`None` as the peer) and of each participant's,
+    /// against `reference_a` (415–466 Hz); none where nothing with a pitch is sounding.
+    pub fn pitches(&self, reference_a: f64) -> Vec<(Option<PeerId>, Option<Pitch>)> {
+        let mut tuner = Tuner::default();
+        let mine = self.shared.fanout.meter().last(tuner::WINDOW);
+        let mut out = vec![(None, tuner.pitch(&mine, reference_a))];
+        let peers: Vec<PeerId> = lock(&self.shared.peers).keys().cloned().collect();
+        for p in peers {
+            let heard = self.shared.mix.recent(p.as_str(), tuner::WINDOW);
+            let pitch = heard.and_then(|h| tuner.pitch(&h, reference_a));
+            out.push((Some(p), pitch));
+        }
+        out
     }
 
     /// The level of what we hear from each participant, 0–1 (cheap: for meters).

@@ -23,6 +23,7 @@ pub mod shared_clock;
 pub mod signal;
 pub mod stream_decoder;
 pub mod tcp_turn;
+pub mod tuner;
 pub mod video;
 mod worker;
 

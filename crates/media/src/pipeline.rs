@@ -53,12 +53,31 @@ pub(crate) fn sleep_until(deadline: Instant) {
 }
 
 /// A level meter: the peak of the recent audio (0–1), falling by half every 150 ms whatever
-/// the frame length, for the UI's meters. Written by an audio loop, read by anyone.
+/// the frame length, for the UI's meters; and the last samples of it, for the tuner. Written
+/// by an audio loop, read by anyone, neither waiting.
 #[derive(Clone, Default)]
-pub struct Meter(Arc<AtomicU32>);
+pub struct Meter(Arc<AtomicU32>, Arc<Tap>);
 
 /// How fast a meter falls: its half-life, in stereo samples.
 const METER_HALF_LIFE: f32 = 0.150 * SAMPLE_RATE as f32;
+/// Samples a meter keeps (mono): twice the tuner's window.
+const TAP_LEN: usize = 2 * crate::tuner::WINDOW;
+
+/// The last `TAP_LEN` samples, mono, as bits in atomics: the audio thread writes without a
+/// lock, a reader copies what it finds (a sample being written as it reads is the worst).
+struct Tap {
+    ring: Box<[AtomicU32]>,
+    written: AtomicU64,
+}
+
+impl Default for Tap {
+    fn default() -> Self {
+        Self {
+            ring: (0..TAP_LEN).map(|_| AtomicU32::new(0)).collect(),
+            written: AtomicU64::new(0),
+        }
+    }
+}
 
 impl Meter {
     pub fn record(&self, frame: &[f32]) {
@@ -66,6 +85,14 @@ impl Meter {
         let frames = (frame.len() / 2) as f32;
         let held = f32::from_bits(self.0.load(Relaxed)) * 0.5f32.powf(frames / METER_HALF_LIFE);
         self.0.store(peak.max(held).min(1.0).to_bits(), Relaxed);
+        let tap = &self.1;
+        let mut w = tap.written.load(Relaxed);
+        for pair in frame.chunks_exact(2) {
+            tap.ring[(w % TAP_LEN as u64) as usize]
+                .store(((pair[0] + pair[1]) * 0.5).to_bits(), Relaxed);
+            w += 1;
+        }
+        tap.written.store(w, std::sync::atomic::Ordering::Release);
     }
 
     pub fn level(&self) -> f32 {
@@ -74,6 +101,16 @@ impl Meter {
 
     pub fn clear(&self) {
         self.0.store(0, Relaxed);
+    }
+
+    /// The last `n` samples recorded (mono, oldest first), fewer if not yet recorded.
+    pub fn last(&self, n: usize) -> Vec<f32> {
+        let tap = &self.1;
+        let w = tap.written.load(std::sync::atomic::Ordering::Acquire);
+        let n = n.min(TAP_LEN).min(w as usize);
+        (w - n as u64..w)
+            .map(|i| f32::from_bits(tap.ring[(i % TAP_LEN as u64) as usize].load(Relaxed)))
+            .collect()
     }
 }
 
@@ -357,6 +394,15 @@ impl Mix {
             Some((beat, now - met.beat_time(beat.index)?))
         });
         (Some(plan), beat)
+    }
+
+    /// The last `n` samples heard from `who` (mono), for the tuner.
+    pub fn recent(&self, who: &str, n: usize) -> Option<Vec<f32>> {
+        let meter = lock(&self.0.items)
+            .iter()
+            .find(|s| s.who == who)
+            .map(|s| s.meter.clone())?;
+        Some(meter.last(n))
     }
 
     /// The level of what we hear from `who`.
@@ -686,6 +732,19 @@ pub fn samples_in(d: Duration) -> u64 {
 mod tests {
     use super::*;
     use crate::signal::MemorySink;
+
+    #[test]
+    fn a_meter_keeps_the_last_samples_for_the_tuner() {
+        let m = Meter::default();
+        assert!(m.last(10).is_empty());
+        let frame: Vec<f32> = (0..480).flat_map(|i| [i as f32, i as f32 + 1.0]).collect();
+        for _ in 0..20 {
+            m.record(&frame);
+        }
+        let last = m.last(5);
+        assert_eq!(last, vec![475.5, 476.5, 477.5, 478.5, 479.5]);
+        assert_eq!(m.last(100_000).len(), TAP_LEN);
+    }
 
     #[test]
     fn a_meter_falls_by_half_in_150_ms_whatever_the_frame() {

@@ -8,6 +8,7 @@ import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
 import { LevelMeter } from "../components/LevelMeter";
 import { Metronome } from "../components/Metronome";
+import { Tuner } from "../components/Tuner";
 
 export function Lesson(props: {
   view: LessonView;
@@ -22,6 +23,7 @@ export function Lesson(props: {
     peers: {},
   });
   const [error, setError] = useState<AppError | null>(null);
+  const [tuner, setTuner] = useState(false);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(asAppError(e)));
 
   useEffect(() => {
@@ -101,6 +103,7 @@ export function Lesson(props: {
           </div>
         </div>
         {(view.host || view.metronome) && <Metronome view={view} />}
+        {tuner && <Tuner view={view} />}
         <ErrorLine error={error} />
         <div className="controls">
           <button
@@ -114,6 +117,9 @@ export function Lesson(props: {
               {view.camera === "on" ? t("cameraOff") : t("cameraOn")}
             </button>
           )}
+          <button aria-pressed={tuner} onClick={() => setTuner(!tuner)}>
+            {t("tuner")}
+          </button>
           <button onClick={() => act(ok(commands.leaveLesson(false)).then(() => onLeft(false)))}>
             {t("leave")}
           </button>
