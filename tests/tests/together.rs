@@ -9,26 +9,15 @@ use tutti_e2e::{engine, one_at_a_time, room_server, wait_for};
 use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson, LessonEvent, MetronomeSettings};
 use tutti_media::clock::monotonic_ns;
 use tutti_media::impair::{ImpairedPath, ImpairmentConfig};
-use tutti_media::signal::{MemorySink, Recorded, Silence};
+use tutti_media::signal::{AudioSource, MemorySink, Recorded, Silence, Sine};
 use tutti_media::{CHANNELS, FrameDuration, MusicConfig, SAMPLE_RATE};
 use tutti_protocol::JoinRole;
 
 /// Onsets in a recording (first sample over a small threshold after 50 ms of quiet), in
 /// samples.
 fn onsets(samples: &[f32]) -> Vec<usize> {
-    let mut found = Vec::new();
-    let mut quiet = usize::MAX / 2;
-    for (i, f) in samples.chunks(CHANNELS).enumerate() {
-        if f[0].abs() > 0.02 {
-            if quiet > SAMPLE_RATE as usize / 20 {
-                found.push(i);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    found
+    let left: Vec<f32> = samples.iter().step_by(CHANNELS).copied().collect();
+    tutti_media::analysis::onsets(&left, 0.02, 50)
 }
 
 /// When a sample of a clock-paced sink was played, ns: the playout loop writes sample `n` at
@@ -51,7 +40,20 @@ struct Together {
     student_ears: MemorySink,
 }
 
-async fn together(impairment: Option<&str>) -> (Together, Option<ImpairedPath>) {
+impl Together {
+    async fn leave(self) {
+        self.student.leave().await;
+        self.host.leave().await;
+        self.server.shutdown().await;
+    }
+}
+
+/// Host and student in a lesson, each recording what it plays, the student's media through
+/// `impairment` and sending `student_plays`, once the student hears the host.
+async fn together(
+    impairment: Option<&str>,
+    student_plays: Box<dyn AudioSource>,
+) -> (Together, Option<ImpairedPath>) {
     let music = MusicConfig {
         frame: FrameDuration::Ms5,
         ..MusicConfig::default()
@@ -84,7 +86,7 @@ async fn together(impairment: Option<&str>) -> (Together, Option<ImpairedPath>) 
         .unwrap();
     let student_ears = MemorySink::default();
     student
-        .start_audio(Box::new(Silence), Box::new(student_ears.clone()), music)
+        .start_audio(student_plays, Box::new(student_ears.clone()), music)
         .unwrap();
     wait_for(&mut student, Duration::from_secs(40), |e| {
         matches!(e, LessonEvent::Hearing(_))
@@ -160,53 +162,20 @@ async fn metronome_run(t: &mut Together, seconds: u64) -> Vec<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_teacher_s_tuner_reads_the_student_s_note_through_the_lesson() {
     let _turn = one_at_a_time().await;
-    let music = MusicConfig {
-        frame: FrameDuration::Ms5,
-        ..MusicConfig::default()
-    };
-    let server = room_server().await;
-    let mut host = Lesson::host(
-        engine(&server, "김선생", music, AdmitPolicy::Everyone),
-        "Intonation",
-    )
-    .await
-    .unwrap();
-    host.start_audio(Box::new(Silence), Box::new(MemorySink::default()), music)
-        .unwrap();
-    let code = host.invite_code().to_string();
-    let mut student = Lesson::join(
-        engine(&server, "Omar", music, AdmitPolicy::Manual),
-        &code,
-        JoinRole::Student,
-    )
-    .await
-    .unwrap();
     // The open G string, a little flat (195 Hz is −8.9 cents from G3).
-    student
-        .start_audio(
-            Box::new(tutti_media::signal::Sine::new(195.0, 0.3)),
-            Box::new(MemorySink::default()),
-            music,
-        )
-        .unwrap();
-    wait_for(&mut host, Duration::from_secs(40), |e| {
-        matches!(e, LessonEvent::Hearing(_))
-    })
-    .await;
+    let (t, _) = together(None, Box::new(Sine::new(195.0, 0.3))).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     // Twenty readings, a tenth of a second apart, as the screen asks.
     let mut heard = Vec::new();
     let mut host_plays = Vec::new();
     for _ in 0..20 {
-        let r = host.handle().pitches(440.0);
+        let r = t.host.handle().pitches(440.0);
         host_plays.push(r[0].1);
         heard.push(r[1].1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mine = student.handle().pitches(440.0);
-    student.leave().await;
-    host.leave().await;
-    server.shutdown().await;
+    let mine = t.student.handle().pitches(440.0);
+    t.leave().await;
     let cents: Vec<f64> = heard.iter().flatten().map(|p| p.cents).collect();
     eprintln!(
         "the host reads the student at {cents:.2?} cents; the student itself {:?}",
@@ -245,19 +214,11 @@ fn p99_abs(v: &[f64]) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_loopback_the_clocks_agree_and_both_metronomes_click_together() {
     let _turn = one_at_a_time().await;
-    let (mut t, _) = together(None).await;
+    let (mut t, _) = together(None, Box::new(Silence)).await;
     let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(3)).await;
     let diffs = metronome_run(&mut t, 6).await;
     let host_view = t.host.peer_stats().await.remove(0);
-    let Together {
-        server,
-        host,
-        student,
-        ..
-    } = t;
-    student.leave().await;
-    host.leave().await;
-    server.shutdown().await;
+    t.leave().await;
     eprintln!(
         "loopback: offset {offset:.3} ± {uncertainty:.3} ms, the host's view {:?} ms; clicks {diffs:.3?} ms",
         host_view.clock_offset_ms
@@ -272,19 +233,11 @@ async fn on_loopback_the_clocks_agree_and_both_metronomes_click_together() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn across_70_plus_minus_10_ms_each_way_the_clicks_still_coincide() {
     let _turn = one_at_a_time().await;
-    let (mut t, proxy) = together(Some("delay=70,jitter=10")).await;
+    let (mut t, proxy) = together(Some("delay=70,jitter=10"), Box::new(Silence)).await;
     let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(5)).await;
     let rtt = t.student.peer_stats().await.remove(0).rtt_ms;
     let diffs = metronome_run(&mut t, 6).await;
-    let Together {
-        server,
-        host,
-        student,
-        ..
-    } = t;
-    student.leave().await;
-    host.leave().await;
-    server.shutdown().await;
+    t.leave().await;
     drop(proxy);
     eprintln!(
         "70 ± 10 ms: round trip {rtt:?} ms, offset {offset:.3} ± {uncertainty:.3} ms; clicks {diffs:.3?} ms"

@@ -343,6 +343,17 @@ pub(crate) fn start_recorder(
     Ok((child, task))
 }
 
+/// Both cores kept busy for `seconds` (stress-ng), as a student's laptop running other things.
+pub(crate) fn start_hog(env: &SoundEnv, seconds: f64) -> anyhow::Result<Child> {
+    env.command("stress-ng")
+        .args(["--cpu", "2", "--timeout"])
+        .arg(format!("{}s", seconds.ceil() as u64))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting stress-ng (apt stress-ng)")
+}
+
 /// The last `{"peer":…}` line a peer printed (what it showed about the other), if any.
 async fn peer_report(child: &mut Child) -> Option<serde_json::Value> {
     let out = child.stdout.take()?;
@@ -420,15 +431,7 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     ))?;
     let hog = if args.hog {
         tokio::time::sleep(Duration::from_secs(3)).await;
-        Some(
-            env.command("stress-ng")
-                .args(["--cpu", "2", "--timeout"])
-                .arg(format!("{}s", (args.seconds + args.settle) as u64 + 3))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting stress-ng (apt stress-ng)")?,
-        )
+        Some(start_hog(&env, args.seconds + args.settle + 3.0)?)
     } else {
         None
     };

@@ -15,7 +15,7 @@
 //! same estimators (`drift_hour_offset_ms`).
 
 use crate::bench::{line_with, spawn, start_server};
-use crate::devices::{SoundEnv, SoundServer, start_recorder};
+use crate::devices::{SoundEnv, SoundServer, start_hog, start_recorder};
 use anyhow::{Context, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -67,19 +67,8 @@ pub struct TogetherArgs {
 /// Click onsets on channel `ch` of an interleaved `channels`-wide recording: the first sample
 /// over the threshold after 50 ms of quiet.
 fn onsets(rec: &[f32], channels: usize, ch: usize) -> Vec<usize> {
-    let mut found = Vec::new();
-    let mut quiet = usize::MAX / 2;
-    for (i, f) in rec.chunks_exact(channels).enumerate() {
-        if f[ch].abs() > 0.02 {
-            if quiet > SAMPLE_RATE as usize / 20 {
-                found.push(i);
-            }
-            quiet = 0;
-        } else {
-            quiet += 1;
-        }
-    }
-    found
+    let one: Vec<f32> = rec.iter().skip(ch).step_by(channels).copied().collect();
+    tutti_media::analysis::onsets(&one, 0.02, 50)
 }
 
 /// For each click in `a`, the nearest in `b`, ms apart (b − a); those with none within half a
@@ -166,15 +155,7 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         seen
     });
     let hog = if args.hog {
-        Some(
-            env.command("stress-ng")
-                .args(["--cpu", "2", "--timeout"])
-                .arg(format!("{}s", (args.seconds + args.settle) as u64 + 2))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting stress-ng (apt stress-ng)")?,
-        )
+        Some(start_hog(&env, args.seconds + args.settle + 2.0)?)
     } else {
         None
     };
@@ -183,7 +164,6 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
     let _ = rec.start_kill();
     let recording = rec_task.await?;
-    let settled_at = std::time::Instant::now();
     for c in [&mut student, &mut host] {
         let _ = c.start_kill();
     }
@@ -196,7 +176,6 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
     let _ = server.wait().await;
     let _ = std::fs::remove_dir_all(&data);
     let _ = std::fs::remove_dir_all(&env.dir);
-    let _ = settled_at;
 
     // Only the estimates from the recording on (the settle time lets the first ones go).
     let settle_reports = (args.settle * 2.0) as usize;
