@@ -41,6 +41,13 @@ describe("the lesson screen", () => {
     expect((await screen.findByTestId("conn-p-omar")).textContent).toContain(
       "one-way 31 ms (sound cards 15 ms) · buffer 5 ms · repaired 0.4 %",
     );
+    // Once the shared clock is known, how well (the metronome's beats agree to about that).
+    expect(screen.getByTestId("conn-p-omar").textContent).not.toContain("clock");
+    await emit("lesson-stats", {
+      peers: [{ peer: "p-omar", one_way_ms: 31.2, rtt_ms: 2, path: "direct", jitter_ms: 1, buffer_ms: 5, loss_pct: 0, level: 0.1, clock_offset_ms: 0.2, clock_uncertainty_ms: 0.34 }],
+      send_level: 0.5,
+    });
+    await vi.waitFor(() => expect(screen.getByTestId("conn-p-omar").textContent).toContain("clock ±0.3 ms"));
   });
 
   it("lets the host admit or deny who is waiting, and end the lesson", async () => {

@@ -191,6 +191,8 @@ export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerS
       {(stats.concealed_pct ?? 0) >= 0.1 &&
         ` · ${t("repaired")} ${(stats.concealed_pct ?? 0).toFixed(1)} %`}
       {stats.path === "relayed" && " · TURN"}
+      {stats.clock_uncertainty_ms != null &&
+        ` · ${t("clockSync")} ±${Math.max(0.1, stats.clock_uncertainty_ms).toFixed(1)} ms`}
     </span>
   );
 }
