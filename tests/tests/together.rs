@@ -120,11 +120,9 @@ async fn clock_of_host(student: &Lesson, settle: Duration) -> (f64, f64) {
     }
 }
 
-/// Runs the metronome for `seconds` and pairs each side's clicks by time: the difference in
-/// ms (student's minus host's) for every click the host heard.
-async fn metronome_run(t: &mut Together, seconds: u64) -> Vec<f64> {
-    t.host_ears.take();
-    t.student_ears.take();
+/// The host starts the metronome (the clock exchange then runs at ten pings a second); once
+/// the student has it.
+async fn start_metronome(t: &mut Together) {
     t.host
         .handle()
         .set_metronome(Some(MetronomeSettings {
@@ -137,6 +135,13 @@ async fn metronome_run(t: &mut Together, seconds: u64) -> Vec<f64> {
         matches!(e, LessonEvent::Metronome(Some(_)))
     })
     .await;
+}
+
+/// Records `seconds` of both sides' clicks and pairs them by time: the difference in ms
+/// (student's minus host's) for every click the host heard.
+async fn record_clicks(t: &mut Together, seconds: u64) -> Vec<f64> {
+    t.host_ears.take();
+    t.student_ears.take();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let (h, s) = (t.host_ears.take(), t.student_ears.take());
     let (h_at, s_at) = (heard_at(&h), heard_at(&s));
@@ -215,8 +220,9 @@ fn p99_abs(v: &[f64]) -> f64 {
 async fn on_loopback_the_clocks_agree_and_both_metronomes_click_together() {
     let _turn = one_at_a_time().await;
     let (mut t, _) = together(None, Box::new(Silence)).await;
+    start_metronome(&mut t).await;
     let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(3)).await;
-    let diffs = metronome_run(&mut t, 6).await;
+    let diffs = record_clicks(&mut t, 6).await;
     let host_view = t.host.peer_stats().await.remove(0);
     t.leave().await;
     eprintln!(
@@ -234,9 +240,10 @@ async fn on_loopback_the_clocks_agree_and_both_metronomes_click_together() {
 async fn across_70_plus_minus_10_ms_each_way_the_clicks_still_coincide() {
     let _turn = one_at_a_time().await;
     let (mut t, proxy) = together(Some("delay=70,jitter=10"), Box::new(Silence)).await;
+    start_metronome(&mut t).await;
     let (offset, uncertainty) = clock_of_host(&t.student, Duration::from_secs(5)).await;
     let rtt = t.student.peer_stats().await.remove(0).rtt_ms;
-    let diffs = metronome_run(&mut t, 6).await;
+    let diffs = record_clicks(&mut t, 6).await;
     t.leave().await;
     drop(proxy);
     eprintln!(

@@ -1,6 +1,6 @@
 //! The link's data channel: the clock exchange with the other side, and the host's metronome.
 //!
-//! Ten clock pings a second each way. One negotiated channel (id 0, the same on both sides, so neither waits for the other to
+//! Clock pings once a second each way, ten while a metronome runs. One negotiated channel (id 0, the same on both sides, so neither waits for the other to
 //! announce it), unordered and never retransmitted: a clock ping that arrives late is worse
 //! than none, and the metronome's plan is sent again every second anyway, so a lost one costs
 //! a second at most. Times are taken as a message is handed to us and just before one is
@@ -194,6 +194,14 @@ async fn run(
             sync.reset(now_ns());
             *lock(&state.estimate) = None;
         }
+        // Precise while a metronome runs on this link, either way.
+        let precise = lock(&state.metronome_out)
+            .as_ref()
+            .is_some_and(|m| m.1.is_some())
+            || lock(&state.metronome_in)
+                .as_ref()
+                .is_some_and(|m| m.1.is_some());
+        sync.set_precise(precise, now_ns());
         if let Some(ping) = sync.poll_ping(now_ns()) {
             send(
                 &dc,

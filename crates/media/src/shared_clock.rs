@@ -15,12 +15,14 @@
 
 use std::collections::VecDeque;
 
-/// Pings while the estimate is young, then at the steady rate. Ten a second is 600 bytes a
-/// second each way; fewer leave each segment's fastest packet further from the path's floor
-/// (with 70 ± 10 ms, 5 a second left the offset up to 1 ms out, 10 a second 0.4 ms).
-const FAST_PING_NS: u64 = 100_000_000;
-const PING_NS: u64 = 100_000_000;
-const FAST_PHASE_NS: u64 = 5_000_000_000;
+/// Pings while the clock must be precise (a metronome runs): ten a second, 600 bytes a second
+/// each way; fewer leave each segment's fastest packet further from the path's floor (with
+/// 70 ± 10 ms, 5 a second left the offset up to 1 ms out, 10 a second 0.4 ms).
+const PRECISE_PING_NS: u64 = 100_000_000;
+/// Otherwise once a second: the estimate is kept (for the statistics, and a head start for the
+/// metronome) without the link's task and the audio around it waking twenty times a second
+/// for it on a busy 2-core machine.
+const IDLE_PING_NS: u64 = 1_000_000_000;
 /// The exchanges used: the last two minutes, at most this many.
 const WINDOW_NS: u64 = 120_000_000_000;
 const MAX_EXCHANGES: usize = 1200;
@@ -118,6 +120,7 @@ pub struct Ping {
 pub struct ClockSync {
     started_ns: u64,
     next_ping_ns: u64,
+    every_ns: u64,
     next_id: u32,
     /// Pings sent and not yet answered (id, t1), newest last; a few only.
     outstanding: VecDeque<(u32, u64)>,
@@ -130,6 +133,7 @@ impl ClockSync {
         Self {
             started_ns: now_ns,
             next_ping_ns: now_ns,
+            every_ns: IDLE_PING_NS,
             next_id: 1,
             outstanding: VecDeque::new(),
             exchanges: VecDeque::new(),
@@ -142,12 +146,7 @@ impl ClockSync {
         if now_ns < self.next_ping_ns {
             return None;
         }
-        let every = if now_ns - self.started_ns < FAST_PHASE_NS {
-            FAST_PING_NS
-        } else {
-            PING_NS
-        };
-        self.next_ping_ns = now_ns + every;
+        self.next_ping_ns = now_ns + self.every_ns;
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
         self.outstanding.push_back((id, now_ns));
@@ -155,6 +154,19 @@ impl ClockSync {
             self.outstanding.pop_front();
         }
         Some(Ping { id, t1: now_ns })
+    }
+
+    /// Ten pings a second (a metronome runs on this link), from `now_ns`, or one.
+    pub fn set_precise(&mut self, precise: bool, now_ns: u64) {
+        let every = if precise {
+            PRECISE_PING_NS
+        } else {
+            IDLE_PING_NS
+        };
+        if every != self.every_ns {
+            self.every_ns = every;
+            self.next_ping_ns = self.next_ping_ns.min(now_ns + every);
+        }
     }
 
     /// When the next ping is due.
@@ -197,9 +209,12 @@ impl ClockSync {
         self.estimate
     }
 
-    /// Forgets what was measured (the path changed: an ICE restart, a new relay).
+    /// Forgets what was measured (the path changed: an ICE restart, a new relay); keeps the
+    /// pace.
     pub fn reset(&mut self, now_ns: u64) {
+        let every = self.every_ns;
         *self = Self::new(now_ns);
+        self.every_ns = every;
     }
 
     fn fit(&self) -> Option<ClockEstimate> {
@@ -351,6 +366,7 @@ mod tests {
         fn run(&mut self, seconds: u64, settle_s: u64) -> (f64, Vec<f64>, ClockEstimate) {
             let start = 1_000_000_000_000u64;
             let mut sync = ClockSync::new(start);
+            sync.set_precise(true, start);
             let mut errors = Vec::new();
             let mut t = start;
             let end = start + seconds * 1_000_000_000;
@@ -490,17 +506,29 @@ mod tests {
     }
 
     #[test]
-    fn pings_are_paced_fast_then_steady() {
+    fn pings_are_paced_once_a_second_and_ten_times_while_it_must_be_precise() {
         let mut sync = ClockSync::new(0);
-        let mut sent = 0;
-        let mut t = 0;
-        while t < 20_000_000_000 {
-            if sync.poll_ping(t).is_some() {
-                sent += 1;
+        let count = |sync: &mut ClockSync, from: u64, to: u64| {
+            let mut sent = 0;
+            let mut t = from;
+            while t < to {
+                if sync.poll_ping(t).is_some() {
+                    sent += 1;
+                }
+                t += 10_000_000;
             }
-            t += 10_000_000;
-        }
-        // 20 s at 10 a second.
-        assert!((195..=205).contains(&sent), "{sent}");
+            sent
+        };
+        assert!((9..=11).contains(&count(&mut sync, 0, 10_000_000_000)));
+        sync.set_precise(true, 10_000_000_000);
+        // At once, not at the next idle ping.
+        assert!(
+            sync.next_ping_at() <= 10_100_000_000,
+            "{}",
+            sync.next_ping_at()
+        );
+        assert!((98..=102).contains(&count(&mut sync, 10_000_000_000, 20_000_000_000)));
+        sync.set_precise(false, 20_000_000_000);
+        assert!((9..=11).contains(&count(&mut sync, 20_000_000_000, 30_000_000_000)));
     }
 }

@@ -291,6 +291,7 @@ pub fn drift_hour_offset_ms(delay_ms: f64, jitter_ms: f64) -> f64 {
     let leg = |rng: &mut StdRng| delay_ms * 1e6 + rng.random_range(-jitter_ms..=jitter_ms) * 1e6;
     // The exchange, as the student runs it against the host (the student's clock is "ours").
     let mut sync = ClockSync::new(student_clock(0.0) as u64);
+    sync.set_precise(true, student_clock(0.0) as u64);
     let mut t = 0.0;
     while t < hour {
         let local = student_clock(t) as u64;
