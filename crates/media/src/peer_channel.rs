@@ -127,13 +127,21 @@ async fn send(dc: &Arc<dyn DataChannel>, msg: &PeerMessage) {
     }
 }
 
-/// Reads the channel's events as they come, stamped with the time they were handed to us.
+/// Reads the channel's events as they come, stamped with the time they were handed to us,
+/// until the channel ends or the reader is dropped (it holds the connection's core: it must
+/// not outlive the link).
 fn read_events(dc: Arc<dyn DataChannel>) -> mpsc::UnboundedReceiver<(u64, DataChannelEvent)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
-        while let Some(event) = dc.poll().await {
-            if tx.send((now_ns(), event)).is_err() {
-                break;
+        loop {
+            tokio::select! {
+                event = dc.poll() => {
+                    let Some(event) = event else { break };
+                    if tx.send((now_ns(), event)).is_err() {
+                        break;
+                    }
+                }
+                () = tx.closed() => break,
             }
         }
     });
