@@ -79,6 +79,20 @@ pub struct Session {
 
 /// A lesson entered on the room server that cannot go on here (the store or the media failed):
 /// leave it, so that no one waits for a participant who will never connect. Returns `error`.
+/// What the screen asked for, as the engine takes it. Beats out of range are refused, not
+/// clamped (`accents_for` would make 0 beats one and 20 sixteen); tempo and count-in are the
+/// engine's to check.
+fn metronome_settings(m: MetronomeView) -> AppResult<MetronomeSettings> {
+    if !(1..=16).contains(&m.beats) {
+        return Err(AppError::invalid("a bar must have 1–16 beats"));
+    }
+    Ok(MetronomeSettings {
+        bpm: m.bpm,
+        accents: MetronomePlan::accents_for(u8::try_from(m.beats).unwrap_or(u8::MAX)),
+        count_in_bars: u8::try_from(m.count_in_bars).unwrap_or(u8::MAX),
+    })
+}
+
 pub fn abandon(lesson: Lesson, error: AppError) -> AppError {
     tauri::async_runtime::spawn(async move { lesson.leave().await });
     error
@@ -277,16 +291,7 @@ impl Session {
 
     /// As host: starts, changes or stops (`None`) the metronome for everyone.
     pub fn set_metronome(&self, m: Option<MetronomeView>) -> AppResult<()> {
-        let settings = m.map(|m| MetronomeSettings {
-            bpm: m.bpm,
-            accents: MetronomePlan::accents_for(u8::try_from(m.beats).unwrap_or(u8::MAX)),
-            count_in_bars: u8::try_from(m.count_in_bars).unwrap_or(u8::MAX),
-        });
-        if let Some(s) = &settings
-            && !(1..=16).contains(&s.accents.len())
-        {
-            return Err(AppError::invalid("a bar must have 1–16 beats"));
-        }
+        let settings = m.map(metronome_settings).transpose()?;
         // The view follows from the lesson's own event.
         self.handle.set_metronome(settings)?;
         Ok(())
@@ -542,5 +547,26 @@ async fn follow(
 async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
     if let Err(e) = store.run(move |s| s.mark_ended(local)).await {
         tracing::warn!(error = %e.message, "the lesson's end not saved");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_bar_of_no_beats_or_too_many_is_refused_not_clamped() {
+        let m = |beats| MetronomeView {
+            bpm: 90.0,
+            beats,
+            count_in_bars: 1,
+        };
+        for beats in [0, 17, 400] {
+            let e = metronome_settings(m(beats)).unwrap_err();
+            assert_eq!(e.code, crate::error::ErrorCode::InvalidInput, "{beats}");
+        }
+        assert_eq!(metronome_settings(m(3)).unwrap().accents.len(), 3);
+        assert_eq!(metronome_settings(m(16)).unwrap().accents.len(), 16);
     }
 }

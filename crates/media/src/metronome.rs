@@ -154,6 +154,12 @@ impl Beat {
     }
 }
 
+/// The beat of `plan` sounding at `shared_ns` (the latest one begun), none before the first.
+pub fn beat_at(plan: &MetronomePlan, shared_ns: f64) -> Option<Beat> {
+    let since = shared_ns - plan.start_ns as f64;
+    (since >= 0.0).then(|| Beat::of(plan, (since / plan.beat_ns()).floor() as u64))
+}
+
 /// Clicks: short decaying cosines, so that the onset is the first sample and the next beat
 /// never overlaps (30 ms at most; 300 beats a minute is 200 ms apart).
 const CLICK_MS: f64 = 30.0;
@@ -212,9 +218,7 @@ impl Metronome {
 
     /// The beat sounding at `shared_ns` (the latest one begun), none before the first.
     pub fn beat_at(&self, shared_ns: f64) -> Option<Beat> {
-        let plan = self.plan.as_ref()?;
-        let since = shared_ns - plan.start_ns as f64;
-        (since >= 0.0).then(|| Beat::of(plan, (since / plan.beat_ns()).floor() as u64))
+        beat_at(self.plan.as_ref()?, shared_ns)
     }
 
     /// The shared time of beat `index`.

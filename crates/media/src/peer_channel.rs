@@ -58,6 +58,16 @@ impl PeerChannelState {
         *lock(&self.estimate)
     }
 
+    /// The same for an audio thread, which waits for nobody: none while the channel's task
+    /// is writing it (the caller keeps what it had and asks again later).
+    pub fn try_estimate(&self) -> Option<Option<ClockEstimate>> {
+        match self.estimate.try_lock() {
+            Ok(e) => Some(*e),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(*p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
     /// The metronome the other side (as host) last sent.
     pub fn metronome_in(&self) -> Option<MetronomeState> {
         lock(&self.metronome_in).clone()

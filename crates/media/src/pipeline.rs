@@ -10,7 +10,7 @@ use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
 use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter_feed::RemoteAudio;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
-use crate::metronome::{Beat, Metronome, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime};
+use crate::metronome::{Beat, Metronome, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime, beat_at};
 use crate::peer_channel::PeerChannelState;
 use crate::red::RedEncoder;
 use crate::signal::{AudioSink, AudioSource};
@@ -287,6 +287,15 @@ impl ClockSource {
             Self::Link(c) => c.estimate().map(SharedTime::Host),
         }
     }
+
+    /// The same for the playout thread: `None` if the estimate is being written this instant
+    /// (keep the last one), else as `shared_time`.
+    fn try_shared_time(&self) -> Option<Option<SharedTime>> {
+        match self {
+            Self::Own => Some(Some(SharedTime::Own)),
+            Self::Link(c) => c.try_estimate().map(|e| e.map(SharedTime::Host)),
+        }
+    }
 }
 
 /// The metronome as the engine sets it; the playout loop copies it when `version` moves (and
@@ -387,11 +396,12 @@ impl Mix {
             return (None, None);
         };
         let beat = m.clock.shared_time().and_then(|shared| {
-            let mut met = Metronome::default();
-            met.set_plan(Some(plan.clone()));
             let now = shared.to_shared(monotonic_ns(Instant::now()) as f64);
-            let beat = met.beat_at(now)?;
-            Some((beat, now - met.beat_time(beat.index)?))
+            let beat = beat_at(&plan, now)?;
+            Some((
+                beat,
+                now - (plan.start_ns as f64 + beat.index as f64 * plan.beat_ns()),
+            ))
         });
         (Some(plan), beat)
     }
@@ -681,8 +691,10 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 }
                 if metronome.running() {
                     let now = Instant::now();
-                    if now >= clock_read_at {
-                        shared = clock.shared_time();
+                    if now >= clock_read_at
+                        && let Some(s) = clock.try_shared_time()
+                    {
+                        shared = s;
                         clock_read_at = now + Duration::from_millis(100);
                     }
                     if sample_clock.time_of(written).is_none() {
