@@ -10,11 +10,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 use tutti_media::codec::MAX_PACKET;
-use tutti_media::pipeline::{PlayoutReport, render};
+use tutti_media::pipeline::PlayoutReport;
 use tutti_media::signal::{AudioSource, Sine};
-use tutti_media::{
-    FrameDuration, JitterBuffer, JitterConfig, MusicConfig, MusicDecoder, MusicEncoder,
-};
+use tutti_media::stream_decoder::StreamDecoder;
+use tutti_media::{FrameDuration, JitterBuffer, JitterConfig, MusicConfig, MusicEncoder};
 
 struct Scenario {
     name: &'static str,
@@ -177,7 +176,8 @@ fn main() {
 
         let t0 = Instant::now();
         let mut jb = JitterBuffer::new(JitterConfig::for_frame(frame));
-        let mut decoder = MusicDecoder::new(frame).unwrap();
+        let mut decoder = StreamDecoder::new(frame).unwrap();
+        let mut played = vec![0.0; frame.interleaved()];
         let mut report = PlayoutReport::default();
         let mut next_arrival = 0;
         let mut depth_ms = Vec::with_capacity(frames);
@@ -199,9 +199,8 @@ fn main() {
                 }
                 next_arrival += 1;
             }
-            let playout = jb.pop();
             let d0 = Instant::now();
-            render(&mut decoder, playout, &mut pcm, &mut report);
+            decoder.fill(&mut jb, &mut played, &mut report);
             if k % 16 == 0 {
                 decode_us.push(d0.elapsed().as_secs_f64() * 1e6);
             }
@@ -219,6 +218,8 @@ fn main() {
             "late": s.late,
             "dropped_for_latency": s.dropped,
             "inserted": s.inserted,
+            "stretched": report.stretched,
+            "shortened": report.shortened,
             "resets": s.resets,
             "buffer_p50_ms": pct(&mut depth_ms, 50.0),
             "buffer_p99_ms": pct(&mut depth_ms, 99.0),

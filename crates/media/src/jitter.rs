@@ -9,8 +9,9 @@
 //! - **Target depth** follows the spread of packet delays over the last couple of seconds (a high
 //!   quantile minus the minimum), in whole frames, between `min_depth` and `max_depth`.
 //! - **Drift** between the two sound cards' clocks slowly fills or drains the buffer. A smoothed
-//!   level is compared with the target: above it by more than a frame, one frame is dropped; below
-//!   it, one concealed frame is inserted. Over an hour at 100 ppm that is one frame every 25 s at
+//!   level is compared with the target: above it by more than a frame, two frames are played in
+//!   the time of one; below it, what was played is lengthened by about a frame (both by whole
+//!   pitch periods, [`crate::stretch`], so a held note does not jump). Over an hour at 100 ppm that is one frame every 25 s at
 //!   2.5 ms frames, instead of a buffer that grows or starves.
 //! - Sequence numbers are 16-bit and wrap; they are unwrapped to 64 bits. Late packets (their turn
 //!   has passed) and duplicates are dropped and counted; a jump far ahead (the sender restarted)
@@ -70,6 +71,14 @@ pub enum Playout {
     Recover(Payload),
     /// Lost, nothing to recover from: let the decoder conceal it.
     Conceal,
+    /// Nothing to play yet, nothing lost: the buffer ran dry (its packet is most likely just
+    /// behind) or is being brought up to its target. Lengthen what was played by about a frame
+    /// of whole pitch periods ([`crate::stretch`]), so that the packet, when it plays, joins
+    /// without a seam; the decoder's concealment when that cannot be done.
+    Stretch,
+    /// Two frames in a row, to be played shortened by about one (the buffer holds more than
+    /// its target): whole periods cut out, where dropping a frame would jump.
+    Shorten(Payload, Payload),
     /// Not playing yet (buffering up to the target): play silence.
     Waiting,
 }
@@ -468,7 +477,22 @@ impl JitterBuffer {
             }
         } else if self.piled == 0 && self.level > target_f + 1.0 && depth > target_f {
             // (Not while a pile-up is being confirmed: that goes in one jump.)
-            // Too much audio waiting: skip one frame, so latency comes back down.
+            // Too much audio waiting: play two frames in the time of one, so latency comes
+            // back down; or, when they are not both here, skip one.
+            if self.slots.contains_key(&next)
+                && self.slots.contains_key(&(next + 1))
+                && let (Some(a), Some(b)) =
+                    (self.slots.remove(&next), self.slots.remove(&(next + 1)))
+            {
+                self.next = Some(next + 2);
+                self.missing_run = 0;
+                self.waited = 0;
+                self.stats.dropped += 1;
+                self.stats.played += 1;
+                self.stats.repaired += u64::from(a.copy) + u64::from(b.copy);
+                self.level -= 1.0;
+                return Some(Playout::Shorten(a.payload, b.payload));
+            }
             if let Some(first) = self.slots.range(next..).next().map(|(&k, _)| k) {
                 self.slots.remove(&first);
                 next = first + 1;
@@ -477,10 +501,10 @@ impl JitterBuffer {
                 self.level -= 1.0;
             }
         } else if self.level < target_f - 1.0 && depth >= 1.0 {
-            // Too little: play a concealed frame and keep the packets, so the buffer refills.
+            // Too little: lengthen what was played and keep the packets, so the buffer refills.
             self.stats.inserted += 1;
             self.level += 1.0;
-            return Some(Playout::Conceal);
+            return Some(Playout::Stretch);
         }
         None
     }
@@ -541,7 +565,7 @@ impl JitterBuffer {
                 self.waited = 0;
                 self.stats.resets += 1;
             }
-            return Playout::Conceal;
+            return Playout::Stretch;
         }
         // Later packets are here but not this one (nor the next): lost.
         self.next = Some(next + 1);
@@ -560,10 +584,13 @@ mod tests {
         Payload::from(seq.to_be_bytes().to_vec())
     }
 
-    fn seq_of(p: &Playout) -> Option<u16> {
+    /// The frames a playout plays, by sequence number.
+    fn seq_of(p: &Playout) -> Vec<u16> {
+        let seq = |b: &Payload| u16::from_be_bytes([b[0], b[1]]);
         match p {
-            Playout::Packet(b) | Playout::Recover(b) => Some(u16::from_be_bytes([b[0], b[1]])),
-            _ => None,
+            Playout::Packet(b) | Playout::Recover(b) => vec![seq(b)],
+            Playout::Shorten(a, b) => vec![seq(a), seq(b)],
+            _ => vec![],
         }
     }
 
@@ -613,7 +640,7 @@ mod tests {
             400,
             frame_us(),
         );
-        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        let played: Vec<u16> = out.iter().flat_map(seq_of).collect();
         assert_eq!(played.len(), 400);
         assert!(played.windows(2).all(|w| w[1] == w[0] + 1));
         assert_eq!(
@@ -633,7 +660,7 @@ mod tests {
             100,
             frame_us(),
         );
-        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        let played: Vec<u16> = out.iter().flat_map(seq_of).collect();
         assert!(played.contains(&65_535) && played.contains(&0) && played.contains(&50));
         assert!(
             played.windows(2).all(|w| w[1] == w[0].wrapping_add(1)),
@@ -652,7 +679,7 @@ mod tests {
             ..JitterConfig::for_frame(F)
         };
         let (out, stats) = run(cfg, 7, 200, arrive, 200, frame_us());
-        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        let played: Vec<u16> = out.iter().flat_map(seq_of).collect();
         assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
         assert_eq!(stats.concealed + stats.recovered, 0, "{stats:?}");
     }
@@ -763,13 +790,18 @@ mod tests {
             (0..2000).map(|i| (arrive(i).unwrap(), Some(i))).collect();
         events.extend((0..2000u32).map(|k| (u64::from(k) * 5000 + 1, None)));
         events.sort_by_key(|&(t, e)| (t, e.is_none()));
-        let mut concealed_in_jitter = 0;
+        let (mut concealed_in_jitter, mut shortened) = (0, 0);
         for (t, e) in events {
             let now = t0 + Duration::from_micros(t);
             match e {
                 Some(i) => jb.push(i as u16, payload(i as u16), now),
                 None => {
-                    if jb.pop() == Playout::Conceal && t > 1_000_000 && t < 4_000_000 {
+                    let p = jb.pop();
+                    shortened += u64::from(matches!(p, Playout::Shorten(..)));
+                    if matches!(p, Playout::Conceal | Playout::Stretch)
+                        && t > 1_000_000
+                        && t < 4_000_000
+                    {
                         concealed_in_jitter += 1;
                     }
                     targets.push(jb.stats().target);
@@ -791,6 +823,8 @@ mod tests {
             s.dropped > 0,
             "latency was given back by dropping frames: {s:?}"
         );
+        // Every one of them by playing two frames as one (nothing lost, all here): none skipped.
+        assert_eq!(shortened, s.dropped, "{s:?}");
     }
 
     /// Two sound cards whose clocks differ: the sender's runs `ppm` fast (or slow); one hour.
@@ -875,7 +909,7 @@ mod tests {
         // While nothing arrives the buffer waits (conceals); once 15 arrives, 10-14 are known
         // lost and the frames already concealed stand for them: no good packet is dropped.
         assert_eq!(stats.dropped, 0, "{stats:?}");
-        let played: Vec<u16> = out.iter().filter_map(seq_of).collect();
+        let played: Vec<u16> = out.iter().flat_map(seq_of).collect();
         assert!(
             (15..99).all(|s| played.contains(&s)),
             "every packet after the burst is played"

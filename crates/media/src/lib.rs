@@ -22,6 +22,7 @@ pub mod red;
 pub mod shared_clock;
 pub mod signal;
 pub mod stream_decoder;
+pub mod stretch;
 pub mod tcp_turn;
 pub mod tuner;
 pub mod video;

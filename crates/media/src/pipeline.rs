@@ -578,9 +578,11 @@ pub struct PlayoutReport {
     pub concealed: u64,
     pub silent: u64,
     pub decode_errors: u64,
+    /// Frames lengthened, and pairs shortened, by whole pitch periods (the jitter buffer's
+    /// changes of depth).
+    pub stretched: u64,
+    pub shortened: u64,
 }
-
-pub use crate::stream_decoder::render;
 
 /// A running playout loop; `stop` ends it and hands back the sink.
 pub struct PlayoutLoop<S> {

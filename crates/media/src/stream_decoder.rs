@@ -3,11 +3,21 @@
 //! the length its TOC says, and what is left over waits for the next playout frame. A 20-ms
 //! sender heard at 2.5 ms is popped once every eight frames; a 2.5-ms sender heard at 20 ms,
 //! eight times a frame (the jitter buffer knows, see [`JitterBuffer::set_packet_samples`]).
+//!
+//! It also carries out the buffer's changes of depth ([`Playout::Stretch`],
+//! [`Playout::Shorten`]) by whole pitch periods ([`Stretcher`]), which needs the audio as
+//! played: a buffer underrun or a level correction costs no jump in a held note.
 
 use crate::codec::{MAX_PACKET_SAMPLES, MusicDecoder};
 use crate::format::{CHANNELS, FrameDuration};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::pipeline::PlayoutReport;
+use crate::stretch::{MAX_LAG, Stretcher};
+
+/// How long a gap is filled by repeating what was played (frames per channel, 60 ms); past
+/// that it is concealed by the decoder (a period repeated on and on is a buzz; Opus's
+/// concealment fades out).
+const MAX_REPEATED: usize = 2880;
 
 pub struct StreamDecoder {
     decoder: MusicDecoder,
@@ -16,6 +26,9 @@ pub struct StreamDecoder {
     pending: Vec<f32>,
     decoded: usize,
     played: usize,
+    stretcher: Stretcher,
+    /// Frames repeated since the last real audio.
+    repeated: usize,
 }
 
 impl StreamDecoder {
@@ -24,9 +37,12 @@ impl StreamDecoder {
     pub fn new(frame: FrameDuration) -> Result<Self, crate::CodecError> {
         Ok(Self {
             decoder: MusicDecoder::new(frame)?,
-            pending: vec![0.0; MAX_PACKET_SAMPLES * CHANNELS],
+            // Two packets: a shortening decodes both before cutting.
+            pending: vec![0.0; 2 * MAX_PACKET_SAMPLES * CHANNELS],
             decoded: 0,
             played: 0,
+            stretcher: Stretcher::new(),
+            repeated: 0,
         })
     }
 
@@ -43,7 +59,7 @@ impl StreamDecoder {
         while filled < out.len() {
             if self.played == self.decoded {
                 self.played = 0;
-                let n = render(&mut self.decoder, jitter.pop(), &mut self.pending, report);
+                let n = self.next_audio(jitter.pop(), report);
                 self.decoded = n * CHANNELS;
                 if n == 0 {
                     out[filled..].fill(0.0);
@@ -57,12 +73,71 @@ impl StreamDecoder {
             self.played += take;
         }
     }
+
+    /// Renders one playout decision into `pending` (samples per channel, 0 while the buffer
+    /// fills up), and notes it as played.
+    fn next_audio(&mut self, playout: Playout, report: &mut PlayoutReport) -> usize {
+        let nominal = self.decoder.frame_samples();
+        let n = match playout {
+            Playout::Stretch => {
+                let repeated = if self.repeated < MAX_REPEATED {
+                    self.stretcher.lengthen(nominal, &mut self.pending)
+                } else {
+                    0
+                };
+                // (A failed attempt counts too: the decoder conceals from here on.)
+                self.repeated += repeated.max(MAX_REPEATED * usize::from(repeated == 0));
+                if repeated > 0 {
+                    // Nothing went through the decoder: the next packet follows what it made
+                    // last, which is where the repeat ends. (Already noted as played.)
+                    report.stretched += 1;
+                    return repeated;
+                }
+                render(
+                    &mut self.decoder,
+                    Playout::Conceal,
+                    &mut self.pending,
+                    report,
+                )
+            }
+            Playout::Shorten(a, b) => {
+                self.repeated = 0;
+                let first = render(
+                    &mut self.decoder,
+                    Playout::Packet(a),
+                    &mut self.pending,
+                    report,
+                );
+                let rest = &mut self.pending[first * CHANNELS..];
+                let second = render(&mut self.decoder, Playout::Packet(b), rest, report);
+                if first == second && first <= MAX_LAG {
+                    report.shortened += 1;
+                    self.stretcher
+                        .shorten(&mut self.pending, first + second, first)
+                } else {
+                    first + second
+                }
+            }
+            Playout::Waiting => {
+                // Whatever plays next starts a stream: not to be matched with this one's end.
+                self.stretcher.clear();
+                0
+            }
+            Playout::Conceal => render(&mut self.decoder, playout, &mut self.pending, report),
+            p @ (Playout::Packet(_) | Playout::Recover(_)) => {
+                self.repeated = 0;
+                render(&mut self.decoder, p, &mut self.pending, report)
+            }
+        };
+        self.stretcher.record(&self.pending[..n * CHANNELS]);
+        n
+    }
 }
 
-/// Turns one playout decision into audio at the start of `pcm` (which must hold one of the
+/// Turns one simple playout decision (a packet, a loss, or waiting) into audio at the start of `pcm` (which must hold one of the
 /// stream's frames; [`MAX_PACKET_SAMPLES`] takes any); returns its samples per channel, 0 while
 /// the buffer is filling up.
-pub fn render(
+fn render(
     decoder: &mut MusicDecoder,
     playout: Playout,
     pcm: &mut [f32],
@@ -77,7 +152,8 @@ pub fn render(
             report.recovered += 1;
             decoder.recover(&next, pcm)
         }
-        Playout::Conceal => {
+        // (A stream decoder carries out the last two itself; alone they are a loss.)
+        Playout::Conceal | Playout::Stretch | Playout::Shorten(..) => {
             report.concealed += 1;
             decoder.conceal(pcm)
         }
@@ -114,6 +190,16 @@ mod tests {
     /// with 2 ms of delay, both paced by exact clocks for `secs`: what the listener played, and
     /// the report.
     fn listen(sent: FrameDuration, heard: FrameDuration, secs: f64) -> (Vec<f32>, PlayoutReport) {
+        listen_through(sent, heard, secs, |_| 0)
+    }
+
+    /// The same through a network that holds the packet sent at `t` µs for `held(t)` µs more.
+    fn listen_through(
+        sent: FrameDuration,
+        heard: FrameDuration,
+        secs: f64,
+        held: impl Fn(u64) -> u64,
+    ) -> (Vec<f32>, PlayoutReport) {
         let mut enc = MusicEncoder::new(MusicConfig {
             frame: sent,
             ..MusicConfig::default()
@@ -134,17 +220,24 @@ mod tests {
         let mut played = Vec::new();
         let (mut next_send, mut next_play, mut seq) = (0u64, 10_000u64, 0u16);
         let end = (secs * 1e6) as u64;
+        // Sent, not arrived yet: (arrival µs, seq, packet).
+        let mut in_flight: Vec<(u64, u16, bytes::Bytes)> = Vec::new();
         while next_play < end {
-            // Everything sent so far has arrived 2 ms later; then the listener plays a frame.
-            while next_send + sent_us + 2_000 <= next_play {
+            // Everything sent so far arrives 2 ms later (and what is held, later still); then
+            // the listener plays a frame.
+            while next_send + sent_us <= next_play {
                 src.fill(&mut pcm);
                 let n = enc.encode(&pcm, &mut packet).unwrap();
-                let samples = crate::codec::packet_samples(&packet[..n]).unwrap();
-                jb.set_packet_samples(samples);
-                let at = t0 + Duration::from_micros(next_send + sent_us + 2_000);
-                jb.push(seq, bytes::Bytes::copy_from_slice(&packet[..n]), at);
+                let at = next_send + sent_us + 2_000 + held(next_send);
+                in_flight.push((at, seq, bytes::Bytes::copy_from_slice(&packet[..n])));
                 seq = seq.wrapping_add(1);
                 next_send += sent_us;
+            }
+            in_flight.sort_by_key(|&(at, seq, _)| (at, seq));
+            while in_flight.first().is_some_and(|&(at, _, _)| at <= next_play) {
+                let (at, seq, p) = in_flight.remove(0);
+                jb.set_packet_samples(crate::codec::packet_samples(&p).unwrap());
+                jb.push(seq, p, t0 + Duration::from_micros(at));
             }
             stream.fill(&mut jb, &mut out, &mut report);
             played.extend_from_slice(&out);
@@ -172,6 +265,46 @@ mod tests {
                     "{sent:?} heard at {heard:?}: {report:?}"
                 );
             }
+        }
+    }
+
+    /// Every 500 ms for 2 s the network holds the packets for 30 ms, then delivers them
+    /// together (a busy machine, a Wi-Fi scan): the buffer runs dry, then deepens its target,
+    /// then gives the extra back once the spikes stop.
+    fn through_stalls(sent: FrameDuration, heard: FrameDuration) -> (Vec<f32>, PlayoutReport) {
+        listen_through(sent, heard, 6.0, |t| {
+            let into = t % 500_000;
+            if (400_000..2_400_000).contains(&t) && into < 30_000 {
+                30_000 - into
+            } else {
+                0
+            }
+        })
+    }
+
+    #[test]
+    fn a_buffer_that_runs_dry_or_deepens_leaves_a_held_note_whole() {
+        for (sent, heard) in [
+            (FrameDuration::Ms2_5, FrameDuration::Ms20),
+            (FrameDuration::Ms2_5, FrameDuration::Ms2_5),
+            (FrameDuration::Ms10, FrameDuration::Ms5),
+        ] {
+            let (played, report) = through_stalls(sent, heard);
+            // Half-second windows past start-up, through the stalls and after.
+            let window = 24_000 * CHANNELS;
+            for (k, w) in played.chunks_exact(window).enumerate().skip(1) {
+                let t = tone(w, 440.0);
+                assert!(
+                    (t.frequency - 440.0).abs() < 1.0 && t.snr_db > 20.0,
+                    "{sent:?} heard at {heard:?}, window {k}: {:.1} Hz, SNR {:.1} dB, {report:?}",
+                    t.frequency,
+                    t.snr_db
+                );
+            }
+            assert!(
+                report.stretched > 0 && report.shortened > 0,
+                "{sent:?} heard at {heard:?}: {report:?}"
+            );
         }
     }
 
