@@ -22,7 +22,7 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters, RTCRtpEncodingParameters,
     RtpCodecKind,
 };
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -45,14 +45,21 @@ const VP8_PT: u8 = 96;
 /// Complete video frames waiting for the consumer before newer ones are dropped.
 const VIDEO_QUEUE: usize = 8;
 /// Audio frames handed over by the send thread and not written yet: a writer that stalls costs
-/// dropped frames, never a waiting audio thread.
-const OUTBOX: usize = 8;
+/// dropped frames, never a waiting audio thread. 80 ms at 2.5-ms frames: a tokio worker kept
+/// off the CPU for tens of milliseconds (a busy machine; the send thread runs at real-time
+/// priority, the writer does not) must cost a late burst, which the other side's buffer
+/// absorbs whole, not lost audio.
+const OUTBOX: usize = 32;
 
 /// One encoded audio frame on its way from the send thread to the link's writer task.
 struct OutFrame {
     data: Bytes,
     payload_type: u8,
     captured: Instant,
+    /// Frames dropped just before this one (the outbox was full): its RTP timestamp and
+    /// sequence number skip them, so that the other side knows audio is missing (and repairs
+    /// it from the RED copies this frame carries) instead of playing on with a jump in it.
+    skipped: u16,
 }
 
 /// The link's writer: takes frames from the outbox and writes them to the track (SRTP and the
@@ -65,7 +72,7 @@ async fn write_frames(
     packets_out: Arc<AtomicU64>,
 ) {
     while let Some(f) = outbox.recv().await {
-        match write_sample(&track, ssrc, f.payload_type, f.data, frame, f.captured).await {
+        match write_sample(&track, ssrc, &f, frame).await {
             Ok(()) => {
                 packets_out.fetch_add(1, Relaxed);
             }
@@ -429,18 +436,17 @@ fn pt_of(
 async fn write_sample(
     track: &TrackLocalStaticSample,
     ssrc: u32,
-    payload_type: u8,
-    data: Bytes,
+    frame: &OutFrame,
     duration: Duration,
-    captured: Instant,
 ) -> Result<(), LinkError> {
     let sample = Sample {
-        data,
+        data: frame.data.clone(),
         duration,
-        ..Sample::new(captured)
+        prev_dropped_packets: frame.skipped,
+        ..Sample::new(frame.captured)
     };
     track
-        .sample_writer(ssrc, payload_type)
+        .sample_writer(ssrc, frame.payload_type)
         .write_sample(&sample)
         .await
         .map_err(rtc_err)
@@ -487,6 +493,8 @@ pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
     sender: Arc<dyn RtpSender>,
     outbox: mpsc::Sender<OutFrame>,
+    /// Frames the outbox had no room for since the last one it took (see [`OutFrame`]).
+    skipped: AtomicU16,
     /// The jitter buffer and what feeds it, until the playout side takes them.
     remote_audio: Mutex<Option<RemoteAudio>>,
     feed_stats: FeedStats,
@@ -679,6 +687,7 @@ impl PeerLink {
             pc,
             sender,
             outbox,
+            skipped: AtomicU16::new(0),
             remote_audio: Mutex::new(Some(remote_audio)),
             feed_stats,
             packets_in,
@@ -775,23 +784,31 @@ impl PeerLink {
 
     /// Hands one encoded frame, captured at `captured` (a `Bytes` shared by every link), to
     /// the link's writer; never waits (a real-time thread calls it). A writer that has fallen
-    /// `OUTBOX` frames behind loses this one.
+    /// `OUTBOX` frames behind loses this one, and the next frame it takes says so.
     pub fn queue_frame(
         &self,
         packet: Bytes,
         payload_type: u8,
         captured: Instant,
     ) -> Result<(), LinkError> {
-        self.outbox
-            .try_send(OutFrame {
-                data: packet,
-                payload_type,
-                captured,
-            })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => LinkError::Backlog,
-                mpsc::error::TrySendError::Closed(_) => LinkError::Closed,
-            })
+        // One sender (the send thread): a plain load and store are exact.
+        let skipped = self.skipped.load(Relaxed);
+        match self.outbox.try_send(OutFrame {
+            data: packet,
+            payload_type,
+            captured,
+            skipped,
+        }) {
+            Ok(()) => {
+                self.skipped.store(0, Relaxed);
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.skipped.store(skipped.saturating_add(1), Relaxed);
+                Err(LinkError::Backlog)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(LinkError::Closed),
+        }
     }
 
     /// The payload type agreed for VP8, if video was asked for and the other side takes it.
@@ -835,7 +852,13 @@ impl PeerLink {
         duration: Duration,
     ) -> Result<(), LinkError> {
         let v = self.video.as_ref().ok_or(LinkError::NotNegotiated)?;
-        write_sample(&v.track, v.ssrc, payload_type, frame, duration, captured).await
+        let frame = OutFrame {
+            data: frame,
+            payload_type,
+            captured,
+            skipped: 0,
+        };
+        write_sample(&v.track, v.ssrc, &frame, duration).await
     }
 
     /// The other side's video, frame by frame (once: the receiver is handed over).

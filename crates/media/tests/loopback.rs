@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tutti_media::analysis::tone;
 use tutti_media::pipeline::{Fanout, Mix, PlayoutLoop, SendLoop};
-use tutti_media::signal::{AudioSink, ClickDetector, ClickTrain, Sine};
+use tutti_media::signal::{AudioSink, AudioSource, ClickDetector, ClickTrain, Sine};
 use tutti_media::*;
 
 /// Real-time loops measured against each other must not share two cores with another test's:
@@ -180,6 +180,59 @@ async fn a_tone_arrives_at_its_pitch_and_clean() {
         .filter(|t| (t.frequency - 440.0).abs() < 1.0 && t.snr_db >= 20.0)
         .count();
     assert!(clean >= 7, "{clean} of 8 windows clean: {windows:?}");
+    a.close().await;
+    b.close().await;
+}
+
+/// A writer that falls behind (a busy machine keeps the link's task off the CPU while the
+/// send thread, at real-time priority, goes on) loses frames: the other side must know they
+/// are missing and conceal them, not play on with a jump in the sound. Single-threaded, so
+/// that the writer cannot run while the outbox is filled.
+#[tokio::test(flavor = "current_thread")]
+async fn frames_the_writer_had_no_room_for_are_missing_on_the_other_side_not_skipped() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig {
+        frame: FrameDuration::Ms2_5,
+        ..MusicConfig::default()
+    };
+    let (a, b) = connected_pair(music).await;
+    let pt = a.send_format().await.unwrap().opus_pt;
+    let mut enc = MusicEncoder::new(music).unwrap();
+    let mut src = Sine::new(440.0, 0.3);
+    let mut pcm = vec![0.0; music.frame.interleaved()];
+    let mut packet = [0u8; codec::MAX_PACKET];
+    let mut frame = || {
+        src.fill(&mut pcm);
+        let n = enc.encode(&pcm, &mut packet).unwrap();
+        bytes::Bytes::copy_from_slice(&packet[..n])
+    };
+    // 150 ms of frames, paced as the send thread paces them, while the writer cannot run.
+    let (mut queued, mut refused) = (0, 0);
+    for _ in 0..60 {
+        std::thread::sleep(music.frame.duration());
+        match a.queue_frame(frame(), pt, Instant::now()) {
+            Ok(()) => queued += 1,
+            Err(LinkError::Backlog) => refused += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(refused > 0, "the outbox never filled: {queued} queued");
+    // Then the writer runs again and keeps up.
+    for _ in 0..40 {
+        tokio::time::sleep(music.frame.duration()).await;
+        a.queue_frame(frame(), pt, Instant::now()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut audio = b.take_audio().unwrap();
+    let jb = audio.take_arrivals();
+    for _ in 0..300 {
+        jb.pop();
+    }
+    let s = jb.stats();
+    assert_eq!(s.received, queued + 40, "{s:?}");
+    // The refused frames, known lost: concealed, the last recovered from the next. (Had the
+    // timestamps run on, nothing would be missing and the tone would jump instead.)
+    assert_eq!(s.concealed + s.recovered, refused, "{s:?}");
     a.close().await;
     b.close().await;
 }
