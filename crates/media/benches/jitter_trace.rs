@@ -218,6 +218,7 @@ fn main() {
             "late": s.late,
             "dropped_for_latency": s.dropped,
             "inserted": s.inserted,
+            "slowed": s.slowed,
             "stretched": report.stretched,
             "shortened": report.shortened,
             "resets": s.resets,

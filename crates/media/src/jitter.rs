@@ -97,9 +97,12 @@ pub struct JitterStats {
     pub duplicates: u64,
     /// Frames dropped to bring the latency back to the target (drift, or jitter that calmed).
     pub dropped: u64,
-    /// Concealed frames played while waiting for a packet that had not arrived yet (an
-    /// underrun), or to bring the buffer back up to its target (drift).
+    /// Frames filled in while waiting for a packet that had not arrived yet (an underrun).
     pub inserted: u64,
+    /// Frames' worth of lengthening to bring the buffer back up to its target (drift, or
+    /// jitter that rose): the sender's audio played slower for a moment, nothing lost or made
+    /// up, so not concealment (WebRTC's "inserted samples for deceleration").
+    pub slowed: u64,
     /// Times the stream restarted (a jump in sequence numbers, or a long silence).
     pub resets: u64,
     /// Frames buffered now.
@@ -502,7 +505,7 @@ impl JitterBuffer {
             }
         } else if self.level < target_f - 1.0 && depth >= 1.0 {
             // Too little: lengthen what was played and keep the packets, so the buffer refills.
-            self.stats.inserted += 1;
+            self.stats.slowed += 1;
             self.level += 1.0;
             return Some(Playout::Stretch);
         }
@@ -862,7 +865,7 @@ mod tests {
                 max_depth <= s.target + 3,
                 "{ppm} ppm: depth reached {max_depth}, {s:?}"
             );
-            let adjusted = s.dropped + s.inserted + s.concealed;
+            let adjusted = s.dropped + s.inserted + s.slowed + s.concealed;
             assert!(
                 (60..=90).contains(&adjusted),
                 "{ppm} ppm: {adjusted} frames adjusted, {s:?}"

@@ -141,6 +141,7 @@ struct Figures {
     duplicates: AtomicU64,
     dropped: AtomicU64,
     inserted: AtomicU64,
+    slowed: AtomicU64,
     resets: AtomicU64,
     depth: AtomicU64,
     target: AtomicU64,
@@ -159,6 +160,7 @@ impl Figures {
         put(&self.duplicates, s.duplicates);
         put(&self.dropped, s.dropped);
         put(&self.inserted, s.inserted);
+        put(&self.slowed, s.slowed);
         put(&self.resets, s.resets);
         put(&self.depth, u64::from(s.depth));
         put(&self.target, u64::from(s.target));
@@ -178,6 +180,7 @@ impl Figures {
             duplicates: get(&self.duplicates),
             dropped: get(&self.dropped),
             inserted: get(&self.inserted),
+            slowed: get(&self.slowed),
             resets: get(&self.resets),
             depth: small(&self.depth),
             target: small(&self.target),
@@ -259,6 +262,7 @@ mod tests {
             duplicates: 7,
             dropped: 8,
             inserted: 9,
+            slowed: 13,
             resets: 10,
             depth: 11,
             target: 12,

@@ -421,6 +421,7 @@ async fn join(
             "recovered": s.recovered,
             "concealed": s.concealed,
             "inserted": s.inserted,
+            "slowed": s.slowed,
             "late": s.late,
             "received": s.received,
         });
