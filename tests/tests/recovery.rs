@@ -31,8 +31,10 @@ async fn five_seconds_without_any_network_heal_by_themselves() {
     let _server = room_server_in(&topo, &data);
     let (mut teacher, mut student) = click_lesson(&topo, 20);
     std::thread::sleep(Duration::from_secs(3));
-    let cut_at = now_ns();
     topo.cut();
+    // Once the rule is in (nft can take a while on a busy machine): what was sent before it
+    // may still play for a buffer's length.
+    let cut_at = now_ns();
     std::thread::sleep(Duration::from_secs(5));
     topo.restore();
     let back_at = now_ns();
@@ -55,7 +57,16 @@ async fn five_seconds_without_any_network_heal_by_themselves() {
         .iter()
         .filter(|&&t| t > cut_at + 500_000_000 && t < back_at)
         .count();
-    assert_eq!(during, 0, "{during} clicks heard through the cut");
+    assert_eq!(
+        during,
+        0,
+        "{during} clicks heard through the cut, at ms into it: {:?}",
+        onsets
+            .iter()
+            .filter(|&&t| t > cut_at && t < back_at)
+            .map(|&t| (t - cut_at) / 1_000_000)
+            .collect::<Vec<_>>()
+    );
     // A bound, not a goal (`tutti-peer bench recovery` measures it): the link was not given up.
     assert!(
         sound_back_ms < 10_000.0,
