@@ -12,7 +12,7 @@ use crate::codec::{MAX_PACKET_SAMPLES, MusicDecoder};
 use crate::format::{CHANNELS, FrameDuration};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::pipeline::PlayoutReport;
-use crate::stretch::{MAX_LAG, Stretcher};
+use crate::stretch::Stretcher;
 
 /// How long a gap is filled by repeating what was played (frames per channel, 60 ms); past
 /// that it is concealed by the decoder (a period repeated on and on is a buzz; Opus's
@@ -110,13 +110,14 @@ impl StreamDecoder {
                 );
                 let rest = &mut self.pending[first * CHANNELS..];
                 let second = render(&mut self.decoder, Playout::Packet(b), rest, report);
-                if first == second && first <= MAX_LAG {
-                    report.shortened += 1;
-                    self.stretcher
-                        .shorten(&mut self.pending, first + second, first)
+                let both = first + second;
+                let left = if first == second {
+                    self.stretcher.shorten(&mut self.pending, both, first)
                 } else {
-                    first + second
-                }
+                    both
+                };
+                report.shortened += u64::from(left < both);
+                left
             }
             Playout::Waiting => {
                 // Whatever plays next starts a stream: not to be matched with this one's end.

@@ -20,6 +20,10 @@ const MAX_WINDOW: usize = 240;
 const MAX_FADE: usize = 120;
 /// What is kept of the stream's past: enough for the longest lag and its window.
 const HISTORY: usize = MAX_LAG + MAX_WINDOW;
+/// How alike (normalized correlation) the stretch cut out and the one after it must be.
+const MIN_LIKENESS: f32 = 0.6;
+/// Shortenings declined in a row before one is made whatever the sound.
+pub const MAX_DECLINED: u32 = 3;
 
 /// The lags searched for packets of `nominal` samples: a half to one and a half packets.
 fn lag_range(nominal: usize) -> (usize, usize) {
@@ -37,20 +41,13 @@ fn mono(pcm: &[f32], i: usize) -> f32 {
 }
 
 /// The lag in `lags` (inclusive) for which `pcm`'s `w` frames from `at` best match those from
-/// `at - lag` (or `at + lag` when `ahead`), by normalized correlation; `nominal` when nothing
-/// correlates (silence). Ties go to the shorter lag.
-fn best_lag(
-    pcm: &[f32],
-    at: usize,
-    w: usize,
-    lags: (usize, usize),
-    ahead: bool,
-    nominal: usize,
-) -> usize {
+/// `at - lag`, by normalized correlation; `nominal` when nothing correlates (silence). Ties go
+/// to the shorter lag.
+fn best_lag(pcm: &[f32], at: usize, w: usize, lags: (usize, usize), nominal: usize) -> usize {
     let a_energy: f32 = (at..at + w).map(|i| mono(pcm, i).powi(2)).sum();
     let (mut best, mut best_score) = (nominal.clamp(lags.0, lags.1), 0.0f32);
     for lag in lags.0..=lags.1 {
-        let from = if ahead { at + lag } else { at - lag };
+        let from = at - lag;
         let (mut ab, mut bb) = (0.0f32, 0.0f32);
         for i in 0..w {
             let (a, b) = (mono(pcm, at + i), mono(pcm, from + i));
@@ -68,11 +65,38 @@ fn best_lag(
     best
 }
 
+/// The lag in `lags` (inclusive) for which the `lag` frames at the start of `pcm` best match
+/// the `lag` after them, and how well (1 for silence: nothing to lose by cutting it).
+fn best_period(pcm: &[f32], lags: (usize, usize)) -> (usize, f32) {
+    let energy: f32 = (0..2 * lags.1).map(|i| mono(pcm, i).powi(2)).sum();
+    if energy < 1e-6 {
+        return (lags.1, 1.0);
+    }
+    let (mut best, mut best_score) = (lags.1, f32::MIN);
+    for lag in lags.0..=lags.1 {
+        let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+        for i in 0..lag {
+            let (a, b) = (mono(pcm, i), mono(pcm, i + lag));
+            ab += a * b;
+            aa += a * a;
+            bb += b * b;
+        }
+        let denom = (aa * bb).sqrt();
+        let score = if denom > 1e-9 { ab / denom } else { 0.0 };
+        if score > best_score + 1e-6 {
+            (best, best_score) = (lag, score);
+        }
+    }
+    (best, best_score)
+}
+
 /// The last moments of a stream as played, and the two operations on it.
 pub struct Stretcher {
     /// The newest `len` frames played, interleaved, oldest first, at the end of the buffer.
     history: Vec<f32>,
     len: usize,
+    /// Shortenings declined in a row (the sound would have lost something).
+    declined: u32,
 }
 
 impl Default for Stretcher {
@@ -86,6 +110,7 @@ impl Stretcher {
         Self {
             history: vec![0.0; HISTORY * CHANNELS],
             len: 0,
+            declined: 0,
         }
     }
 
@@ -120,7 +145,7 @@ impl Stretcher {
         // The last `w` frames against the `w` before each candidate repeat: the repeat starts
         // where the signal looks as it does now, so its start joins what was played.
         let at = HISTORY - w;
-        let lag = best_lag(&self.history, at, w, (lo, hi), false, nominal);
+        let lag = best_lag(&self.history, at, w, (lo, hi), nominal);
         let start = (HISTORY - lag) * CHANNELS;
         out[..lag * CHANNELS].copy_from_slice(&self.history[start..]);
         self.record(&out[..lag * CHANNELS]);
@@ -128,17 +153,22 @@ impl Stretcher {
     }
 
     /// Shortens `frames` frames of freshly decoded audio (interleaved, in place; two packets
-    /// of `nominal`, not played yet) by about `nominal`: a whole number of periods is cut out
-    /// near the start with a short crossfade. Returns the frames left. Unchanged when the
-    /// packets are too long to search.
-    pub fn shorten(&self, pcm: &mut [f32], frames: usize, nominal: usize) -> usize {
-        let w = window(nominal);
-        let (lo, hi) = lag_range(nominal);
-        let hi = hi.min(frames.saturating_sub(w));
+    /// of `nominal`, not played yet) by up to `nominal`: one stretch of whole periods is cut
+    /// out at the start with a short crossfade. Returns the frames left. Unchanged when the
+    /// packets are too long to search, or when what would be cut is not like what follows it
+    /// (a click, a bow's attack: cutting it would lose it) — up to [`MAX_DECLINED`] times in
+    /// a row, so that a buffer with only such sound to cut still comes down.
+    pub fn shorten(&mut self, pcm: &mut [f32], frames: usize, nominal: usize) -> usize {
+        let (lo, hi) = ((nominal / 2).max(1), nominal.min(MAX_LAG).min(frames / 2));
         if nominal == 0 || nominal > MAX_LAG || lo > hi || pcm.len() < frames * CHANNELS {
             return frames;
         }
-        let lag = best_lag(pcm, 0, w, (lo, hi), true, nominal);
+        let (lag, score) = best_period(pcm, (lo, hi));
+        if score < MIN_LIKENESS && self.declined < MAX_DECLINED {
+            self.declined += 1;
+            return frames;
+        }
+        self.declined = 0;
         let fade = (nominal / 4).clamp(1, MAX_FADE).min(frames - lag);
         // Out: the first `fade` frames fading into those `lag` later, then the rest from
         // there on.
@@ -227,7 +257,7 @@ mod tests {
         for (hz, nominal) in [(660.0, 120), (440.0, 240), (440.0, 960)] {
             let src = sine(hz, 48_000);
             let mut out = Vec::new();
-            let st = Stretcher::new();
+            let mut st = Stretcher::new();
             let mut removed = 0;
             let mut pcm = vec![0.0; 2 * nominal * CHANNELS];
             let mut pos = 0;
@@ -273,10 +303,35 @@ mod tests {
         let n = st.lengthen(240, &mut out);
         assert!((120..=360).contains(&n));
         assert!(out[..n * CHANNELS].iter().all(|s| s.abs() <= 0.5));
+        // Noise is not like itself a period later: declined, then cut all the same.
+        for _ in 0..MAX_DECLINED {
+            let mut two = noise[..480 * CHANNELS].to_vec();
+            assert_eq!(st.shorten(&mut two, 480, 240), 480);
+            assert_eq!(two, noise[..480 * CHANNELS]);
+        }
         let mut two = noise[..480 * CHANNELS].to_vec();
         let left = st.shorten(&mut two, 480, 240);
-        assert!((120..=360).contains(&left));
+        assert!((240..=360).contains(&left), "{left}");
         assert!(two.iter().all(|s| s.abs() <= 0.5));
+    }
+
+    #[test]
+    fn a_click_is_never_cut_out() {
+        // Two 5-ms packets of silence with a 0.2-ms click somewhere: shortened or not, the
+        // click is still there.
+        for at in (0..470).step_by(3) {
+            let mut pcm = vec![0.0; 480 * CHANNELS];
+            pcm[at * CHANNELS..(at + 10) * CHANNELS].fill(0.8);
+            let mut st = Stretcher::new();
+            let left = st.shorten(&mut pcm, 480, 240);
+            let peak = pcm[..left * CHANNELS]
+                .iter()
+                .fold(0.0f32, |m, s| m.max(s.abs()));
+            assert!(peak > 0.79, "click at {at}: {left} left, peak {peak}");
+        }
+        // And silence alone is shortened (nothing to lose).
+        let mut quiet = vec![0.0; 480 * CHANNELS];
+        assert!(Stretcher::new().shorten(&mut quiet, 480, 240) < 480);
     }
 
     #[test]
@@ -295,6 +350,7 @@ mod tests {
         assert_eq!(st.lengthen(120, &mut out), 0, "after a restart");
         let mut pcm = sine(440.0, 3840);
         assert_eq!(st.shorten(&mut pcm, 3840, 1920), 3840);
+        let mut st = Stretcher::new();
         // A buffer smaller than it says: untouched, not a panic.
         assert_eq!(st.shorten(&mut pcm[..10], 240, 120), 240);
     }
