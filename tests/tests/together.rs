@@ -249,7 +249,9 @@ async fn across_70_plus_minus_10_ms_each_way_the_clicks_still_coincide() {
     eprintln!(
         "70 ± 10 ms: round trip {rtt:?} ms, offset {offset:.3} ± {uncertainty:.3} ms; clicks {diffs:.3?} ms"
     );
-    assert!(rtt.unwrap() > 130.0, "the path is delayed: {rtt:?}");
+    // At least (70 − 10) × 2 (one ICE measurement, each leg anywhere in ±10; CI measured
+    // 129.9); loopback alone is under a millisecond.
+    assert!(rtt.unwrap() > 115.0, "the path is delayed: {rtt:?}");
     assert!(offset.abs() < 2.0, "offset {offset} ms (truth 0)");
     let p99 = p99_abs(&diffs);
     assert!(p99 < 2.0, "clicks apart by {p99} ms p99: {diffs:?}");
