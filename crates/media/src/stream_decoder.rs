@@ -85,8 +85,12 @@ impl StreamDecoder {
                 } else {
                     0
                 };
-                // (A failed attempt counts too: the decoder conceals from here on.)
-                self.repeated += repeated.max(MAX_REPEATED * usize::from(repeated == 0));
+                // A failed attempt ends the repeats: the decoder conceals from here on.
+                self.repeated = if repeated == 0 {
+                    MAX_REPEATED
+                } else {
+                    self.repeated + repeated
+                };
                 if repeated > 0 {
                     // Nothing went through the decoder: the next packet follows what it made
                     // last, which is where the repeat ends. (Already noted as played.)
@@ -135,9 +139,9 @@ impl StreamDecoder {
     }
 }
 
-/// Turns one simple playout decision (a packet, a loss, or waiting) into audio at the start of `pcm` (which must hold one of the
-/// stream's frames; [`MAX_PACKET_SAMPLES`] takes any); returns its samples per channel, 0 while
-/// the buffer is filling up.
+/// Turns one simple playout decision (a packet, a loss, or waiting) into audio at the start of
+/// `pcm` (which must hold one of the stream's frames; [`MAX_PACKET_SAMPLES`] takes any); returns
+/// its samples per channel, 0 while the buffer is filling up.
 fn render(
     decoder: &mut MusicDecoder,
     playout: Playout,
