@@ -163,6 +163,9 @@ pub struct PeerStats {
     pub clock_uncertainty_ms: Option<f64>,
     /// How much faster their clock runs than ours, ppm.
     pub clock_drift_ppm: Option<f64>,
+    /// How much faster than nominal their sound is played, ppm: their sound card's clock
+    /// against ours, followed by resampling.
+    pub playout_rate_ppm: f64,
 }
 
 /// What happens in the lesson, for the UI or the command line.
@@ -645,6 +648,7 @@ impl LessonHandle {
                 clock_offset_ms: clock.map(|c| c.offset_ns / 1e6),
                 clock_uncertainty_ms: clock.map(|c| c.uncertainty_ns / 1e6),
                 clock_drift_ppm: clock.map(|c| c.drift_ppm),
+                playout_rate_ppm: j.rate_ppm,
                 one_way_ms: rtt_ms
                     .map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms + devices_ms.unwrap_or(0.0)),
                 devices_ms,

@@ -3,7 +3,7 @@
 //! traces. Repeatable (seeded), and free of the machine's scheduling noise: this measures the
 //! jitter buffer alone. One JSON line per scenario.
 //!
-//! `cargo bench -p tutti-media --bench jitter_trace [-- --minutes M]`
+//! `cargo bench -p tutti-media --bench jitter_trace [-- --minutes M] [--scenario PART]`
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: failing loudly is right
 
 use rand::rngs::StdRng;
@@ -102,11 +102,13 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 
 fn main() {
     let mut minutes = 2.0f64;
+    let mut only: Option<String> = None;
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--minutes" => minutes = it.next().and_then(|v| v.parse().ok()).expect("--minutes M"),
+            "--scenario" => only = it.next().cloned(),
             "--bench" => {}
             other => panic!("unknown flag {other}"),
         }
@@ -142,7 +144,10 @@ fn main() {
         ..MusicConfig::default()
     }
     .red_depth();
-    for (sc, red) in SCENARIOS.iter().flat_map(|sc| [(sc, false), (sc, true)]) {
+    let chosen = SCENARIOS
+        .iter()
+        .filter(|sc| only.as_ref().is_none_or(|o| sc.name.contains(o.as_str())));
+    for (sc, red) in chosen.flat_map(|sc| [(sc, false), (sc, true)]) {
         let mut rng = StdRng::seed_from_u64(2026);
         // Arrival time (µs) of every packet that arrives; the sender's clock may drift.
         let mut in_burst = false;
@@ -200,7 +205,12 @@ fn main() {
                 next_arrival += 1;
             }
             let d0 = Instant::now();
-            decoder.fill(&mut jb, &mut played, &mut report);
+            decoder.fill(
+                &mut jb,
+                &mut played,
+                &mut report,
+                t0 + Duration::from_micros(now_us as u64),
+            );
             if k % 16 == 0 {
                 decode_us.push(d0.elapsed().as_secs_f64() * 1e6);
             }
@@ -223,6 +233,8 @@ fn main() {
             "slowed": s.slowed,
             "stretched": report.stretched,
             "shortened": report.shortened,
+            // The sender's clock as the playout follows it, at the end.
+            "rate_ppm": (s.rate_ppm * 10.0).round() / 10.0,
             "resets": s.resets,
             "buffer_p50_ms": pct(&mut depth_ms, 50.0),
             "buffer_p99_ms": pct(&mut depth_ms, 99.0),

@@ -11,6 +11,8 @@ pub enum CodecError {
     Opus(#[from] opus::Error),
     #[error("a frame of {expected} interleaved samples was expected, got {got}")]
     FrameSize { expected: usize, got: usize },
+    #[error("resampler: {0}")]
+    Resampler(#[from] rubato::ResamplerConstructionError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

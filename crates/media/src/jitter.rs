@@ -11,8 +11,11 @@
 //! - **Drift** between the two sound cards' clocks slowly fills or drains the buffer. A smoothed
 //!   level is compared with the target: above it by more than a frame, two frames are played in
 //!   the time of one; below it, what was played is lengthened by about a frame (both by whole
-//!   pitch periods, [`crate::stretch`], so a held note does not jump). Over an hour at 100 ppm that is one frame every 25 s at
-//!   2.5 ms frames, instead of a buffer that grows or starves.
+//!   pitch periods, [`crate::stretch`], so a held note does not jump). Over an hour at 100 ppm
+//!   that is one frame every 25 s at 2.5 ms frames, instead of a buffer that grows or starves;
+//!   the stream decoder takes most of it away by following the sender's clock
+//!   ([`JitterBuffer::sender_position`], [`crate::drift`]), so these are for jitter that rose
+//!   or calmed.
 //! - Sequence numbers are 16-bit and wrap; they are unwrapped to 64 bits. Late packets (their turn
 //!   has passed) and duplicates are dropped and counted; a jump far ahead (the sender restarted)
 //!   resets the buffer.
@@ -111,6 +114,10 @@ pub struct JitterStats {
     pub target: u32,
     /// The measured delay spread (quantile minus minimum), in ms.
     pub jitter_ms: f64,
+    /// How much faster than its nominal rate the sender's audio plays (negative: slower), in
+    /// ppm: the two sound cards' clock difference, followed by resampling (as the playout
+    /// reports it, [`JitterBuffer::note_rate`]).
+    pub rate_ppm: f64,
 }
 
 impl JitterStats {
@@ -225,6 +232,10 @@ pub struct JitterBuffer {
     /// Concealed frames played while waiting for `next`: if it turns out lost, they were its
     /// concealment (and that of the ones after it), not extra audio.
     waited: u32,
+    /// The newest packet (unwrapped sequence number) and when it arrived; and how many times
+    /// the stream's timeline has started over (restarts, pauses, a new packet length).
+    newest: Option<(u64, Instant)>,
+    epoch_count: u32,
     stats: JitterStats,
 }
 
@@ -251,6 +262,8 @@ impl JitterBuffer {
             missing_run: 0,
             piled: 0,
             waited: 0,
+            newest: None,
+            epoch_count: 0,
             stats: JitterStats {
                 target: cfg.min_depth,
                 ..JitterStats::default()
@@ -264,6 +277,27 @@ impl JitterBuffer {
             depth: self.depth(),
             ..self.stats
         }
+    }
+
+    /// Where the sender's stream stands at `now`, in samples of its own timeline: the newest
+    /// packet's end, plus the time since it arrived (so the position moves smoothly between
+    /// packets); with the stream's epoch, which changes whenever that timeline starts over.
+    /// `None` when nothing has arrived for a while (the stream paused: no telling).
+    pub fn sender_position(&self, now: Instant) -> Option<(u32, f64)> {
+        let (ext, at) = self.newest?;
+        let since = now.saturating_duration_since(at);
+        if since > Duration::from_millis(60) {
+            return None;
+        }
+        let samples = f64::from(self.packet_samples);
+        let place = (ext + 1) as f64 * samples
+            + since.as_secs_f64() * f64::from(crate::format::SAMPLE_RATE);
+        Some((self.epoch_count, place))
+    }
+
+    /// The rate the playout follows the sender's clock at, for the statistics.
+    pub fn note_rate(&mut self, ppm: f64) {
+        self.stats.rate_ppm = ppm;
     }
 
     /// Frames buffered from the next one to play on.
@@ -301,6 +335,7 @@ impl JitterBuffer {
         }
         self.packet_samples = samples;
         self.frame_us = f64::from(samples) * 1e6 / f64::from(crate::format::SAMPLE_RATE);
+        self.new_timeline();
         if self.slots.is_empty() && self.next.is_none() {
             // Nothing was playing (the usual case: the stream's first packet).
             self.delays.clear();
@@ -350,6 +385,9 @@ impl JitterBuffer {
         while self.slots.len() > self.cfg.max_depth as usize * 4 + 64 {
             self.slots.pop_first();
         }
+        if self.newest.is_none_or(|(n, _)| ext > n) {
+            self.newest = Some((ext, now));
+        }
         self.record_delay(ext, now);
     }
 
@@ -382,7 +420,14 @@ impl JitterBuffer {
         self.delays.clear();
         self.epoch = None;
         self.missing_run = 0;
+        self.new_timeline();
         self.stats.resets += 1;
+    }
+
+    /// What follows is not on the timeline of what came before.
+    fn new_timeline(&mut self) {
+        self.newest = None;
+        self.epoch_count = self.epoch_count.wrapping_add(1);
     }
 
     fn record_delay(&mut self, ext: u64, now: Instant) {
@@ -566,6 +611,7 @@ impl JitterBuffer {
                 self.delays.clear();
                 self.missing_run = 0;
                 self.waited = 0;
+                self.new_timeline();
                 self.stats.resets += 1;
             }
             return Playout::Stretch;

@@ -146,6 +146,7 @@ struct Figures {
     depth: AtomicU64,
     target: AtomicU64,
     jitter_ms: AtomicU64,
+    rate_ppm: AtomicU64,
 }
 
 impl Figures {
@@ -165,6 +166,7 @@ impl Figures {
         put(&self.depth, u64::from(s.depth));
         put(&self.target, u64::from(s.target));
         put(&self.jitter_ms, s.jitter_ms.to_bits());
+        put(&self.rate_ppm, s.rate_ppm.to_bits());
     }
 
     fn load(&self) -> JitterStats {
@@ -185,6 +187,7 @@ impl Figures {
             depth: small(&self.depth),
             target: small(&self.target),
             jitter_ms: f64::from_bits(get(&self.jitter_ms)),
+            rate_ppm: f64::from_bits(get(&self.rate_ppm)),
         }
     }
 }
@@ -267,6 +270,7 @@ mod tests {
             depth: 11,
             target: 12,
             jitter_ms: 1.25,
+            rate_ppm: -41.5,
         };
         f.store(&s);
         assert_eq!(f.load(), s);

@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod clock;
 pub mod codec;
 pub mod device;
+pub mod drift;
 pub mod feedback;
 pub mod format;
 pub mod impair;

@@ -671,7 +671,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     let Some((decoder, audio)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
-                    decoder.fill(audio.take_arrivals(), &mut one, &mut report);
+                    decoder.fill(audio.take_arrivals(), &mut one, &mut report, Instant::now());
                     audio.publish();
                     if stream.muted.load(Relaxed) {
                         one.fill(0.0);

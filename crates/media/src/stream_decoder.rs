@@ -7,12 +7,23 @@
 //! It also carries out the buffer's changes of depth ([`Playout::Stretch`],
 //! [`Playout::Shorten`]) by whole pitch periods ([`Stretcher`]), which needs the audio as
 //! played: a buffer underrun or a level correction costs no jump in a held note.
+//!
+//! And it plays the sender's audio at the rate of the sender's sound card: that clock is never
+//! quite ours ([`DriftEstimator`] finds by how much), and resampling by up to
+//! [`MAX_RATE_PPM`] follows it with nothing inserted or dropped. An 8-point polynomial
+//! (rubato's): 4 samples of delay where a sinc filter would add a millisecond, and transparent
+//! at the ratios it is used for.
 
 use crate::codec::{MAX_PACKET_SAMPLES, MusicDecoder};
+use crate::drift::{DriftEstimator, MAX_RATE_PPM, RATE_SLEW_PPM_PER_S};
+use crate::format::SAMPLE_RATE;
 use crate::format::{CHANNELS, FrameDuration};
 use crate::jitter::{JitterBuffer, Playout};
 use crate::pipeline::PlayoutReport;
 use crate::stretch::Stretcher;
+use rubato::audioadapter_buffers::direct::InterleavedSlice;
+use rubato::{Adjustable, Async, FixedAsync, PolynomialDegree, Resampler};
+use std::time::Instant;
 
 /// How long a gap is filled by repeating what was played (frames per channel, 60 ms); past
 /// that it is concealed by the decoder (a period repeated on and on is a buzz; Opus's
@@ -29,12 +40,33 @@ pub struct StreamDecoder {
     stretcher: Stretcher,
     /// Frames repeated since the last real audio.
     repeated: usize,
+    /// Playout frames of `chunk` samples per channel made from a few samples more or fewer of
+    /// the stream's; `input` holds what it reads (sized once, for the fastest rate).
+    resampler: Async<f32>,
+    input: Vec<f32>,
+    chunk: usize,
+    /// The sender's clock against ours: our samples played of this stream, the estimate, and
+    /// the rate followed now (ppm faster than nominal).
+    drift: DriftEstimator,
+    played_samples: u64,
+    rate_ppm: f64,
 }
 
 impl StreamDecoder {
     /// For a stream played in frames of `frame` (the sender's length is learned from its
     /// packets).
     pub fn new(frame: FrameDuration) -> Result<Self, crate::CodecError> {
+        // Room beyond the buffer's limit, so a ramp never meets the resampler's.
+        let max_relative = 1.0 + 2.0 * MAX_RATE_PPM * 1e-6;
+        let resampler = Async::new_poly(
+            1.0,
+            max_relative,
+            PolynomialDegree::Septic,
+            frame.samples(),
+            CHANNELS,
+            FixedAsync::Output,
+        )?;
+        let input_max = resampler.input_frames_max();
         Ok(Self {
             decoder: MusicDecoder::new(frame)?,
             // Two packets: a shortening decodes both before cutting.
@@ -43,6 +75,12 @@ impl StreamDecoder {
             played: 0,
             stretcher: Stretcher::new(),
             repeated: 0,
+            resampler,
+            input: vec![0.0; input_max * CHANNELS],
+            chunk: frame.samples(),
+            drift: DriftEstimator::default(),
+            played_samples: 0,
+            rate_ppm: 0.0,
         })
     }
 
@@ -51,10 +89,71 @@ impl StreamDecoder {
         (self.decoded - self.played) / CHANNELS
     }
 
-    /// Fills `out` (one playout frame, interleaved) with what was left of the last packet and
-    /// as many packets from `jitter` as it takes. While the buffer is still filling up, the
-    /// rest of the frame is silence.
-    pub fn fill(&mut self, jitter: &mut JitterBuffer, out: &mut [f32], report: &mut PlayoutReport) {
+    /// Fills `out` (one playout frame, interleaved, to be played after the last) from the
+    /// stream, at its sender's clock rate as far as it is known at `now`. While the buffer is
+    /// still filling up, the rest of the frame is silence.
+    pub fn fill(
+        &mut self,
+        jitter: &mut JitterBuffer,
+        out: &mut [f32],
+        report: &mut PlayoutReport,
+        now: Instant,
+    ) {
+        let frames = out.len() / CHANNELS;
+        self.follow_the_sender(jitter, frames, now);
+        let need = self.resampler.input_frames_next();
+        if frames != self.chunk || need * CHANNELS > self.input.len() {
+            // Not the frame it was made for: played as it comes.
+            self.fill_decoded(jitter, out, report);
+            return;
+        }
+        // (Taken out and put back, not reallocated: the audio thread allocates nothing.)
+        let mut input = std::mem::take(&mut self.input);
+        self.fill_decoded(jitter, &mut input[..need * CHANNELS], report);
+        let resampled = match (
+            InterleavedSlice::new(&input[..], CHANNELS, need),
+            InterleavedSlice::new_mut(&mut *out, CHANNELS, frames),
+        ) {
+            (Ok(from), Ok(mut to)) => self.resampler.process_into_buffer(&from, &mut to, None),
+            _ => Ok((0, 0)),
+        };
+        if !matches!(resampled, Ok((_, n)) if n == frames) {
+            // (Cannot happen with the sizes above; if it did, the frame as it came.)
+            let n = out.len().min(need * CHANNELS);
+            out[..n].copy_from_slice(&input[..n]);
+            out[n..].fill(0.0);
+        }
+        self.input = input;
+    }
+
+    /// Notes how far we have played and where the sender stands, and moves the rate followed
+    /// toward the estimate (by at most [`RATE_SLEW_PPM_PER_S`]), ramped across the next frame.
+    fn follow_the_sender(&mut self, jitter: &mut JitterBuffer, frames: usize, now: Instant) {
+        if let Some((epoch, theirs)) = jitter.sender_position(now) {
+            self.drift.observe(epoch, self.played_samples, theirs);
+        }
+        self.played_samples += frames as u64;
+        let goal = self
+            .drift
+            .ppm()
+            .unwrap_or(0.0)
+            .clamp(-MAX_RATE_PPM, MAX_RATE_PPM);
+        let step = RATE_SLEW_PPM_PER_S * frames as f64 / f64::from(SAMPLE_RATE);
+        self.rate_ppm += (goal - self.rate_ppm).clamp(-step, step);
+        jitter.note_rate(self.rate_ppm);
+        // Faster than nominal: more of the stream per frame of ours.
+        let ratio = 1.0 / (1.0 + self.rate_ppm * 1e-6);
+        let _ = self.resampler.set_resample_ratio_relative(ratio, true);
+    }
+
+    /// Fills `out` with what was left of the last packet and as many packets from `jitter` as
+    /// it takes, as decoded.
+    fn fill_decoded(
+        &mut self,
+        jitter: &mut JitterBuffer,
+        out: &mut [f32],
+        report: &mut PlayoutReport,
+    ) {
         let mut filled = 0;
         while filled < out.len() {
             if self.played == self.decoded {
@@ -187,7 +286,7 @@ mod tests {
     use super::*;
     use crate::analysis::tone;
     use crate::codec::{MAX_PACKET, MusicConfig, MusicEncoder};
-    use crate::jitter::JitterConfig;
+    use crate::jitter::{JitterConfig, JitterStats};
     use crate::signal::{AudioSource, Sine};
     use std::time::{Duration, Instant};
 
@@ -195,16 +294,19 @@ mod tests {
     /// with 2 ms of delay, both paced by exact clocks for `secs`: what the listener played, and
     /// the report.
     fn listen(sent: FrameDuration, heard: FrameDuration, secs: f64) -> (Vec<f32>, PlayoutReport) {
-        listen_through(sent, heard, secs, |_| 0)
+        let (played, report, _) = listen_through(sent, heard, secs, 0.0, |_| 0);
+        (played, report)
     }
 
-    /// The same through a network that holds the packet sent at `t` µs for `held(t)` µs more.
+    /// The same through a network that holds the packet sent at `t` µs for `held(t)` µs more,
+    /// from a sender whose sound card runs `ppm` fast; with the buffer's figures at the end.
     fn listen_through(
         sent: FrameDuration,
         heard: FrameDuration,
         secs: f64,
+        ppm: f64,
         held: impl Fn(u64) -> u64,
-    ) -> (Vec<f32>, PlayoutReport) {
+    ) -> (Vec<f32>, PlayoutReport, JitterStats) {
         let mut enc = MusicEncoder::new(MusicConfig {
             frame: sent,
             ..MusicConfig::default()
@@ -223,20 +325,22 @@ mod tests {
         let mut packet = [0u8; MAX_PACKET];
         let mut out = vec![0.0; heard.interleaved()];
         let mut played = Vec::new();
-        let (mut next_send, mut next_play, mut seq) = (0u64, 10_000u64, 0u16);
+        let send_period = sent_us as f64 / (1.0 + ppm * 1e-6);
+        let (mut sends, mut next_play, mut seq) = (0u64, 10_000u64, 0u16);
         let end = (secs * 1e6) as u64;
         // Sent, not arrived yet: (arrival µs, seq, packet).
         let mut in_flight: Vec<(u64, u16, bytes::Bytes)> = Vec::new();
         while next_play < end {
             // Everything sent so far arrives 2 ms later (and what is held, later still); then
             // the listener plays a frame.
-            while next_send + sent_us <= next_play {
+            while ((sends + 1) as f64 * send_period) as u64 <= next_play {
+                let sent_at = (sends as f64 * send_period) as u64;
                 src.fill(&mut pcm);
                 let n = enc.encode(&pcm, &mut packet).unwrap();
-                let at = next_send + sent_us + 2_000 + held(next_send);
+                let at = ((sends + 1) as f64 * send_period) as u64 + 2_000 + held(sent_at);
                 in_flight.push((at, seq, bytes::Bytes::copy_from_slice(&packet[..n])));
                 seq = seq.wrapping_add(1);
-                next_send += sent_us;
+                sends += 1;
             }
             in_flight.sort_by_key(|&(at, seq, _)| (at, seq));
             while in_flight.first().is_some_and(|&(at, _, _)| at <= next_play) {
@@ -244,11 +348,16 @@ mod tests {
                 jb.set_packet_samples(crate::codec::packet_samples(&p).unwrap());
                 jb.push(seq, p, t0 + Duration::from_micros(at));
             }
-            stream.fill(&mut jb, &mut out, &mut report);
+            stream.fill(
+                &mut jb,
+                &mut out,
+                &mut report,
+                t0 + Duration::from_micros(next_play),
+            );
             played.extend_from_slice(&out);
             next_play += heard_us;
         }
-        (played, report)
+        (played, report, jb.stats())
     }
 
     #[test]
@@ -277,14 +386,15 @@ mod tests {
     /// together (a busy machine, a Wi-Fi scan): the buffer runs dry, then deepens its target,
     /// then gives the extra back once the spikes stop.
     fn through_stalls(sent: FrameDuration, heard: FrameDuration) -> (Vec<f32>, PlayoutReport) {
-        listen_through(sent, heard, 6.0, |t| {
+        let (played, report, _) = listen_through(sent, heard, 6.0, 0.0, |t| {
             let into = t % 500_000;
             if (400_000..2_400_000).contains(&t) && into < 30_000 {
                 30_000 - into
             } else {
                 0
             }
-        })
+        });
+        (played, report)
     }
 
     #[test]
@@ -310,6 +420,41 @@ mod tests {
                 report.stretched > 0 && report.shortened > 0,
                 "{sent:?} heard at {heard:?}: {report:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_sender_whose_clock_runs_fast_or_slow_is_followed_with_nothing_cut_or_stretched() {
+        // 500 ppm (a poor card; two ordinary ones differ by tens) is 0.5 ms a second: a 2.5-ms
+        // frame cut out or made up every 5 s. The first seconds are the estimate's.
+        for (sent, heard, ppm) in [
+            (FrameDuration::Ms2_5, FrameDuration::Ms2_5, 500.0),
+            (FrameDuration::Ms2_5, FrameDuration::Ms2_5, -500.0),
+            (FrameDuration::Ms20, FrameDuration::Ms5, 500.0),
+        ] {
+            let (_, early, early_stats) = listen_through(sent, heard, 10.0, ppm, |_| 0);
+            let (played, report, stats) = listen_through(sent, heard, 40.0, ppm, |_| 0);
+            let what = format!("{sent:?} heard at {heard:?}, {ppm} ppm: {report:?}, {stats:?}");
+            let changes = |r: &PlayoutReport, s: &JitterStats| {
+                r.stretched + r.shortened + s.dropped + s.inserted + s.slowed
+            };
+            assert_eq!(
+                changes(&report, &stats),
+                changes(&early, &early_stats),
+                "after 10 s: {what}"
+            );
+            assert!((stats.rate_ppm - ppm).abs() < 10.0, "{what}");
+            // And the note is whole all through, at the sender's pitch (440 Hz on its clock).
+            let window = 24_000 * CHANNELS;
+            for (k, w) in played.chunks_exact(window).enumerate().skip(1) {
+                let t = tone(w, 440.0);
+                assert!(
+                    (t.frequency - 440.0).abs() < 1.0 && t.snr_db > 25.0,
+                    "window {k}: {:.2} Hz, SNR {:.1} dB; {what}",
+                    t.frequency,
+                    t.snr_db
+                );
+            }
         }
     }
 

@@ -623,6 +623,7 @@ async fn print_peer_stats(lesson: &Lesson) {
             "clock_offset_ms": p.clock_offset_ms,
             "clock_uncertainty_ms": p.clock_uncertainty_ms,
             "clock_drift_ppm": p.clock_drift_ppm,
+            "playout_rate_ppm": p.playout_rate_ppm,
         });
         say(&line.to_string());
     }
@@ -639,6 +640,7 @@ fn report(lesson: &Lesson) {
             depth = s.depth,
             target = s.target,
             jitter_ms = s.jitter_ms,
+            rate_ppm = s.rate_ppm,
             "received audio"
         );
     }
