@@ -5,12 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: gcc/make for bundled SQLite, pkg-config for -sys crates, cmake for libopus (the opus
-# crate builds it), ALSA headers for cpal, libvpx for VP8 video, libclang for nokhwa's bindgen.
+# crate builds it), ALSA headers for cpal, libvpx for VP8 video, libclang for nokhwa's bindgen,
+# JACK's pkg-config file for jack-sys (libjack itself is loaded at run time, when JACK is chosen).
 APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclang-dev
+  libjack-jackd2-dev
   # Tests: a userspace PulseAudio gives cpal real devices on a machine without a sound card.
   pulseaudio pulseaudio-utils libasound2-plugins
   # The desktop app: the system web view Tauri draws in, and its icon loader.
   libwebkit2gtk-4.1-dev librsvg2-dev
+  # Tests: JACK as musicians run it (crates/media/tests/jack.rs: jackd's dummy backend; libjack
+  # is loaded at run time by the JACK host).
+  jackd2
   # Tests: network namespaces and a NAT router for the relay tests.
   iproute2 nftables
   # Tests: the real app under a virtual display, driven through WebKit's WebDriver; a Korean

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 pub enum DeviceError {
     #[error("no audio system is available ({0})")]
     NoAudio(String),
+    #[error(
+        "no JACK server is running for this user (start jackd, or PipeWire with its JACK \
+         interface), so there is no JACK {kind}"
+    )]
+    NoJackServer { kind: &'static str },
     #[error("there is no {kind} device named {name:?}; the {kind} devices are: {available}")]
     NotFound {
         kind: &'static str,
@@ -72,32 +77,53 @@ pub enum AudioHost {
     PulseAudio,
     /// cpal's default host (on Linux: its PulseAudio host, else ALSA).
     Cpal,
+    /// JACK (jackd, or PipeWire's JACK interface), for musicians who route their sound through
+    /// it: the server sets the period and the sample rate (which must be 48 kHz), and Tutti's
+    /// ports are connected to the system's capture and playback ports. The client library is
+    /// loaded when this is chosen, so a machine without JACK only gets an error for it.
+    Jack,
+}
+
+/// What a choice of host comes to on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Host0 {
+    Pulse,
+    Cpal,
+    Jack,
 }
 
 impl AudioHost {
-    /// Whether this opens devices through our own PulseAudio client. `TUTTI_AUDIO_HOST=cpal`
-    /// (or `pulseaudio`) in the environment decides for `Auto`: a way out for a user whose
-    /// sound server misbehaves with one of them.
-    fn pulse(self) -> Result<bool, DeviceError> {
+    /// What opens the devices: our own PulseAudio client, cpal's default host, or cpal's JACK
+    /// host. `TUTTI_AUDIO_HOST=cpal` (or `pulseaudio`, `jack`) in the environment decides for
+    /// `Auto`: a way out for a user whose sound server misbehaves with one of them.
+    fn backend(self) -> Result<Host0, DeviceError> {
         let chosen = match (self, std::env::var("TUTTI_AUDIO_HOST").as_deref()) {
             (Self::Auto, Ok("cpal")) => Self::Cpal,
             (Self::Auto, Ok("pulseaudio")) => Self::PulseAudio,
+            (Self::Auto, Ok("jack")) => Self::Jack,
             (other, _) => other,
         };
         match chosen {
             #[cfg(target_os = "linux")]
-            Self::Auto => Ok(crate::pulse::available()),
-            #[cfg(target_os = "linux")]
-            Self::PulseAudio => crate::pulse::available().then_some(true).ok_or_else(|| {
-                DeviceError::NoAudio("no PulseAudio or PipeWire server for this user".into())
+            Self::Auto => Ok(if crate::pulse::available() {
+                Host0::Pulse
+            } else {
+                Host0::Cpal
             }),
+            #[cfg(target_os = "linux")]
+            Self::PulseAudio => crate::pulse::available()
+                .then_some(Host0::Pulse)
+                .ok_or_else(|| {
+                    DeviceError::NoAudio("no PulseAudio or PipeWire server for this user".into())
+                }),
             #[cfg(not(target_os = "linux"))]
-            Self::Auto => Ok(false),
+            Self::Auto => Ok(Host0::Cpal),
             #[cfg(not(target_os = "linux"))]
             Self::PulseAudio => Err(DeviceError::NoAudio(
                 "PulseAudio is only used on Linux".into(),
             )),
-            Self::Cpal => Ok(false),
+            Self::Cpal => Ok(Host0::Cpal),
+            Self::Jack => Ok(Host0::Jack),
         }
     }
 }
@@ -177,6 +203,24 @@ fn play(stream: &Backend, stats: &DeviceStats, name: &str) {
     if let Err(e) = stream.play() {
         tracing::warn!(device = %name, error = %e, "the stream does not play again");
         stats.failed.store(true, Relaxed);
+    }
+}
+
+/// What a cpal stream's error callback says. Only a stream that is gone fails the device; an
+/// xrun (JACK and ALSA report every one: a period missed on a busy machine) or a rerouting is
+/// a glitch, counted as a stall. Failing the device on an xrun silenced a JACK microphone for
+/// the rest of the lesson.
+fn stream_trouble(stats: &DeviceStats, e: &cpal::Error, kind: &'static str) {
+    use cpal::ErrorKind as K;
+    match e.kind() {
+        K::Xrun | K::DeviceChanged | K::RealtimeDenied | K::DeviceBusy => {
+            stats.stalls.fetch_add(1, Relaxed);
+            tracing::debug!(error = %e, "{kind} device glitch");
+        }
+        _ => {
+            stats.failed.store(true, Relaxed);
+            tracing::warn!(error = %e, "{kind} device error");
+        }
     }
 }
 
@@ -274,23 +318,60 @@ fn list(input: bool) -> Result<Vec<DeviceInfo>, DeviceError> {
 
 /// The microphones (and line inputs) of the audio system `open` would use by default.
 pub fn input_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
-    if AudioHost::Auto.pulse()? {
-        #[cfg(target_os = "linux")]
-        return crate::pulse::list(true);
-    }
-    list(true)
+    devices_of(AudioHost::Auto, true)
 }
 
 pub fn output_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
-    if AudioHost::Auto.pulse()? {
+    devices_of(AudioHost::Auto, false)
+}
+
+/// The devices `host` offers for capture (`input`) or playback. JACK has one of each: the
+/// server's graph, where Tutti's ports are connected to the system's.
+pub fn devices_of(host: AudioHost, input: bool) -> Result<Vec<DeviceInfo>, DeviceError> {
+    match host.backend()? {
         #[cfg(target_os = "linux")]
-        return crate::pulse::list(false);
+        Host0::Pulse => crate::pulse::list(input),
+        #[cfg(not(target_os = "linux"))]
+        Host0::Pulse => list(input),
+        Host0::Cpal => list(input),
+        Host0::Jack => {
+            let kind = if input { "input" } else { "output" };
+            let device = jack_device(input, kind)?;
+            Ok(vec![DeviceInfo {
+                name: name_of(&device),
+                is_default: true,
+            }])
+        }
     }
-    list(false)
+}
+
+/// JACK's device for one direction: a client of the running server (never one started for
+/// us: a server started by a program dies with it).
+#[cfg(target_os = "linux")]
+fn jack_device(input: bool, kind: &'static str) -> Result<cpal::Device, DeviceError> {
+    use cpal::traits::HostTrait as _;
+    let host = cpal::platform::JackHost::new().map_err(|e| DeviceError::NoAudio(e.to_string()))?;
+    let device = if input {
+        host.default_input_device()
+    } else {
+        host.default_output_device()
+    };
+    device
+        .map(Into::into)
+        .ok_or(DeviceError::NoJackServer { kind })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn jack_device(_input: bool, _kind: &'static str) -> Result<cpal::Device, DeviceError> {
+    Err(DeviceError::NoAudio("JACK is only used on Linux".into()))
 }
 
 fn find(input: bool, cfg: &DeviceConfig) -> Result<cpal::Device, DeviceError> {
     let kind = if input { "input" } else { "output" };
+    if cfg.host.backend()? == Host0::Jack {
+        // One device each way, whatever it was called.
+        return jack_device(input, kind);
+    }
     let host = cpal::default_host();
     tracing::info!(host = host.id().name(), kind, "sound system");
     match &cfg.name {
@@ -370,11 +451,29 @@ fn stream_config(
     Ok(cpal::StreamConfig {
         channels: best.channels(),
         sample_rate: SAMPLE_RATE,
+        // JACK's period is the server's, for every client: asking another is refused.
         buffer_size: match cfg.buffer_frames {
-            Some(n) => cpal::BufferSize::Fixed(n),
-            None => cpal::BufferSize::Default,
+            Some(n) if cfg.host.backend()? != Host0::Jack => cpal::BufferSize::Fixed(n),
+            _ => cpal::BufferSize::Default,
         },
     })
+}
+
+/// The period a device will call back with, in frames, when it has one fixed (JACK's server
+/// period, or what was asked for).
+fn fixed_period(device: &cpal::Device, input: bool, config: &cpal::StreamConfig) -> Option<u32> {
+    if let cpal::BufferSize::Fixed(n) = config.buffer_size {
+        return Some(n);
+    }
+    let supported = if input {
+        device.default_input_config()
+    } else {
+        device.default_output_config()
+    };
+    match supported.ok()?.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } if min == max => Some(*min),
+        _ => None,
+    }
 }
 
 fn stream_error<'a>(kind: &'static str, name: &'a str) -> impl Fn(String) -> DeviceError + 'a {
@@ -676,26 +775,31 @@ impl Capture {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
         let epoch = Instant::now();
         let stats = Arc::new(DeviceStats::default());
-        if cfg.host.pulse()? {
+        if cfg.host.backend()? == Host0::Pulse {
             #[cfg(target_os = "linux")]
             return Self::open_pulse(cfg, stats, epoch);
         }
         let (device, name, config, channels) = prepare(true, cfg)?;
-        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
+        let period = fixed_period(&device, true, &config).map_or(0, |n| n as usize * channels);
         let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
         let stream = device
             .build_input_stream::<f32, _, _>(
                 config,
-                move |data: &[f32], _| {
+                move |data: &[f32], info: &cpal::InputCallbackInfo| {
                     promote_once(&mut promoted);
+                    // How long ago the device took in what this callback delivers.
+                    let t = info.timestamp();
+                    // (A host that cannot tell gives the same instant twice: nothing known.)
+                    if let Some(d) = t.callback.checked_duration_since(t.capture)
+                        && !d.is_zero()
+                    {
+                        s1.set_device_latency(d);
+                    }
                     deliver(&mut producer, &s1, data, epoch);
                 },
-                move |e| {
-                    s2.failed.store(true, Relaxed);
-                    tracing::warn!(error = %e, "capture device error");
-                },
+                move |e: cpal::Error| stream_trouble(&s2, &e, "capture"),
                 None,
             )
             .map_err(|e| stream_error("input", &name)(e.to_string()))?;
@@ -801,26 +905,30 @@ impl Playback {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
         let epoch = Instant::now();
         let stats = Arc::new(DeviceStats::default());
-        if cfg.host.pulse()? {
+        if cfg.host.backend()? == Host0::Pulse {
             #[cfg(target_os = "linux")]
             return Self::open_pulse(cfg, stats, epoch);
         }
         let (device, name, config, channels) = prepare(false, cfg)?;
-        let period = cfg.buffer_frames.map_or(0, |n| n as usize * channels);
+        let period = fixed_period(&device, false, &config).map_or(0, |n| n as usize * channels);
         let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
         let mut promoted = false;
         let stream = device
             .build_output_stream::<f32, _, _>(
                 config,
-                move |data: &mut [f32], _| {
+                move |data: &mut [f32], info: &cpal::OutputCallbackInfo| {
                     promote_once(&mut promoted);
+                    // How long until what this callback hands over is heard.
+                    let t = info.timestamp();
+                    if let Some(d) = t.playback.checked_duration_since(t.callback)
+                        && !d.is_zero()
+                    {
+                        s1.set_device_latency(d);
+                    }
                     take(&mut consumer, &s1, data, epoch);
                 },
-                move |e| {
-                    s2.failed.store(true, Relaxed);
-                    tracing::warn!(error = %e, "playout device error");
-                },
+                move |e: cpal::Error| stream_trouble(&s2, &e, "playout"),
                 None,
             )
             .map_err(|e| stream_error("output", &name)(e.to_string()))?;
@@ -943,6 +1051,20 @@ impl AudioSink for Playback {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_xrun_is_a_glitch_not_the_end_of_the_device() {
+        let stats = DeviceStats::default();
+        stream_trouble(&stats, &cpal::ErrorKind::Xrun.into(), "capture");
+        assert!(!stats.failed.load(Relaxed));
+        assert_eq!(stats.stalls.load(Relaxed), 1);
+        stream_trouble(
+            &stats,
+            &cpal::ErrorKind::DeviceNotAvailable.into(),
+            "capture",
+        );
+        assert!(stats.failed.load(Relaxed));
+    }
 
     #[test]
     fn a_waiting_loop_sleeps_until_the_next_callback_is_due() {

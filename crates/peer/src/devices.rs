@@ -23,6 +23,10 @@ use tutti_media::analysis::{Heard, Through, heard};
 pub enum SoundServer {
     Pulseaudio,
     Pipewire,
+    /// `jackd` with the dummy backend (`--jack-period` frames); the peers open it as
+    /// `--audio-host jack`, and the benchmark's own JACK client (`bench jack-tap`) plays into
+    /// their microphone ports and records their speaker ports.
+    Jack,
 }
 
 impl SoundServer {
@@ -30,6 +34,7 @@ impl SoundServer {
         match self {
             Self::Pulseaudio => "pulseaudio",
             Self::Pipewire => "pipewire",
+            Self::Jack => "jack",
         }
     }
 }
@@ -49,6 +54,9 @@ pub struct DevicesArgs {
     /// Frames per sound-card buffer asked of the devices.
     #[arg(long, default_value_t = 240)]
     device_buffer: u32,
+    /// With `--sound-server jack`: the server's period in frames (every client's).
+    #[arg(long, default_value_t = 64)]
+    jack_period: u32,
     /// How long to measure, once both sides hear each other.
     #[arg(long, default_value_t = 20.0, value_parser = crate::parse_seconds)]
     seconds: f64,
@@ -84,6 +92,8 @@ pub struct DevicesArgs {
 pub(crate) struct SoundEnv {
     pub(crate) dir: PathBuf,
     server: Vec<Child>,
+    /// A JACK server's name, for its clients (`JACK_DEFAULT_SERVER`).
+    jack: Option<String>,
 }
 
 impl SoundEnv {
@@ -103,10 +113,18 @@ impl SoundEnv {
             .env_remove("PULSE_SOURCE")
             .stdin(Stdio::null())
             .kill_on_drop(true);
+        if let Some(name) = &self.jack {
+            c.env("JACK_DEFAULT_SERVER", name)
+                .env("JACK_NO_START_SERVER", "1");
+        }
         c
     }
 
     pub(crate) async fn start(kind: SoundServer) -> anyhow::Result<Self> {
+        Self::start_with(kind, 64).await
+    }
+
+    pub(crate) async fn start_with(kind: SoundServer, jack_period: u32) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("tutti-devices-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         for d in ["home/.config", "xdg"] {
@@ -117,6 +135,7 @@ impl SoundEnv {
         let mut env = Self {
             dir,
             server: Vec::new(),
+            jack: None,
         };
         let logs = env.dir.clone();
         let log = |name: &str| -> anyhow::Result<Stdio> {
@@ -156,6 +175,27 @@ impl SoundEnv {
                     })?);
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+            }
+            SoundServer::Jack => {
+                // One name for every run (a stale registration is replaced, not added to).
+                let name = "tutti-bench".to_owned();
+                let mut c = env.command("jackd");
+                // Not real-time: as root in a container the dummy backend runs without it.
+                c.args(["-n", &name, "--no-realtime", "-d", "dummy", "-r", "48000"])
+                    .args(["-p", &jack_period.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(log("jackd.log")?);
+                env.server
+                    .push(c.spawn().context("starting jackd (apt jackd2)")?);
+                env.jack = Some(name);
+                for _ in 0..100 {
+                    let up = env.command("jack_lsp").output().await;
+                    if up.is_ok_and(|o| o.status.success()) {
+                        return Ok(env);
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                bail!("jackd did not come up; see {}", env.dir.display())
             }
         }
         for _ in 0..100 {
@@ -262,17 +302,32 @@ impl SoundEnv {
 impl Drop for SoundEnv {
     fn drop(&mut self) {
         for c in &mut self.server {
+            if self.jack.is_some()
+                && let Some(pid) = c.id()
+            {
+                // Asked to stop: a killed jackd leaves its registration in /dev/shm, and after
+                // a few of those no server starts ("Too many servers already active").
+                let _ = std::process::Command::new("kill")
+                    .arg(pid.to_string())
+                    .status();
+                for _ in 0..50 {
+                    if let Ok(Some(_)) = c.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            }
             let _ = c.start_kill();
         }
     }
 }
 
 /// The 660 Hz tone's level going in.
-const TONE: f32 = 0.3;
-const TONE_HZ: f64 = 660.0;
+pub(crate) const TONE: f32 = 0.3;
+pub(crate) const TONE_HZ: f64 = 660.0;
 /// A click: 1 ms at 0.8, once a second (a second apart, so that a delay up to a second pairs).
-const CLICK_EVERY: usize = 48_000;
-const CLICK_LEN: usize = 48;
+pub(crate) const CLICK_EVERY: usize = 48_000;
+pub(crate) const CLICK_LEN: usize = 48;
 
 /// `seconds` of what goes into a bus: clicks left, tone right, nothing on the speaker's half.
 fn feed(seconds: f64) -> Vec<u8> {
@@ -369,9 +424,11 @@ async fn peer_report(child: &mut Child) -> Option<serde_json::Value> {
 
 pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     let me = std::env::current_exe()?;
-    let env = SoundEnv::start(args.sound_server).await?;
-    env.bus("tutti_ab", "TuttiMicA", "TuttiSpeakerB").await?;
-    env.bus("tutti_ba", "TuttiMicB", "TuttiSpeakerA").await?;
+    let jack = args.sound_server == SoundServer::Jack;
+    if jack && (args.chromium || args.mic_blocks_ms.is_some()) {
+        bail!("--chromium and --mic-blocks-ms are for PulseAudio and PipeWire, not JACK");
+    }
+    let env = SoundEnv::start_with(args.sound_server, args.jack_period).await?;
     let (mut server, url, data) = start_server(args.server_bin.as_ref(), false).await?;
 
     // Long enough for setting up, measuring, and leaving.
@@ -379,21 +436,65 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     if args.chromium {
         total += args.seconds + args.settle + 15.0;
     }
-    let feed_latency = args.mic_blocks_ms.unwrap_or(10);
-    let feeders = [
-        start_feeder(&env, "tutti_ab", total, feed_latency)?,
-        start_feeder(&env, "tutti_ba", total, feed_latency)?,
-    ];
-    let (rec_ab, rec_ab_task) = start_recorder(&env, "tutti_ab")?;
-    let (rec_ba, rec_ba_task) = start_recorder(&env, "tutti_ba")?;
+    // What plays into the microphones and records the speakers: the sound server's own
+    // clients (pacat, parec) on two buses, or the benchmark's JACK client.
+    let mut feeders = Vec::new();
+    let recordings: tokio::task::JoinHandle<(Vec<f32>, Vec<f32>)>;
+    let mut tap_in = None;
+    if jack {
+        let mut tap = env.command(me.to_str().unwrap_or("tutti-peer"));
+        tap.args(["bench", "jack-tap", "--seconds", &total.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut tap = tap.spawn().context("starting the JACK tap")?;
+        tap_in = tap.stdin.take();
+        let mut out = tap.stdout.take().context("tap stdout")?;
+        feeders.push(tap);
+        recordings = tokio::spawn(async move {
+            let mut bytes = Vec::new();
+            let _ = out.read_to_end(&mut bytes).await;
+            let all: Vec<f32> = bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let mut ab = Vec::with_capacity(all.len() / 2);
+            let mut ba = Vec::with_capacity(all.len() / 2);
+            for frame in all.chunks_exact(8) {
+                ab.extend_from_slice(&frame[..4]);
+                ba.extend_from_slice(&frame[4..]);
+            }
+            (ab, ba)
+        });
+    } else {
+        env.bus("tutti_ab", "TuttiMicA", "TuttiSpeakerB").await?;
+        env.bus("tutti_ba", "TuttiMicB", "TuttiSpeakerA").await?;
+        let feed_latency = args.mic_blocks_ms.unwrap_or(10);
+        feeders.push(start_feeder(&env, "tutti_ab", total, feed_latency)?);
+        feeders.push(start_feeder(&env, "tutti_ba", total, feed_latency)?);
+        let (rec_ab, rec_ab_task) = start_recorder(&env, "tutti_ab")?;
+        let (rec_ba, rec_ba_task) = start_recorder(&env, "tutti_ba")?;
+        feeders.extend([rec_ab, rec_ba]);
+        recordings = tokio::spawn(async move {
+            let ab = rec_ab_task.await.unwrap_or_default();
+            let ba = rec_ba_task.await.unwrap_or_default();
+            (ab, ba)
+        });
+    }
+    // The peers name their JACK clients after their process ids: the tap is told them.
+    let mut tell_tap = async |side: &str, child: &Child| {
+        if let (Some(stdin), Some(pid)) = (tap_in.as_mut(), child.id()) {
+            let _ = stdin.write_all(format!("{side} {pid}\n").as_bytes()).await;
+        }
+    };
 
     let frame = args.frame_ms.to_string();
+    let audio_host = if jack { "jack" } else { &args.audio_host };
     let buffer = args.device_buffer.to_string();
     let peer = |role: &[&str], mic: &str, speaker: &str, seconds: f64| {
         let mut c = env.command(me.to_str().unwrap_or("tutti-peer"));
         c.args(role)
             .args(["--server", &url, "--frame-ms", &frame, "--udp", "127.0.0.1"])
-            .args(["--device-buffer", &buffer, "--audio-host", &args.audio_host])
+            .args(["--device-buffer", &buffer, "--audio-host", audio_host])
             .args(["--source", &format!("mic:{mic}"), "--speaker", speaker])
             .args(["--seconds", &seconds.to_string(), "--report-stats"])
             .args(["--stats-every", "3"])
@@ -411,6 +512,7 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         "TuttiSpeakerA",
         args.seconds + args.settle + 6.0,
     ))?;
+    tell_tap("a", &host).await;
     let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
     let code = line_with(&mut host_out, "invite: ").await?;
     // Keep the host's report: its last `{"peer":…}` line is what A heard of B.
@@ -429,6 +531,7 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         "TuttiSpeakerB",
         args.seconds + args.settle + 5.0,
     ))?;
+    tell_tap("b", &student).await;
     let hog = if args.hog {
         tokio::time::sleep(Duration::from_secs(3)).await;
         Some(start_hog(&env, args.seconds + args.settle + 3.0)?)
@@ -439,13 +542,13 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(10), student.wait()).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), host.wait()).await;
     let host_report = host_report.await.ok().flatten();
-    let mut rest = vec![rec_ab, rec_ba, host];
+    let mut rest = vec![host];
     rest.extend(feeders);
     rest.extend(hog);
     for c in &mut rest {
         let _ = c.start_kill();
     }
-    let (ab, ba) = (rec_ab_task.await?, rec_ba_task.await?);
+    let (ab, ba) = recordings.await?;
     let _ = server.start_kill();
     let _ = server.wait().await;
     let _ = std::fs::remove_dir_all(&data);
@@ -608,7 +711,8 @@ fn json_line(
         "direction": direction,
         "frame_ms": args.frame_ms,
         "device_buffer": args.device_buffer,
-        "audio_host": args.audio_host,
+        "audio_host": if args.sound_server == SoundServer::Jack { "jack" } else { &args.audio_host },
+        "jack_period": (args.sound_server == SoundServer::Jack).then_some(args.jack_period),
         "hog": args.hog,
         "mic_blocks_ms": args.mic_blocks_ms,
         "settle_s": args.settle,

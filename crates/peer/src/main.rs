@@ -3,6 +3,8 @@
 
 mod bench;
 mod devices;
+#[cfg(target_os = "linux")]
+mod jack_tap;
 mod together;
 
 use anyhow::Context;
@@ -85,6 +87,13 @@ enum BenchCommand {
     /// server the benchmark starts, the student 70 ± 10 ms away; the shared clock's error; an
     /// hour of drifting sound cards, simulated. One JSON line last.
     Together(together::TogetherArgs),
+    /// The JACK client of `bench devices --sound-server jack` (run by it, not by hand).
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    JackTap {
+        #[arg(long, value_parser = parse_seconds)]
+        seconds: f64,
+    },
 }
 
 /// The host's metronome, played by every machine from the shared clock.
@@ -106,6 +115,7 @@ enum HostArg {
     Auto,
     Pulseaudio,
     Cpal,
+    Jack,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -131,7 +141,9 @@ struct Common {
     #[arg(long, default_value_t = 240)]
     device_buffer: u32,
     /// The audio system: `auto` (PulseAudio's protocol where a PulseAudio or PipeWire server
-    /// runs, else the platform's own), `pulseaudio`, or `cpal` (cpal's default host).
+    /// runs, else the platform's own), `pulseaudio`, `cpal` (cpal's default host), or `jack`
+    /// (a running JACK server, or PipeWire's JACK: the server's period, ports connected to the
+    /// system's; `--device-buffer` does not apply).
     #[arg(long, value_enum, default_value_t = HostArg::Auto)]
     audio_host: HostArg,
     /// Opus frame length in ms: 2.5, 5, 10 or 20.
@@ -215,6 +227,7 @@ impl Common {
                 HostArg::Auto => AudioHost::Auto,
                 HostArg::Pulseaudio => AudioHost::PulseAudio,
                 HostArg::Cpal => AudioHost::Cpal,
+                HostArg::Jack => AudioHost::Jack,
             },
         }
     }
@@ -290,6 +303,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
         Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
         Command::Bench(BenchCommand::Together(args)) => together::together(args).await,
+        #[cfg(target_os = "linux")]
+        Command::Bench(BenchCommand::JackTap { seconds }) => {
+            tokio::task::spawn_blocking(move || jack_tap::run(seconds)).await?
+        }
     }
 }
 
