@@ -64,8 +64,10 @@ pub fn time_zones() -> TimeZones {
 
 #[tauri::command]
 #[specta::specta]
-pub async fn list_devices() -> DeviceList {
-    tokio::task::spawn_blocking(devices::list)
+pub async fn list_devices(app: AppHandle) -> DeviceList {
+    use tauri::Manager as _;
+    let system = app.state::<AppState>().settings().audio_system;
+    tokio::task::spawn_blocking(move || devices::list(system))
         .await
         .unwrap_or_else(|_| DeviceList {
             microphones: Vec::new(),
@@ -85,8 +87,10 @@ pub async fn start_device_check(
 ) -> AppResult<CheckStarted> {
     let generation = state.next_device_check().await;
     let video = state.video.clone();
+    let system = state.settings().audio_system;
     let (check, started) = tokio::task::spawn_blocking(move || {
         DeviceCheck::start(
+            system,
             microphone,
             camera,
             move |level| {
@@ -116,8 +120,9 @@ pub async fn stop_device_check(state: S<'_>) -> AppResult<()> {
 
 #[tauri::command]
 #[specta::specta]
-pub async fn play_test_sound(speaker: Option<String>) -> AppResult<()> {
-    tokio::task::spawn_blocking(move || devices::play_test_sound(speaker))
+pub async fn play_test_sound(state: S<'_>, speaker: Option<String>) -> AppResult<()> {
+    let system = state.settings().audio_system;
+    tokio::task::spawn_blocking(move || devices::play_test_sound(system, speaker))
         .await
         .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
 }
@@ -143,6 +148,7 @@ async fn engine_config(
 fn media_choice(settings: &Settings) -> AppResult<MediaChoice> {
     Ok(MediaChoice {
         music: settings.music()?,
+        audio_system: settings.audio_system,
         microphone: settings.microphone.clone(),
         speaker: settings.speaker.clone(),
         camera: settings.camera.clone(),

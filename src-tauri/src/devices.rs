@@ -2,24 +2,26 @@
 //! meter, a test sound, and the camera's preview.
 
 use crate::error::{AppError, AppResult, ErrorCode, device_error};
+use crate::settings::AudioSystem;
 use crate::video::VideoOut;
 use serde::Serialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tutti_media::device::{Capture, DeviceConfig, Playback, input_devices, output_devices};
+use tutti_media::device::{Capture, DeviceConfig, Playback, devices_of};
 use tutti_media::signal::{AudioSink, AudioSource, Sine};
 use tutti_media::video::{CameraSource, VideoSource, list_cameras};
 
 /// Frames per sound-card buffer: 5 ms at 48 kHz (PulseAudio needs a fixed size).
 const DEVICE_BUFFER: u32 = 240;
 
-/// How the app opens the sound card named (`None`: the system's default), for the device
-/// check and the lesson alike.
-pub fn device_config(name: Option<String>) -> DeviceConfig {
+/// How the app opens the sound card named (`None`: the system's default) through `system`,
+/// for the device check and the lesson alike.
+pub fn device_config(system: AudioSystem, name: Option<String>) -> DeviceConfig {
     DeviceConfig {
         name,
+        // (JACK's period is its server's: this one is not asked of it.)
         buffer_frames: Some(DEVICE_BUFFER),
-        ..DeviceConfig::default()
+        host: system.host(),
     }
 }
 
@@ -32,8 +34,12 @@ pub struct DeviceList {
     pub audio_error: Option<AppError>,
 }
 
-pub fn list() -> DeviceList {
-    let (microphones, speakers, audio_error) = match (input_devices(), output_devices()) {
+pub fn list(system: AudioSystem) -> DeviceList {
+    let (inputs, outputs) = (
+        devices_of(system.host(), true),
+        devices_of(system.host(), false),
+    );
+    let (microphones, speakers, audio_error) = match (inputs, outputs) {
         (Ok(i), Ok(o)) => (
             i.into_iter().map(|d| d.name).collect(),
             o.into_iter().map(|d| d.name).collect(),
@@ -71,6 +77,7 @@ pub struct CheckStarted {
 
 impl DeviceCheck {
     pub fn start(
+        system: AudioSystem,
         microphone: Option<String>,
         camera: Option<String>,
         level: impl Fn(f32) + Send + 'static,
@@ -82,7 +89,7 @@ impl DeviceCheck {
             microphone: None,
             camera: None,
         };
-        match Capture::open(&device_config(microphone)) {
+        match Capture::open(&device_config(system, microphone)) {
             Ok(mut capture) => {
                 let stop = stop.clone();
                 let spawned = std::thread::Builder::new()
@@ -150,8 +157,9 @@ impl Drop for DeviceCheck {
 }
 
 /// Plays a second of a soft A (440 Hz) on the speaker named (or the default); blocks meanwhile.
-pub fn play_test_sound(speaker: Option<String>) -> AppResult<()> {
-    let mut out = Playback::open(&device_config(speaker)).map_err(|e| device_error(&e, false))?;
+pub fn play_test_sound(system: AudioSystem, speaker: Option<String>) -> AppResult<()> {
+    let mut out =
+        Playback::open(&device_config(system, speaker)).map_err(|e| device_error(&e, false))?;
     let mut tone = Sine::new(440.0, 0.2);
     let mut buf = vec![0.0f32; 480 * 2];
     let chunks = 100;

@@ -32,6 +32,8 @@ pub enum ErrorCode {
     NotHost,
     NoMicrophone,
     NoSpeaker,
+    /// JACK is chosen in Settings and no JACK server runs.
+    NoJackServer,
     /// The sound server delivered nothing from the microphone for a while (overload, a
     /// failing device).
     MicrophoneStalled,
@@ -127,6 +129,7 @@ impl From<StoreError> for AppError {
 pub fn device_error(e: &DeviceError, input: bool) -> AppError {
     let denied = e.to_string().to_lowercase().contains("permission");
     let code = match (denied, input) {
+        _ if matches!(e, DeviceError::NoJackServer { .. }) => ErrorCode::NoJackServer,
         (true, _) => ErrorCode::PermissionDenied,
         (false, true) => ErrorCode::NoMicrophone,
         (false, false) => ErrorCode::NoSpeaker,

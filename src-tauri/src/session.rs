@@ -49,6 +49,7 @@ pub type Emit = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 /// The devices and names a session starts with.
 pub struct MediaChoice {
     pub music: MusicConfig,
+    pub audio_system: crate::settings::AudioSystem,
     pub microphone: Option<String>,
     pub speaker: Option<String>,
     pub camera: Option<String>,
@@ -120,7 +121,7 @@ impl Session {
         let mut problems = Vec::new();
         let (mut mic_stats, mut speaker_stats) = (None, None);
         let source: Box<dyn AudioSource> =
-            match Capture::open(&device_config(media.microphone.clone())) {
+            match Capture::open(&device_config(media.audio_system, media.microphone.clone())) {
                 Ok(c) => {
                     mic_stats = Some(c.stats().clone());
                     Box::new(c)
@@ -132,17 +133,18 @@ impl Session {
                 }
             };
         let (source, muted) = Gate::new(source);
-        let sink: Box<dyn AudioSink> = match Playback::open(&device_config(media.speaker.clone())) {
-            Ok(p) => {
-                speaker_stats = Some(p.stats().clone());
-                Box::new(p)
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "no speaker: we will not hear the others");
-                problems.push(device_error(&e, false));
-                Box::new(NullSink)
-            }
-        };
+        let sink: Box<dyn AudioSink> =
+            match Playback::open(&device_config(media.audio_system, media.speaker.clone())) {
+                Ok(p) => {
+                    speaker_stats = Some(p.stats().clone());
+                    Box::new(p)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "no speaker: we will not hear the others");
+                    problems.push(device_error(&e, false));
+                    Box::new(NullSink)
+                }
+            };
         if let Err(e) = lesson.start_audio(Box::new(source), sink, media.music) {
             return Err(abandon(lesson, e.into()));
         }

@@ -17,6 +17,27 @@ pub enum Language {
     En,
 }
 
+/// What the app opens sound cards through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum AudioSystem {
+    /// The system's sound server (PulseAudio or PipeWire on Linux) or its own audio system.
+    #[default]
+    Auto,
+    /// A running JACK server (or PipeWire's JACK interface), for musicians who route their
+    /// sound through it: its period, its connections.
+    Jack,
+}
+
+impl AudioSystem {
+    pub fn host(self) -> tutti_media::device::AudioHost {
+        match self {
+            Self::Auto => tutti_media::device::AudioHost::Auto,
+            Self::Jack => tutti_media::device::AudioHost::Jack,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
 #[serde(default)]
 pub struct Settings {
@@ -38,6 +59,7 @@ pub struct Settings {
     pub microphone: Option<String>,
     pub speaker: Option<String>,
     pub camera: Option<String>,
+    pub audio_system: AudioSystem,
 }
 
 impl Default for Settings {
@@ -53,6 +75,7 @@ impl Default for Settings {
             microphone: None,
             speaker: None,
             camera: None,
+            audio_system: AudioSystem::Auto,
         }
     }
 }
@@ -160,15 +183,22 @@ mod tests {
             name: "김선생".into(),
             frame_ms: 2.5,
             language: Language::Ko,
+            audio_system: AudioSystem::Jack,
             ..Settings::default()
         };
         s.save(&path).unwrap();
         assert_eq!(Settings::load(&path), s);
+        assert!(
+            std::fs::read_to_string(&path)
+                .unwrap()
+                .contains(r#""audio_system": "jack""#)
+        );
         // A file from an older version, without the newer fields.
         std::fs::write(&path, r#"{"name": "Omar"}"#).unwrap();
         let old = Settings::load(&path);
         assert_eq!(old.name, "Omar");
         assert_eq!(old.local_port, 8787);
+        assert_eq!(old.audio_system, AudioSystem::Auto);
     }
 
     #[test]

@@ -85,6 +85,16 @@ export type AppError = {
 	message: string,
 };
 
+/**  What the app opens sound cards through. */
+export type AudioSystem = 
+/**  The system's sound server (PulseAudio or PipeWire on Linux) or its own audio system. */
+"auto" | 
+/**
+ *  A running JACK server (or PipeWire's JACK interface), for musicians who route their
+ *  sound through it: its period, its connections.
+ */
+"jack";
+
 /**
  *  Where the metronome is now, for the beat on screen: the screen runs its own animation from
  *  it and asks again now and then.
@@ -174,6 +184,8 @@ export type ErrorCode =
 "not_ended" | "not_in_lesson" | "already_in_lesson" | 
 /**  Only the host may do this. */
 "not_host" | "no_microphone" | "no_speaker" | 
+/**  JACK is chosen in Settings and no JACK server runs. */
+"no_jack_server" | 
 /**
  *  The sound server delivered nothing from the microphone for a while (overload, a
  *  failing device).
@@ -597,6 +609,7 @@ export type Settings_Deserialize = {
 	microphone?: string | null,
 	speaker?: string | null,
 	camera?: string | null,
+	audio_system?: AudioSystem,
 };
 
 export type Settings_Serialize = {
@@ -622,6 +635,7 @@ export type Settings_Serialize = {
 	microphone: string | null,
 	speaker: string | null,
 	camera: string | null,
+	audio_system: AudioSystem,
 };
 
 export type TimeZones = {

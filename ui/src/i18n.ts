@@ -113,6 +113,9 @@ const en = {
   hostLocally: "Run the room server on this computer",
   localPort: "Port",
   serverUrl: "Room server address",
+  audioSystem: "Sound system",
+  audioSystemAuto: "The system's (PulseAudio, PipeWire)",
+  audioSystemHint: "JACK: Tutti's ports are connected to the system's; the period is the JACK server's.",
   frameMs: "Audio frame (ms)",
   frameHint: "Shorter is less delay and more CPU.",
   bitrate: "Audio bitrate (kbit/s)",
@@ -264,6 +267,9 @@ const ko: Record<Key, string> = {
   hostLocally: "이 컴퓨터에서 룸 서버 실행",
   localPort: "포트",
   serverUrl: "룸 서버 주소",
+  audioSystem: "사운드 시스템",
+  audioSystemAuto: "시스템 기본(PulseAudio, PipeWire)",
+  audioSystemHint: "JACK: Tutti의 포트가 시스템 포트에 연결되고, 주기는 JACK 서버의 것을 따릅니다.",
   frameMs: "오디오 프레임(ms)",
   frameHint: "짧을수록 지연이 적고 CPU를 더 씁니다.",
   bitrate: "오디오 비트레이트(kbit/s)",
@@ -320,6 +326,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     not_host: "Only the teacher can do this.",
     no_microphone: "No microphone: others will not hear you.",
     no_speaker: "No speaker: you will not hear the others.",
+    no_jack_server:
+      "JACK is chosen in Settings, but no JACK server is running. Start JACK (or PipeWire), or choose the system's sound.",
     microphone_stalled:
       "Your microphone keeps stalling: the others hear gaps. Close other programs, or check the device.",
     speaker_stalled:
@@ -346,6 +354,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     not_host: "선생님만 할 수 있습니다.",
     no_microphone: "마이크가 없습니다. 다른 사람이 내 소리를 들을 수 없습니다.",
     no_speaker: "스피커가 없습니다. 다른 사람의 소리를 들을 수 없습니다.",
+    no_jack_server:
+      "설정에서 JACK을 골랐지만 JACK 서버가 실행 중이 아닙니다. JACK(또는 PipeWire)을 시작하거나 시스템 소리를 고르세요.",
     microphone_stalled:
       "마이크 소리가 자꾸 끊깁니다. 다른 사람에게 끊겨 들립니다. 다른 프로그램을 닫거나 장치를 확인하세요.",
     speaker_stalled:

@@ -2,6 +2,7 @@
 // read back into Rust; the screens only ever receive these.)
 export type {
   AppError,
+  AudioSystem,
   CameraStatus,
   ChatView,
   ErrorCode,

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { commands, LIMITS } from "../bindings";
-import type { AppError, Language, Settings } from "../types";
+import type { AppError, AudioSystem, Language, Settings } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
@@ -72,6 +72,17 @@ export function SettingsScreen(props: { settings: Settings; onSaved: (s: Setting
           onChange={(e) => set({ server_url: e.target.value })}
           spellCheck={false}
         />
+      </label>
+      <label>
+        {t("audioSystem")}
+        <select
+          value={draft.audio_system ?? "auto"}
+          onChange={(e) => set({ audio_system: e.target.value as AudioSystem })}
+        >
+          <option value="auto">{t("audioSystemAuto")}</option>
+          <option value="jack">JACK</option>
+        </select>
+        <small className="muted">{t("audioSystemHint")}</small>
       </label>
       <label>
         {t("frameMs")}

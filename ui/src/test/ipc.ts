@@ -39,6 +39,7 @@ export const settings: Settings = {
   microphone: null,
   speaker: null,
   camera: null,
+  audio_system: "auto",
 };
 
 export function question(id: number, patch: Partial<QuestionView> = {}): QuestionView {
