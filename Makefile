@@ -84,6 +84,7 @@ bench-devices: setup ui-deps
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --hog
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --mic-blocks-ms 500
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --audio-host cpal
+	dbus-run-session -- $(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --sound-server pipewire
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --sound-server jack --jack-period 64
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --sound-server jack --jack-period 128
 bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \

@@ -24,9 +24,10 @@ APT_PACKAGES=(build-essential pkg-config cmake libasound2-dev libvpx-dev libclan
   # Tests: an independent WebRTC stack to hold Tutti's links against (tests/tests/chromium.rs;
   # `bench devices` also measures its call beside Tutti's).
   chromium)
-# Benchmarks only (`setup-debian.sh --bench`): a CPU hog.
+# Benchmarks only (`setup-debian.sh --bench`): a CPU hog, and PipeWire (with its PulseAudio
+# interface and session manager, under dbus-run-session) for `bench devices --sound-server pipewire`.
 if [ "${1:-}" = "--bench" ]; then
-  APT_PACKAGES+=(stress-ng)
+  APT_PACKAGES+=(stress-ng pipewire pipewire-pulse wireplumber dbus)
 fi
 
 missing=()
