@@ -84,9 +84,9 @@ pub enum AudioHost {
     Jack,
 }
 
-/// What a choice of host comes to on this machine.
+/// What a choice of host comes to on this machine: what opens the devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Host0 {
+enum Opener {
     Pulse,
     Cpal,
     Jack,
@@ -96,7 +96,7 @@ impl AudioHost {
     /// What opens the devices: our own PulseAudio client, cpal's default host, or cpal's JACK
     /// host. `TUTTI_AUDIO_HOST=cpal` (or `pulseaudio`, `jack`) in the environment decides for
     /// `Auto`: a way out for a user whose sound server misbehaves with one of them.
-    fn backend(self) -> Result<Host0, DeviceError> {
+    fn backend(self) -> Result<Opener, DeviceError> {
         let chosen = match (self, std::env::var("TUTTI_AUDIO_HOST").as_deref()) {
             (Self::Auto, Ok("cpal")) => Self::Cpal,
             (Self::Auto, Ok("pulseaudio")) => Self::PulseAudio,
@@ -106,24 +106,24 @@ impl AudioHost {
         match chosen {
             #[cfg(target_os = "linux")]
             Self::Auto => Ok(if crate::pulse::available() {
-                Host0::Pulse
+                Opener::Pulse
             } else {
-                Host0::Cpal
+                Opener::Cpal
             }),
             #[cfg(target_os = "linux")]
             Self::PulseAudio => crate::pulse::available()
-                .then_some(Host0::Pulse)
+                .then_some(Opener::Pulse)
                 .ok_or_else(|| {
                     DeviceError::NoAudio("no PulseAudio or PipeWire server for this user".into())
                 }),
             #[cfg(not(target_os = "linux"))]
-            Self::Auto => Ok(Host0::Cpal),
+            Self::Auto => Ok(Opener::Cpal),
             #[cfg(not(target_os = "linux"))]
             Self::PulseAudio => Err(DeviceError::NoAudio(
                 "PulseAudio is only used on Linux".into(),
             )),
-            Self::Cpal => Ok(Host0::Cpal),
-            Self::Jack => Ok(Host0::Jack),
+            Self::Cpal => Ok(Opener::Cpal),
+            Self::Jack => Ok(Opener::Jack),
         }
     }
 }
@@ -330,11 +330,11 @@ pub fn output_devices() -> Result<Vec<DeviceInfo>, DeviceError> {
 pub fn devices_of(host: AudioHost, input: bool) -> Result<Vec<DeviceInfo>, DeviceError> {
     match host.backend()? {
         #[cfg(target_os = "linux")]
-        Host0::Pulse => crate::pulse::list(input),
+        Opener::Pulse => crate::pulse::list(input),
         #[cfg(not(target_os = "linux"))]
-        Host0::Pulse => list(input),
-        Host0::Cpal => list(input),
-        Host0::Jack => {
+        Opener::Pulse => list(input),
+        Opener::Cpal => list(input),
+        Opener::Jack => {
             let kind = if input { "input" } else { "output" };
             let device = jack_device(input, kind)?;
             Ok(vec![DeviceInfo {
@@ -366,9 +366,9 @@ fn jack_device(_input: bool, _kind: &'static str) -> Result<cpal::Device, Device
     Err(DeviceError::NoAudio("JACK is only used on Linux".into()))
 }
 
-fn find(input: bool, cfg: &DeviceConfig) -> Result<cpal::Device, DeviceError> {
+fn find(input: bool, cfg: &DeviceConfig, opener: Opener) -> Result<cpal::Device, DeviceError> {
     let kind = if input { "input" } else { "output" };
-    if cfg.host.backend()? == Host0::Jack {
+    if opener == Opener::Jack {
         // One device each way, whatever it was called.
         return jack_device(input, kind);
     }
@@ -413,6 +413,7 @@ fn stream_config(
     device: &cpal::Device,
     input: bool,
     cfg: &DeviceConfig,
+    opener: Opener,
 ) -> Result<cpal::StreamConfig, DeviceError> {
     let kind = if input { "input" } else { "output" };
     let unsupported = |reason: String| DeviceError::Unsupported {
@@ -453,7 +454,7 @@ fn stream_config(
         sample_rate: SAMPLE_RATE,
         // JACK's period is the server's, for every client: asking another is refused.
         buffer_size: match cfg.buffer_frames {
-            Some(n) if cfg.host.backend()? != Host0::Jack => cpal::BufferSize::Fixed(n),
+            Some(n) if opener != Opener::Jack => cpal::BufferSize::Fixed(n),
             _ => cpal::BufferSize::Default,
         },
     })
@@ -488,10 +489,11 @@ fn stream_error<'a>(kind: &'static str, name: &'a str) -> impl Fn(String) -> Dev
 fn prepare(
     input: bool,
     cfg: &DeviceConfig,
+    opener: Opener,
 ) -> Result<(cpal::Device, String, cpal::StreamConfig, usize), DeviceError> {
-    let device = find(input, cfg)?;
+    let device = find(input, cfg, opener)?;
     let name = name_of(&device);
-    let config = stream_config(&device, input, cfg)?;
+    let config = stream_config(&device, input, cfg, opener)?;
     let channels = usize::from(config.channels).max(1);
     Ok((device, name, config, channels))
 }
@@ -775,11 +777,13 @@ impl Capture {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
         let epoch = Instant::now();
         let stats = Arc::new(DeviceStats::default());
-        if cfg.host.backend()? == Host0::Pulse {
+        // (Decided once: with `Auto` it asks the sound server whether it is there.)
+        let opener = cfg.host.backend()?;
+        if opener == Opener::Pulse {
             #[cfg(target_os = "linux")]
             return Self::open_pulse(cfg, stats, epoch);
         }
-        let (device, name, config, channels) = prepare(true, cfg)?;
+        let (device, name, config, channels) = prepare(true, cfg, opener)?;
         let period = fixed_period(&device, true, &config).map_or(0, |n| n as usize * channels);
         let (mut producer, ring) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());
@@ -905,11 +909,13 @@ impl Playback {
     pub fn open(cfg: &DeviceConfig) -> Result<Self, DeviceError> {
         let epoch = Instant::now();
         let stats = Arc::new(DeviceStats::default());
-        if cfg.host.backend()? == Host0::Pulse {
+        // (Decided once: with `Auto` it asks the sound server whether it is there.)
+        let opener = cfg.host.backend()?;
+        if opener == Opener::Pulse {
             #[cfg(target_os = "linux")]
             return Self::open_pulse(cfg, stats, epoch);
         }
-        let (device, name, config, channels) = prepare(false, cfg)?;
+        let (device, name, config, channels) = prepare(false, cfg, opener)?;
         let period = fixed_period(&device, false, &config).map_or(0, |n| n as usize * channels);
         let (ring, mut consumer) = rtrb::RingBuffer::new(ring_len(channels));
         let (s1, s2) = (stats.clone(), stats.clone());

@@ -130,11 +130,6 @@ impl DriftEstimator {
         (y - expected).abs() > STEP
     }
 
-    /// Forget the stream (it stopped): the next observation starts a new fit.
-    pub fn reset(&mut self) {
-        *self = Self::default();
-    }
-
     /// How many ppm faster than our card the sender's runs, once there is enough to tell.
     pub fn ppm(&self) -> Option<f64> {
         self.ppm

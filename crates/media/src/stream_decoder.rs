@@ -139,7 +139,11 @@ impl StreamDecoder {
             .unwrap_or(0.0)
             .clamp(-MAX_RATE_PPM, MAX_RATE_PPM);
         let step = RATE_SLEW_PPM_PER_S * frames as f64 / f64::from(SAMPLE_RATE);
-        self.rate_ppm += (goal - self.rate_ppm).clamp(-step, step);
+        let moved = (goal - self.rate_ppm).clamp(-step, step);
+        if moved == 0.0 {
+            return;
+        }
+        self.rate_ppm += moved;
         jitter.note_rate(self.rate_ppm);
         // Faster than nominal: more of the stream per frame of ours.
         let ratio = 1.0 / (1.0 + self.rate_ppm * 1e-6);

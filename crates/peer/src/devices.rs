@@ -390,12 +390,17 @@ pub(crate) fn start_recorder(
     let task = tokio::spawn(async move {
         let mut bytes = Vec::new();
         let _ = stdout.read_to_end(&mut bytes).await;
-        bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect()
+        le_floats(&bytes)
     });
     Ok((child, task))
+}
+
+/// Raw float32le samples, as parec and the JACK tap write them.
+fn le_floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// Both cores kept busy for `seconds` (stress-ng), as a student's laptop running other things.
@@ -453,10 +458,7 @@ pub async fn devices(args: DevicesArgs) -> anyhow::Result<()> {
         recordings = tokio::spawn(async move {
             let mut bytes = Vec::new();
             let _ = out.read_to_end(&mut bytes).await;
-            let all: Vec<f32> = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
+            let all = le_floats(&bytes);
             let mut ab = Vec::with_capacity(all.len() / 2);
             let mut ba = Vec::with_capacity(all.len() / 2);
             for frame in all.chunks_exact(8) {
