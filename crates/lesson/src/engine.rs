@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 pub use tutti_media::ReceivedVideo;
 use tutti_media::clock::monotonic_ns;
+use tutti_media::duet::{Alignment, Clip};
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::metronome::Beat;
-use tutti_media::pipeline::{ClockSource, Fanout, Mix, PipelineError, PlayoutLoop, SendLoop};
+use tutti_media::pipeline::{
+    ClockSource, DuetError, DuetStatus, Fanout, Mix, PipelineError, PlayoutLoop, SendLoop,
+};
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
 use tutti_media::tuner::{self, Pitch, Tuner};
@@ -146,6 +149,11 @@ pub struct PeerStats {
     /// The sound cards' part of it: our speaker's delay, and our microphone's standing in
     /// for theirs (which is not sent), when the sound server says.
     pub devices_ms: Option<f64>,
+    /// Their microphone to our ear, measured sample for sample (their stream's timestamps,
+    /// anchored to their clock, against where our sound card is): what `one_way_ms` estimates.
+    pub heard_after_ms: Option<f64>,
+    /// Our microphone to their ear, as they measured it.
+    pub they_hear_after_ms: Option<f64>,
     pub path: Option<PathKind>,
     /// The spread of packet delays the jitter buffer measures.
     pub jitter_ms: f64,
@@ -354,6 +362,9 @@ impl Lesson {
             video: cfg.video,
             ..LinkConfig::new(cfg.music)
         };
+        // What we send is also our part of a leader–follower duet, kept by the mix.
+        let (fanout, mix) = (Fanout::default(), Mix::default());
+        fanout.record_into(mix.duet());
         let shared = Arc::new(Shared {
             client: Mutex::new(client),
             server: cfg.server.clone(),
@@ -363,8 +374,8 @@ impl Lesson {
             rewrite: cfg.candidate_rewrite.clone(),
             connect_within: cfg.connect_within,
             peers: Mutex::new(HashMap::new()),
-            fanout: Fanout::default(),
-            mix: Mix::default(),
+            fanout,
+            mix,
             events: events_tx,
             _tcp_turn: tcp_turn,
             video_fanout: VideoFanout::default(),
@@ -590,6 +601,42 @@ impl LessonHandle {
         self.shared.mix.set_metronome_gain(gain);
     }
 
+    /// Leader–follower playing: `follower` plays along with us (none: off). We keep the last
+    /// half-minute of both parts, the follower's placed by when it was played.
+    pub fn set_leader_follower(&self, follower: Option<&PeerId>) {
+        self.shared.mix.set_duet(follower.map(PeerId::as_str));
+    }
+
+    /// Our own part in our ears, delayed to meet the follower's as it arrives (0: off).
+    pub fn set_duet_live(&self, gain: f32) {
+        self.shared.mix.set_duet_live(gain);
+    }
+
+    /// Plays the last `seconds` of the duet, aligned, in our ears; the lesson goes on.
+    pub fn replay_duet(&self, seconds: f64) -> Result<Alignment, DuetError> {
+        self.shared.mix.replay_duet(seconds)
+    }
+
+    pub fn stop_duet_replay(&self) {
+        self.shared.mix.stop_replay();
+    }
+
+    /// The last `seconds` of the duet, aligned (to save, or to measure).
+    pub fn duet_clip(&self, seconds: f64) -> Result<(Clip, Alignment), DuetError> {
+        self.shared.mix.duet_clip(seconds)
+    }
+
+    /// Where leader–follower playing stands (none: off).
+    pub fn duet(&self) -> Option<DuetStatus> {
+        self.shared.mix.duet_status()
+    }
+
+    /// How long `peer`'s sound takes from its microphone to our ear, measured sample for
+    /// sample (none until its stream and clock are known).
+    pub fn heard_after(&self, peer: &PeerId) -> Option<Duration> {
+        self.shared.mix.heard_after(peer.as_str())
+    }
+
     /// The tuner: the pitch of our own sound (`None` as the peer) and of each participant's,
     /// against `reference_a` (415–466 Hz); none where nothing with a pitch is sounding.
     pub fn pitches(&self, reference_a: f64) -> Vec<(Option<PeerId>, Option<Pitch>)> {
@@ -652,6 +699,11 @@ impl LessonHandle {
                 one_way_ms: rtt_ms
                     .map(|rtt| rtt / 2.0 + frame_ms + 2.5 + buffer_ms + devices_ms.unwrap_or(0.0)),
                 devices_ms,
+                heard_after_ms: link.channel().heard_after().map(|d| d.as_secs_f64() * 1e3),
+                they_hear_after_ms: link
+                    .channel()
+                    .they_heard_after()
+                    .map(|d| d.as_secs_f64() * 1e3),
                 rtt_ms,
                 path: transport.path,
                 jitter_ms: j.jitter_ms,
@@ -899,7 +951,9 @@ impl Driver {
                         Ok(link) => {
                             let link = Arc::new(link);
                             if let Some(audio) = link.take_audio() {
-                                shared.mix.add(peer.as_str(), audio);
+                                shared
+                                    .mix
+                                    .add_timed(peer.as_str(), audio, link.channel().clone());
                             }
                             shared
                                 .mix

@@ -236,6 +236,8 @@ pub struct JitterBuffer {
     /// the stream's timeline has started over (restarts, pauses, a new packet length).
     newest: Option<(u64, Instant)>,
     epoch_count: u32,
+    /// A packet's place and its RTP timestamp: where the sender's timeline is.
+    stamp: Option<(u64, u32)>,
     stats: JitterStats,
 }
 
@@ -263,6 +265,7 @@ impl JitterBuffer {
             piled: 0,
             waited: 0,
             newest: None,
+            stamp: None,
             epoch_count: 0,
             stats: JitterStats {
                 target: cfg.min_depth,
@@ -350,6 +353,27 @@ impl JitterBuffer {
 
     /// A packet arrived.
     pub fn push(&mut self, seq: u16, payload: Payload, now: Instant) {
+        self.push_at(seq, payload, now);
+    }
+
+    /// A packet stamped `ts` (its RTP timestamp) arrived: as [`push`](Self::push), and the
+    /// buffer can then say how far into the sender's stream it has played
+    /// ([`played_until`](Self::played_until)).
+    pub fn push_stamped(&mut self, seq: u16, ts: u32, payload: Payload, now: Instant) {
+        let ext = self.push_at(seq, payload, now);
+        self.stamp = Some((ext, ts));
+    }
+
+    /// The sender's RTP timestamp at the end of the last frame played (lost and concealed
+    /// frames count as played, an underrun's wait does not), once a stamped packet has come.
+    pub fn played_until(&self) -> Option<u32> {
+        let (ext, ts) = self.stamp?;
+        let frames = self.next? as i64 - ext as i64;
+        Some(ts.wrapping_add((frames * i64::from(self.packet_samples)) as u32))
+    }
+
+    /// Pushes; returns the packet's place (unwrapped), played or not.
+    fn push_at(&mut self, seq: u16, payload: Payload, now: Instant) -> u64 {
         let mut ext = self.seq.unwrap(seq);
         self.stats.received += 1;
         if let Some(next) = self.next {
@@ -361,7 +385,7 @@ impl JitterBuffer {
                 ext = self.seq.unwrap(seq);
             } else if ext < next {
                 self.stats.late += 1;
-                return;
+                return ext;
             }
         }
         match self.slots.get(&ext) {
@@ -369,7 +393,7 @@ impl JitterBuffer {
             Some(slot) if slot.copy => {}
             Some(_) => {
                 self.stats.duplicates += 1;
-                return;
+                return ext;
             }
             None => {}
         }
@@ -389,6 +413,7 @@ impl JitterBuffer {
             self.newest = Some((ext, now));
         }
         self.record_delay(ext, now);
+        ext
     }
 
     /// A frame that arrived again inside a later packet (RED): it fills its slot if its own
@@ -427,6 +452,7 @@ impl JitterBuffer {
     /// What follows is not on the timeline of what came before.
     fn new_timeline(&mut self) {
         self.newest = None;
+        self.stamp = None;
         self.epoch_count = self.epoch_count.wrapping_add(1);
     }
 

@@ -18,6 +18,8 @@ enum Arrival {
     /// A packet, at the time it arrived, with the samples per channel its TOC says.
     Packet {
         seq: u16,
+        /// Its RTP timestamp.
+        ts: u32,
         samples: u32,
         payload: Payload,
         at: Instant,
@@ -34,10 +36,11 @@ pub struct AudioFeed {
 }
 
 impl AudioFeed {
-    /// A packet of `samples` per channel arrived at `at`.
-    pub fn packet(&mut self, seq: u16, samples: u32, payload: Payload, at: Instant) {
+    /// A packet stamped `ts` of `samples` per channel arrived at `at`.
+    pub fn packet(&mut self, seq: u16, ts: u32, samples: u32, payload: Payload, at: Instant) {
         self.send(Arrival::Packet {
             seq,
+            ts,
             samples,
             payload,
             at,
@@ -70,17 +73,23 @@ impl RemoteAudio {
             match a {
                 Arrival::Packet {
                     seq,
+                    ts,
                     samples,
                     payload,
                     at,
                 } => {
                     self.buffer.set_packet_samples(samples);
-                    self.buffer.push(seq, payload, at);
+                    self.buffer.push_stamped(seq, ts, payload, at);
                 }
                 Arrival::Copy { seq, payload } => self.buffer.push_redundant(seq, payload),
             }
         }
         &mut self.buffer
+    }
+
+    /// The buffer, as it stands.
+    pub fn buffer(&self) -> &JitterBuffer {
+        &self.buffer
     }
 
     /// Makes the buffer's figures readable by others.
@@ -217,13 +226,19 @@ mod tests {
         // As on a link: a packet every 5 ms, the playout side taking once a frame.
         for k in 0..20u8 {
             let at = t0 + std::time::Duration::from_millis(5 * u64::from(k));
-            feed.packet(u16::from(k), samples, Payload::from(vec![k]), at);
+            feed.packet(
+                u16::from(k),
+                u32::from(k) * samples,
+                samples,
+                Payload::from(vec![k]),
+                at,
+            );
             play(&mut remote);
         }
         // Frame 20's own packet is lost; a copy of it rides the next one.
         feed.copy(20, Payload::from(vec![20u8]));
         let at = t0 + std::time::Duration::from_millis(105);
-        feed.packet(21, samples, Payload::from(vec![21u8]), at);
+        feed.packet(21, 21 * samples, samples, Payload::from(vec![21u8]), at);
         assert_eq!(
             stats.jitter().received,
             0,
@@ -244,11 +259,17 @@ mod tests {
         let (mut feed, mut remote, stats) = audio_feed(cfg());
         let now = Instant::now();
         for k in 0..(RING + 10) {
-            feed.packet(k as u16, 240, Payload::from_static(b"x"), now);
+            feed.packet(
+                k as u16,
+                k as u32 * 240,
+                240,
+                Payload::from_static(b"x"),
+                now,
+            );
         }
         assert_eq!(stats.dropped(), 10);
         remote.take_arrivals();
-        feed.packet(0, 240, Payload::from_static(b"x"), now);
+        feed.packet(0, 0, 240, Payload::from_static(b"x"), now);
         assert_eq!(stats.dropped(), 10, "room again once taken");
     }
 

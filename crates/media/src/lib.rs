@@ -3,10 +3,12 @@
 //! tests without devices.
 
 pub mod analysis;
+pub mod answer;
 pub mod clock;
 pub mod codec;
 pub mod device;
 pub mod drift;
+pub mod duet;
 pub mod feedback;
 pub mod format;
 pub mod impair;

@@ -55,6 +55,8 @@ const OUTBOX: usize = 32;
 struct OutFrame {
     data: Bytes,
     payload_type: u8,
+    /// Audio: when what decodes as its first sample reached the microphone (the encoder's
+    /// look-ahead before the frame's first sample). Video: when it was captured.
     captured: Instant,
     /// Frames dropped just before this one (the outbox was full): its RTP timestamp and
     /// sequence number skip them, so that the other side knows audio is missing (and repairs
@@ -63,21 +65,90 @@ struct OutFrame {
 }
 
 /// The link's writer: takes frames from the outbox and writes them to the track (SRTP and the
-/// socket are async), until the link is dropped.
+/// socket are async), until the link is dropped. Audio is packetized here, not by webrtc's
+/// sample writer, so that we know each frame's RTP timestamp: once a second the channel tells
+/// the other side which timestamp reached our microphone when ([`AudioClock`]).
 async fn write_frames(
     track: Arc<TrackLocalStaticSample>,
     ssrc: u32,
     frame: Duration,
     mut outbox: mpsc::Receiver<OutFrame>,
     packets_out: Arc<AtomicU64>,
+    channel: Arc<PeerChannelState>,
 ) {
+    let mut rtp = AudioClock::new(ssrc, frame);
     while let Some(f) = outbox.recv().await {
-        match write_sample(&track, ssrc, &f, frame).await {
+        let (packet, anchor) = rtp.packet(&f);
+        if let Some((rtp_ts, at)) = anchor {
+            channel.set_anchor(rtp_ts, crate::clock::monotonic_ns(at));
+        }
+        match track.write_rtp(packet).await {
             Ok(()) => {
                 packets_out.fetch_add(1, Relaxed);
             }
             Err(e) => tracing::debug!(error = %e, "audio write failed"),
         }
+    }
+}
+
+/// How often the other side is told where our stream is.
+const ANCHOR_EVERY: Duration = Duration::from_secs(1);
+
+/// Our audio's RTP numbering: random starts (RFC 3550), then one sequence number and one frame
+/// of timestamps per frame, skipped frames included, so the other side sees them as lost.
+struct AudioClock {
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    frame_samples: u32,
+    anchored: Option<Instant>,
+}
+
+impl AudioClock {
+    fn new(ssrc: u32, frame: Duration) -> Self {
+        Self {
+            ssrc,
+            seq: rand::random(),
+            ts: rand::random(),
+            frame_samples: (frame.as_secs_f64() * f64::from(SAMPLE_RATE)).round() as u32,
+            anchored: None,
+        }
+    }
+
+    /// The packet for `f`, and once a second the anchor: its timestamp and when its first
+    /// sample reached the microphone.
+    fn packet(&mut self, f: &OutFrame) -> (rtc::rtp::Packet, Option<(u32, Instant)>) {
+        let skipped = u32::from(f.skipped);
+        self.seq = self.seq.wrapping_add(f.skipped);
+        self.ts = self
+            .ts
+            .wrapping_add(skipped.wrapping_mul(self.frame_samples));
+        let header = rtc::rtp::header::Header {
+            version: 2,
+            // The start of the stream (a talk spurt, for RFC 3551).
+            marker: self.anchored.is_none(),
+            payload_type: f.payload_type,
+            sequence_number: self.seq,
+            timestamp: self.ts,
+            ssrc: self.ssrc,
+            ..Default::default()
+        };
+        let anchor = match self.anchored {
+            Some(t) if f.captured < t + ANCHOR_EVERY => None,
+            _ => {
+                self.anchored = Some(f.captured);
+                Some((self.ts, f.captured))
+            }
+        };
+        self.seq = self.seq.wrapping_add(1);
+        self.ts = self.ts.wrapping_add(self.frame_samples);
+        (
+            rtc::rtp::Packet {
+                header,
+                payload: f.data.clone(),
+            },
+            anchor,
+        )
     }
 }
 
@@ -343,7 +414,7 @@ impl PeerConnectionEventHandler for Handler {
                         malformed.fetch_add(1, Relaxed);
                         continue;
                     };
-                    feed.packet(frames.index(ts, n), n, payload, Instant::now());
+                    feed.packet(frames.index(ts, n), ts, n, payload, Instant::now());
                     continue;
                 }
                 match red::parse(&packet.payload) {
@@ -354,7 +425,7 @@ impl PeerConnectionEventHandler for Handler {
                         };
                         let seq = frames.index(ts, per_frame);
                         let now = Instant::now();
-                        feed.packet(seq, per_frame, red.primary.data.clone(), now);
+                        feed.packet(seq, ts, per_frame, red.primary.data.clone(), now);
                         for (copy_seq, data) in red.copies(seq, per_frame) {
                             feed.copy(copy_seq, data);
                         }
@@ -668,6 +739,7 @@ impl PeerLink {
             cfg.music.frame.duration(),
             outbox_rx,
             packets_out.clone(),
+            channel.state.clone(),
         ));
         let video = if cfg.video {
             let (track, sender, ssrc) =
@@ -782,7 +854,8 @@ impl PeerLink {
         })
     }
 
-    /// Hands one encoded frame, captured at `captured` (a `Bytes` shared by every link), to
+    /// Hands one encoded frame, what decodes as its first sample having reached the microphone
+    /// at `captured` (a `Bytes` shared by every link), to
     /// the link's writer; never waits (a real-time thread calls it). A writer that has fallen
     /// `OUTBOX` frames behind loses this one, and the next frame it takes says so.
     pub fn queue_frame(

@@ -1,4 +1,6 @@
-//! The link's data channel: the clock exchange with the other side, and the host's metronome.
+//! The link's data channel: the clock exchange with the other side, the host's metronome, and
+//! once a second where our audio stream stands against our clock ([`PeerMessage::AudioAnchor`])
+//! and how long the other side's sound took to reach our ear ([`PeerMessage::Heard`]).
 //!
 //! Clock pings once a second each way, ten while a metronome runs. One negotiated channel (id 0, the same on both sides, so neither waits for the other to
 //! announce it), unordered and never retransmitted: a clock ping that arrives late is worse
@@ -46,6 +48,20 @@ pub struct PeerChannelState {
     /// What we send as host (none: we do not send one).
     metronome_out: Mutex<Option<MetronomeState>>,
     metronome_in: Mutex<Option<MetronomeState>>,
+    /// Our stream's latest RTP timestamp and when it reached our microphone (our clock, ns);
+    /// theirs, as last sent.
+    anchor_out: Mutex<Option<(u32, u64)>>,
+    anchor_in: Mutex<Option<(u32, u64)>>,
+    /// Their microphone to our ear, as our playout measures it (ns, 0: not known); ours to
+    /// theirs, as they said.
+    ear_out: AtomicU64,
+    ear_in: AtomicU64,
+    /// A change of `ear_out` to tell now: their timestamp heard, and when (our clock).
+    ear_change: Mutex<Option<(u32, u64)>>,
+    /// What they said, on our clock: from each instant on, how late they heard us (the last
+    /// minute).
+    heard_history: Mutex<std::collections::VecDeque<(f64, f64)>>,
+    wake: tokio::sync::Notify,
     open: AtomicBool,
     reset: AtomicBool,
     malformed: AtomicU64,
@@ -71,6 +87,66 @@ impl PeerChannelState {
     /// The metronome the other side (as host) last sent.
     pub fn metronome_in(&self) -> Option<MetronomeState> {
         lock(&self.metronome_in).clone()
+    }
+
+    /// Our stream's sample stamped `rtp_ts` reached the microphone at `at_ns` (our clock).
+    pub fn set_anchor(&self, rtp_ts: u32, at_ns: u64) {
+        *lock(&self.anchor_out) = Some((rtp_ts, at_ns));
+    }
+
+    /// Their stream's anchor (their clock), for an audio thread: `None` while it is being
+    /// written (keep the last one).
+    pub fn try_anchor_in(&self) -> Option<Option<(u32, u64)>> {
+        match self.anchor_in.try_lock() {
+            Ok(a) => Some(*a),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(*p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// Their sound reaches our ear `ns` after their microphone (the playout measured it).
+    pub fn set_heard_after(&self, ns: Option<f64>) {
+        let v = ns
+            .filter(|n| n.is_finite() && *n > 0.0)
+            .map_or(0, |n| n as u64);
+        self.ear_out.store(v, Relaxed);
+    }
+
+    /// We heard what decodes as their sample stamped `rtp_ts` at `at_ns` (our clock), and the
+    /// delay has changed: they are told at once. Called by the playout thread, rarely (never
+    /// waits: if the channel's task holds it, the next change carries it).
+    pub fn heard_changed(&self, rtp_ts: u32, at_ns: f64) {
+        if let Ok(mut c) = self.ear_change.try_lock() {
+            *c = Some((rtp_ts, at_ns.max(0.0) as u64));
+            self.wake.notify_one();
+        }
+    }
+
+    /// How late they heard what we played at `local_ns` (our clock), as they last said before
+    /// that instant.
+    pub fn they_heard_after_at(&self, local_ns: f64) -> Option<f64> {
+        let h = lock(&self.heard_history);
+        h.iter()
+            .rev()
+            .find(|(at, _)| *at <= local_ns)
+            .or(h.front())
+            .map(|(_, after)| *after)
+    }
+
+    /// How long their sound takes to our ear, as measured here.
+    pub fn heard_after(&self) -> Option<Duration> {
+        match self.ear_out.load(Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// How long our sound takes to their ear, as they said.
+    pub fn they_heard_after(&self) -> Option<Duration> {
+        match self.ear_in.load(Relaxed) {
+            0 => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
     }
 
     pub fn is_open(&self) -> bool {
@@ -169,6 +245,7 @@ async fn run(
     let mut open = false;
     let mut sent_metronome: Option<u64> = None;
     let mut metronome_at = Instant::now();
+    let mut last_heard = None;
     loop {
         let ping_at = if open {
             instant_at(sync.next_ping_at()).min(metronome_at.max(quiet_until(&sync)))
@@ -203,6 +280,7 @@ async fn run(
                     break; // the link is gone
                 }
             }
+            () = state.wake.notified() => {}
             () = tokio::time::sleep_until(ping_at.into()) => {}
         }
         if !open {
@@ -234,14 +312,29 @@ async fn run(
         if Instant::now() < quiet_until(&sync) {
             continue;
         }
+        // Once a second: the metronome again, where our stream stands, what we hear of theirs.
+        let due = Instant::now() >= metronome_at;
         if let Some((revision, plan)) = out
-            && (sent_metronome != Some(revision) || Instant::now() >= metronome_at)
+            && (sent_metronome != Some(revision) || due)
         {
             send(&dc, &PeerMessage::Metronome { revision, plan }).await;
             sent_metronome = Some(revision);
+        }
+        if due {
+            let anchor = *lock(&state.anchor_out);
+            if let Some((rtp_ts, at_ns)) = anchor {
+                send(&dc, &PeerMessage::AudioAnchor { rtp_ts, at_ns }).await;
+            }
+            // The last change again, for one that was lost (unordered, unreliable).
+            if let Some((rtp_ts, at_ns)) = last_heard {
+                send(&dc, &PeerMessage::Heard { rtp_ts, at_ns }).await;
+            }
             metronome_at = Instant::now() + METRONOME_EVERY;
-        } else if Instant::now() >= metronome_at {
-            metronome_at = Instant::now() + METRONOME_EVERY;
+        }
+        let change = lock(&state.ear_change).take();
+        if let Some((rtp_ts, at_ns)) = change {
+            send(&dc, &PeerMessage::Heard { rtp_ts, at_ns }).await;
+            last_heard = Some((rtp_ts, at_ns));
         }
     }
     state.open.store(false, Relaxed);
@@ -283,6 +376,39 @@ async fn on_message(
             }
             Err(e) => tracing::debug!(error = %e, "clock answer not used"),
         },
+        PeerMessage::AudioAnchor { rtp_ts, at_ns } => {
+            *lock(&state.anchor_in) = Some((rtp_ts, at_ns));
+        }
+        PeerMessage::Heard { rtp_ts, at_ns } => {
+            // When that sample reached our microphone (from where our stream stood last), and
+            // when they heard it, both on our clock.
+            let (Some((anchor_ts, anchor_ns)), Some(estimate)) =
+                (*lock(&state.anchor_out), sync.estimate())
+            else {
+                return;
+            };
+            let since = f64::from(rtp_ts.wrapping_sub(anchor_ts) as i32);
+            let played = anchor_ns as f64 + since * 1e9 / f64::from(crate::format::SAMPLE_RATE);
+            let at = estimate.local_at(at_ns as f64);
+            let after = at - played;
+            // Negative, or ten seconds and more, is not a delay anyone plays through.
+            if !(0.0..10e9).contains(&after) {
+                state.malformed.fetch_add(1, Relaxed);
+                return;
+            }
+            state.ear_in.store(after as u64, Relaxed);
+            let mut h = lock(&state.heard_history);
+            // In order: a change that overtook the second's report goes in its place.
+            let place = h.iter().rposition(|(t, _)| *t <= at).map_or(0, |i| i + 1);
+            if place > 0 && (h[place - 1].0 - at).abs() < 1e3 {
+                h[place - 1].1 = after; // the same change, again
+            } else {
+                h.insert(place, (at, after));
+            }
+            while h.front().is_some_and(|(t, _)| *t < at - 60e9) {
+                h.pop_front();
+            }
+        }
         PeerMessage::Metronome { revision, plan } => {
             if plan.as_ref().is_some_and(|p| p.validate().is_err()) {
                 state.malformed.fetch_add(1, Relaxed);

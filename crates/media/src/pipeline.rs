@@ -7,19 +7,23 @@
 
 use crate::clock::monotonic_ns;
 use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
+use crate::duet::{Alignment, Clip, Follow, KEEP_SECONDS, MAX_CHUNK, TimedRing};
 use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter_feed::RemoteAudio;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
-use crate::metronome::{Beat, Metronome, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime, beat_at};
+use crate::metronome::{
+    Beat, Metronome, NOMINAL_NS_PER_SAMPLE, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime, beat_at,
+};
 use crate::peer_channel::PeerChannelState;
 use crate::red::RedEncoder;
+use crate::shared_clock::ClockEstimate;
 use crate::signal::{AudioSink, AudioSource};
 use crate::stream_decoder::StreamDecoder;
 use crate::worker::LoopThread;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tutti_protocol::MetronomePlan;
 
@@ -223,6 +227,8 @@ pub struct Fanout {
     delay: DeviceDelay,
     /// The room server has not given us the mic (an observer): nothing is sent.
     held: Arc<AtomicBool>,
+    /// Where our part goes for leader–follower playing (the mix's), once tied to it.
+    duet: Arc<OnceLock<Duet>>,
 }
 
 /// A connected link and how it negotiated to receive.
@@ -263,11 +269,111 @@ impl Fanout {
     pub fn allowed(&self) -> bool {
         !self.held.load(Relaxed)
     }
+
+    /// Hands what we send to `duet` too (while leader–follower is on). Once.
+    pub fn record_into(&self, duet: Duet) {
+        let _ = self.duet.set(duet);
+    }
 }
 
-/// The remote streams a playout loop mixes, by participant, and the metronome it plays.
+/// Leader–follower playing ([`crate::duet`]): who follows us, the last seconds of both parts
+/// (written by the playout loop; our own come from the send loop through a wait-free ring), a
+/// live monitor of our part delayed to meet theirs, and an aligned replay to play.
 #[derive(Clone, Default)]
-pub struct Mix(Roster<Arc<Stream>>, DeviceDelay, Arc<MetronomeSlot>);
+pub struct Duet(Arc<DuetSlot>);
+
+#[derive(Default)]
+struct DuetSlot {
+    on: AtomicBool,
+    /// Who follows (the participant whose part is kept).
+    partner: Mutex<Option<String>>,
+    version: AtomicU64,
+    rings: Mutex<Option<Rings>>,
+    own_in: Mutex<Option<rtrb::Producer<OwnChunk>>>,
+    own_out: Mutex<Option<rtrb::Consumer<OwnChunk>>>,
+    /// The live monitor's gain (bits of an f32; 0: off).
+    live_gain: AtomicU32,
+    /// A clip to play, and how far it has played.
+    replay: Mutex<Option<(Clip, usize)>>,
+    /// The metronome was running when the clip was cut: its clicks play with it.
+    replay_clicks: AtomicBool,
+}
+
+struct Rings {
+    own: TimedRing,
+    theirs: TimedRing,
+}
+
+/// A frame of our part, mono, with when its first sample reached the microphone (our clock).
+struct OwnChunk {
+    at_ns: f64,
+    len: usize,
+    mono: [f32; MAX_CHUNK],
+}
+
+/// Frames of our part between the send loop and the playout loop (a second of 2.5-ms frames).
+const OWN_RING: usize = 400;
+
+/// Where leader–follower playing stands, for the screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuetStatus {
+    pub partner: String,
+    pub follow: Follow,
+    /// Our microphone to their ear (they measured it).
+    pub they_hear_after: Option<Duration>,
+    /// Their microphone to our ear (we measure it).
+    pub we_hear_after: Option<Duration>,
+    /// How much later than ours their part is placed.
+    pub shift: Option<Duration>,
+    /// The live monitor's delay of our part: both ways round.
+    pub live_delay: Option<Duration>,
+    pub live: bool,
+    pub replaying: bool,
+}
+
+/// Why an aligned replay cannot be made yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DuetError {
+    #[error("leader–follower playing is not on")]
+    Off,
+    #[error("the follower has not said yet how late they hear us")]
+    NotMeasured,
+    #[error("nothing has been played yet")]
+    Nothing,
+}
+
+impl Duet {
+    fn on(&self) -> bool {
+        self.0.on.load(Relaxed)
+    }
+
+    /// From the send loop: our frame (interleaved stereo) whose first sample reached the
+    /// microphone at `at`. Never waits; dropped if the playout side is far behind.
+    fn push_own(&self, at: Instant, stereo: &[f32]) {
+        if !self.on() {
+            return;
+        }
+        let Ok(mut tx) = self.0.own_in.try_lock() else {
+            return;
+        };
+        let Some(tx) = tx.as_mut() else { return };
+        let mut chunk = OwnChunk {
+            at_ns: monotonic_ns(at) as f64,
+            len: 0,
+            mono: [0.0; MAX_CHUNK],
+        };
+        for (m, pair) in chunk.mono.iter_mut().zip(stereo.chunks_exact(2)) {
+            *m = (pair[0] + pair[1]) * 0.5;
+            chunk.len += 1;
+        }
+        let _ = tx.push(chunk);
+    }
+}
+
+/// The remote streams a playout loop mixes, by participant, the metronome it plays, and
+/// leader–follower playing.
+#[derive(Clone, Default)]
+pub struct Mix(Roster<Arc<Stream>>, DeviceDelay, Arc<MetronomeSlot>, Duet);
 
 /// Where the metronome's shared time comes from.
 #[derive(Clone, Default)]
@@ -334,6 +440,9 @@ struct Stream {
     audio: Mutex<Option<RemoteAudio>>,
     meter: Meter,
     muted: AtomicBool,
+    /// Its link's channel: where its stream stands against its sender's clock, and where our
+    /// measure of its delay to our ear goes. None: not measured.
+    channel: Option<Arc<PeerChannelState>>,
 }
 
 static STREAM_IDS: AtomicU64 = AtomicU64::new(1);
@@ -341,12 +450,23 @@ static STREAM_IDS: AtomicU64 = AtomicU64::new(1);
 impl Mix {
     /// Mixes `who` in, not muted (in place of any stream it had).
     pub fn add(&self, who: &str, audio: RemoteAudio) {
+        self.add_stream(who, audio, None);
+    }
+
+    /// Mixes `who` in, as `add`, measuring how long its sound takes from its sender's
+    /// microphone to our ear (through its link's `channel`), which the channel tells them.
+    pub fn add_timed(&self, who: &str, audio: RemoteAudio, channel: Arc<PeerChannelState>) {
+        self.add_stream(who, audio, Some(channel));
+    }
+
+    fn add_stream(&self, who: &str, audio: RemoteAudio, channel: Option<Arc<PeerChannelState>>) {
         let stream = Arc::new(Stream {
             id: STREAM_IDS.fetch_add(1, Relaxed),
             who: who.to_owned(),
             audio: Mutex::new(Some(audio)),
             meter: Meter::default(),
             muted: AtomicBool::new(false),
+            channel,
         });
         self.0.change(|streams| {
             streams.retain(|s| s.who != who);
@@ -406,6 +526,149 @@ impl Mix {
         (Some(plan), beat)
     }
 
+    /// Leader–follower playing: what it records into (our own part comes from the send loop,
+    /// see [`Fanout::record_into`]).
+    pub fn duet(&self) -> Duet {
+        self.3.clone()
+    }
+
+    /// Leader–follower playing with `partner` following us (none: off). Keeps the last
+    /// [`KEEP_SECONDS`] of both parts from now on.
+    pub fn set_duet(&self, partner: Option<&str>) {
+        let d = &self.3.0;
+        match partner {
+            Some(p) => {
+                if lock(&d.partner).as_deref() != Some(p) {
+                    let (tx, rx) = rtrb::RingBuffer::new(OWN_RING);
+                    *lock(&d.rings) = Some(Rings {
+                        own: TimedRing::new(KEEP_SECONDS),
+                        theirs: TimedRing::new(KEEP_SECONDS),
+                    });
+                    *lock(&d.own_in) = Some(tx);
+                    *lock(&d.own_out) = Some(rx);
+                    *lock(&d.partner) = Some(p.to_owned());
+                }
+                d.on.store(true, Relaxed);
+            }
+            None => {
+                d.on.store(false, Relaxed);
+                *lock(&d.partner) = None;
+                *lock(&d.rings) = None;
+                *lock(&d.own_in) = None;
+                *lock(&d.own_out) = None;
+                *lock(&d.replay) = None;
+                d.live_gain.store(0, Relaxed);
+            }
+        }
+        d.version.fetch_add(1, Relaxed);
+    }
+
+    /// The live monitor: our own part in our ears, delayed to meet the follower's as it
+    /// arrives (`gain` 0: off).
+    pub fn set_duet_live(&self, gain: f32) {
+        self.3
+            .0
+            .live_gain
+            .store(gain.clamp(0.0, 2.0).to_bits(), Relaxed);
+    }
+
+    fn partner_channel(&self) -> Option<(String, Option<Arc<PeerChannelState>>)> {
+        let partner = lock(&self.3.0.partner).clone()?;
+        let channel = lock(&self.0.items)
+            .iter()
+            .find(|s| s.who == partner)
+            .and_then(|s| s.channel.clone());
+        Some((partner, channel))
+    }
+
+    /// How the follower's part is placed now: after our sound's delay to them, or (with the
+    /// metronome running) at the shared time.
+    fn alignment(&self, channel: Option<&Arc<PeerChannelState>>) -> Option<Alignment> {
+        let follow = if self.2.running.load(Relaxed) {
+            Follow::Metronome
+        } else {
+            Follow::Leader
+        };
+        let heard_after = channel.and_then(|c| c.they_heard_after());
+        match (follow, heard_after) {
+            (Follow::Metronome, h) => Some(Alignment {
+                follow,
+                heard_after_ns: h.map_or(0.0, |d| d.as_nanos() as f64),
+            }),
+            (Follow::Leader, Some(h)) => Some(Alignment {
+                follow,
+                heard_after_ns: h.as_nanos() as f64,
+            }),
+            (Follow::Leader, None) => None,
+        }
+    }
+
+    /// Where leader–follower playing stands (none: off).
+    pub fn duet_status(&self) -> Option<DuetStatus> {
+        if !self.3.on() {
+            return None;
+        }
+        let (partner, channel) = self.partner_channel()?;
+        let alignment = self.alignment(channel.as_ref());
+        let we_hear_after = channel.as_ref().and_then(|c| c.heard_after());
+        let shift = alignment.map(|a| Duration::from_nanos(a.shift_ns().max(0.0) as u64));
+        let d = &self.3.0;
+        Some(DuetStatus {
+            partner,
+            follow: alignment.map_or(Follow::Leader, |a| a.follow),
+            they_hear_after: channel.as_ref().and_then(|c| c.they_heard_after()),
+            we_hear_after,
+            shift,
+            live_delay: shift.zip(we_hear_after).map(|(s, w)| s + w),
+            live: f32::from_bits(d.live_gain.load(Relaxed)) > 0.0,
+            replaying: lock(&d.replay).is_some(),
+        })
+    }
+
+    /// The last `seconds` of the duet, aligned (our part, and the follower's shifted back by
+    /// how late they heard us), with how it was aligned.
+    pub fn duet_clip(&self, seconds: f64) -> Result<(Clip, Alignment), DuetError> {
+        if !self.3.on() {
+            return Err(DuetError::Off);
+        }
+        let (_, channel) = self.partner_channel().ok_or(DuetError::Off)?;
+        let alignment = self
+            .alignment(channel.as_ref())
+            .ok_or(DuetError::NotMeasured)?;
+        let shift_at = |at: f64| match (alignment.follow, channel.as_ref()) {
+            (Follow::Leader, Some(c)) => {
+                // The delay in force when the follower heard what we played at `at`.
+                let mut shift = alignment.heard_after_ns;
+                for _ in 0..2 {
+                    shift = c.they_heard_after_at(at + shift).unwrap_or(shift);
+                }
+                shift
+            }
+            _ => alignment.shift_ns(),
+        };
+        let rings = lock(&self.3.0.rings);
+        let rings = rings.as_ref().ok_or(DuetError::Off)?;
+        let clip = Clip::aligned(&rings.own, &rings.theirs, seconds, shift_at)
+            .ok_or(DuetError::Nothing)?;
+        Ok((clip, alignment))
+    }
+
+    /// Plays the last `seconds` of the duet, aligned, in our ears (the lesson goes on); with
+    /// the metronome's clicks where they were, if it was running.
+    pub fn replay_duet(&self, seconds: f64) -> Result<Alignment, DuetError> {
+        let (clip, alignment) = self.duet_clip(seconds)?;
+        let d = &self.3.0;
+        d.replay_clicks
+            .store(alignment.follow == Follow::Metronome, Relaxed);
+        *lock(&d.replay) = Some((clip, 0));
+        Ok(alignment)
+    }
+
+    /// Stops a replay.
+    pub fn stop_replay(&self) {
+        *lock(&self.3.0.replay) = None;
+    }
+
     /// The last `n` samples heard from `who` (mono), for the tuner.
     pub fn recent(&self, who: &str, n: usize) -> Option<Vec<f32>> {
         let meter = lock(&self.0.items)
@@ -413,6 +676,15 @@ impl Mix {
             .find(|s| s.who == who)
             .map(|s| s.meter.clone())?;
         Some(meter.last(n))
+    }
+
+    /// How long `who`'s sound takes from its microphone to our ear, as measured (none: not
+    /// yet, or not a timed stream).
+    pub fn heard_after(&self, who: &str) -> Option<Duration> {
+        lock(&self.0.items)
+            .iter()
+            .find(|s| s.who == who)
+            .and_then(|s| s.channel.as_ref()?.heard_after())
     }
 
     /// The level of what we hear from `who`.
@@ -446,6 +718,10 @@ impl SendLoop {
         music: MusicConfig,
     ) -> Result<Self, PipelineError> {
         let mut encoder = MusicEncoder::new(music)?;
+        // What decodes as a frame's first sample went into the encoder this much earlier.
+        let lookahead = Duration::from_secs_f64(
+            encoder.lookahead().unwrap_or(0) as f64 / f64::from(SAMPLE_RATE),
+        );
         let frame = music.frame;
         // The first frame is complete (its last sample captured) one frame from now.
         let started = Instant::now() + Duration::from_millis(20);
@@ -461,6 +737,7 @@ impl SendLoop {
             let per_tick = frames_per_tick(frame);
             let mut i: u32 = 0;
             let mut suspended = false;
+            let mut mic_delay = Duration::ZERO;
             while !stop.load(Relaxed) {
                 fanout.links.refresh(&mut links, &mut links_seen);
                 if links.is_empty() || !fanout.allowed() {
@@ -504,9 +781,18 @@ impl SendLoop {
                     deadline
                 };
                 fanout.meter.record(&pcm);
-                if i.is_multiple_of(DELAY_EVERY) {
-                    fanout.delay.set(source.delay());
+                if i == 1 || i.is_multiple_of(DELAY_EVERY) {
+                    let d = source.delay();
+                    fanout.delay.set(d);
+                    mic_delay = d.unwrap_or_default();
                 }
+                // When the frame's first sample reached the microphone.
+                let first_at = captured.checked_sub(period + mic_delay).unwrap_or(captured);
+                if let Some(duet) = fanout.duet.get() {
+                    duet.push_own(first_at, &pcm);
+                }
+                // And so what the other side decodes as that sample.
+                let decoded_at = first_at.checked_sub(lookahead).unwrap_or(first_at);
                 let n = match encoder.encode(&pcm, &mut packet) {
                     Ok(n) => n,
                     Err(e) => {
@@ -550,7 +836,7 @@ impl SendLoop {
                             format.opus_pt,
                         ),
                     };
-                    match link.queue_frame(bytes, pt, captured) {
+                    match link.queue_frame(bytes, pt, decoded_at) {
                         Ok(()) => report.frames += 1,
                         Err(e) => {
                             report.send_errors += 1;
@@ -599,7 +885,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             crate::realtime::promote_current_thread();
             let mut report = PlayoutReport::default();
             // What the thread owns of each stream, by stream id.
-            let mut playing: HashMap<u64, (StreamDecoder, RemoteAudio)> = HashMap::new();
+            let mut playing: HashMap<u64, (StreamDecoder, RemoteAudio, Timing)> = HashMap::new();
             let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
             let mut one = vec![0.0f32; frame.interleaved()];
             let mut pcm = vec![0.0f32; frame.interleaved()];
@@ -617,6 +903,11 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             let mut sample_clock = SampleClock::default();
             let (mut written, mut observe_at) = (0u64, 0u64);
             let ns_per_sample = period.as_secs_f64() * 1e9 / frame.samples() as f64;
+            // Leader–follower: who follows (as last read), and room for our delayed part.
+            let duet = &mix.3.0;
+            let (mut partner, mut duet_seen) = (None::<String>, 0u64);
+            let mut mono = vec![0.0f32; frame.samples()];
+            let mut clicks = vec![0.0f32; frame.interleaved()];
             while !stop.load(Relaxed) {
                 if streams.is_empty()
                     && !mix.0.changed_since(streams_seen)
@@ -658,6 +949,46 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     // Someone came or went: keep what we have of those still here.
                     playing.retain(|id, _| streams.iter().any(|s| s.id == *id));
                 }
+                if metronome.running() || !streams.is_empty() {
+                    if sample_clock.time_of(written).is_none() {
+                        observe_at = written;
+                    }
+                    if written >= observe_at {
+                        // When the next sample we write will be heard: for a sound card, after
+                        // what it and its queue hold; otherwise on the loop's own schedule.
+                        let heard = if sink.paced() {
+                            monotonic_ns(Instant::now()) as f64
+                                + sink.delay().map_or(0.0, |d| d.as_secs_f64() * 1e9)
+                        } else {
+                            monotonic_ns(start) as f64 + written as f64 * ns_per_sample
+                        };
+                        sample_clock.observe(written, heard);
+                        observe_at = written + OBSERVE_EVERY_SAMPLES as u64;
+                    }
+                }
+                let version = duet.version.load(Relaxed);
+                if version != duet_seen
+                    && let Ok(p) = duet.partner.try_lock()
+                {
+                    partner = p.clone();
+                    duet_seen = version;
+                }
+                // The rings, while leader–follower is on (skipped for a frame if the engine is
+                // cutting a clip this instant; our part waits in its ring meanwhile).
+                let mut rings = if duet.on.load(Relaxed) {
+                    duet.rings.try_lock().ok()
+                } else {
+                    None
+                };
+                if let Some(Some(r)) = rings.as_deref_mut()
+                    && let Ok(mut rx) = duet.own_out.try_lock()
+                    && let Some(rx) = rx.as_mut()
+                {
+                    while let Ok(c) = rx.pop() {
+                        r.own.write_mono(c.at_ns, &c.mono[..c.len]);
+                    }
+                }
+                let heard_end = sample_clock.time_of(written + frame.samples() as u64);
                 for stream in &streams {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
                         playing.entry(stream.id)
@@ -666,13 +997,32 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         // engine holds it only while handing the stream over).
                         && let Some(audio) = stream.audio.try_lock().ok().and_then(|mut a| a.take())
                     {
-                        slot.insert((decoder, audio));
+                        slot.insert((decoder, audio, Timing::default()));
                     }
-                    let Some((decoder, audio)) = playing.get_mut(&stream.id) else {
+                    let Some((decoder, audio, timing)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
                     decoder.fill(audio.take_arrivals(), &mut one, &mut report, Instant::now());
                     audio.publish();
+                    let until = decoder.played_until(audio.buffer());
+                    if let Some(channel) = &stream.channel
+                        && let Some(captured_end) = timing.captured(channel, until)
+                    {
+                        if let Some(heard_end) = heard_end
+                            && let Some(change) = timing.heard(heard_end - captured_end)
+                        {
+                            channel.set_heard_after(timing.ear);
+                            if change && let Some(until) = until {
+                                channel.heard_changed(until, heard_end);
+                            }
+                        }
+                        if partner.as_deref() == Some(stream.who.as_str())
+                            && let Some(Some(r)) = rings.as_deref_mut()
+                        {
+                            let first = captured_end - frame.samples() as f64 * ns_per_sample;
+                            r.theirs.write_stereo(first, &one);
+                        }
+                    }
                     if stream.muted.load(Relaxed) {
                         one.fill(0.0);
                     }
@@ -699,23 +1049,46 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         shared = s;
                         clock_read_at = now + Duration::from_millis(100);
                     }
-                    if sample_clock.time_of(written).is_none() {
-                        observe_at = written;
-                    }
-                    if written >= observe_at {
-                        // When the next sample we write will be heard: for a sound card, after
-                        // what it and its queue hold; otherwise on the loop's own schedule.
-                        let heard = if sink.paced() {
-                            monotonic_ns(now) as f64
-                                + sink.delay().map_or(0.0, |d| d.as_secs_f64() * 1e9)
-                        } else {
-                            monotonic_ns(start) as f64 + written as f64 * ns_per_sample
-                        };
-                        sample_clock.observe(written, heard);
-                        observe_at = written + OBSERVE_EVERY_SAMPLES as u64;
-                    }
                     if let (Some(shared), Some(first)) = (shared, sample_clock.time_of(written)) {
                         metronome.render(&mut pcm, first, sample_clock.ns_per_sample(), &shared);
+                    }
+                }
+                let live = f32::from_bits(duet.live_gain.load(Relaxed));
+                if live > 0.0
+                    && let Some(Some(r)) = rings.as_deref()
+                    && let Some(first) = sample_clock.time_of(written)
+                    && let Some(delay) = live_delay(&mix, partner.as_deref(), &streams)
+                {
+                    // Our part as it was when the follower's, arriving now, was played to it.
+                    r.own.read(first - delay, &mut mono);
+                    for (pair, m) in pcm.chunks_exact_mut(2).zip(&mono) {
+                        pair[0] += m * live;
+                        pair[1] += m * live;
+                    }
+                }
+                drop(rings);
+                if let Ok(mut replay) = duet.replay.try_lock()
+                    && let Some((clip, at)) = replay.as_mut()
+                {
+                    let n = frame.samples().min(clip.len().saturating_sub(*at));
+                    for (i, pair) in pcm.chunks_exact_mut(2).take(n).enumerate() {
+                        let v = clip.own[*at + i] + clip.theirs[*at + i];
+                        pair[0] += v;
+                        pair[1] += v;
+                    }
+                    if duet.replay_clicks.load(Relaxed)
+                        && let Some(shared) = shared
+                    {
+                        clicks.fill(0.0);
+                        let first = clip.start_ns + *at as f64 * NOMINAL_NS_PER_SAMPLE;
+                        metronome.render(&mut clicks, first, NOMINAL_NS_PER_SAMPLE, &shared);
+                        for (o, c) in pcm.iter_mut().zip(&clicks).take(n * 2) {
+                            *o += c;
+                        }
+                    }
+                    *at += n;
+                    if *at >= clip.len() {
+                        *replay = None;
                     }
                 }
                 sink.write(&pcm);
@@ -735,6 +1108,72 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
     pub fn stop(self) -> Option<(S, PlayoutReport)> {
         self.worker.stop()
     }
+}
+
+/// Where a timed stream stands against its sender's clock, as the playout thread last read
+/// it from the link's channel (every 100 ms: it changes slowly), and its measured delay.
+#[derive(Default)]
+struct Timing {
+    estimate: Option<ClockEstimate>,
+    anchor: Option<(u32, u64)>,
+    read_at: Option<Instant>,
+    /// Their microphone to our ear, ns, smoothed over a few frames; and as last told.
+    ear: Option<f64>,
+    told: Option<f64>,
+}
+
+/// A change of the delay the sender is told of at once (the jitter buffer changed its depth).
+const TELL_CHANGE_NS: f64 = 0.5e6;
+
+/// How much of a new measure of the delay goes into the smoothed one, per frame.
+const EAR_ALPHA: f64 = 0.05;
+
+impl Timing {
+    /// When the sample stamped `until` (the stream's last one played, see
+    /// [`StreamDecoder::played_until`]) reached its sender's microphone, on our clock.
+    fn captured(&mut self, channel: &PeerChannelState, until: Option<u32>) -> Option<f64> {
+        let now = Instant::now();
+        if self.read_at.is_none_or(|r| now >= r) {
+            if let Some(e) = channel.try_estimate() {
+                self.estimate = e;
+            }
+            if let Some(a) = channel.try_anchor_in() {
+                self.anchor = a;
+            }
+            self.read_at = Some(now + Duration::from_millis(100));
+        }
+        let (anchor_ts, anchor_ns) = self.anchor?;
+        let since = f64::from(until?.wrapping_sub(anchor_ts) as i32);
+        Some(
+            self.estimate?
+                .local_at(anchor_ns as f64 + since * NOMINAL_NS_PER_SAMPLE),
+        )
+    }
+
+    /// A frame's delay, measured: whether it moved enough to tell the sender now (none if it
+    /// cannot be right).
+    fn heard(&mut self, ear: f64) -> Option<bool> {
+        // A stream's delay is never negative, nor anything like ten seconds: a stale anchor
+        // or a clock not settled yet.
+        if !(0.0..10e9).contains(&ear) {
+            return None;
+        }
+        self.ear = Some(self.ear.map_or(ear, |e| e + EAR_ALPHA * (ear - e)));
+        let change = self.told.is_none_or(|t| (ear - t).abs() > TELL_CHANGE_NS);
+        if change {
+            self.told = Some(ear);
+        }
+        Some(change)
+    }
+}
+
+/// The live monitor's delay of our part: how late the follower heard us (0 with the metronome,
+/// which they heard when we did), and how late we hear them.
+fn live_delay(mix: &Mix, partner: Option<&str>, streams: &[Arc<Stream>]) -> Option<f64> {
+    let stream = streams.iter().find(|s| Some(s.who.as_str()) == partner)?;
+    let channel = stream.channel.as_ref()?;
+    let shift = mix.alignment(Some(channel))?.shift_ns();
+    Some(shift + channel.heard_after()?.as_nanos() as f64)
 }
 
 /// Samples per channel in `d`.

@@ -89,6 +89,14 @@ impl StreamDecoder {
         (self.decoded - self.played) / CHANNELS
     }
 
+    /// The sender's RTP timestamp of the last sample of the frame just filled: how far the
+    /// jitter buffer has played, less what is decoded and still waiting here and what the
+    /// resampler holds (a stretched frame repeats what was played: the stream stands still).
+    pub fn played_until(&self, jitter: &JitterBuffer) -> Option<u32> {
+        let held = self.pending_samples() + self.resampler.output_delay();
+        Some(jitter.played_until()?.wrapping_sub(held as u32))
+    }
+
     /// Fills `out` (one playout frame, interleaved, to be played after the last) from the
     /// stream, at its sender's clock rate as far as it is known at `now`. While the buffer is
     /// still filling up, the rest of the frame is silence.

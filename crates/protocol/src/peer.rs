@@ -1,5 +1,5 @@
 //! Peer ↔ peer, over each WebRTC link's data channel (not through the room server): the clock
-//! exchange and the host's metronome. JSON text, one message each, the same in both directions.
+//! exchange, the host's metronome, and what each side's sound takes to reach the other's ear. JSON text, one message each, the same in both directions.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +17,17 @@ pub enum PeerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan: Option<MetronomePlan>,
     },
+    /// Where the sender's audio stream is: what decodes as the sample stamped `rtp_ts` (its RTP
+    /// timestamp, 48 kHz; the encoder's look-ahead included) reached the sender's microphone at
+    /// `at_ns` (the sender's monotonic clock). Sent once a second, so that the receiver knows
+    /// when what it plays was played.
+    AudioAnchor { rtp_ts: u32, at_ns: u64 },
+    /// The receiver heard what decodes as the sender's sample stamped `rtp_ts` at `at_ns` (the
+    /// receiver's monotonic clock): the leader learns when the follower heard what, and so how
+    /// late, on its own estimate of the follower's clock (the one that also places the
+    /// follower's part, so that an error in it cancels). Sent when the delay changes by half a
+    /// millisecond (the jitter buffer changed its depth), and the last again once a second.
+    Heard { rtp_ts: u32, at_ns: u64 },
 }
 
 /// How strongly a beat of the bar clicks.
