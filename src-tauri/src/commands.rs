@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
-    BeatView, ChatView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
+    BeatView, ChatView, DuetView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
     PitchView, QuestionState, QuestionView, SearchHitView,
 };
 use serde::{Deserialize, Serialize};
@@ -651,6 +651,45 @@ pub async fn tuner(state: S<'_>, reference_hz: f64) -> AppResult<Vec<PitchView>>
 #[specta::specta]
 pub async fn metronome_beat(state: S<'_>) -> AppResult<Option<BeatView>> {
     with_session(&state, async |s| Ok(s.metronome_beat())).await
+}
+
+/// As host: leader–follower playing with the student (`on`), or not.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_leader_follower(state: S<'_>, on: bool) -> AppResult<()> {
+    with_session(&state, async |s| s.set_leader_follower(on)).await
+}
+
+/// Our own part in our ears, delayed to meet the follower's as it arrives.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_duet_live(state: S<'_>, on: bool) -> AppResult<()> {
+    with_session(&state, async |s| {
+        s.set_duet_live(on);
+        Ok(())
+    })
+    .await
+}
+
+/// Plays the last `seconds` of the duet, aligned (`None` stops a replay).
+#[tauri::command]
+#[specta::specta]
+pub async fn replay_duet(state: S<'_>, seconds: Option<f64>) -> AppResult<()> {
+    with_session(&state, async |s| match seconds {
+        Some(secs) => s.replay_duet(secs),
+        None => {
+            s.stop_duet_replay();
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Where leader–follower playing stands, while it is on.
+#[tauri::command]
+#[specta::specta]
+pub async fn duet(state: S<'_>) -> AppResult<Option<DuetView>> {
+    with_session(&state, async |s| Ok(s.duet())).await
 }
 
 #[tauri::command]

@@ -50,6 +50,10 @@ pub enum ErrorCode {
     LocalServer,
     /// The room server refused for another reason (message says which).
     Refused,
+    /// Leader–follower needs someone to follow.
+    NoFollower,
+    /// The follower has not said yet how late it hears us (the aligned replay waits for it).
+    NotMeasured,
     Internal,
 }
 

@@ -10,8 +10,8 @@ use crate::store_worker::StoreWorker;
 use crate::sync::lock;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
 use crate::view::{
-    BeatView, CameraStatus, KnockView, LessonView, MetronomeView, ParticipantView, PeerLevel,
-    PeerStatsView, PitchView,
+    BeatView, CameraStatus, DuetView, KnockView, LessonView, MetronomeView, ParticipantView,
+    PeerLevel, PeerStatsView, PitchView,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -348,6 +348,67 @@ impl Session {
             .unwrap_or(0),
             ms_into_beat: (into_ns / 1e6).clamp(0.0, beat_ns / 1e6),
             beat_ms: beat_ns / 1e6,
+        })
+    }
+
+    /// As host: leader–follower playing with the first student (`on`), or not.
+    pub fn set_leader_follower(&self, on: bool) -> AppResult<()> {
+        if !on {
+            self.handle.set_leader_follower(None);
+            return Ok(());
+        }
+        let follower = lock(&self.live)
+            .view
+            .others
+            .iter()
+            .find(|o| o.role == crate::view::Role::Student)
+            .map(|o| PeerId(o.peer.clone()));
+        let Some(follower) = follower else {
+            return Err(AppError::new(
+                crate::error::ErrorCode::NoFollower,
+                "no student is here to play along",
+            ));
+        };
+        self.handle.set_leader_follower(Some(&follower));
+        Ok(())
+    }
+
+    /// Our own part in our ears, delayed to meet the follower's (`on`), or not.
+    pub fn set_duet_live(&self, on: bool) {
+        self.handle.set_duet_live(if on { 1.0 } else { 0.0 });
+    }
+
+    /// Plays the last `seconds` (1–30) of the duet, aligned; the lesson goes on.
+    pub fn replay_duet(&self, seconds: f64) -> AppResult<()> {
+        if !(1.0..=30.0).contains(&seconds) {
+            return Err(AppError::invalid("a replay is 1–30 s"));
+        }
+        use tutti_media::pipeline::DuetError;
+        self.handle.replay_duet(seconds).map(|_| ()).map_err(|e| {
+            let code = match e {
+                DuetError::Off => crate::error::ErrorCode::NoFollower,
+                DuetError::NotMeasured | DuetError::Nothing => crate::error::ErrorCode::NotMeasured,
+            };
+            AppError::new(code, e.to_string())
+        })
+    }
+
+    pub fn stop_duet_replay(&self) {
+        self.handle.stop_duet_replay();
+    }
+
+    /// Where leader–follower playing stands (none: off).
+    pub fn duet(&self) -> Option<DuetView> {
+        let ms = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+        self.handle.duet().map(|d| DuetView {
+            partner: d.partner,
+            follow_metronome: d.follow == tutti_media::duet::Follow::Metronome,
+            they_hear_after_ms: ms(d.they_hear_after),
+            we_hear_after_ms: ms(d.we_hear_after),
+            shift_ms: ms(d.shift),
+            live_delay_ms: ms(d.live_delay),
+            live: d.live,
+            replaying: d.replaying,
         })
     }
 

@@ -394,6 +394,27 @@ pub struct BeatView {
     pub beat_ms: f64,
 }
 
+/// Leader–follower playing, as the teacher leads: who follows, how late each hears the other,
+/// and how the follower's part is placed.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct DuetView {
+    /// Who follows (their peer id).
+    pub partner: String,
+    /// The follower plays with the metronome (placed at the shared time), else with us
+    /// (placed back by how late they heard us).
+    pub follow_metronome: bool,
+    /// Our microphone to their ear, as they measured it.
+    pub they_hear_after_ms: Option<f64>,
+    /// Their microphone to our ear, as we measure it.
+    pub we_hear_after_ms: Option<f64>,
+    /// How far back their part is shifted.
+    pub shift_ms: Option<f64>,
+    /// How long the live monitor delays our own part: both ways round.
+    pub live_delay_ms: Option<f64>,
+    pub live: bool,
+    pub replaying: bool,
+}
+
 /// How loud what we hear from one participant is, 0–1 (peak, falling off).
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct PeerLevel {
@@ -420,6 +441,9 @@ pub struct PeerStatsView {
     /// Their clock against ours (the shared clock), ms, and its statistical error.
     pub clock_offset_ms: Option<f64>,
     pub clock_uncertainty_ms: Option<f64>,
+    /// Their microphone to our ear, measured sample for sample (once their stream and clock
+    /// are known): what `one_way_ms` estimates.
+    pub heard_after_ms: Option<f64>,
 }
 
 impl From<&tutti_lesson::PeerStats> for PeerStatsView {
@@ -437,6 +461,7 @@ impl From<&tutti_lesson::PeerStats> for PeerStatsView {
             level: s.level,
             clock_offset_ms: s.clock_offset_ms,
             clock_uncertainty_ms: s.clock_uncertainty_ms,
+            heard_after_ms: s.heard_after_ms,
         }
     }
 }

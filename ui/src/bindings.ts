@@ -50,6 +50,14 @@ export const commands = {
 	metronomeBeat: () => typedError<BeatView | null, AppError>(__TAURI_INVOKE("metronome_beat")),
 	/**  The tuner: our own pitch and each participant's, against the reference A (415–466 Hz). */
 	tuner: (referenceHz: number | null) => typedError<PitchView[], AppError>(__TAURI_INVOKE("tuner", { referenceHz })),
+	/**  As host: leader–follower playing with the student (`on`), or not. */
+	setLeaderFollower: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_leader_follower", { on })),
+	/**  Our own part in our ears, delayed to meet the follower's as it arrives. */
+	setDuetLive: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_duet_live", { on })),
+	/**  Plays the last `seconds` of the duet, aligned (`None` stops a replay). */
+	replayDuet: (seconds: number | null) => typedError<null, AppError>(__TAURI_INVOKE("replay_duet", { seconds })),
+	/**  Where leader–follower playing stands, while it is on. */
+	duet: () => typedError<DuetView_Serialize | null, AppError>(__TAURI_INVOKE("duet")),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */
 	leaveLesson: (end: boolean) => typedError<null, AppError>(__TAURI_INVOKE("leave_lesson", { end })),
@@ -161,6 +169,60 @@ export type DeviceList_Serialize = {
 	audio_error: AppError | null,
 };
 
+/**
+ *  Leader–follower playing, as the teacher leads: who follows, how late each hears the other,
+ *  and how the follower's part is placed.
+ */
+export type DuetView = DuetView_Serialize | DuetView_Deserialize;
+
+/**
+ *  Leader–follower playing, as the teacher leads: who follows, how late each hears the other,
+ *  and how the follower's part is placed.
+ */
+export type DuetView_Deserialize = {
+	/**  Who follows (their peer id). */
+	partner: string,
+	/**
+	 *  The follower plays with the metronome (placed at the shared time), else with us
+	 *  (placed back by how late they heard us).
+	 */
+	follow_metronome: boolean,
+	/**  Our microphone to their ear, as they measured it. */
+	they_hear_after_ms?: number | null,
+	/**  Their microphone to our ear, as we measure it. */
+	we_hear_after_ms?: number | null,
+	/**  How far back their part is shifted. */
+	shift_ms?: number | null,
+	/**  How long the live monitor delays our own part: both ways round. */
+	live_delay_ms?: number | null,
+	live: boolean,
+	replaying: boolean,
+};
+
+/**
+ *  Leader–follower playing, as the teacher leads: who follows, how late each hears the other,
+ *  and how the follower's part is placed.
+ */
+export type DuetView_Serialize = {
+	/**  Who follows (their peer id). */
+	partner: string,
+	/**
+	 *  The follower plays with the metronome (placed at the shared time), else with us
+	 *  (placed back by how late they heard us).
+	 */
+	follow_metronome: boolean,
+	/**  Our microphone to their ear, as they measured it. */
+	they_hear_after_ms: number | null,
+	/**  Their microphone to our ear, as we measure it. */
+	we_hear_after_ms: number | null,
+	/**  How far back their part is shifted. */
+	shift_ms: number | null,
+	/**  How long the live monitor delays our own part: both ways round. */
+	live_delay_ms: number | null,
+	live: boolean,
+	replaying: boolean,
+};
+
 export type ErrorCode = 
 /**  The room server cannot be reached (or went away). */
 "server_unreachable" | 
@@ -202,7 +264,11 @@ export type ErrorCode =
 /**  The room server this app runs for "host on this computer" could not start. */
 "local_server" | 
 /**  The room server refused for another reason (message says which). */
-"refused" | "internal";
+"refused" | 
+/**  Leader–follower needs someone to follow. */
+"no_follower" | 
+/**  The follower has not said yet how late it hears us (the aligned replay waits for it). */
+"not_measured" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -464,6 +530,11 @@ export type PeerStatsView_Deserialize = {
 	/**  Their clock against ours (the shared clock), ms, and its statistical error. */
 	clock_offset_ms?: number | null,
 	clock_uncertainty_ms?: number | null,
+	/**
+	 *  Their microphone to our ear, measured sample for sample (once their stream and clock
+	 *  are known): what `one_way_ms` estimates.
+	 */
+	heard_after_ms?: number | null,
 };
 
 /**  How the connection to one participant is doing, for the connection indicator. */
@@ -484,6 +555,11 @@ export type PeerStatsView_Serialize = {
 	/**  Their clock against ours (the shared clock), ms, and its statistical error. */
 	clock_offset_ms: number | null,
 	clock_uncertainty_ms: number | null,
+	/**
+	 *  Their microphone to our ear, measured sample for sample (once their stream and clock
+	 *  are known): what `one_way_ms` estimates.
+	 */
+	heard_after_ms: number | null,
 };
 
 export type PictureRequest = {

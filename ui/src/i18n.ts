@@ -154,6 +154,19 @@ const en = {
   tuner: "Tuner",
   referenceA: "A =",
   noPitch: "no note",
+  leaderFollower: "Leader–follower",
+  leadStudent: "The student plays along with me",
+  follows: "follows you",
+  hearsYouAfter: "hears you",
+  youHearAfter: "you hear them",
+  alignedToBeat: "placed on the beat they heard",
+  shiftedBack: "their part shifted back",
+  replayAligned: "Replay the last 10 s, aligned",
+  stopReplay: "Stop the replay",
+  hearYourselfDelayed: "Hear yourself delayed to meet them",
+  leaderFollowerHelp:
+    "Between distant cities no two people can play in lockstep. Lead, and the student plays along with what reaches them: you hear the duet as they played it.",
+  measured: "measured",
 } as const;
 
 export type Key = keyof typeof en;
@@ -308,6 +321,19 @@ const ko: Record<Key, string> = {
   tuner: "튜너",
   referenceA: "기준 A =",
   noPitch: "음 없음",
+  leaderFollower: "리더–팔로워",
+  leadStudent: "학생이 내 연주에 맞춰 연주",
+  follows: "님이 따라 연주 중",
+  hearsYouAfter: "내 소리를 듣는 지연",
+  youHearAfter: "내가 듣는 지연",
+  alignedToBeat: "학생이 들은 박에 맞춤",
+  shiftedBack: "학생 파트를 앞당김",
+  replayAligned: "마지막 10초를 맞춰서 다시 듣기",
+  stopReplay: "다시 듣기 정지",
+  hearYourselfDelayed: "내 소리를 학생에 맞춰 늦춰 듣기",
+  leaderFollowerHelp:
+    "먼 도시 사이에서는 두 사람이 동시에 맞춰 연주할 수 없습니다. 선생님이 이끌고 학생은 들리는 대로 따라 연주하면, 학생이 연주한 그대로의 합주를 들을 수 있습니다.",
+  measured: "측정",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {
@@ -338,6 +364,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     store: "Your lessons could not be saved (is the disk full?).",
     local_server: "The room server on this computer could not start.",
     refused: "The room server refused.",
+    no_follower: "No student is here to play along.",
+    not_measured: "Not yet: the student's side has not measured how late it hears you. Try again in a moment.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -366,6 +394,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     store: "수업 기록을 저장할 수 없습니다(디스크가 가득 찼나요?).",
     local_server: "이 컴퓨터의 룸 서버를 시작할 수 없습니다.",
     refused: "룸 서버가 거부했습니다.",
+    no_follower: "따라 연주할 학생이 없습니다.",
+    not_measured: "아직 학생 쪽에서 지연을 측정하지 못했습니다. 잠시 후 다시 시도하세요.",
     internal: "문제가 생겼습니다.",
   },
 };

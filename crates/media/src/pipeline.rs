@@ -1119,11 +1119,13 @@ struct Timing {
     read_at: Option<Instant>,
     /// Their microphone to our ear, ns, smoothed over a few frames; and as last told.
     ear: Option<f64>,
-    told: Option<f64>,
+    told: Option<(f64, Instant)>,
 }
 
 /// A change of the delay the sender is told of at once (the jitter buffer changed its depth).
 const TELL_CHANGE_NS: f64 = 0.5e6;
+/// Changes are told no more often than this: the channel also carries the clock exchange.
+const TELL_AT_MOST_EVERY: Duration = Duration::from_millis(250);
 
 /// How much of a new measure of the delay goes into the smoothed one, per frame.
 const EAR_ALPHA: f64 = 0.05;
@@ -1159,9 +1161,12 @@ impl Timing {
             return None;
         }
         self.ear = Some(self.ear.map_or(ear, |e| e + EAR_ALPHA * (ear - e)));
-        let change = self.told.is_none_or(|t| (ear - t).abs() > TELL_CHANGE_NS);
+        let now = Instant::now();
+        let change = self.told.is_none_or(|(t, at)| {
+            (ear - t).abs() > TELL_CHANGE_NS && now >= at + TELL_AT_MOST_EVERY
+        });
         if change {
-            self.told = Some(ear);
+            self.told = Some((ear, now));
         }
         Some(change)
     }

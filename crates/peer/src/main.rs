@@ -44,6 +44,8 @@ enum Command {
         report_clock: bool,
         #[command(flatten)]
         metronome: MetronomeArgs,
+        #[command(flatten)]
+        duet: DuetArgs,
     },
     /// Knocks with an invite code and takes part once admitted.
     Join {
@@ -65,6 +67,10 @@ enum Command {
         /// Once admitted, say this in the chat (may be given more than once).
         #[arg(long)]
         chat: Vec<String>,
+        /// Play along in perfect time: answer every click heard with a click sent at the
+        /// instant it was heard (in place of `--source`), for measuring leader–follower.
+        #[arg(long)]
+        answer_clicks: bool,
     },
     /// Benchmarks.
     #[command(subcommand)]
@@ -108,6 +114,21 @@ struct MetronomeArgs {
     /// Bars counted in.
     #[arg(long, default_value_t = 1)]
     count_in: u8,
+}
+
+/// Leader–follower playing, as the host leads.
+#[derive(Debug, Args)]
+struct DuetArgs {
+    /// Lead: the first participant heard follows, and the last half-minute of both parts is
+    /// kept, the follower's placed back by how late it heard us.
+    #[arg(long)]
+    lead: bool,
+    /// At the end, write the last `--duet-seconds` of the duet, aligned, to this WAV file
+    /// (left: our part; right: the follower's). Implies `--lead`.
+    #[arg(long)]
+    duet_replay: Option<std::path::PathBuf>,
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    duet_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -279,7 +300,8 @@ async fn main() -> anyhow::Result<()> {
             title,
             report_clock,
             metronome,
-        } => host(common, &title, report_clock, metronome).await,
+            duet,
+        } => host(common, &title, report_clock, metronome, duet).await,
         Command::Join {
             code,
             common,
@@ -288,6 +310,7 @@ async fn main() -> anyhow::Result<()> {
             impair,
             ask,
             chat,
+            answer_clicks,
         } => {
             let role = match role {
                 RoleArg::Student => JoinRole::Student,
@@ -297,7 +320,12 @@ async fn main() -> anyhow::Result<()> {
                 questions: ask,
                 chat,
             };
-            join(common, &code, role, detect_clicks, impair.as_deref(), said).await
+            let how = JoinHow {
+                role,
+                detect_clicks,
+                answer_clicks,
+            };
+            join(common, &code, how, impair.as_deref(), said).await
         }
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
@@ -308,6 +336,13 @@ async fn main() -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || jack_tap::run(seconds)).await?
         }
     }
+}
+
+/// How a peer takes part.
+struct JoinHow {
+    role: JoinRole,
+    detect_clicks: bool,
+    answer_clicks: bool,
 }
 
 /// What a joining peer says once admitted.
@@ -327,6 +362,7 @@ async fn host(
     title: &str,
     report_clock: bool,
     metronome: MetronomeArgs,
+    duet: DuetArgs,
 ) -> anyhow::Result<()> {
     let music = common.music()?;
     // Sound first: a source or file that cannot be used must not leave behind a lesson (and an
@@ -351,7 +387,11 @@ async fn host(
     if report_clock && let Some(started) = lesson.audio_started() {
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
-    follow(&mut lesson, common.seconds, common.stats_every).await;
+    let lead = duet.lead || duet.duet_replay.is_some();
+    follow(&mut lesson, common.seconds, common.stats_every, lead).await;
+    if let Some(path) = &duet.duet_replay {
+        write_duet(&lesson, path, duet.duet_seconds)?;
+    }
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;
@@ -360,14 +400,50 @@ async fn host(
     Ok(())
 }
 
+/// Writes the last `seconds` of the duet, aligned, to `path` (left: our part, right: the
+/// follower's), and says how it was aligned.
+fn write_duet(lesson: &Lesson, path: &std::path::Path, seconds: f64) -> anyhow::Result<()> {
+    let (clip, alignment) = lesson
+        .handle()
+        .duet_clip(seconds)
+        .context("the aligned duet")?;
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: tutti_media::SAMPLE_RATE,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec)
+        .with_context(|| format!("writing {}", path.display()))?;
+    for (a, b) in clip.own.iter().zip(&clip.theirs) {
+        w.write_sample(*a)?;
+        w.write_sample(*b)?;
+    }
+    w.finalize()?;
+    say(&format!(
+        "duet: {}",
+        serde_json::json!({
+            "file": path,
+            "seconds": clip.len() as f64 / f64::from(tutti_media::SAMPLE_RATE),
+            "follow": format!("{:?}", alignment.follow).to_lowercase(),
+            "heard_after_ms": alignment.heard_after_ns / 1e6,
+        })
+    ));
+    Ok(())
+}
+
 async fn join(
     common: Common,
     code: &str,
-    role: JoinRole,
-    detect_clicks: bool,
+    how: JoinHow,
     impair: Option<&str>,
     said: Said,
 ) -> anyhow::Result<()> {
+    let JoinHow {
+        role,
+        detect_clicks,
+        answer_clicks,
+    } = how;
     let music = common.music()?;
     let mut engine = common.engine(AdmitPolicy::Manual)?;
     let _impairment = match impair {
@@ -387,7 +463,12 @@ async fn join(
     } else {
         common.sink()?
     };
-    let source = common.source()?;
+    let (sink, source): (Box<dyn AudioSink>, Box<dyn AudioSource>) = if answer_clicks {
+        let (ear, mic) = tutti_media::answer::answerer(sink);
+        (Box::new(ear), Box::new(mic))
+    } else {
+        (sink, common.source()?)
+    };
     let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
     tracing::info!(lesson = %lesson.info.title, "admitted");
     lesson.start_audio(source, sink, music)?;
@@ -411,7 +492,7 @@ async fn join(
             .await
             .context("chatting")?;
     }
-    follow(&mut lesson, common.seconds, common.stats_every).await;
+    follow(&mut lesson, common.seconds, common.stats_every, false).await;
     if let (Some(watch), true) = (&watch, common.video_report) {
         say(&watch.report());
     }
@@ -450,7 +531,9 @@ async fn join(
 /// Logs the lesson's events until the time is up, Ctrl-C, or the lesson is over for us.
 /// Follows the lesson until `seconds` have passed, Ctrl-C, or its end; with `report_every`,
 /// prints the statistics of everyone heard that often on the way.
-async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<f64>) {
+/// With `lead`, the first participant heard follows us (leader–follower playing).
+async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<f64>, lead: bool) {
+    let mut follower = None;
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut every = tokio::time::interval(Duration::from_secs_f64(
         report_every.unwrap_or(3600.0).max(0.1),
@@ -483,6 +566,11 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 Some(LessonEvent::Hearing(p)) => {
                     tracing::info!(peer = %p, "hearing");
                     say(&format!("hearing: {p}"));
+                    if lead && follower.is_none() {
+                        lesson.handle().set_leader_follower(Some(&p));
+                        say(&format!("leading: {p}"));
+                        follower = Some(p);
+                    }
                 }
                 Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
@@ -633,6 +721,8 @@ async fn print_peer_stats(lesson: &Lesson) {
             "path": path,
             "rtt_ms": p.rtt_ms,
             "one_way_ms": p.one_way_ms,
+            "heard_after_ms": p.heard_after_ms,
+            "they_hear_after_ms": p.they_hear_after_ms,
             "devices_ms": p.devices_ms,
             "level": p.level,
             "concealed_pct": p.concealed_pct,

@@ -114,8 +114,7 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         let mut c = env.command(me.to_str().unwrap_or("tutti-peer"));
         c.args(role)
             .args(["--server", &url, "--frame-ms", &frame, "--udp", "127.0.0.1"])
-            .args(["--device-buffer", &buffer, "--source", "silence"])
-            .args(["--speaker", speaker, "--seconds", &total.to_string()])
+            .args(["--device-buffer", &buffer, "--speaker", speaker])
             .stdout(Stdio::piped())
             .env(
                 "RUST_LOG",
@@ -124,11 +123,14 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
             );
         c
     };
-    let bpm = args.bpm.to_string();
-    let mut host = spawn(&mut peer(
-        &["host", "--name", "teacher", "--metronome", &bpm],
-        "TuttiHostSpeaker",
-    ))?;
+    let (bpm, total) = (args.bpm.to_string(), total.to_string());
+    let mut host = spawn(
+        peer(
+            &["host", "--name", "teacher", "--metronome", &bpm],
+            "TuttiHostSpeaker",
+        )
+        .args(["--source", "silence", "--seconds", &total]),
+    )?;
     let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
     let code = line_with(&mut host_out, "invite: ").await?;
     let impair = format!("delay={},jitter={}", args.delay_ms, args.jitter_ms);
@@ -138,6 +140,10 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
             &impair,
             "--stats-every",
             "0.5",
+            "--source",
+            "silence",
+            "--seconds",
+            &total,
         ]),
     )?;
     let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
@@ -172,6 +178,10 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         let _ = c.start_kill();
     }
     let seen = offsets.await.unwrap_or_default();
+    // Leader–follower, with its own pair of processes on the same server and speakers.
+    let _ = host.wait().await;
+    let _ = student.wait().await;
+    let answers = aligned_replay(&args, &peer).await;
     let _ = server.start_kill();
     let _ = server.wait().await;
     let _ = std::fs::remove_dir_all(&data);
@@ -217,6 +227,15 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         eprintln!(
             "tuner: pure tones (65 Hz–2 kHz) worst {tuner_pure:.3} cents; a bowed string with ±20-cent vibrato p95 {tuner_bowed:.2} cents; an answer {tuner_ms:.1} ms after the sound"
         );
+        match &answers {
+            Ok(d) => eprintln!(
+                "leader–follower: {} of the student's answers in the teacher's aligned replay, p50 {:.3} ms, p99 {:.3} ms from the teacher's clicks",
+                d.len(),
+                p_abs(d, 0.5).unwrap_or(f64::NAN),
+                p_abs(d, 0.99).unwrap_or(f64::NAN)
+            ),
+            Err(e) => eprintln!("leader–follower: not measured: {e:#}"),
+        }
         let shown: Vec<String> = diffs.iter().map(|d| format!("{d:+.2}")).collect();
         eprintln!(
             "student minus host, ms, click by click: {}",
@@ -236,14 +255,71 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         "clock_error_p99_ms": r3(p_abs(&clock_errors, 0.99)),
         "clock_uncertainty_ms": r3(uncertainty),
         "drift_hour_offset_ms": r3(Some(drift)),
-        // Not built yet (leader–follower's aligned replay).
-        "aligned_replay_p99_ms": null,
+        "aligned_replay_p50_ms": r3(answers.as_ref().ok().and_then(|d| p_abs(d, 0.5))),
+        "aligned_replay_p99_ms": r3(answers.as_ref().ok().and_then(|d| p_abs(d, 0.99))),
+        "aligned_replay_clicks": answers.as_ref().map_or(0, Vec::len),
         "tuner_pure_cents": r3(Some(tuner_pure)),
         "tuner_bowed_cents": r3(Some(tuner_bowed)),
         "tuner_ms": r3(Some(tuner_ms)),
     });
     println!("{line}");
     Ok(())
+}
+
+/// Leader–follower through the same speakers and path: the teacher plays clicks every half
+/// second, the student (`--answer-clicks`) answers each at the instant it hears it; the
+/// teacher's aligned replay of the last `seconds` is written to a file. For each of the
+/// teacher's clicks in it, how far the student's answer is (ms).
+async fn aligned_replay(
+    args: &TogetherArgs,
+    peer: &dyn Fn(&[&str], &str) -> tokio::process::Command,
+) -> anyhow::Result<Vec<f64>> {
+    let dir = std::env::temp_dir().join(format!("tutti-duet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let wav = dir.join("duet.wav");
+    let run = args.settle + args.seconds.min(30.0) + 4.0;
+    let (wav_s, run_s, secs) = (
+        wav.to_string_lossy().into_owned(),
+        run.to_string(),
+        args.seconds.min(30.0).to_string(),
+    );
+    let mut host_cmd = peer(&["host", "--name", "teacher"], "TuttiHostSpeaker");
+    host_cmd.args(["--source", "clicks:500", "--duet-replay", &wav_s]);
+    host_cmd.args(["--duet-seconds", &secs, "--seconds", &run_s]);
+    let mut host = spawn(&mut host_cmd)?;
+    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
+    let code = line_with(&mut host_out, "invite: ").await?;
+    let impair = format!("delay={},jitter={}", args.delay_ms, args.jitter_ms);
+    let mut student = spawn(
+        peer(&["join", &code, "--name", "student"], "TuttiStudentSpeaker").args([
+            "--impair",
+            &impair,
+            "--answer-clicks",
+            "--seconds",
+            &run_s,
+        ]),
+    )?;
+    line_with(&mut host_out, "leading: ").await?;
+    // The host writes the duet as it leaves, `run` seconds after it started.
+    let _ = tokio::time::timeout(Duration::from_secs_f64(run + 30.0), host.wait()).await;
+    let _ = host.start_kill();
+    let said = line_with(&mut host_out, "duet: ").await;
+    let _ = student.start_kill();
+    let _ = student.wait().await;
+    said?;
+    let mut r = hound::WavReader::open(&wav)?;
+    let rec: Vec<f32> = r.samples::<f32>().collect::<Result<_, _>>()?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let edge = SAMPLE_RATE as usize / 50;
+    let teacher: Vec<usize> = onsets(&rec, 2, 0)
+        .into_iter()
+        .filter(|&c| c + edge < rec.len() / 2)
+        .collect();
+    let (diffs, missing) = pair(&teacher, &onsets(&rec, 2, 1), 500.0);
+    if diffs.is_empty() {
+        bail!("no answers in the aligned replay ({missing} clicks unanswered)");
+    }
+    Ok(diffs)
 }
 
 /// The tuner against synthetic sounds: the worst error on pure tones across 65 Hz–2 kHz, the

@@ -9,6 +9,7 @@ import { SidePanel } from "../components/SidePanel";
 import { LevelMeter } from "../components/LevelMeter";
 import { Metronome } from "../components/Metronome";
 import { Tuner } from "../components/Tuner";
+import { Duet } from "../components/Duet";
 
 export function Lesson(props: {
   view: LessonView;
@@ -104,6 +105,7 @@ export function Lesson(props: {
         </div>
         {(view.host || view.metronome) && <Metronome view={view} />}
         {tuner && <Tuner view={view} />}
+        {view.host && view.others.some((o) => o.role === "student") && <Duet view={view} />}
         <ErrorLine error={error} />
         <div className="controls">
           <button
@@ -179,13 +181,18 @@ export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerS
   if (!stats || stats.one_way_ms === null) {
     return <span className="conn muted">{t("connecting")}</span>;
   }
-  const ms = stats.one_way_ms;
+  // Measured sample for sample once known; estimated before.
+  const measured = stats.heard_after_ms ?? null;
+  const ms = measured ?? stats.one_way_ms;
   const loss = stats.loss_pct ?? 0;
   const quality = ms > 60 || loss > 3 ? "bad" : ms > 30 || loss > 1 ? "fair" : "good";
   return (
     <span className={`conn ${quality}`} data-testid={`conn-${who.peer}`}>
       ● {t("oneWay")} {Math.round(ms)} ms
-      {stats.devices_ms != null && ` (${t("soundCards")} ${Math.round(stats.devices_ms)} ms)`} ·{" "}
+      {measured != null
+        ? ` (${t("measured")})`
+        : stats.devices_ms != null && ` (${t("soundCards")} ${Math.round(stats.devices_ms)} ms)`}{" "}
+      ·{" "}
       {t("buffer")} {Math.round(stats.buffer_ms ?? 0)} ms
       {loss > 0 && ` · ${t("loss")} ${loss.toFixed(1)} %`}
       {(stats.concealed_pct ?? 0) >= 0.1 &&
