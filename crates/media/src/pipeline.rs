@@ -1006,15 +1006,14 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     audio.publish();
                     let until = decoder.played_until(audio.buffer());
                     if let Some(channel) = &stream.channel
-                        && let Some(captured_end) = timing.captured(channel, until)
+                        && let Some(until) = until
+                        && let Some(captured_end) = timing.captured(channel, Some(until))
                     {
-                        if let Some(heard_end) = heard_end
-                            && let Some(change) = timing.heard(heard_end - captured_end)
-                        {
-                            channel.set_heard_after(timing.ear);
-                            if change && let Some(until) = until {
-                                channel.heard_changed(until, heard_end);
+                        if let Some(heard_end) = heard_end {
+                            if let Some((ts, at)) = timing.heard(until, heard_end, captured_end) {
+                                channel.heard_changed(ts, at);
                             }
+                            channel.set_heard_after(timing.ear);
                         }
                         if partner.as_deref() == Some(stream.who.as_str())
                             && let Some(Some(r)) = rings.as_deref_mut()
@@ -1120,6 +1119,8 @@ struct Timing {
     /// Their microphone to our ear, ns, smoothed over a few frames; and as last told.
     ear: Option<f64>,
     told: Option<(f64, Instant)>,
+    /// The first frame of a change not told yet: its timestamp, when heard, its delay.
+    change: Option<(u32, f64, f64)>,
 }
 
 /// A change of the delay the sender is told of at once (the jitter buffer changed its depth).
@@ -1152,23 +1153,34 @@ impl Timing {
         )
     }
 
-    /// A frame's delay, measured: whether it moved enough to tell the sender now (none if it
-    /// cannot be right).
-    fn heard(&mut self, ear: f64) -> Option<bool> {
+    /// The frame whose last sample, stamped `until`, is heard at `heard_end` and was played
+    /// at `captured_end`: its delay. Returns what to tell the sender now (the first frame of a
+    /// change of the delay, which holds from that frame on), if anything.
+    fn heard(&mut self, until: u32, heard_end: f64, captured_end: f64) -> Option<(u32, f64)> {
+        let ear = heard_end - captured_end;
         // A stream's delay is never negative, nor anything like ten seconds: a stale anchor
         // or a clock not settled yet.
         if !(0.0..10e9).contains(&ear) {
             return None;
         }
         self.ear = Some(self.ear.map_or(ear, |e| e + EAR_ALPHA * (ear - e)));
-        let now = Instant::now();
-        let change = self.told.is_none_or(|(t, at)| {
-            (ear - t).abs() > TELL_CHANGE_NS && now >= at + TELL_AT_MOST_EVERY
-        });
-        if change {
-            self.told = Some((ear, now));
+        let told = self.told.map(|(t, _)| t);
+        if told.is_none_or(|t| (ear - t).abs() > TELL_CHANGE_NS) {
+            // Where it changed, kept until it may be told.
+            self.change.get_or_insert((until, heard_end, ear));
+        } else {
+            self.change = None;
         }
-        Some(change)
+        let now = Instant::now();
+        if self
+            .told
+            .is_some_and(|(_, at)| now < at + TELL_AT_MOST_EVERY)
+        {
+            return None;
+        }
+        let (ts, at, ear) = self.change.take()?;
+        self.told = Some((ear, now));
+        Some((ts, at))
     }
 }
 

@@ -124,28 +124,27 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
         c
     };
     let (bpm, total) = (args.bpm.to_string(), total.to_string());
-    let mut host = spawn(
-        peer(
-            &["host", "--name", "teacher", "--metronome", &bpm],
-            "TuttiHostSpeaker",
-        )
-        .args(["--source", "silence", "--seconds", &total]),
-    )?;
-    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
-    let code = line_with(&mut host_out, "invite: ").await?;
-    let impair = format!("delay={},jitter={}", args.delay_ms, args.jitter_ms);
-    let mut student = spawn(
-        peer(&["join", &code, "--name", "student"], "TuttiStudentSpeaker").args([
-            "--impair",
-            &impair,
+    let (mut host, _host_out, mut student) = host_and_student(
+        &args,
+        &peer,
+        &[
+            "--metronome",
+            &bpm,
+            "--source",
+            "silence",
+            "--seconds",
+            &total,
+        ],
+        &[
             "--stats-every",
             "0.5",
             "--source",
             "silence",
             "--seconds",
             &total,
-        ]),
-    )?;
+        ],
+    )
+    .await?;
     let mut student_out = BufReader::new(student.stdout.take().context("student stdout")?).lines();
     line_with(&mut student_out, "metronome: ").await?;
     // The student's clock estimates, as it reports them every half second.
@@ -266,6 +265,28 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// A host (`host_args` added) and a student who joins it through the impaired path
+/// (`student_args` added): the two processes and the host's output after its invite.
+async fn host_and_student(
+    args: &TogetherArgs,
+    peer: &dyn Fn(&[&str], &str) -> tokio::process::Command,
+    host_args: &[&str],
+    student_args: &[&str],
+) -> anyhow::Result<(tokio::process::Child, Lines, tokio::process::Child)> {
+    let mut host = spawn(peer(&["host", "--name", "teacher"], "TuttiHostSpeaker").args(host_args))?;
+    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
+    let code = line_with(&mut host_out, "invite: ").await?;
+    let impair = format!("delay={},jitter={}", args.delay_ms, args.jitter_ms);
+    let student = spawn(
+        peer(&["join", &code, "--name", "student"], "TuttiStudentSpeaker")
+            .args(["--impair", &impair])
+            .args(student_args),
+    )?;
+    Ok((host, host_out, student))
+}
+
 /// Leader–follower through the same speakers and path: the teacher plays clicks every half
 /// second, the student (`--answer-clicks`) answers each at the instant it hears it; the
 /// teacher's aligned replay of the last `seconds` is written to a file. For each of the
@@ -283,22 +304,22 @@ async fn aligned_replay(
         run.to_string(),
         args.seconds.min(30.0).to_string(),
     );
-    let mut host_cmd = peer(&["host", "--name", "teacher"], "TuttiHostSpeaker");
-    host_cmd.args(["--source", "clicks:500", "--duet-replay", &wav_s]);
-    host_cmd.args(["--duet-seconds", &secs, "--seconds", &run_s]);
-    let mut host = spawn(&mut host_cmd)?;
-    let mut host_out = BufReader::new(host.stdout.take().context("host stdout")?).lines();
-    let code = line_with(&mut host_out, "invite: ").await?;
-    let impair = format!("delay={},jitter={}", args.delay_ms, args.jitter_ms);
-    let mut student = spawn(
-        peer(&["join", &code, "--name", "student"], "TuttiStudentSpeaker").args([
-            "--impair",
-            &impair,
-            "--answer-clicks",
+    let (mut host, mut host_out, mut student) = host_and_student(
+        args,
+        peer,
+        &[
+            "--source",
+            "clicks:500",
+            "--duet-replay",
+            &wav_s,
+            "--duet-seconds",
+            &secs,
             "--seconds",
             &run_s,
-        ]),
-    )?;
+        ],
+        &["--answer-clicks", "--seconds", &run_s],
+    )
+    .await?;
     line_with(&mut host_out, "leading: ").await?;
     // The host writes the duet as it leaves, `run` seconds after it started.
     let _ = tokio::time::timeout(Duration::from_secs_f64(run + 30.0), host.wait()).await;

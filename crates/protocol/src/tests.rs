@@ -448,9 +448,15 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
                 .to_owned(),
         );
     }
-    let peer_all: std::collections::BTreeSet<String> = ["clock_ping", "clock_pong", "metronome"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let peer_all: std::collections::BTreeSet<String> = [
+        "clock_ping",
+        "clock_pong",
+        "metronome",
+        "audio_anchor",
+        "heard",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(peer_types, peer_all, "peer messages without an example");
 }
