@@ -1356,4 +1356,56 @@ mod tests {
         assert!(!log.paused);
         assert!(log.writes > 10, "{} writes after someone came", log.writes);
     }
+
+    /// The aligned replay plays in our ears while the lesson goes on: our part and the
+    /// follower's, as cut from the rings, summed into what the playout loop writes.
+    #[test]
+    fn an_aligned_replay_is_played_into_the_output() {
+        let mix = Mix::default();
+        mix.set_duet(Some("p1"));
+        // With the metronome running the follower's part is placed at the shared time (no
+        // delay to wait for); muted here, so that only the replay sounds.
+        let plan = MetronomePlan {
+            bpm: 60.0,
+            accents: MetronomePlan::accents_for(4),
+            count_in_bars: 0,
+            start_ns: 0,
+        };
+        mix.set_metronome(Some(plan), ClockSource::Own);
+        mix.set_metronome_gain(0.0);
+        // Two seconds of each part: ours a click at 0.5 s, theirs at 0.7 s.
+        let t0 = monotonic_ns(Instant::now()) as f64 - 3e9;
+        {
+            let mut rings = lock(&mix.3.0.rings);
+            let r = rings.as_mut().unwrap();
+            let mut own = vec![0.0f32; 96_000];
+            let mut theirs = vec![0.0f32; 96_000];
+            own[24_000] = 0.5;
+            theirs[33_600] = 0.25;
+            r.own.write_mono(t0, &own);
+            r.theirs.write_mono(t0, &theirs);
+        }
+        let alignment = mix.replay_duet(2.0).unwrap();
+        assert_eq!(alignment.follow, Follow::Metronome);
+        assert!(mix.duet_status().unwrap().replaying);
+        let sink = MemorySink::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), FrameDuration::Ms5, sink.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while mix.duet_status().unwrap().replaying && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = playout.stop();
+        assert!(!mix.duet_status().unwrap().replaying, "the replay ends");
+        let left: Vec<f32> = sink.take().samples.iter().step_by(2).copied().collect();
+        let ours = left
+            .iter()
+            .position(|s| *s == 0.5)
+            .expect("our click replayed");
+        let theirs = left
+            .iter()
+            .position(|s| *s == 0.25)
+            .expect("their click replayed");
+        // 200 ms apart, as played.
+        assert_eq!(theirs - ours, 9_600);
+    }
 }
