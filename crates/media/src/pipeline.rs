@@ -1408,4 +1408,60 @@ mod tests {
         // 200 ms apart, as played.
         assert_eq!(theirs - ours, 9_600);
     }
+
+    /// The live monitor: our own part in our ears late by the follower's delays, so that it
+    /// meets their part as it arrives. With the metronome the follower played at the shared
+    /// instant, so the delay is ours of their sound alone (here 100 ms).
+    #[test]
+    fn the_live_monitor_plays_our_part_late_by_the_delay_to_meet_theirs() {
+        let mix = Mix::default();
+        let channel = Arc::new(PeerChannelState::default());
+        channel.set_heard_after(Some(100e6));
+        let (_feed, audio, _) = crate::jitter_feed::audio_feed(
+            crate::jitter::JitterConfig::for_frame(FrameDuration::Ms5),
+        );
+        mix.add_timed("p1", audio, channel);
+        mix.set_duet(Some("p1"));
+        let plan = MetronomePlan {
+            bpm: 60.0,
+            accents: MetronomePlan::accents_for(4),
+            count_in_bars: 0,
+            start_ns: 0,
+        };
+        mix.set_metronome(Some(plan), ClockSource::Own);
+        mix.set_metronome_gain(0.0);
+        mix.set_duet_live(1.0);
+        // Our part: a click 300 ms from now.
+        let click_at = monotonic_ns(Instant::now()) as f64 + 300e6;
+        {
+            let mut rings = lock(&mix.3.0.rings);
+            let mut own = vec![0.0f32; 4_800];
+            own[0] = 0.5;
+            rings.as_mut().unwrap().own.write_mono(click_at, &own);
+        }
+        let sink = MemorySink::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), FrameDuration::Ms5, sink.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        let _ = playout.stop();
+        let got = sink.take();
+        // When the sink's sample n is heard: the loop's start (the earliest write less its
+        // position, to within a wake-up) + n / 48 kHz.
+        let start = got
+            .blocks
+            .iter()
+            .map(|(pos, at)| monotonic_ns(*at) as f64 - *pos as f64 * NOMINAL_NS_PER_SAMPLE)
+            .fold(f64::INFINITY, f64::min);
+        let left: Vec<f32> = got.samples.iter().step_by(2).copied().collect();
+        let n = left
+            .iter()
+            .position(|s| *s == 0.5)
+            .expect("our click, late");
+        let heard = start + n as f64 * NOMINAL_NS_PER_SAMPLE;
+        let late_ms = (heard - click_at) / 1e6;
+        assert!(
+            (late_ms - 100.0).abs() < 2.0,
+            "heard {late_ms} ms after it was played"
+        );
+        assert_eq!(left.iter().filter(|s| **s != 0.0).count(), 1, "once");
+    }
 }
