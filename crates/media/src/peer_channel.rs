@@ -122,15 +122,10 @@ impl PeerChannelState {
         }
     }
 
-    /// How late they heard what we played at `local_ns` (our clock), as they last said before
-    /// that instant.
-    pub fn they_heard_after_at(&self, local_ns: f64) -> Option<f64> {
-        let h = lock(&self.heard_history);
-        h.iter()
-            .rev()
-            .find(|(at, _)| *at <= local_ns)
-            .or(h.front())
-            .map(|(_, after)| *after)
+    /// What they said of how late they heard us, on our clock, oldest first: from each
+    /// instant on, the delay (ns). The last minute.
+    pub fn heard_history(&self) -> Vec<(f64, f64)> {
+        lock(&self.heard_history).iter().copied().collect()
     }
 
     /// How long their sound takes to our ear, as measured here.

@@ -635,16 +635,21 @@ impl Mix {
         let alignment = self
             .alignment(channel.as_ref())
             .ok_or(DuetError::NotMeasured)?;
-        let shift_at = |at: f64| match (alignment.follow, channel.as_ref()) {
-            (Follow::Leader, Some(c)) => {
-                // The delay in force when the follower heard what we played at `at`.
-                let mut shift = alignment.heard_after_ns;
-                for _ in 0..2 {
-                    shift = c.they_heard_after_at(at + shift).unwrap_or(shift);
-                }
-                shift
+        // What the follower said, read once for the whole clip.
+        let history = match (alignment.follow, channel.as_ref()) {
+            (Follow::Leader, Some(c)) => c.heard_history(),
+            _ => Vec::new(),
+        };
+        let shift_at = |at: f64| {
+            if history.is_empty() {
+                return alignment.shift_ns();
             }
-            _ => alignment.shift_ns(),
+            // The delay in force when the follower heard what we played at `at`.
+            let mut shift = alignment.heard_after_ns;
+            for _ in 0..2 {
+                shift = delay_at(&history, at + shift).unwrap_or(shift);
+            }
+            shift
         };
         let rings = lock(&self.3.0.rings);
         let rings = rings.as_ref().ok_or(DuetError::Off)?;
@@ -944,6 +949,8 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     sleep_until(start + period * k);
                 }
                 k += 1;
+                // One look at the clock a frame, for everything in it.
+                let now = Instant::now();
                 pcm.fill(0.0);
                 if mix.0.refresh(&mut streams, &mut streams_seen) {
                     // Someone came or went: keep what we have of those still here.
@@ -957,7 +964,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         // When the next sample we write will be heard: for a sound card, after
                         // what it and its queue hold; otherwise on the loop's own schedule.
                         let heard = if sink.paced() {
-                            monotonic_ns(Instant::now()) as f64
+                            monotonic_ns(now) as f64
                                 + sink.delay().map_or(0.0, |d| d.as_secs_f64() * 1e9)
                         } else {
                             monotonic_ns(start) as f64 + written as f64 * ns_per_sample
@@ -1002,15 +1009,16 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     let Some((decoder, audio, timing)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
-                    decoder.fill(audio.take_arrivals(), &mut one, &mut report, Instant::now());
+                    decoder.fill(audio.take_arrivals(), &mut one, &mut report, now);
                     audio.publish();
-                    let until = decoder.played_until(audio.buffer());
                     if let Some(channel) = &stream.channel
-                        && let Some(until) = until
-                        && let Some(captured_end) = timing.captured(channel, Some(until))
+                        && let Some(until) = decoder.played_until(audio.buffer())
+                        && let Some(captured_end) = timing.captured(channel, until, now)
                     {
                         if let Some(heard_end) = heard_end {
-                            if let Some((ts, at)) = timing.heard(until, heard_end, captured_end) {
+                            if let Some((ts, at)) =
+                                timing.heard(until, heard_end, captured_end, now)
+                            {
                                 channel.heard_changed(ts, at);
                             }
                             channel.set_heard_after(timing.ear);
@@ -1041,7 +1049,6 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     clock_read_at = start;
                 }
                 if metronome.running() {
-                    let now = Instant::now();
                     if now >= clock_read_at
                         && let Some(s) = clock.try_shared_time()
                     {
@@ -1134,8 +1141,7 @@ const EAR_ALPHA: f64 = 0.05;
 impl Timing {
     /// When the sample stamped `until` (the stream's last one played, see
     /// [`StreamDecoder::played_until`]) reached its sender's microphone, on our clock.
-    fn captured(&mut self, channel: &PeerChannelState, until: Option<u32>) -> Option<f64> {
-        let now = Instant::now();
+    fn captured(&mut self, channel: &PeerChannelState, until: u32, now: Instant) -> Option<f64> {
         if self.read_at.is_none_or(|r| now >= r) {
             if let Some(e) = channel.try_estimate() {
                 self.estimate = e;
@@ -1146,7 +1152,7 @@ impl Timing {
             self.read_at = Some(now + Duration::from_millis(100));
         }
         let (anchor_ts, anchor_ns) = self.anchor?;
-        let since = f64::from(until?.wrapping_sub(anchor_ts) as i32);
+        let since = f64::from(until.wrapping_sub(anchor_ts) as i32);
         Some(
             self.estimate?
                 .local_at(anchor_ns as f64 + since * NOMINAL_NS_PER_SAMPLE),
@@ -1156,7 +1162,13 @@ impl Timing {
     /// The frame whose last sample, stamped `until`, is heard at `heard_end` and was played
     /// at `captured_end`: its delay. Returns what to tell the sender now (the first frame of a
     /// change of the delay, which holds from that frame on), if anything.
-    fn heard(&mut self, until: u32, heard_end: f64, captured_end: f64) -> Option<(u32, f64)> {
+    fn heard(
+        &mut self,
+        until: u32,
+        heard_end: f64,
+        captured_end: f64,
+        now: Instant,
+    ) -> Option<(u32, f64)> {
         let ear = heard_end - captured_end;
         // A stream's delay is never negative, nor anything like ten seconds: a stale anchor
         // or a clock not settled yet.
@@ -1171,7 +1183,6 @@ impl Timing {
         } else {
             self.change = None;
         }
-        let now = Instant::now();
         if self
             .told
             .is_some_and(|(_, at)| now < at + TELL_AT_MOST_EVERY)
@@ -1182,6 +1193,13 @@ impl Timing {
         self.told = Some((ear, now));
         Some((ts, at))
     }
+}
+
+/// In `history` (from each instant on, the follower's delay), the delay in force at `at`: the
+/// last said before it (the first, before any).
+fn delay_at(history: &[(f64, f64)], at: f64) -> Option<f64> {
+    let i = history.partition_point(|(t, _)| *t <= at);
+    history.get(i.saturating_sub(1)).map(|(_, d)| *d)
 }
 
 /// The live monitor's delay of our part: how late the follower heard us (0 with the metronome,
@@ -1357,14 +1375,10 @@ mod tests {
         assert!(log.writes > 10, "{} writes after someone came", log.writes);
     }
 
-    /// The aligned replay plays in our ears while the lesson goes on: our part and the
-    /// follower's, as cut from the rings, summed into what the playout loop writes.
-    #[test]
-    fn an_aligned_replay_is_played_into_the_output() {
-        let mix = Mix::default();
+    /// Leader–follower with "p1", who follows the metronome: placed at the shared time, no
+    /// delay to wait for. The metronome is muted, so that only what is tested sounds.
+    fn following_a_silent_metronome(mix: &Mix) {
         mix.set_duet(Some("p1"));
-        // With the metronome running the follower's part is placed at the shared time (no
-        // delay to wait for); muted here, so that only the replay sounds.
         let plan = MetronomePlan {
             bpm: 60.0,
             accents: MetronomePlan::accents_for(4),
@@ -1373,6 +1387,24 @@ mod tests {
         };
         mix.set_metronome(Some(plan), ClockSource::Own);
         mix.set_metronome_gain(0.0);
+    }
+
+    #[test]
+    fn the_delay_in_force_is_the_last_said_before() {
+        let h = [(10.0, 100.0), (20.0, 105.0), (30.0, 98.0)];
+        assert_eq!(delay_at(&h, 5.0), Some(100.0));
+        assert_eq!(delay_at(&h, 20.0), Some(105.0));
+        assert_eq!(delay_at(&h, 29.9), Some(105.0));
+        assert_eq!(delay_at(&h, 31.0), Some(98.0));
+        assert_eq!(delay_at(&[], 1.0), None);
+    }
+
+    /// The aligned replay plays in our ears while the lesson goes on: our part and the
+    /// follower's, as cut from the rings, summed into what the playout loop writes.
+    #[test]
+    fn an_aligned_replay_is_played_into_the_output() {
+        let mix = Mix::default();
+        following_a_silent_metronome(&mix);
         // Two seconds of each part: ours a click at 0.5 s, theirs at 0.7 s.
         let t0 = monotonic_ns(Instant::now()) as f64 - 3e9;
         {
@@ -1421,15 +1453,7 @@ mod tests {
             crate::jitter::JitterConfig::for_frame(FrameDuration::Ms5),
         );
         mix.add_timed("p1", audio, channel);
-        mix.set_duet(Some("p1"));
-        let plan = MetronomePlan {
-            bpm: 60.0,
-            accents: MetronomePlan::accents_for(4),
-            count_in_bars: 0,
-            start_ns: 0,
-        };
-        mix.set_metronome(Some(plan), ClockSource::Own);
-        mix.set_metronome_gain(0.0);
+        following_a_silent_metronome(&mix);
         mix.set_duet_live(1.0);
         // Our part: a click 300 ms from now.
         let click_at = monotonic_ns(Instant::now()) as f64 + 300e6;
