@@ -4,12 +4,14 @@
 //! plays in time with the teacher's sound as it reaches them, so shifting the student's part
 //! back by how late that sound was puts the two parts together again.
 //!
-//! Everything is placed by when it reached a microphone, on our clock: our own part as captured,
-//! the follower's as its sender says it was captured (its RTP timestamps, anchored to its clock
-//! once a second, carried to ours by the clock exchange). The follower played along with our
-//! sound `heard_after` later (it measured that, and told us), or with the metronome at its
-//! shared time; so the aligned duet is our part at τ beside theirs at τ + shift, with the shift
-//! that delay, or 0 with the metronome.
+//! Each part is placed by when it reached its microphone, on its own machine's clock: ours as
+//! captured, the follower's as its sender says it was captured (its RTP timestamps, anchored
+//! to its clock once a second). The follower played along with our sound as it reached them:
+//! they tell us which of our samples they heard at which instant of their clock. So the
+//! aligned duet is our part at τ beside theirs at τ + shift, where the shift is that instant
+//! less τ, from one clock to the other. No estimate of their clock comes in between, and so
+//! none of its error (milliseconds at times across a jittery path). With the metronome, which
+//! both played at the shared time, the shift is the clocks' offset alone.
 //!
 //! The follower's delay is not one number: its jitter buffer deepens and shallows with the
 //! network, by a few milliseconds at a time. It says so whenever it changes, and each stretch
@@ -172,8 +174,8 @@ pub struct Clip {
 
 impl Clip {
     /// The last `seconds` of the duet both rings hold: ours at τ beside theirs at τ +
-    /// `shift_at(τ)` (the follower's delay changes when its jitter buffer changes depth). None
-    /// until both have something.
+    /// `shift_at(τ)`, on their ring's clock (the follower's delay changes when its jitter
+    /// buffer changes depth). None until both have something.
     pub fn aligned(
         own: &TimedRing,
         theirs: &TimedRing,

@@ -58,8 +58,8 @@ pub struct PeerChannelState {
     ear_in: AtomicU64,
     /// A change of `ear_out` to tell now: their timestamp heard, and when (our clock).
     ear_change: Mutex<Option<(u32, u64)>>,
-    /// What they said, on our clock: from each instant on, how late they heard us (the last
-    /// minute).
+    /// What they said, from each of our samples on (when it reached our microphone, our
+    /// clock, ns): when they heard it, on their clock, less that (the last minute).
     heard_history: Mutex<std::collections::VecDeque<(f64, f64)>>,
     wake: tokio::sync::Notify,
     open: AtomicBool,
@@ -122,8 +122,10 @@ impl PeerChannelState {
         }
     }
 
-    /// What they said of how late they heard us, on our clock, oldest first: from each
-    /// instant on, the delay (ns). The last minute.
+    /// What they said of how late they heard us, oldest first, the last minute: from our
+    /// sample captured at each instant on (our clock, ns), the instant they heard it on their
+    /// clock, less that one. Their clock's offset is in it, so it places their part as their
+    /// clock stamped it, with no estimate of that clock in between.
     pub fn heard_history(&self) -> Vec<(f64, f64)> {
         lock(&self.heard_history).iter().copied().collect()
     }
@@ -335,6 +337,44 @@ async fn run(
     state.open.store(false, Relaxed);
 }
 
+/// They heard our sample stamped `rtp_ts` at `at_ns`, their clock: how late (for the screen,
+/// through the clock estimate) and, for the alignment, the two instants apart as they are.
+fn on_heard(state: &PeerChannelState, estimate: Option<ClockEstimate>, rtp_ts: u32, at_ns: u64) {
+    // When that sample reached our microphone (from where our stream stood last, our
+    // clock), and when they heard it (theirs).
+    let (Some((anchor_ts, anchor_ns)), Some(estimate)) = (*lock(&state.anchor_out), estimate)
+    else {
+        return;
+    };
+    let since = f64::from(rtp_ts.wrapping_sub(anchor_ts) as i32);
+    let played = anchor_ns as f64 + since * 1e9 / f64::from(crate::format::SAMPLE_RATE);
+    let after = estimate.local_at(at_ns as f64) - played;
+    // Negative, or ten seconds and more, is not a delay anyone plays through.
+    if !(0.0..10e9).contains(&after) {
+        state.malformed.fetch_add(1, Relaxed);
+        return;
+    }
+    state.ear_in.store(after as u64, Relaxed);
+    // The history keeps the two instants apart, each on its own clock: the follower's
+    // part is placed on their clock too, so the clock estimate (a few milliseconds off
+    // at times across a jittery path) drops out of the alignment.
+    let heard = at_ns as f64 - played;
+    let mut h = lock(&state.heard_history);
+    // In order: a change that overtook the second's report goes in its place.
+    let place = h
+        .iter()
+        .rposition(|(t, _)| *t <= played)
+        .map_or(0, |i| i + 1);
+    if place > 0 && (h[place - 1].0 - played).abs() < 0.1e6 {
+        h[place - 1].1 = heard; // the same change, again
+    } else {
+        h.insert(place, (played, heard));
+    }
+    while h.front().is_some_and(|(t, _)| *t < played - 60e9) {
+        h.pop_front();
+    }
+}
+
 /// Until the first ping is due after opening, the channel stays quiet.
 fn quiet_until(sync: &ClockSync) -> Instant {
     instant_at(sync.first_ping_at())
@@ -374,36 +414,7 @@ async fn on_message(
         PeerMessage::AudioAnchor { rtp_ts, at_ns } => {
             *lock(&state.anchor_in) = Some((rtp_ts, at_ns));
         }
-        PeerMessage::Heard { rtp_ts, at_ns } => {
-            // When that sample reached our microphone (from where our stream stood last), and
-            // when they heard it, both on our clock.
-            let (Some((anchor_ts, anchor_ns)), Some(estimate)) =
-                (*lock(&state.anchor_out), sync.estimate())
-            else {
-                return;
-            };
-            let since = f64::from(rtp_ts.wrapping_sub(anchor_ts) as i32);
-            let played = anchor_ns as f64 + since * 1e9 / f64::from(crate::format::SAMPLE_RATE);
-            let at = estimate.local_at(at_ns as f64);
-            let after = at - played;
-            // Negative, or ten seconds and more, is not a delay anyone plays through.
-            if !(0.0..10e9).contains(&after) {
-                state.malformed.fetch_add(1, Relaxed);
-                return;
-            }
-            state.ear_in.store(after as u64, Relaxed);
-            let mut h = lock(&state.heard_history);
-            // In order: a change that overtook the second's report goes in its place.
-            let place = h.iter().rposition(|(t, _)| *t <= at).map_or(0, |i| i + 1);
-            if place > 0 && (h[place - 1].0 - at).abs() < 1e3 {
-                h[place - 1].1 = after; // the same change, again
-            } else {
-                h.insert(place, (at, after));
-            }
-            while h.front().is_some_and(|(t, _)| *t < at - 60e9) {
-                h.pop_front();
-            }
-        }
+        PeerMessage::Heard { rtp_ts, at_ns } => on_heard(state, sync.estimate(), rtp_ts, at_ns),
         PeerMessage::Metronome { revision, plan } => {
             if plan.as_ref().is_some_and(|p| p.validate().is_err()) {
                 state.malformed.fetch_add(1, Relaxed);
@@ -416,5 +427,62 @@ async fn on_message(
                 let _ = events.send(LinkEvent::Metronome);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NS_PER_SAMPLE: f64 = 1e9 / crate::format::SAMPLE_RATE as f64;
+
+    fn their_clock(offset_ms: f64) -> ClockEstimate {
+        ClockEstimate {
+            offset_ns: offset_ms * 1e6,
+            drift_ppm: 0.0,
+            at_ns: 0,
+            uncertainty_ns: 0.0,
+            rtt_ns: 0,
+            exchanges: 10,
+        }
+    }
+
+    /// Their clock reads 2 s ahead of ours; they heard our sample captured at 10.01 s 100 ms
+    /// later. An estimate of their clock 4 ms off changes the delay shown, never where their
+    /// part is placed (the history keeps both instants on their own clocks).
+    #[test]
+    fn what_they_heard_places_their_part_whatever_the_clock_estimate() {
+        let state = PeerChannelState::default();
+        // Our sample 1 000 reached the microphone at 10 s.
+        state.set_anchor(1_000, 10_000_000_000);
+        let played = 10e9 + 480.0 * NS_PER_SAMPLE;
+        let heard_at = (played + 2e9 + 100e6) as u64;
+        on_heard(&state, Some(their_clock(2_000.0)), 1_480, heard_at);
+        let shown = state.they_heard_after().unwrap().as_secs_f64() * 1e3;
+        assert!((shown - 100.0).abs() < 1e-3, "{shown} ms");
+        let placed = state.heard_history();
+        assert_eq!(placed.len(), 1);
+        assert!((placed[0].0 - played).abs() < 1.0);
+        assert!((placed[0].1 - 2_100e6).abs() < 1.0);
+        // The same report again, a second later: our anchor has moved on, the estimate is
+        // 4 ms off. One change still, placed as before; the delay shown moves.
+        state.set_anchor(49_000, 11_000_000_000);
+        on_heard(&state, Some(their_clock(2_004.0)), 1_480, heard_at);
+        let shown = state.they_heard_after().unwrap().as_secs_f64() * 1e3;
+        assert!((shown - 96.0).abs() < 1e-3, "{shown} ms");
+        let again = state.heard_history();
+        assert_eq!(again.len(), 1);
+        assert!((again[0].0 - placed[0].0).abs() < 1.0);
+        assert!((again[0].1 - placed[0].1).abs() < 1.0, "{again:?}");
+        assert_eq!(state.malformed(), 0);
+        // Heard before it was played: not ours to place.
+        on_heard(
+            &state,
+            Some(their_clock(2_000.0)),
+            1_480,
+            heard_at - 200_000_000,
+        );
+        assert_eq!(state.malformed(), 1);
+        assert_eq!(state.heard_history().len(), 1);
     }
 }

@@ -301,6 +301,7 @@ struct DuetSlot {
 
 struct Rings {
     own: TimedRing,
+    /// On the follower's clock, as its anchors stamp it.
     theirs: TimedRing,
 }
 
@@ -640,17 +641,24 @@ impl Mix {
             (Follow::Leader, Some(c)) => c.heard_history(),
             _ => Vec::new(),
         };
-        let shift_at = |at: f64| {
-            if history.is_empty() {
-                return alignment.shift_ns();
-            }
-            // The delay in force when the follower heard what we played at `at`.
-            let mut shift = alignment.heard_after_ns;
-            for _ in 0..2 {
-                shift = delay_at(&history, at + shift).unwrap_or(shift);
-            }
-            shift
+        // Their part is on their clock: with the metronome, it was played at the shared
+        // instant; as a follower, when our sound played at `at` reached them (the delay then in
+        // force).
+        let estimate = channel.as_ref().map(|c| c.estimate());
+        let shift_at = |at: f64| match alignment.follow {
+            // (No channel: nothing of theirs but what was placed on ours.)
+            Follow::Metronome => estimate
+                .flatten()
+                .map_or(0.0, |e| e.remote_at(at as u64) - at),
+            Follow::Leader => delay_at(&history, at).unwrap_or(0.0),
         };
+        let unplaced = match alignment.follow {
+            Follow::Leader => history.is_empty(),
+            Follow::Metronome => estimate.is_some_and(|e| e.is_none()),
+        };
+        if unplaced {
+            return Err(DuetError::NotMeasured);
+        }
         let rings = lock(&self.3.0.rings);
         let rings = rings.as_ref().ok_or(DuetError::Off)?;
         let clip = Clip::aligned(&rings.own, &rings.theirs, seconds, shift_at)
@@ -1123,10 +1131,12 @@ struct Timing {
     estimate: Option<ClockEstimate>,
     anchor: Option<(u32, u64)>,
     read_at: Option<Instant>,
-    /// Their microphone to our ear, ns, smoothed over a few frames; and as last told.
+    /// Their microphone to our ear, ns, smoothed over a few frames; and as last told (each
+    /// instant on its own clock).
     ear: Option<f64>,
     told: Option<(f64, Instant)>,
-    /// The first frame of a change not told yet: its timestamp, when heard, its delay.
+    /// The first frame of a change not told yet: its timestamp, when heard, and that less
+    /// when it was captured (each on its own clock).
     change: Option<(u32, f64, f64)>,
 }
 
@@ -1140,7 +1150,7 @@ const EAR_ALPHA: f64 = 0.05;
 
 impl Timing {
     /// When the sample stamped `until` (the stream's last one played, see
-    /// [`StreamDecoder::played_until`]) reached its sender's microphone, on our clock.
+    /// [`StreamDecoder::played_until`]) reached its sender's microphone, on the sender's clock.
     fn captured(&mut self, channel: &PeerChannelState, until: u32, now: Instant) -> Option<f64> {
         if self.read_at.is_none_or(|r| now >= r) {
             if let Some(e) = channel.try_estimate() {
@@ -1153,15 +1163,13 @@ impl Timing {
         }
         let (anchor_ts, anchor_ns) = self.anchor?;
         let since = f64::from(until.wrapping_sub(anchor_ts) as i32);
-        Some(
-            self.estimate?
-                .local_at(anchor_ns as f64 + since * NOMINAL_NS_PER_SAMPLE),
-        )
+        Some(anchor_ns as f64 + since * NOMINAL_NS_PER_SAMPLE)
     }
 
-    /// The frame whose last sample, stamped `until`, is heard at `heard_end` and was played
-    /// at `captured_end`: its delay. Returns what to tell the sender now (the first frame of a
-    /// change of the delay, which holds from that frame on), if anything.
+    /// The frame whose last sample, stamped `until`, is heard at `heard_end` (our clock) and
+    /// was played at `captured_end` (the sender's): its delay. Returns what to tell the sender
+    /// now (the first frame of a change of the delay, which holds from that frame on), if
+    /// anything.
     fn heard(
         &mut self,
         until: u32,
@@ -1169,17 +1177,20 @@ impl Timing {
         captured_end: f64,
         now: Instant,
     ) -> Option<(u32, f64)> {
-        let ear = heard_end - captured_end;
+        let ear = heard_end - self.estimate?.local_at(captured_end);
         // A stream's delay is never negative, nor anything like ten seconds: a stale anchor
         // or a clock not settled yet.
         if !(0.0..10e9).contains(&ear) {
             return None;
         }
         self.ear = Some(self.ear.map_or(ear, |e| e + EAR_ALPHA * (ear - e)));
+        // A change is judged with each instant on its own clock: a new estimate of the
+        // sender's clock (it moves by milliseconds at times) is not a change of the delay.
+        let apart = heard_end - captured_end;
         let told = self.told.map(|(t, _)| t);
-        if told.is_none_or(|t| (ear - t).abs() > TELL_CHANGE_NS) {
+        if told.is_none_or(|t| (apart - t).abs() > TELL_CHANGE_NS) {
             // Where it changed, kept until it may be told.
-            self.change.get_or_insert((until, heard_end, ear));
+            self.change.get_or_insert((until, heard_end, apart));
         } else {
             self.change = None;
         }
@@ -1189,8 +1200,8 @@ impl Timing {
         {
             return None;
         }
-        let (ts, at, ear) = self.change.take()?;
-        self.told = Some((ear, now));
+        let (ts, at, apart) = self.change.take()?;
+        self.told = Some((apart, now));
         Some((ts, at))
     }
 }
@@ -1387,6 +1398,45 @@ mod tests {
         };
         mix.set_metronome(Some(plan), ClockSource::Own);
         mix.set_metronome_gain(0.0);
+    }
+
+    /// Their stream heard 100 ms after it was captured, frame after frame, with the estimate
+    /// of their clock moving by 4 ms halfway: nothing to tell (it would misplace their part
+    /// by 4 ms until the next change). Then the jitter buffer deepens by a frame: told, from
+    /// the first frame that showed it.
+    #[test]
+    fn a_new_estimate_of_their_clock_is_not_a_change_of_the_delay() {
+        let clock = |offset_ns: f64| ClockEstimate {
+            offset_ns,
+            drift_ppm: 0.0,
+            at_ns: 0,
+            uncertainty_ns: 0.0,
+            rtt_ns: 0,
+            exchanges: 10,
+        };
+        let mut t = Timing {
+            estimate: Some(clock(0.0)),
+            ..Timing::default()
+        };
+        let t0 = Instant::now();
+        let frame_ns = 120.0 * NOMINAL_NS_PER_SAMPLE;
+        let mut told = Vec::new();
+        for k in 0..400u32 {
+            if k == 200 {
+                t.estimate = Some(clock(4e6));
+            }
+            let extra = if k >= 300 { 2.5e6 } else { 0.0 };
+            let captured = 1e9 + f64::from(k) * frame_ns;
+            let now = t0 + Duration::from_micros(2_500) * k;
+            if let Some(c) = t.heard(k * 120, captured + 100e6 + extra, captured, now) {
+                told.push(c);
+            }
+        }
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert_eq!(told[0].0, 0);
+        assert_eq!(told[1].0, 300 * 120);
+        // What is shown follows the estimate (smoothed).
+        assert!((t.ear.unwrap() - 106.5e6).abs() < 0.1e6, "{:?}", t.ear);
     }
 
     #[test]
