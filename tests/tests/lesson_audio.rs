@@ -693,3 +693,69 @@ async fn an_observer_is_heard_only_while_the_host_gives_it_the_mic() {
     host.leave().await;
     server.shutdown().await;
 }
+
+/// Seconds of `mono` that sound (10-ms windows with an RMS over 0.1: the test tone is 0.35).
+fn sounding_seconds(mono: &[f32]) -> f64 {
+    let loud = mono
+        .chunks_exact(480)
+        .filter(|w| (w.iter().map(|s| s * s).sum::<f32>() / 480.0).sqrt() > 0.1)
+        .count();
+    loud as f64 * 0.01
+}
+
+/// Instant replay: the host plays a phrase (a tone) and stops; the student plays the host's
+/// last seconds again while the lesson goes on, and hears the phrase again, as long as it was,
+/// at its pitch, in the quiet after it. The host has its own part, as captured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_student_plays_the_host_s_last_phrase_again_while_the_lesson_goes_on() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig::default();
+    let (tone, quiet) = tutti_media::signal::Gate::new(Sine::new(440.0, 0.5));
+    let (server, host, student, recording) = lesson_with(music, Box::new(tone)).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    quiet.store(true, std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let host_peer = student.peer_stats().await.remove(0).peer;
+    let s = student.handle();
+    let kept = s.recent(Some(&host_peer), 10.0).unwrap();
+    let phrase = sounding_seconds(&kept);
+    let own = sounding_seconds(&host.handle().recent(None, 10.0).unwrap());
+    recording.take();
+    let length = s.replay(Some(&host_peer), 10.0).unwrap();
+    assert!(s.replaying().is_some());
+    tokio::time::sleep(length + Duration::from_millis(500)).await;
+    let after = recording.take();
+    let unknown = s.replay(Some(&tutti_protocol::PeerId("nobody".into())), 5.0);
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+
+    let left: Vec<f32> = after.samples.iter().step_by(2).copied().collect();
+    let again = sounding_seconds(&left);
+    eprintln!(
+        "replay: the phrase kept {phrase:.2} s (the host's own {own:.2} s), played again {again:.2} s of {:.2} s",
+        length.as_secs_f64()
+    );
+    // The host played for 1.5 s after the student first heard it (more before, as captured).
+    assert!(phrase >= 1.3, "{phrase} s of the host's phrase kept");
+    assert!(own >= phrase - 0.1, "{own} s of our own phrase kept");
+    assert!(
+        (again - phrase).abs() <= 0.1,
+        "{again} s played again of the {phrase} s kept"
+    );
+    // At its pitch: the loudest quarter-second of what was played again.
+    let start = left
+        .iter()
+        .position(|v| v.abs() > 0.1)
+        .expect("the replay sounds");
+    let window: Vec<f32> = after.samples[start * 2..][..24_000].to_vec();
+    let t = tutti_media::analysis::tone(&window, 440.0);
+    assert!(
+        (t.frequency - 440.0).abs() < 1.0 && t.snr_db >= 20.0,
+        "played again as {t:?}"
+    );
+    assert!(
+        matches!(unknown, Err(tutti_media::pipeline::ReplayError::NotHere(_))),
+        "{unknown:?}"
+    );
+}

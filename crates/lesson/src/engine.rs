@@ -17,7 +17,8 @@ use tutti_media::duet::{Alignment, Clip};
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::metronome::Beat;
 use tutti_media::pipeline::{
-    ClockSource, DuetError, DuetStatus, Fanout, Mix, PipelineError, PlayoutLoop, SendLoop,
+    ClockSource, DuetError, DuetStatus, Fanout, Mix, PipelineError, PlayoutLoop, ReplayError,
+    ReplayOf, SendLoop,
 };
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
@@ -364,7 +365,7 @@ impl Lesson {
         };
         // What we send is also our part of a leader–follower duet, kept by the mix.
         let (fanout, mix) = (Fanout::default(), Mix::default());
-        fanout.record_into(mix.duet());
+        fanout.record_into(mix.kept());
         let shared = Arc::new(Shared {
             client: Mutex::new(client),
             server: cfg.server.clone(),
@@ -617,8 +618,26 @@ impl LessonHandle {
         self.shared.mix.replay_duet(seconds)
     }
 
-    pub fn stop_duet_replay(&self) {
+    /// Instant replay: plays the last `seconds` of `peer`'s part as we heard it (none: our
+    /// own, as captured) in our ears, in place of any replay sounding; the lesson goes on.
+    /// Returns how long it plays.
+    pub fn replay(&self, peer: Option<&PeerId>, seconds: f64) -> Result<Duration, ReplayError> {
+        self.shared.mix.replay(replay_of(peer), seconds)
+    }
+
+    /// The last `seconds` of a part, as a replay would play it (to save, or to measure).
+    pub fn recent(&self, peer: Option<&PeerId>, seconds: f64) -> Result<Vec<f32>, ReplayError> {
+        self.shared.mix.kept().last(&replay_of(peer), seconds)
+    }
+
+    /// Stops any replay, the duet's or a part's.
+    pub fn stop_replay(&self) {
         self.shared.mix.stop_replay();
+    }
+
+    /// What is being replayed, and for how much longer.
+    pub fn replaying(&self) -> Option<(ReplayOf, Duration)> {
+        self.shared.mix.kept().playing()
     }
 
     /// The last `seconds` of the duet, aligned (to save, or to measure).
@@ -1170,4 +1189,9 @@ fn rewrite_sdp(shared: &Shared, sdp: String) -> String {
 /// For callers that schedule: now, as the wire wants it.
 pub fn now() -> UnixMs {
     UnixMs::now()
+}
+
+/// Whose part: a participant's, or (none) ours.
+fn replay_of(peer: Option<&PeerId>) -> ReplayOf {
+    peer.map_or(ReplayOf::Own, |p| ReplayOf::Part(p.as_str().to_owned()))
 }

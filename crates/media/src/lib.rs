@@ -21,6 +21,7 @@ pub mod pipeline;
 #[cfg(target_os = "linux")]
 mod pulse;
 pub mod realtime;
+pub mod recent;
 pub mod red;
 pub mod shared_clock;
 pub mod signal;

@@ -15,6 +15,7 @@ use crate::metronome::{
     Beat, Metronome, NOMINAL_NS_PER_SAMPLE, OBSERVE_EVERY_SAMPLES, SampleClock, SharedTime, beat_at,
 };
 use crate::peer_channel::PeerChannelState;
+use crate::recent::{RECENT_SECONDS, RecentRing};
 use crate::red::RedEncoder;
 use crate::shared_clock::ClockEstimate;
 use crate::signal::{AudioSink, AudioSource};
@@ -227,8 +228,9 @@ pub struct Fanout {
     delay: DeviceDelay,
     /// The room server has not given us the mic (an observer): nothing is sent.
     held: Arc<AtomicBool>,
-    /// Where our part goes for leader–follower playing (the mix's), once tied to it.
-    duet: Arc<OnceLock<Duet>>,
+    /// Where our part is kept for replays and leader–follower playing (the mix's), once tied
+    /// to it.
+    recent: Arc<OnceLock<Recent>>,
 }
 
 /// A connected link and how it negotiated to receive.
@@ -270,15 +272,15 @@ impl Fanout {
         !self.held.load(Relaxed)
     }
 
-    /// Hands what we send to `duet` too (while leader–follower is on). Once.
-    pub fn record_into(&self, duet: Duet) {
-        let _ = self.duet.set(duet);
+    /// Hands what we capture to `recent` too (the mix's: replays, leader–follower). Once.
+    pub fn record_into(&self, recent: Recent) {
+        let _ = self.recent.set(recent);
     }
 }
 
 /// Leader–follower playing ([`crate::duet`]): who follows us, the last seconds of both parts
-/// (written by the playout loop; our own come from the send loop through a wait-free ring), a
-/// live monitor of our part delayed to meet theirs, and an aligned replay to play.
+/// by time (written by the playout loop; our own come from the send loop, see [`Recent`]), a
+/// live monitor of our part delayed to meet theirs, and the aligned replay.
 #[derive(Clone, Default)]
 pub struct Duet(Arc<DuetSlot>);
 
@@ -289,14 +291,8 @@ struct DuetSlot {
     partner: Mutex<Option<String>>,
     version: AtomicU64,
     rings: Mutex<Option<Rings>>,
-    own_in: Mutex<Option<rtrb::Producer<OwnChunk>>>,
-    own_out: Mutex<Option<rtrb::Consumer<OwnChunk>>>,
     /// The live monitor's gain (bits of an f32; 0: off).
     live_gain: AtomicU32,
-    /// A clip to play, and how far it has played.
-    replay: Mutex<Option<(Clip, usize)>>,
-    /// The metronome was running when the clip was cut: its clicks play with it.
-    replay_clicks: AtomicBool,
 }
 
 struct Rings {
@@ -347,17 +343,73 @@ impl Duet {
     fn on(&self) -> bool {
         self.0.on.load(Relaxed)
     }
+}
 
+/// Instant replay ([`crate::recent`]): the last seconds of our part (from the send loop,
+/// through a wait-free ring) and of each other participant's as played, and the replay
+/// sounding, if any.
+#[derive(Clone, Default)]
+pub struct Recent(Arc<RecentSlot>);
+
+struct RecentSlot {
+    own_in: Mutex<rtrb::Producer<OwnChunk>>,
+    own_out: Mutex<rtrb::Consumer<OwnChunk>>,
+    own: Mutex<RecentRing>,
+    /// Made when a participant's stream is added (never on the audio thread).
+    parts: Mutex<HashMap<String, RecentRing>>,
+    playing: Mutex<Option<Replaying>>,
+}
+
+impl Default for RecentSlot {
+    fn default() -> Self {
+        let (tx, rx) = rtrb::RingBuffer::new(OWN_RING);
+        Self {
+            own_in: Mutex::new(tx),
+            own_out: Mutex::new(rx),
+            own: Mutex::new(RecentRing::new(RECENT_SECONDS)),
+            parts: Mutex::default(),
+            playing: Mutex::default(),
+        }
+    }
+}
+
+/// Whose part a replay is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayOf {
+    /// Ours, as captured.
+    Own,
+    /// A participant's, as we heard it.
+    Part(String),
+    /// The leader–follower duet, aligned.
+    Duet,
+}
+
+/// A replay sounding in our ears while the lesson goes on.
+struct Replaying {
+    of: ReplayOf,
+    mono: Vec<f32>,
+    at: usize,
+    /// The duet with the metronome: when its first sample was played (our clock), so that
+    /// the clicks sound where they were.
+    clicks_from: Option<f64>,
+}
+
+/// Why a replay cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("nothing of that part has been heard yet")]
+    Nothing,
+    #[error("{0} is not in the lesson")]
+    NotHere(String),
+}
+
+impl Recent {
     /// From the send loop: our frame (interleaved stereo) whose first sample reached the
     /// microphone at `at`. Never waits; dropped if the playout side is far behind.
     fn push_own(&self, at: Instant, stereo: &[f32]) {
-        if !self.on() {
-            return;
-        }
         let Ok(mut tx) = self.0.own_in.try_lock() else {
             return;
         };
-        let Some(tx) = tx.as_mut() else { return };
         let mut chunk = OwnChunk {
             at_ns: monotonic_ns(at) as f64,
             len: 0,
@@ -369,12 +421,65 @@ impl Duet {
         }
         let _ = tx.push(chunk);
     }
+
+    /// Keeps `who`'s part from now on (in the ring it had, if it was here before).
+    fn keep(&self, who: &str) {
+        lock(&self.0.parts)
+            .entry(who.to_owned())
+            .or_insert_with(|| RecentRing::new(RECENT_SECONDS));
+    }
+
+    /// The last `seconds` of a part (fewer if less was heard).
+    pub fn last(&self, of: &ReplayOf, seconds: f64) -> Result<Vec<f32>, ReplayError> {
+        let part = match of {
+            ReplayOf::Own => lock(&self.0.own).last(seconds),
+            ReplayOf::Part(who) => lock(&self.0.parts)
+                .get(who)
+                .ok_or_else(|| ReplayError::NotHere(who.clone()))?
+                .last(seconds),
+            ReplayOf::Duet => return Err(ReplayError::Nothing),
+        };
+        if part.iter().all(|s| *s == 0.0) {
+            return Err(ReplayError::Nothing);
+        }
+        Ok(part)
+    }
+
+    fn play(&self, replay: Replaying) {
+        *lock(&self.0.playing) = Some(replay);
+    }
+
+    /// What is being replayed, and for how much longer.
+    pub fn playing(&self) -> Option<(ReplayOf, Duration)> {
+        lock(&self.0.playing).as_ref().map(|r| {
+            let left = r.mono.len().saturating_sub(r.at);
+            (
+                r.of.clone(),
+                Duration::from_secs_f64(left as f64 / f64::from(SAMPLE_RATE)),
+            )
+        })
+    }
+
+    pub fn stop(&self) {
+        *lock(&self.0.playing) = None;
+    }
+
+    /// For the playout thread, which waits for nobody: a replay is sounding (or being set).
+    fn sounding(&self) -> bool {
+        self.0.playing.try_lock().map_or(true, |p| p.is_some())
+    }
 }
 
 /// The remote streams a playout loop mixes, by participant, the metronome it plays, and
 /// leader–follower playing.
 #[derive(Clone, Default)]
-pub struct Mix(Roster<Arc<Stream>>, DeviceDelay, Arc<MetronomeSlot>, Duet);
+pub struct Mix(
+    Roster<Arc<Stream>>,
+    DeviceDelay,
+    Arc<MetronomeSlot>,
+    Duet,
+    Recent,
+);
 
 /// Where the metronome's shared time comes from.
 #[derive(Clone, Default)]
@@ -469,6 +574,7 @@ impl Mix {
             muted: AtomicBool::new(false),
             channel,
         });
+        self.4.keep(who);
         self.0.change(|streams| {
             streams.retain(|s| s.who != who);
             streams.push(stream);
@@ -540,13 +646,10 @@ impl Mix {
         match partner {
             Some(p) => {
                 if lock(&d.partner).as_deref() != Some(p) {
-                    let (tx, rx) = rtrb::RingBuffer::new(OWN_RING);
                     *lock(&d.rings) = Some(Rings {
                         own: TimedRing::new(KEEP_SECONDS),
                         theirs: TimedRing::new(KEEP_SECONDS),
                     });
-                    *lock(&d.own_in) = Some(tx);
-                    *lock(&d.own_out) = Some(rx);
                     *lock(&d.partner) = Some(p.to_owned());
                 }
                 d.on.store(true, Relaxed);
@@ -555,10 +658,11 @@ impl Mix {
                 d.on.store(false, Relaxed);
                 *lock(&d.partner) = None;
                 *lock(&d.rings) = None;
-                *lock(&d.own_in) = None;
-                *lock(&d.own_out) = None;
-                *lock(&d.replay) = None;
                 d.live_gain.store(0, Relaxed);
+                let mut playing = lock(&self.4.0.playing);
+                if playing.as_ref().is_some_and(|r| r.of == ReplayOf::Duet) {
+                    *playing = None;
+                }
             }
         }
         d.version.fetch_add(1, Relaxed);
@@ -622,7 +726,7 @@ impl Mix {
             shift,
             live_delay: shift.zip(we_hear_after).map(|(s, w)| s + w),
             live: f32::from_bits(d.live_gain.load(Relaxed)) > 0.0,
-            replaying: lock(&d.replay).is_some(),
+            replaying: self.4.playing().is_some_and(|(of, _)| of == ReplayOf::Duet),
         })
     }
 
@@ -670,16 +774,42 @@ impl Mix {
     /// the metronome's clicks where they were, if it was running.
     pub fn replay_duet(&self, seconds: f64) -> Result<Alignment, DuetError> {
         let (clip, alignment) = self.duet_clip(seconds)?;
-        let d = &self.3.0;
-        d.replay_clicks
-            .store(alignment.follow == Follow::Metronome, Relaxed);
-        *lock(&d.replay) = Some((clip, 0));
+        self.4.play(Replaying {
+            of: ReplayOf::Duet,
+            mono: clip
+                .own
+                .iter()
+                .zip(&clip.theirs)
+                .map(|(a, b)| a + b)
+                .collect(),
+            at: 0,
+            clicks_from: (alignment.follow == Follow::Metronome).then_some(clip.start_ns),
+        });
         Ok(alignment)
+    }
+
+    /// Instant replay: what is kept of our part and everyone's.
+    pub fn kept(&self) -> Recent {
+        self.4.clone()
+    }
+
+    /// Plays the last `seconds` of a part (ours, or a participant's as we heard it) in our
+    /// ears, in place of any replay sounding; the lesson goes on. Returns how long it plays.
+    pub fn replay(&self, of: ReplayOf, seconds: f64) -> Result<Duration, ReplayError> {
+        let mono = self.4.last(&of, seconds)?;
+        let length = Duration::from_secs_f64(mono.len() as f64 / f64::from(SAMPLE_RATE));
+        self.4.play(Replaying {
+            of,
+            mono,
+            at: 0,
+            clicks_from: None,
+        });
+        Ok(length)
     }
 
     /// Stops a replay.
     pub fn stop_replay(&self) {
-        *lock(&self.3.0.replay) = None;
+        self.4.stop();
     }
 
     /// The last `n` samples heard from `who` (mono), for the tuner.
@@ -801,8 +931,8 @@ impl SendLoop {
                 }
                 // When the frame's first sample reached the microphone.
                 let first_at = captured.checked_sub(period + mic_delay).unwrap_or(captured);
-                if let Some(duet) = fanout.duet.get() {
-                    duet.push_own(first_at, &pcm);
+                if let Some(recent) = fanout.recent.get() {
+                    recent.push_own(first_at, &pcm);
                 }
                 // And so what the other side decodes as that sample.
                 let decoded_at = first_at.checked_sub(lookahead).unwrap_or(first_at);
@@ -925,6 +1055,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 if streams.is_empty()
                     && !mix.0.changed_since(streams_seen)
                     && !mix.2.running.load(Relaxed)
+                    && !mix.4.sounding()
                 {
                     // Nobody to hear. A sound card is paused; otherwise a tick of silence at
                     // once.
@@ -990,19 +1121,29 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 }
                 // The rings, while leader–follower is on (skipped for a frame if the engine is
                 // cutting a clip this instant; our part waits in its ring meanwhile).
-                let mut rings = if duet.on.load(Relaxed) {
+                let duet_on = duet.on.load(Relaxed);
+                let mut rings = if duet_on {
                     duet.rings.try_lock().ok()
                 } else {
                     None
                 };
-                if let Some(Some(r)) = rings.as_deref_mut()
-                    && let Ok(mut rx) = duet.own_out.try_lock()
-                    && let Some(rx) = rx.as_mut()
-                {
-                    while let Ok(c) = rx.pop() {
-                        r.own.write_mono(c.at_ns, &c.mono[..c.len]);
+                // Our part, into what replays keep and (while on) the duet's ring.
+                if rings.is_some() || !duet_on {
+                    let Recent(kept) = &mix.4;
+                    if let Ok(mut own) = kept.own.try_lock()
+                        && let Ok(mut rx) = kept.own_out.try_lock()
+                    {
+                        while let Ok(c) = rx.pop() {
+                            own.write_mono(&c.mono[..c.len]);
+                            if let Some(Some(r)) = rings.as_deref_mut() {
+                                r.own.write_mono(c.at_ns, &c.mono[..c.len]);
+                            }
+                        }
                     }
                 }
+                // Everyone's part as played (a frame of someone's is missed, never waited
+                // for, if a replay is being cut this instant).
+                let mut parts = mix.4.0.parts.try_lock().ok();
                 let heard_end = sample_clock.time_of(written + frame.samples() as u64);
                 for stream in &streams {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -1042,6 +1183,9 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         one.fill(0.0);
                     }
                     stream.meter.record(&one);
+                    if let Some(ring) = parts.as_mut().and_then(|p| p.get_mut(&stream.who)) {
+                        ring.write_stereo(&one);
+                    }
                     for (out, s) in pcm.iter_mut().zip(&one) {
                         *out += s;
                     }
@@ -1081,27 +1225,25 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     }
                 }
                 drop(rings);
-                if let Ok(mut replay) = duet.replay.try_lock()
-                    && let Some((clip, at)) = replay.as_mut()
+                drop(parts);
+                if let Ok(mut replay) = mix.4.0.playing.try_lock()
+                    && let Some(r) = replay.as_mut()
                 {
-                    let n = frame.samples().min(clip.len().saturating_sub(*at));
-                    for (i, pair) in pcm.chunks_exact_mut(2).take(n).enumerate() {
-                        let v = clip.own[*at + i] + clip.theirs[*at + i];
+                    let n = frame.samples().min(r.mono.len().saturating_sub(r.at));
+                    for (pair, v) in pcm.chunks_exact_mut(2).zip(&r.mono[r.at..r.at + n]) {
                         pair[0] += v;
                         pair[1] += v;
                     }
-                    if duet.replay_clicks.load(Relaxed)
-                        && let Some(shared) = shared
-                    {
+                    if let (Some(from), Some(shared)) = (r.clicks_from, shared) {
                         clicks.fill(0.0);
-                        let first = clip.start_ns + *at as f64 * NOMINAL_NS_PER_SAMPLE;
+                        let first = from + r.at as f64 * NOMINAL_NS_PER_SAMPLE;
                         metronome.render(&mut clicks, first, NOMINAL_NS_PER_SAMPLE, &shared);
                         for (o, c) in pcm.iter_mut().zip(&clicks).take(n * 2) {
                             *o += c;
                         }
                     }
-                    *at += n;
-                    if *at >= clip.len() {
+                    r.at += n;
+                    if r.at >= r.mono.len() {
                         *replay = None;
                     }
                 }
@@ -1489,6 +1631,50 @@ mod tests {
             .expect("their click replayed");
         // 200 ms apart, as played.
         assert_eq!(theirs - ours, 9_600);
+    }
+
+    /// Instant replay: a participant's last seconds, as the playout loop kept them, played
+    /// again into the output while the lesson goes on (their stream still mixed); a part not
+    /// here, or nothing heard, is said.
+    #[test]
+    fn a_part_s_last_seconds_are_played_again_while_the_lesson_goes_on() {
+        let mix = Mix::default();
+        let (_feed, audio, _) = crate::jitter_feed::audio_feed(
+            crate::jitter::JitterConfig::for_frame(FrameDuration::Ms5),
+        );
+        mix.add("p1", audio);
+        {
+            let mut parts = lock(&mix.4.0.parts);
+            let mut phrase = vec![0.0f32; 48_000];
+            phrase[100] = 0.5;
+            phrase[47_000] = 0.25;
+            parts.get_mut("p1").unwrap().write_mono(&phrase);
+        }
+        assert_eq!(
+            mix.replay(ReplayOf::Part("p2".into()), 1.0),
+            Err(ReplayError::NotHere("p2".into()))
+        );
+        assert_eq!(mix.replay(ReplayOf::Own, 1.0), Err(ReplayError::Nothing));
+        assert_eq!(
+            mix.replay(ReplayOf::Part("p1".into()), 5.0),
+            Ok(Duration::from_secs(1))
+        );
+        let sink = MemorySink::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), FrameDuration::Ms5, sink.clone()).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while mix.kept().playing().is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = playout.stop();
+        assert!(mix.kept().playing().is_none(), "the replay ends");
+        let left: Vec<f32> = sink.take().samples.iter().step_by(2).copied().collect();
+        let first = left.iter().position(|s| *s == 0.5).expect("replayed");
+        let last = left
+            .iter()
+            .position(|s| *s == 0.25)
+            .expect("replayed to its end");
+        assert_eq!(last - first, 46_900);
+        assert_eq!(left.iter().filter(|s| **s != 0.0).count(), 2, "once");
     }
 
     /// The live monitor: our own part in our ears late by the follower's delays, so that it
