@@ -34,6 +34,7 @@ const COMMANDS: &[&str] = &[
     "set_leader_follower",
     "set_duet_live",
     "replay_duet",
+    "replay",
     "duet",
     "set_camera",
     "leave_lesson",

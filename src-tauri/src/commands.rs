@@ -678,8 +678,23 @@ pub async fn replay_duet(state: S<'_>, seconds: Option<f64>) -> AppResult<()> {
     with_session(&state, async |s| match seconds {
         Some(secs) => s.replay_duet(secs),
         None => {
-            s.stop_duet_replay();
+            s.stop_replay();
             Ok(())
+        }
+    })
+    .await
+}
+
+/// Instant replay: plays the last `seconds` of `peer`'s part as heard here (none: our own) while
+/// the lesson goes on, and says how long it plays; `seconds` none stops any replay.
+#[tauri::command]
+#[specta::specta]
+pub async fn replay(state: S<'_>, peer: Option<String>, seconds: Option<f64>) -> AppResult<f64> {
+    with_session(&state, async |s| match seconds {
+        Some(secs) => s.replay(peer, secs),
+        None => {
+            s.stop_replay();
+            Ok(0.0)
         }
     })
     .await

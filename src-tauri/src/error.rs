@@ -54,6 +54,8 @@ pub enum ErrorCode {
     NoFollower,
     /// The follower has not said yet how late it hears us (the aligned replay waits for it).
     NotMeasured,
+    /// Nothing of that part has been heard yet: no replay.
+    NothingToReplay,
     Internal,
 }
 

@@ -63,6 +63,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             set_leader_follower,
             set_duet_live,
             replay_duet,
+            replay,
             duet,
             set_camera,
             leave_lesson,

@@ -393,8 +393,29 @@ impl Session {
         })
     }
 
-    pub fn stop_duet_replay(&self) {
-        self.handle.stop_duet_replay();
+    /// Stops any replay, the duet's or a part's.
+    pub fn stop_replay(&self) {
+        self.handle.stop_replay();
+    }
+
+    /// Instant replay: the last `seconds` (1–30) of `peer`'s part as we heard it (none: our
+    /// own) in our ears; the lesson goes on. Returns how long it plays, seconds.
+    pub fn replay(&self, peer: Option<String>, seconds: f64) -> AppResult<f64> {
+        if !(1.0..=30.0).contains(&seconds) {
+            return Err(AppError::invalid("a replay is 1–30 s"));
+        }
+        use tutti_media::pipeline::ReplayError;
+        let peer = peer.map(PeerId);
+        self.handle
+            .replay(peer.as_ref(), seconds)
+            .map(|d| d.as_secs_f64())
+            .map_err(|e| {
+                let code = match e {
+                    ReplayError::Nothing => crate::error::ErrorCode::NothingToReplay,
+                    ReplayError::NotHere(_) => crate::error::ErrorCode::InvalidInput,
+                };
+                AppError::new(code, e.to_string())
+            })
     }
 
     /// Where leader–follower playing stands (none: off).

@@ -123,6 +123,13 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     );
     await app.press("Tuner");
 
+    // Instant replay: the student's last 10 s again in the teacher's ears while the lesson goes
+    // on (the app keeps every part it plays; nothing kept, and no Stop would show), then stopped.
+    const replayOmar = '[aria-label="Play the last 10 s of Omar again"]';
+    await app.click(await app.until("the replay of Omar's part", () => app.find(replayOmar)));
+    await app.press("Stop the replay", 10_000);
+    await app.until("the replay offered again", () => app.find(replayOmar), 10_000);
+
     // A note, saved as it is typed.
     await app.press("Notes");
     const notes = await app.until("the notes", () => app.find(".notes textarea"));

@@ -56,6 +56,11 @@ export const commands = {
 	setDuetLive: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_duet_live", { on })),
 	/**  Plays the last `seconds` of the duet, aligned (`None` stops a replay). */
 	replayDuet: (seconds: number | null) => typedError<null, AppError>(__TAURI_INVOKE("replay_duet", { seconds })),
+	/**
+	 *  Instant replay: plays the last `seconds` of `peer`'s part as heard here (none: our own) while
+	 *  the lesson goes on, and says how long it plays; `seconds` none stops any replay.
+	 */
+	replay: (peer: string | null, seconds: number | null) => typedError<number | null, AppError>(__TAURI_INVOKE("replay", { peer, seconds })),
 	/**  Where leader–follower playing stands, while it is on. */
 	duet: () => typedError<DuetView_Serialize | null, AppError>(__TAURI_INVOKE("duet")),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
@@ -268,7 +273,9 @@ export type ErrorCode =
 /**  Leader–follower needs someone to follow. */
 "no_follower" | 
 /**  The follower has not said yet how late it hears us (the aligned replay waits for it). */
-"not_measured" | "internal";
+"not_measured" | 
+/**  Nothing of that part has been heard yet: no replay. */
+"nothing_to_replay" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {

@@ -167,6 +167,9 @@ const en = {
   leaderFollowerHelp:
     "Between distant cities no two people can play in lockstep. Lead, and the student plays along with what reaches them: you hear the duet as they played it.",
   measured: "measured",
+  replayPart: "Play again",
+  replayLastSeconds: "Play the last {seconds} s of {name} again",
+  yourPart: "your playing",
 } as const;
 
 export type Key = keyof typeof en;
@@ -334,6 +337,9 @@ const ko: Record<Key, string> = {
   leaderFollowerHelp:
     "먼 도시 사이에서는 두 사람이 동시에 맞춰 연주할 수 없습니다. 선생님이 이끌고 학생은 들리는 대로 따라 연주하면, 학생이 연주한 그대로의 합주를 들을 수 있습니다.",
   measured: "측정",
+  replayPart: "다시 듣기",
+  replayLastSeconds: "{name}의 마지막 {seconds}초 다시 듣기",
+  yourPart: "내 연주",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {
@@ -366,6 +372,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     refused: "The room server refused.",
     no_follower: "No student is here to play along.",
     not_measured: "Not yet: the student's side has not measured how late it hears you. Try again in a moment.",
+    nothing_to_replay: "Nothing of that part has been heard yet.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -396,6 +403,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     refused: "룸 서버가 거부했습니다.",
     no_follower: "따라 연주할 학생이 없습니다.",
     not_measured: "아직 학생 쪽에서 지연을 측정하지 못했습니다. 잠시 후 다시 시도하세요.",
+    nothing_to_replay: "아직 들린 소리가 없어 다시 들을 수 없습니다.",
     internal: "문제가 생겼습니다.",
   },
 };

@@ -10,6 +10,7 @@ import { LevelMeter } from "../components/LevelMeter";
 import { Metronome } from "../components/Metronome";
 import { Tuner } from "../components/Tuner";
 import { Duet } from "../components/Duet";
+import { Replay } from "../components/Replay";
 
 export function Lesson(props: {
   view: LessonView;
@@ -88,6 +89,7 @@ export function Lesson(props: {
               ) : (
                 <Connection who={p} stats={stats[p.peer]} />
               )}
+              <Replay peer={p.peer} name={p.name} />
               {view.host && (
                 <button
                   className="small-button"
@@ -101,6 +103,7 @@ export function Lesson(props: {
           <div className="own">
             <VideoCanvas peer="" label={t("you")} small />
             <LevelMeter level={levels.send} label={t("yourLevel")} />
+            <Replay peer={null} name={t("yourPart")} />
           </div>
         </div>
         {(view.host || view.metronome) && <Metronome view={view} />}
