@@ -184,6 +184,7 @@ mod tests {
             role,
             mic: role != Role::Observer,
             connected: true,
+            recording: false,
         }
     }
 

@@ -759,3 +759,123 @@ async fn the_student_plays_the_host_s_last_phrase_again_while_the_lesson_goes_on
         "{unknown:?}"
     );
 }
+
+/// Recording through a cut: the student records while the host plays a click every 250 ms;
+/// the media path is cut for 5 s. The host's track goes on with silence for the cut, its
+/// length the wall time's (the cut did not shorten it), and every click recorded, before the
+/// cut and after, lies within 2 ms of the instant it was played at the host's microphone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_keeps_a_cut_as_silence_of_its_length_and_the_clicks_in_place() {
+    let _turn = one_at_a_time().await;
+    let music = MusicConfig::default();
+    let train = ClickTrain::new(250, 0.8);
+    let click_at: Vec<u64> = (0..200).map(|k| train.click_at(k)).collect();
+    let path = ImpairedPath::start(ImpairmentConfig::parse("loss=0").unwrap())
+        .await
+        .unwrap();
+    let (server, mut host, student, _heard) =
+        lesson_through(music, Box::new(train), Some(path.rewriter())).await;
+    let dir = std::env::temp_dir().join(format!("tutti-record-e2e-{}", std::process::id()));
+    let zero = student.handle().start_recording(&dir).unwrap();
+    // The host is told.
+    wait_for(
+        &mut host,
+        Duration::from_secs(10),
+        |e| matches!(e, LessonEvent::Participant(p) if p.recording),
+    )
+    .await;
+    assert!(matches!(
+        student.handle().start_recording(&dir),
+        Err(tutti_media::recording::RecordingError::AlreadyRecording)
+    ));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    path.set_cut(true);
+    let cut = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    path.set_cut(false);
+    let back = Instant::now();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let stop = Instant::now();
+    let tracks = student.handle().stop_recording().unwrap();
+    wait_for(
+        &mut host,
+        Duration::from_secs(10),
+        |e| matches!(e, LessonEvent::Participant(p) if !p.recording),
+    )
+    .await;
+    let started = host.audio_started().unwrap();
+    student.leave().await;
+    host.leave().await;
+    server.shutdown().await;
+
+    let track = tracks
+        .iter()
+        .find(|t| t.name == "김선생")
+        .unwrap_or_else(|| panic!("no track of the host's part in {tracks:?}"));
+    let samples = tutti_media::recording::read_track(&track.file).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let sr = f64::from(SAMPLE_RATE);
+    let at = |n: usize| zero + Duration::from_secs_f64(track.start_s + n as f64 / sr);
+    let clicks: Vec<Instant> = click_at
+        .iter()
+        .map(|&n| started + Duration::from_secs_f64(n as f64 / sr))
+        .collect();
+    let onsets: Vec<Instant> = tutti_media::analysis::onsets(&samples, 0.1, 100)
+        .into_iter()
+        .map(at)
+        .collect();
+    let off_ms: Vec<f64> = onsets
+        .iter()
+        .map(|o| {
+            clicks
+                .iter()
+                .map(|c| signed_ms(*o, *c))
+                .min_by(|a, b| a.abs().total_cmp(&b.abs()))
+                .unwrap()
+        })
+        .collect();
+    let before = onsets.iter().filter(|o| **o < cut).count();
+    let after = onsets.iter().filter(|o| **o > back).count();
+    let end = zero + Duration::from_secs_f64(track.start_s + track.seconds);
+    let short_ms = stop.duration_since(end).as_secs_f64() * 1e3;
+    eprintln!(
+        "recording: the host's track from {:.2} s, {:.2} s long ({short_ms:.0} ms before the stop); {before} clicks before the cut, {after} after; off by {off_ms:.2?} ms",
+        track.start_s, track.seconds
+    );
+    assert!(
+        before >= 8 && after >= 20,
+        "{before} clicks before the cut, {after} after"
+    );
+    // Nothing in the cut but what was in flight as it began.
+    let quiet_from = (cut + Duration::from_millis(500))
+        .duration_since(zero)
+        .as_secs_f64();
+    let quiet_to = back.duration_since(zero).as_secs_f64() - 0.5;
+    let (a, b) = (
+        ((quiet_from - track.start_s) * sr) as usize,
+        ((quiet_to - track.start_s) * sr) as usize,
+    );
+    assert!(
+        samples[a..b].iter().all(|v| v.abs() < 0.01),
+        "sound in the cut"
+    );
+    // The track runs to the stop, less the way from the host's microphone to here.
+    assert!(
+        (0.0..150.0).contains(&short_ms),
+        "the track ends {short_ms} ms before the stop"
+    );
+    let worst = off_ms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(
+        worst <= 2.0,
+        "a click recorded {worst} ms from where it was played"
+    );
+}
+
+/// `a` less `b`, ms.
+fn signed_ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        (a - b).as_secs_f64() * 1e3
+    } else {
+        -(b - a).as_secs_f64() * 1e3
+    }
+}

@@ -20,6 +20,8 @@ use tutti_media::pipeline::{
     ClockSource, DuetError, DuetStatus, Fanout, Mix, PipelineError, PlayoutLoop, ReplayError,
     ReplayOf, SendLoop,
 };
+use tutti_media::recorder::{Recording, Stopped};
+use tutti_media::recording::RecordingError;
 use tutti_media::signal::{AudioSink, AudioSource};
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
 use tutti_media::tuner::{self, Pitch, Tuner};
@@ -218,6 +220,9 @@ struct Shared {
     peers: Mutex<HashMap<PeerId, Arc<PeerLink>>>,
     fanout: Fanout,
     mix: Mix,
+    /// Our name (our own track's).
+    name: String,
+    recording: Mutex<Option<Recording>>,
     events: mpsc::UnboundedSender<LessonEvent>,
     /// Bridges to TURN servers reachable over TCP only; they live as long as the lesson.
     _tcp_turn: Vec<TcpTurnBridge>,
@@ -366,6 +371,9 @@ impl Lesson {
         // What we send is also our part of a leader–follower duet, kept by the mix.
         let (fanout, mix) = (Fanout::default(), Mix::default());
         fanout.record_into(mix.kept());
+        for p in &joined.participants {
+            mix.name_part(p.peer.as_str(), &p.name);
+        }
         let shared = Arc::new(Shared {
             client: Mutex::new(client),
             server: cfg.server.clone(),
@@ -377,6 +385,8 @@ impl Lesson {
             peers: Mutex::new(HashMap::new()),
             fanout,
             mix,
+            name: cfg.name.clone(),
+            recording: Mutex::new(None),
             events: events_tx,
             _tcp_turn: tcp_turn,
             video_fanout: VideoFanout::default(),
@@ -630,6 +640,46 @@ impl LessonHandle {
         self.shared.mix.kept().last(&replay_of(peer), seconds)
     }
 
+    /// Records the lesson from now on: every part to its own file in `dir` (ours, as captured,
+    /// and each participant's as received, placed by when it was played at their microphone),
+    /// on one timeline. One recording at a time: a second is refused. Returns the instant
+    /// the timeline starts from.
+    pub fn start_recording(&self, dir: &std::path::Path) -> Result<Instant, RecordingError> {
+        let mut recording = lock(&self.shared.recording);
+        if recording.as_ref().is_some_and(|r| !r.has_stopped()) {
+            return Err(RecordingError::AlreadyRecording);
+        }
+        let r = self.shared.mix.record(dir, &self.shared.name)?;
+        let started = r.started;
+        *recording = Some(r);
+        tell_recording(&self.shared, true);
+        Ok(started)
+    }
+
+    /// Stops recording; the tracks written (none: nothing was being recorded). A recording
+    /// that stopped by itself (a full disk) says why, beside the tracks it kept.
+    pub fn stop_recording(&self) -> Stopped {
+        let recording = lock(&self.shared.recording).take();
+        match recording {
+            Some(r) => {
+                tell_recording(&self.shared, false);
+                r.stop()
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Whether a recording is running (one that stopped by itself is not).
+    pub fn is_recording(&self) -> bool {
+        Self::is_recording_in(&self.shared)
+    }
+
+    fn is_recording_in(shared: &Shared) -> bool {
+        lock(&shared.recording)
+            .as_ref()
+            .is_some_and(|r| !r.has_stopped())
+    }
+
     /// Stops any replay, the duet's or a part's.
     pub fn stop_replay(&self) {
         self.shared.mix.stop_replay();
@@ -850,6 +900,10 @@ async fn run(
                     *lock(&d.shared.client) = client;
                     server_events = Some(events);
                     d.core.rejoined(Instant::now(), joined);
+                    // The server keeps no one's recording across its own restart: say it again.
+                    if LessonHandle::is_recording_in(&d.shared) {
+                        tell_recording(&d.shared, true);
+                    }
                 }
                 Err(e) => {
                     tracing::info!(error = %e, "could not rejoin yet");
@@ -1112,10 +1166,11 @@ impl Driver {
                 Effect::SendAllowed(allowed) => shared.fanout.set_allowed(allowed),
                 Effect::Hear { peer, allowed } => shared.mix.set_muted(peer.as_str(), !allowed),
                 Effect::Emit(event) => {
-                    if let LessonEvent::Participant(p) = &event
-                        && p.role == Role::Host
-                    {
-                        *lock(&shared.host) = Some(p.peer.clone());
+                    if let LessonEvent::Participant(p) = &event {
+                        shared.mix.name_part(p.peer.as_str(), &p.name);
+                        if p.role == Role::Host {
+                            *lock(&shared.host) = Some(p.peer.clone());
+                        }
                     }
                     let _ = shared.events.send(event);
                 }
@@ -1189,6 +1244,14 @@ fn rewrite_sdp(shared: &Shared, sdp: String) -> String {
 /// For callers that schedule: now, as the wire wants it.
 pub fn now() -> UnixMs {
     UnixMs::now()
+}
+
+/// Tells everyone (through the room server) that we record the lesson, or stopped: nobody is
+/// recorded unawares. Unsent while the server is away; said again on rejoining.
+fn tell_recording(shared: &Shared, on: bool) {
+    if let Err(e) = shared.client().send(ClientMessage::SetRecording { on }) {
+        tracing::info!(error = %e, "the room server will be told of the recording on rejoining");
+    }
 }
 
 /// Whose part: a participant's, or (none) ours.

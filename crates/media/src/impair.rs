@@ -154,6 +154,8 @@ struct Inner {
     proxies: Mutex<HashMap<SocketAddr, Arc<UdpSocket>>>,
     stats: ImpairStats,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Everything is dropped, both ways (a network gone).
+    cut: std::sync::atomic::AtomicBool,
 }
 
 /// A running impairment proxy; dropping it stops it.
@@ -170,12 +172,18 @@ impl ImpairedPath {
                 proxies: Mutex::new(HashMap::new()),
                 stats: ImpairStats::default(),
                 tasks: Mutex::new(Vec::new()),
+                cut: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
 
     pub fn stats(&self) -> &ImpairStats {
         &self.inner.stats
+    }
+
+    /// Cuts the path (every packet dropped, both ways, handshakes too) or restores it.
+    pub fn set_cut(&self, cut: bool) {
+        self.inner.cut.store(cut, Relaxed);
     }
 
     /// The rewrite for candidates going either way: every UDP candidate is replaced by its
@@ -235,7 +243,9 @@ async fn forward(inner: Arc<Inner>, socket: Arc<UdpSocket>, real: SocketAddr) {
         };
         // RFC 7983: RTP and RTCP start with a byte in 128..=191; STUN and DTLS do not.
         let spared = inner.cfg.media_only && !buf.first().is_some_and(|b| (128..=191).contains(b));
-        let fate = if spared {
+        let fate = if inner.cut.load(Relaxed) {
+            None
+        } else if spared {
             Some(Duration::ZERO)
         } else {
             inner.cfg.fate(&mut lock(&inner.rng))

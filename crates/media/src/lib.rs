@@ -22,6 +22,8 @@ pub mod pipeline;
 mod pulse;
 pub mod realtime;
 pub mod recent;
+pub mod recorder;
+pub mod recording;
 pub mod red;
 pub mod shared_clock;
 pub mod signal;

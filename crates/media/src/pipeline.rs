@@ -16,6 +16,8 @@ use crate::metronome::{
 };
 use crate::peer_channel::PeerChannelState;
 use crate::recent::{RECENT_SECONDS, RecentRing};
+use crate::recorder::{OWN_TRACK, Placed, RecorderSlot, Recording};
+use crate::recording::RecordingError;
 use crate::red::RedEncoder;
 use crate::shared_clock::ClockEstimate;
 use crate::signal::{AudioSink, AudioSource};
@@ -479,6 +481,7 @@ pub struct Mix(
     Arc<MetronomeSlot>,
     Duet,
     Recent,
+    Arc<RecorderSlot>,
 );
 
 /// Where the metronome's shared time comes from.
@@ -549,6 +552,8 @@ struct Stream {
     /// Its link's channel: where its stream stands against its sender's clock, and where our
     /// measure of its delay to our ear goes. None: not measured.
     channel: Option<Arc<PeerChannelState>>,
+    /// Its participant's track in a recording.
+    track: u32,
 }
 
 static STREAM_IDS: AtomicU64 = AtomicU64::new(1);
@@ -573,6 +578,7 @@ impl Mix {
             meter: Meter::default(),
             muted: AtomicBool::new(false),
             channel,
+            track: self.5.track_of(who),
         });
         self.4.keep(who);
         self.0.change(|streams| {
@@ -810,6 +816,21 @@ impl Mix {
     /// Stops a replay.
     pub fn stop_replay(&self) {
         self.4.stop();
+    }
+
+    /// Records every part from now on, each to its own file in `dir` (ours as `own_name`),
+    /// until the recording is stopped (or dropped).
+    pub fn record(
+        &self,
+        dir: &std::path::Path,
+        own_name: &str,
+    ) -> Result<Recording, RecordingError> {
+        Recording::start(self.5.clone(), dir, own_name)
+    }
+
+    /// `who` is called `name`: their track in a recording is.
+    pub fn name_part(&self, who: &str, name: &str) {
+        self.5.name(who, name);
     }
 
     /// The last `n` samples heard from `who` (mono), for the tuner.
@@ -1135,6 +1156,12 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     {
                         while let Ok(c) = rx.pop() {
                             own.write_mono(&c.mono[..c.len]);
+                            mix.5.push(
+                                OWN_TRACK,
+                                Placed::Contiguous(c.at_ns),
+                                &c.mono[..c.len],
+                                false,
+                            );
                             if let Some(Some(r)) = rings.as_deref_mut() {
                                 r.own.write_mono(c.at_ns, &c.mono[..c.len]);
                             }
@@ -1145,6 +1172,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 // for, if a replay is being cut this instant).
                 let mut parts = mix.4.0.parts.try_lock().ok();
                 let heard_end = sample_clock.time_of(written + frame.samples() as u64);
+                let frame_ns = frame.samples() as f64 * ns_per_sample;
                 for stream in &streams {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
                         playing.entry(stream.id)
@@ -1158,6 +1186,9 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     let Some((decoder, audio, timing)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
+                    // Where a recording places this frame: when it was played at its
+                    // microphone, on our clock; else (no timing yet) when we hear it.
+                    let mut played_at = None;
                     decoder.fill(audio.take_arrivals(), &mut one, &mut report, now);
                     audio.publish();
                     if let Some(channel) = &stream.channel
@@ -1172,6 +1203,13 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                             }
                             channel.set_heard_after(timing.ear);
                         }
+                        played_at = timing.estimate.map(|e| {
+                            let at_ns = captured_end - frame_ns;
+                            Placed::Sender {
+                                at_ns,
+                                offset_ns: e.local_at(at_ns) - at_ns,
+                            }
+                        });
                         if partner.as_deref() == Some(stream.who.as_str())
                             && let Some(Some(r)) = rings.as_deref_mut()
                         {
@@ -1185,6 +1223,15 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     stream.meter.record(&one);
                     if let Some(ring) = parts.as_mut().and_then(|p| p.get_mut(&stream.who)) {
                         ring.write_stereo(&one);
+                    }
+                    // A timed stream waits for its timing (after a rebuilt link too): what
+                    // comes before is a gap, never a stretch placed by another clock.
+                    let at = match &stream.channel {
+                        Some(_) => played_at,
+                        None => heard_end.map(|h| Placed::Contiguous(h - frame_ns)),
+                    };
+                    if let Some(at) = at {
+                        mix.5.push(stream.track, at, &one, true);
                     }
                     for (out, s) in pcm.iter_mut().zip(&one) {
                         *out += s;

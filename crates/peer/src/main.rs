@@ -147,6 +147,10 @@ enum RoleArg {
 
 #[derive(Debug, Args)]
 struct Common {
+    /// Record the lesson into this directory: a WAV file per participant's part (ours as
+    /// captured, theirs as received, on one timeline) and lesson.json listing them.
+    #[arg(long)]
+    record_lesson: Option<std::path::PathBuf>,
     /// The room server's WebSocket URL.
     #[arg(long, env = "TUTTI_SERVER", default_value = "ws://127.0.0.1:8787/ws")]
     server: String,
@@ -373,6 +377,7 @@ async fn host(
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
     lesson.start_audio(source, sink, music)?;
+    start_recording(&lesson, common.record_lesson.as_deref())?;
     if let Some(bpm) = metronome.metronome {
         lesson
             .handle()
@@ -392,11 +397,53 @@ async fn host(
     if let Some(path) = &duet.duet_replay {
         write_duet(&lesson, path, duet.duet_seconds)?;
     }
+    finish_recording(&lesson, common.record_lesson.as_deref())?;
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;
     }
     lesson.leave().await;
+    Ok(())
+}
+
+fn start_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    if let Some(dir) = dir {
+        lesson
+            .handle()
+            .start_recording(dir)
+            .with_context(|| format!("recording into {}", dir.display()))?;
+        say(&format!("recording: {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// Stops the recording and lists its tracks in `lesson.json` beside them (and says so).
+fn finish_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    let (tracks, stopped_early) = match lesson.handle().stop_recording() {
+        Ok(tracks) => (tracks, None),
+        Err((e, kept)) => {
+            tracing::warn!(error = %e, "the recording stopped early; what it kept is listed");
+            (kept, Some(e.to_string()))
+        }
+    };
+    let listing = serde_json::json!({
+        "lesson": lesson.info.title,
+        "stopped_early": stopped_early,
+        "sample_rate": tutti_media::SAMPLE_RATE,
+        "tracks": tracks.iter().map(|t| serde_json::json!({
+            "name": t.name,
+            "file": t.file.file_name().map(|f| f.to_string_lossy()),
+            "start_s": t.start_s,
+            "seconds": t.seconds,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(
+        dir.join("lesson.json"),
+        serde_json::to_vec_pretty(&listing)?,
+    )
+    .context("writing lesson.json")?;
+    say(&format!("recorded: {listing}"));
     Ok(())
 }
 
@@ -472,6 +519,7 @@ async fn join(
     let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
     tracing::info!(lesson = %lesson.info.title, "admitted");
     lesson.start_audio(source, sink, music)?;
+    start_recording(&lesson, common.record_lesson.as_deref())?;
     let watch = start_video(&common, &mut lesson)?;
     for text in said.questions {
         let reply = lesson
@@ -497,6 +545,7 @@ async fn join(
         say(&watch.report());
     }
     let stats = lesson.receive_stats();
+    finish_recording(&lesson, common.record_lesson.as_deref())?;
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;

@@ -117,6 +117,10 @@ pub enum ClientMessage {
     Chat {
         text: String,
     },
+    /// Says that we record the lesson (or have stopped): everyone sees it.
+    SetRecording {
+        on: bool,
+    },
 }
 
 impl ClientMessage {
@@ -141,6 +145,7 @@ impl ClientMessage {
         "pin_question",
         "set_mic",
         "chat",
+        "set_recording",
     ];
 
     /// The wire name of this message.
@@ -165,6 +170,7 @@ impl ClientMessage {
             Self::PinQuestion { .. } => "pin_question",
             Self::SetMic { .. } => "set_mic",
             Self::Chat { .. } => "chat",
+            Self::SetRecording { .. } => "set_recording",
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct Participant {
     pub mic: bool,
     /// False while the participant's connection is lost and it may still rejoin.
     pub connected: bool,
+    /// Recording the lesson (for themselves): everyone is told, latecomers too.
+    #[serde(default)]
+    pub recording: bool,
 }
 
 /// Someone in the waiting room.

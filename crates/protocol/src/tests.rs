@@ -23,6 +23,7 @@ fn participant() -> Participant {
         role: Role::Student,
         mic: true,
         connected: true,
+        recording: false,
     }
 }
 
@@ -148,6 +149,7 @@ pub(crate) fn client_samples() -> Vec<ClientMessage> {
         Chat {
             text: "안녕하세요!".into(),
         },
+        SetRecording { on: true },
     ]
 }
 

@@ -136,6 +136,7 @@ impl Hub {
                     role: Role::Host,
                     mic: true,
                     connected: true,
+                    recording: false,
                 };
                 let member = Member {
                     p: p.clone(),
@@ -280,6 +281,7 @@ impl Hub {
             // Students play; observers listen until the host hands them the mic.
             mic: role == Role::Student,
             connected: true,
+            recording: false,
         };
         let member = Member {
             p: p.clone(),

@@ -67,6 +67,7 @@ impl Member {
                 role: m.role,
                 mic: m.mic,
                 connected: false,
+                recording: false,
             },
             conn: None,
             token: ResumeToken(String::new()),

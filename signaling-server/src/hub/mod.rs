@@ -373,6 +373,7 @@ impl Hub {
             M::PinQuestion { question, pinned } => self.pin_question(conn, re, question, pinned),
             M::SetMic { peer, allowed } => self.set_mic(conn, re, &peer, allowed),
             M::Chat { text } => self.chat(conn, re, &text, now),
+            M::SetRecording { on } => self.set_recording(conn, re, on),
         }
     }
 

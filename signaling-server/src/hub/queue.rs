@@ -255,6 +255,31 @@ impl Hub {
         Ok(ServerMessage::Ok { re })
     }
 
+    /// A member records the lesson (or stopped): everyone is told (not kept across a server
+    /// restart: the recorder says it again when it rejoins).
+    pub(super) fn set_recording(
+        &mut self,
+        conn: ConnId,
+        re: RequestId,
+        on: bool,
+    ) -> Result<ServerMessage, Refusal> {
+        let (id, peer) = self.member_seat(conn)?;
+        let lesson = lesson_in(&mut self.lessons, &id)?;
+        let Some(m) = lesson.member_mut(&peer) else {
+            return refuse(ErrorCode::NotInLesson, "you are not in this lesson");
+        };
+        if m.p.recording != on {
+            m.p.recording = on;
+            let p = m.p.clone();
+            lesson.broadcast(
+                ServerMessage::ParticipantUpdated { participant: p },
+                None,
+                &mut self.out,
+            );
+        }
+        Ok(ServerMessage::Ok { re })
+    }
+
     pub(super) fn chat(
         &mut self,
         conn: ConnId,

@@ -984,6 +984,37 @@ fn the_host_grants_and_revokes_the_mic() {
     );
 }
 
+/// Nobody is recorded unawares: a student who records is shown to everyone, and to whoever
+/// joins later; saying it again changes nothing; stopping is shown too.
+#[test]
+fn everyone_sees_who_records_the_lesson_latecomers_too() {
+    let mut t = T::new();
+    let (h, _, code, _) = t.live_lesson();
+    let (s, sp, _) = t.student(h, &code);
+    let out = t.ok(s, ClientMessage::SetRecording { on: true });
+    assert!(
+        matches!(&out.to(h)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.peer == sp && participant.recording)
+    );
+    assert_eq!(
+        t.ok(s, ClientMessage::SetRecording { on: true })
+            .effects
+            .len(),
+        1
+    );
+    let (_, _, oj) = t.member(h, &code, JoinRole::Observer);
+    let seen = oj.participants.iter().find(|p| p.peer == sp).unwrap();
+    assert!(seen.recording, "a latecomer sees it");
+    let out = t.ok(s, ClientMessage::SetRecording { on: false });
+    assert!(
+        matches!(&out.to(h)[..], [ServerMessage::ParticipantUpdated { participant }] if participant.peer == sp && !participant.recording)
+    );
+    let stranger = t.conn();
+    assert_eq!(
+        t.err(stranger, ClientMessage::SetRecording { on: true }),
+        ErrorCode::NotInLesson
+    );
+}
+
 #[test]
 fn chat_reaches_everyone_and_newcomers_get_recent_history() {
     let cfg = HubConfig {

@@ -243,6 +243,7 @@ fn participant(id: &str) -> Participant {
         role: Role::Student,
         mic: true,
         connected: true,
+        recording: false,
     }
 }
 

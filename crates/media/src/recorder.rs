@@ -1,0 +1,409 @@
+//! The recorder: the audio threads hand it every part a frame at a time, wait-free, each chunk
+//! with when it was played at its microphone on our clock; a thread of its own writes the
+//! tracks ([`crate::recording`]), so no file is ever written on an audio thread.
+
+use crate::clock::monotonic_ns;
+use crate::duet::MAX_CHUNK;
+use crate::format::SAMPLE_RATE;
+use crate::link::lock;
+use crate::recording::{RecordingError, SLACK_CONTIGUOUS, SLACK_EXACT, TrackWriter};
+use std::collections::HashMap;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const NS_PER_SAMPLE: f64 = 1e9 / SAMPLE_RATE as f64;
+/// Chunks between the audio threads and the writer: two seconds of 2.5-ms frames for a few
+/// parts (a disk that stalls for longer costs the chunks that do not fit, said in the figures).
+const QUEUE: usize = 4_096;
+/// How often the writer looks for chunks.
+const WRITE_EVERY: Duration = Duration::from_millis(20);
+
+/// Our own part's track.
+pub const OWN_TRACK: u32 = 0;
+
+/// A clock estimate this far from the one a track was placed by moves the track (a gap or
+/// an overlap of that much); less is the estimate's wobble, which must not become clicks.
+const REPLACE_NS: f64 = 2e6;
+
+/// Where a chunk goes on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Placed {
+    /// At this instant of our clock, every sample once (ours as captured; a part as heard).
+    Contiguous(f64),
+    /// At this instant of its sender's clock, which reads `offset_ns` behind ours (as
+    /// estimated now): a remote part, sample for sample.
+    Sender { at_ns: f64, offset_ns: f64 },
+}
+
+/// A frame of one part, mono, with where its first sample goes.
+pub struct Chunk {
+    track: u32,
+    placed: Placed,
+    len: usize,
+    mono: [f32; MAX_CHUNK],
+}
+
+/// One track of a recording, as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Track {
+    /// Whose part: a participant's name (ours for our own).
+    pub name: String,
+    pub file: PathBuf,
+    /// Where it starts on the recording's timeline, seconds.
+    pub start_s: f64,
+    pub seconds: f64,
+}
+
+/// What the audio threads share with a recording (none running: nothing is taken).
+#[derive(Default)]
+pub struct RecorderSlot {
+    on: AtomicBool,
+    tx: Mutex<Option<rtrb::Producer<Chunk>>>,
+    /// Track names by number (0: ours), made when a stream is added, never on an audio thread.
+    names: Mutex<Vec<String>>,
+    /// Participants' names as people know them, by who.
+    display: Mutex<HashMap<String, String>>,
+    dropped: std::sync::atomic::AtomicU64,
+}
+
+impl RecorderSlot {
+    /// The track number for `who`'s part (the same each time they come back).
+    pub fn track_of(&self, who: &str) -> u32 {
+        let mut names = lock(&self.names);
+        if names.is_empty() {
+            names.push(String::new()); // ours, named when a recording starts
+        }
+        match names.iter().skip(1).position(|n| n == who) {
+            Some(i) => (i + 1) as u32,
+            None => {
+                names.push(who.to_owned());
+                (names.len() - 1) as u32
+            }
+        }
+    }
+
+    /// `who` is called `name` (their track's name and file).
+    pub fn name(&self, who: &str, name: &str) {
+        lock(&self.display).insert(who.to_owned(), name.to_owned());
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on.load(Relaxed)
+    }
+
+    /// From an audio thread: interleaved stereo (`stereo`) or mono, placed as `placed` says.
+    /// Never waits; a chunk that does not fit is counted.
+    pub fn push(&self, track: u32, placed: Placed, samples: &[f32], stereo: bool) {
+        if !self.is_on() {
+            return;
+        }
+        let Ok(mut tx) = self.tx.try_lock() else {
+            self.dropped.fetch_add(1, Relaxed);
+            return;
+        };
+        let Some(tx) = tx.as_mut() else { return };
+        let mut chunk = Chunk {
+            track,
+            placed,
+            len: 0,
+            mono: [0.0; MAX_CHUNK],
+        };
+        if stereo {
+            for (m, pair) in chunk.mono.iter_mut().zip(samples.chunks_exact(2)) {
+                *m = (pair[0] + pair[1]) * 0.5;
+                chunk.len += 1;
+            }
+        } else {
+            let n = samples.len().min(MAX_CHUNK);
+            chunk.mono[..n].copy_from_slice(&samples[..n]);
+            chunk.len = n;
+        }
+        if tx.push(chunk).is_err() {
+            self.dropped.fetch_add(1, Relaxed);
+        }
+    }
+}
+
+/// How a recording ended: its tracks, or why it stopped early beside the tracks it kept.
+pub type Stopped = Result<Vec<Track>, (RecordingError, Vec<Track>)>;
+
+/// A recording running: tracks in `dir`, written by their own thread.
+pub struct Recording {
+    slot: Arc<RecorderSlot>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Stopped>>,
+    pub started: Instant,
+    pub dir: PathBuf,
+}
+
+impl Recording {
+    /// Starts recording every part from now on into `dir` (made if missing), our own part
+    /// under `own_name`.
+    pub fn start(
+        slot: Arc<RecorderSlot>,
+        dir: &Path,
+        own_name: &str,
+    ) -> Result<Self, RecordingError> {
+        std::fs::create_dir_all(dir).map_err(RecordingError::from)?;
+        {
+            let mut names = lock(&slot.names);
+            if names.is_empty() {
+                names.push(String::new());
+            }
+            names[0] = own_name.to_owned();
+        }
+        let (tx, rx) = rtrb::RingBuffer::new(QUEUE);
+        *lock(&slot.tx) = Some(tx);
+        let started = Instant::now();
+        let t0 = monotonic_ns(started) as f64;
+        let stop = Arc::new(AtomicBool::new(false));
+        let writer = Writer {
+            dir: dir.to_owned(),
+            t0,
+            tracks: HashMap::new(),
+            files: Vec::new(),
+            offsets: HashMap::new(),
+        };
+        let thread = {
+            let (slot, stop) = (slot.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("tutti-record".into())
+                .spawn(move || writer.run(&slot, rx, &stop))
+                .map_err(RecordingError::from)?
+        };
+        slot.on.store(true, Relaxed);
+        Ok(Self {
+            slot,
+            stop,
+            thread: Some(thread),
+            started,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The recording stopped by itself (a full disk, a failing write).
+    pub fn has_stopped(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Chunks the writer could not keep up with.
+    pub fn dropped(&self) -> u64 {
+        self.slot.dropped.load(Relaxed)
+    }
+
+    /// Stops, writes out what is left, and returns the tracks; or why it stopped early, with
+    /// the tracks it kept.
+    pub fn stop(mut self) -> Stopped {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Stopped {
+        self.slot.on.store(false, Relaxed);
+        self.stop.store(true, Relaxed);
+        let out = match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err((
+                RecordingError::Io(std::io::Error::other("the recorder failed")),
+                Vec::new(),
+            )),
+            None => Ok(Vec::new()),
+        };
+        *lock(&self.slot.tx) = None;
+        out
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.finish();
+        }
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    t0: f64,
+    tracks: HashMap<u32, (TrackWriter<BufWriter<std::fs::File>>, usize)>,
+    /// Each track's name and file, in the order they started.
+    files: Vec<(String, PathBuf, i64)>,
+    /// The clock offset each remote track is placed by, held while the estimate wobbles.
+    offsets: HashMap<u32, f64>,
+}
+
+impl Writer {
+    fn run(
+        mut self,
+        slot: &RecorderSlot,
+        mut rx: rtrb::Consumer<Chunk>,
+        stop: &AtomicBool,
+    ) -> Stopped {
+        loop {
+            let last = stop.load(Relaxed);
+            while let Ok(c) = rx.pop() {
+                if let Err(e) = self.write(slot, &c) {
+                    tracing::warn!(error = %e, "the recording stopped");
+                    slot.on.store(false, Relaxed);
+                    let tracks = self.close();
+                    return Err((e, tracks.unwrap_or_default()));
+                }
+            }
+            if last {
+                return self.close().map_err(|e| (e, Vec::new()));
+            }
+            std::thread::sleep(WRITE_EVERY);
+        }
+    }
+
+    fn write(&mut self, slot: &RecorderSlot, c: &Chunk) -> Result<(), RecordingError> {
+        let (at_ns, slack) = match c.placed {
+            Placed::Contiguous(at) => (at, SLACK_CONTIGUOUS),
+            Placed::Sender { at_ns, offset_ns } => {
+                let held = self.offsets.entry(c.track).or_insert(offset_ns);
+                if (offset_ns - *held).abs() > REPLACE_NS {
+                    *held = offset_ns;
+                }
+                (at_ns + *held, SLACK_EXACT)
+            }
+        };
+        let at = ((at_ns - self.t0) / NS_PER_SAMPLE).round() as i64;
+        // From before the recording started (still queued when it did).
+        let skip = usize::try_from(-at).unwrap_or(0);
+        let Some(samples) = c.mono[..c.len].get(skip..).filter(|s| !s.is_empty()) else {
+            return Ok(());
+        };
+        let at = at.max(0);
+        if !self.tracks.contains_key(&c.track) {
+            let who = lock(&slot.names)
+                .get(c.track as usize)
+                .cloned()
+                .unwrap_or_else(|| format!("track {}", c.track));
+            let name = lock(&slot.display).get(&who).cloned().unwrap_or(who);
+            let file = self.dir.join(self.file_name(&name));
+            let f = std::fs::File::create(&file).map_err(RecordingError::from_io)?;
+            let w = TrackWriter::create(BufWriter::new(f), at)?;
+            self.files.push((name, file, at));
+            self.tracks.insert(c.track, (w, self.files.len() - 1));
+        }
+        if let Some((w, _)) = self.tracks.get_mut(&c.track) {
+            w.write_at(at, samples, slack)?;
+        }
+        Ok(())
+    }
+
+    /// `name.wav`, made safe for a file name, and unique in the recording.
+    fn file_name(&self, name: &str) -> String {
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                    '_'
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let safe = safe.trim().trim_start_matches('.');
+        let base = if safe.is_empty() { "track" } else { safe };
+        let mut candidate = format!("{base}.wav");
+        let mut k = 2;
+        while self.files.iter().any(|(_, f, _)| f.ends_with(&candidate)) {
+            candidate = format!("{base}-{k}.wav");
+            k += 1;
+        }
+        candidate
+    }
+
+    fn close(&mut self) -> Result<Vec<Track>, RecordingError> {
+        let mut first_error = None;
+        let mut lengths = vec![0u64; self.files.len()];
+        for (_, (w, i)) in self.tracks.drain() {
+            lengths[i] = w.len();
+            if let Err(e) = w.finish() {
+                first_error.get_or_insert(e);
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        Ok(self
+            .files
+            .iter()
+            .zip(lengths)
+            .map(|((name, file, start), n)| Track {
+                name: name.clone(),
+                file: file.clone(),
+                start_s: *start as f64 / f64::from(SAMPLE_RATE),
+                seconds: n as f64 / f64::from(SAMPLE_RATE),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::read_track;
+
+    /// Two parts pushed as the audio threads push them: each its own file, starting where it
+    /// first came on the recording's timeline, a dropout kept as silence of its length.
+    #[test]
+    fn every_part_gets_its_track_on_one_timeline() {
+        let dir = std::env::temp_dir().join(format!("tutti-recorder-{}", std::process::id()));
+        let slot = Arc::new(RecorderSlot::default());
+        let omar = slot.track_of("p-omar");
+        assert_eq!(slot.track_of("p-omar"), omar);
+        slot.name("p-omar", "Omar");
+        let rec = Recording::start(slot.clone(), &dir, "김선생").unwrap();
+        let t0 = monotonic_ns(rec.started) as f64;
+        let frame = 120.0 * NS_PER_SAMPLE;
+        for k in 0..400u32 {
+            let at = t0 + f64::from(k) * frame;
+            slot.push(OWN_TRACK, Placed::Contiguous(at), &[0.5; 240], true);
+            // Omar arrives 100 ms in, and is away from 400 to 600 ms; his clock reads 5 s
+            // behind ours, estimated within a millisecond, which moves nothing.
+            let wobble = if k % 7 == 0 { 1.5e6 } else { 0.0 };
+            let theirs = Placed::Sender {
+                at_ns: at - 5e9,
+                offset_ns: 5e9 + wobble,
+            };
+            if (40..160).contains(&k) || k >= 240 {
+                slot.push(omar, theirs, &[0.25; 120], false);
+            }
+        }
+        let tracks = rec.stop().unwrap();
+        assert_eq!(tracks.len(), 2);
+        assert_eq!(tracks[0].name, "김선생");
+        assert!(tracks[0].file.ends_with("김선생.wav"));
+        assert_eq!(tracks[0].start_s, 0.0);
+        assert_eq!(tracks[0].seconds, 1.0);
+        assert_eq!(tracks[1].name, "Omar");
+        assert_eq!(tracks[1].start_s, 0.1);
+        assert!((tracks[1].seconds - 0.9).abs() < 1e-9);
+        let omar = read_track(&tracks[1].file).unwrap();
+        assert!(omar[..14_400].iter().all(|v| *v == 0.25));
+        assert!(omar[14_400..24_000].iter().all(|v| *v == 0.0), "the gap");
+        assert!(omar[24_000..].iter().all(|v| *v == 0.25));
+        assert_eq!(slot.dropped.load(Relaxed), 0);
+        // Nothing is taken once stopped.
+        slot.push(OWN_TRACK, Placed::Contiguous(t0), &[0.5; 240], true);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn file_names_are_safe_and_unique() {
+        let w = Writer {
+            dir: PathBuf::new(),
+            t0: 0.0,
+            tracks: HashMap::new(),
+            files: vec![("Omar".into(), PathBuf::from("/x/Omar.wav"), 0)],
+            offsets: HashMap::new(),
+        };
+        assert_eq!(w.file_name("Omar"), "Omar-2.wav");
+        assert_eq!(w.file_name("../../etc/passwd"), "_.._etc_passwd.wav");
+        assert_eq!(w.file_name("  "), "track.wav");
+    }
+}
