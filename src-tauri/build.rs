@@ -35,6 +35,7 @@ const COMMANDS: &[&str] = &[
     "set_duet_live",
     "replay_duet",
     "replay",
+    "set_recording",
     "duet",
     "set_camera",
     "leave_lesson",

@@ -700,6 +700,22 @@ pub async fn replay(state: S<'_>, peer: Option<String>, seconds: Option<f64>) ->
     .await
 }
 
+/// Records the lesson (`on`) into the app's data folder, every part its own file, everyone
+/// told; or stops. Returns the recording's folder.
+#[tauri::command]
+#[specta::specta]
+pub async fn set_recording(state: S<'_>, on: bool) -> AppResult<Option<String>> {
+    let base = state.data_dir.clone();
+    with_session(&state, async |s| {
+        if on {
+            s.start_recording(&base).map(Some)
+        } else {
+            s.stop_recording()
+        }
+    })
+    .await
+}
+
 /// Where leader–follower playing stands, while it is on.
 #[tauri::command]
 #[specta::specta]

@@ -56,6 +56,10 @@ pub enum ErrorCode {
     NotMeasured,
     /// Nothing of that part has been heard yet: no replay.
     NothingToReplay,
+    /// The disk is full: a recording stopped (what it recorded is kept).
+    DiskFull,
+    /// A recording could not be written (the message says why; what it recorded is kept).
+    RecordingFailed,
     Internal,
 }
 

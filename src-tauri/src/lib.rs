@@ -64,6 +64,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             set_duet_live,
             replay_duet,
             replay,
+            set_recording,
             duet,
             set_camera,
             leave_lesson,
@@ -106,6 +107,14 @@ pub fn run() {
             let data_dir = app.path().app_data_dir()?;
             let store = tutti_store::Store::open(&data_dir.join(tutti_store::FILE_NAME))?;
             let store = store_worker::StoreWorker::spawn(store)?;
+            // Recordings a crash left with stale headers play whole again.
+            let recordings = data_dir.join("recordings");
+            std::thread::spawn(move || {
+                let n = tutti_media::recording::repair_all(&recordings);
+                if n > 0 {
+                    tracing::info!(tracks = n, "recordings repaired after a crash");
+                }
+            });
             app.manage(state::AppState::new(config_dir, data_dir, store));
             if let Some(window) = app.get_webview_window("main") {
                 render::apply(&window);

@@ -209,6 +209,7 @@ mod tests {
             server_url: "ws://127.0.0.1:8787/ws".into(),
             metronome: None,
             metronome_volume: 1.0,
+            recording: None,
         };
         Live::new(view, you.peer, Vec::new(), [], None)
     }
@@ -273,6 +274,25 @@ mod tests {
         assert!(l.view.waiting.is_empty());
         assert_eq!(l.view.others.len(), 1);
         assert_eq!(l.view.others[0].link, None);
+    }
+
+    /// Who records is shown, ourselves included, and stops being shown when they stop.
+    #[test]
+    fn who_records_the_lesson_is_shown() {
+        let mut l = live();
+        let mut omar = person("p-omar", "Omar", Role::Student);
+        l.apply(LessonEvent::Participant(omar.clone()));
+        assert!(!l.view.others[0].recording);
+        omar.recording = true;
+        l.apply(LessonEvent::Participant(omar.clone()));
+        assert!(l.view.others[0].recording);
+        let mut me = person("p-host", "김선생", Role::Host);
+        me.recording = true;
+        l.apply(LessonEvent::Participant(me));
+        assert!(l.view.you.recording);
+        omar.recording = false;
+        l.apply(LessonEvent::Participant(omar));
+        assert!(!l.view.others[0].recording);
     }
 
     #[test]

@@ -209,6 +209,7 @@ impl Session {
             server_url: server.url,
             metronome: None,
             metronome_volume: 1.0,
+            recording: None,
         };
         let mut live = Live::new(
             view,
@@ -391,6 +392,32 @@ impl Session {
             };
             AppError::new(code, e.to_string())
         })
+    }
+
+    /// Records the lesson into a folder of its own under `base` (every part its own file;
+    /// everyone is told); returns the folder.
+    pub fn start_recording(&self, base: &std::path::Path) -> AppResult<String> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let dir = base
+            .join("recordings")
+            .join(format!("lesson-{}-{stamp}", self.local_id.0));
+        self.handle.start_recording(&dir).map_err(recording_error)?;
+        let shown = dir.display().to_string();
+        lock(&self.live).view.recording = Some(shown.clone());
+        self.changed();
+        Ok(shown)
+    }
+
+    /// Stops recording; returns the folder the files are in (none: nothing was recorded).
+    pub fn stop_recording(&self) -> AppResult<Option<String>> {
+        let dir = lock(&self.live).view.recording.take();
+        self.changed();
+        self.handle
+            .stop_recording()
+            .map_err(|(e, _)| recording_error(e))?;
+        Ok(dir)
     }
 
     /// Stops any replay, the duet's or a part's.
@@ -587,6 +614,18 @@ async fn follow(
                     peers: peers.iter().map(PeerStatsView::from).collect(),
                     send_level: handle.send_level(),
                 });
+                // A recording that stopped by itself (a full disk): said, what it kept kept.
+                let stopped = lock(&live).view.recording.is_some() && !handle.is_recording();
+                if stopped {
+                    let result = handle.stop_recording();
+                    let mut l = lock(&live);
+                    l.view.recording = None;
+                    if let Err((e, _)) = result {
+                        l.view.problems.push(recording_error(e));
+                    }
+                    drop(l);
+                    changed(&live);
+                }
                 let now_sound = sound.check(std::time::Instant::now());
                 let differs = {
                     let mut l = lock(&live);
@@ -632,6 +671,18 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
     if let Err(e) = store.run(move |s| s.mark_ended(local)).await {
         tracing::warn!(error = %e.message, "the lesson's end not saved");
     }
+}
+
+/// A recording's failure in the user's terms (what it recorded is kept either way).
+fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
+    use crate::error::ErrorCode;
+    use tutti_media::recording::RecordingError as R;
+    let code = match e {
+        R::DiskFull => ErrorCode::DiskFull,
+        R::AlreadyRecording => ErrorCode::InvalidInput,
+        R::Io(_) | R::NotOurs => ErrorCode::RecordingFailed,
+    };
+    AppError::new(code, e.to_string())
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub struct ParticipantView {
     pub link: Option<LinkStatus>,
     /// Their sound has started to arrive.
     pub hearing: bool,
+    /// They record the lesson (the room server tells everyone).
+    pub recording: bool,
 }
 
 impl ParticipantView {
@@ -48,6 +50,7 @@ impl ParticipantView {
             connected: p.connected,
             link: None,
             hearing: false,
+            recording: p.recording,
         }
     }
 }
@@ -346,6 +349,8 @@ pub struct LessonView {
     pub metronome: Option<MetronomeView>,
     /// Its volume for us alone (0 mutes it here), 0–1.
     pub metronome_volume: f32,
+    /// The folder our recording goes into, while we record.
+    pub recording: Option<String>,
 }
 
 /// The metronome as the host set it.

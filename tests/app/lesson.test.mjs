@@ -75,6 +75,7 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
         "--udp", "127.0.0.1",
         "--video", "test-pattern",
         "--ask", "How do I keep the bow straight?",
+        "--record-lesson", join(home, "student-recording"),
       ],
       env,
       "student",
@@ -129,6 +130,19 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.click(await app.until("the replay of Omar's part", () => app.find(replayOmar)));
     await app.press("Stop the replay", 10_000);
     await app.until("the replay offered again", () => app.find(replayOmar), 10_000);
+
+    // Recording: the student records for themselves, and the teacher's screen says so (nobody
+    // is recorded unawares); the teacher records too, and is told where the files went.
+    await app.until("the student's recording shown", () => app.findText("Being recorded by Omar"), 20_000);
+    await app.press("● Record");
+    await app.until("our recording under way", () => app.findText("Recording into"), 10_000);
+    await app.press("■ Stop recording");
+    const saved = await app.until("where it was saved", () => app.find("[data-testid=recording-saved]"), 10_000);
+    const folder = (await app.text(saved)).replace("Recording saved in", "").trim();
+    assert.ok(
+      readdirSync(folder).some((f) => f.endsWith(".wav")),
+      `a track in ${folder}: ${readdirSync(folder)}`,
+    );
 
     // A note, saved as it is typed.
     await app.press("Notes");

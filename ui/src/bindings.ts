@@ -61,6 +61,11 @@ export const commands = {
 	 *  the lesson goes on, and says how long it plays; `seconds` none stops any replay.
 	 */
 	replay: (peer: string | null, seconds: number | null) => typedError<number | null, AppError>(__TAURI_INVOKE("replay", { peer, seconds })),
+	/**
+	 *  Records the lesson (`on`) into the app's data folder, every part its own file, everyone
+	 *  told; or stops. Returns the recording's folder.
+	 */
+	setRecording: (on: boolean) => typedError<string | null, AppError>(__TAURI_INVOKE("set_recording", { on })),
 	/**  Where leader–follower playing stands, while it is on. */
 	duet: () => typedError<DuetView_Serialize | null, AppError>(__TAURI_INVOKE("duet")),
 	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
@@ -275,7 +280,11 @@ export type ErrorCode =
 /**  The follower has not said yet how late it hears us (the aligned replay waits for it). */
 "not_measured" | 
 /**  Nothing of that part has been heard yet: no replay. */
-"nothing_to_replay" | "internal";
+"nothing_to_replay" | 
+/**  The disk is full: a recording stopped (what it recorded is kept). */
+"disk_full" | 
+/**  A recording could not be written (the message says why; what it recorded is kept). */
+"recording_failed" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -420,6 +429,8 @@ export type LessonView_Deserialize = {
 	metronome?: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
 	metronome_volume: number | null,
+	/**  The folder our recording goes into, while we record. */
+	recording?: string | null,
 };
 
 /**  Everything the lesson screen shows, sent whole on every change. */
@@ -452,6 +463,8 @@ export type LessonView_Serialize = {
 	metronome: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
 	metronome_volume: number | null,
+	/**  The folder our recording goes into, while we record. */
+	recording: string | null,
 };
 
 /**  The media link to one participant. */
@@ -495,6 +508,8 @@ export type ParticipantView_Deserialize = {
 	link?: LinkStatus | null,
 	/**  Their sound has started to arrive. */
 	hearing: boolean,
+	/**  They record the lesson (the room server tells everyone). */
+	recording: boolean,
 };
 
 export type ParticipantView_Serialize = {
@@ -508,6 +523,8 @@ export type ParticipantView_Serialize = {
 	link: LinkStatus | null,
 	/**  Their sound has started to arrive. */
 	hearing: boolean,
+	/**  They record the lesson (the room server tells everyone). */
+	recording: boolean,
 };
 
 /**  How loud what we hear from one participant is, 0–1 (peak, falling off). */

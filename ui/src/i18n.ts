@@ -170,6 +170,11 @@ const en = {
   replayPart: "Play again",
   replayLastSeconds: "Play the last {seconds} s of {name} again",
   yourPart: "your playing",
+  record: "● Record",
+  stopRecording: "■ Stop recording",
+  recordedBy: "Being recorded by",
+  recordingInto: "Recording into",
+  recordingSaved: "Recording saved in",
 } as const;
 
 export type Key = keyof typeof en;
@@ -340,6 +345,11 @@ const ko: Record<Key, string> = {
   replayPart: "다시 듣기",
   replayLastSeconds: "{name}의 마지막 {seconds}초 다시 듣기",
   yourPart: "내 연주",
+  record: "● 녹음",
+  stopRecording: "■ 녹음 정지",
+  recordedBy: "녹음 중:",
+  recordingInto: "녹음 위치",
+  recordingSaved: "녹음 저장 위치",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {
@@ -373,6 +383,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     no_follower: "No student is here to play along.",
     not_measured: "Not yet: the student's side has not measured how late it hears you. Try again in a moment.",
     nothing_to_replay: "Nothing of that part has been heard yet.",
+    disk_full: "The disk is full: the recording stopped. What was recorded is kept.",
+    recording_failed: "The recording could not be written; what was recorded is kept.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -404,6 +416,8 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     no_follower: "따라 연주할 학생이 없습니다.",
     not_measured: "아직 학생 쪽에서 지연을 측정하지 못했습니다. 잠시 후 다시 시도하세요.",
     nothing_to_replay: "아직 들린 소리가 없어 다시 들을 수 없습니다.",
+    disk_full: "디스크가 가득 차서 녹음이 멈췄습니다. 녹음된 부분은 보관됩니다.",
+    recording_failed: "녹음을 저장하지 못했습니다. 녹음된 부분은 보관됩니다.",
     internal: "문제가 생겼습니다.",
   },
 };

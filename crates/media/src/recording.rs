@@ -206,6 +206,31 @@ pub fn repair(path: &Path) -> Result<(u64, bool), RecordingError> {
     Ok((samples, true))
 }
 
+/// Repairs every track under `dir` (recordings, one folder each) that a killed recorder left;
+/// returns how many needed it. What is not ours is left alone.
+pub fn repair_all(dir: &Path) -> usize {
+    let Ok(folders) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut repaired = 0;
+    for folder in folders.flatten() {
+        let Ok(files) = std::fs::read_dir(folder.path()) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let path = f.path();
+            if path.extension().is_some_and(|e| e == "wav") {
+                match repair(&path) {
+                    Ok((_, true)) => repaired += 1,
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(path = %path.display(), error = %e, "not repaired"),
+                }
+            }
+        }
+    }
+    repaired
+}
+
 /// Reads a track back (ours: mono float), for tests and checks.
 pub fn read_track(path: &Path) -> Result<Vec<f32>, RecordingError> {
     let bytes = std::fs::read(path)?;
@@ -289,8 +314,9 @@ mod tests {
     #[test]
     fn a_killed_take_plays_to_within_a_second_and_is_repaired() {
         let dir = std::env::temp_dir().join(format!("tutti-rec-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("killed.wav");
+        let take = dir.join("take");
+        std::fs::create_dir_all(&take).unwrap();
+        let path = take.join("killed.wav");
         let file = std::fs::File::create(&path).unwrap();
         let mut t = TrackWriter::create(std::io::BufWriter::new(file), 0).unwrap();
         for k in 0..250 {
@@ -317,6 +343,15 @@ mod tests {
         assert_eq!(s.len() as u64, held);
         assert!(s.iter().all(|v| *v == 0.25));
         assert_eq!(repair(&path).unwrap(), (held, false));
+        // On the next start, everything under the recordings' folder is looked at.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&[0; 8]).unwrap();
+        drop(f);
+        assert_eq!(repair_all(&dir), 1);
+        assert_eq!(read_track(&path).unwrap().len() as u64, held + 2);
         std::fs::write(dir.join("other.wav"), b"not a wav at all, just text").unwrap();
         assert!(matches!(
             repair(&dir.join("other.wav")),

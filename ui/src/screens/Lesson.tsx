@@ -11,6 +11,7 @@ import { Metronome } from "../components/Metronome";
 import { Tuner } from "../components/Tuner";
 import { Duet } from "../components/Duet";
 import { Replay } from "../components/Replay";
+import { Recording } from "../components/Recording";
 
 export function Lesson(props: {
   view: LessonView;
@@ -109,6 +110,7 @@ export function Lesson(props: {
         {(view.host || view.metronome) && <Metronome view={view} />}
         {tuner && <Tuner view={view} />}
         {view.host && view.others.some((o) => o.role === "student") && <Duet view={view} />}
+        <Recording view={view} />
         <ErrorLine error={error} />
         <div className="controls">
           <button

@@ -66,9 +66,18 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     code: "K7Q-4MZ-XP3",
     host_name: "김선생",
     host: true,
-    you: { peer: "p-kim", name: "김선생", role: "host", mic: true, connected: true, link: null, hearing: false },
+    you: { peer: "p-kim", name: "김선생", role: "host", mic: true, connected: true, link: null, hearing: false, recording: false },
     others: [
-      { peer: "p-omar", name: "Omar", role: "student", mic: false, connected: true, link: "connected", hearing: true },
+      {
+        peer: "p-omar",
+        name: "Omar",
+        role: "student",
+        mic: false,
+        connected: true,
+        link: "connected",
+        hearing: true,
+        recording: false,
+      },
     ],
     waiting: [],
     questions: [],
@@ -81,6 +90,7 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     server_url: "ws://127.0.0.1:8787/ws",
     metronome: null,
     metronome_volume: 1,
+    recording: null,
     ...patch,
   };
 }
