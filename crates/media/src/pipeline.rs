@@ -360,6 +360,10 @@ struct RecentSlot {
     /// Made when a participant's stream is added (never on the audio thread).
     parts: Mutex<HashMap<String, RecentRing>>,
     playing: Mutex<Option<Replaying>>,
+    /// What is playing and how much is left, for the screen: read without the playout
+    /// thread's lock, so that asking never costs the replay a frame.
+    of: Mutex<Option<ReplayOf>>,
+    left: AtomicU64,
 }
 
 impl Default for RecentSlot {
@@ -371,6 +375,8 @@ impl Default for RecentSlot {
             own: Mutex::new(RecentRing::new(RECENT_SECONDS)),
             parts: Mutex::default(),
             playing: Mutex::default(),
+            of: Mutex::default(),
+            left: AtomicU64::new(0),
         }
     }
 }
@@ -448,27 +454,34 @@ impl Recent {
     }
 
     fn play(&self, replay: Replaying) {
-        *lock(&self.0.playing) = Some(replay);
+        let mut playing = lock(&self.0.playing);
+        *lock(&self.0.of) = Some(replay.of.clone());
+        self.0.left.store(replay.mono.len() as u64, Relaxed);
+        *playing = Some(replay);
     }
 
     /// What is being replayed, and for how much longer.
     pub fn playing(&self) -> Option<(ReplayOf, Duration)> {
-        lock(&self.0.playing).as_ref().map(|r| {
-            let left = r.mono.len().saturating_sub(r.at);
-            (
-                r.of.clone(),
-                Duration::from_secs_f64(left as f64 / f64::from(SAMPLE_RATE)),
-            )
-        })
+        let left = self.0.left.load(Relaxed);
+        if left == 0 {
+            return None;
+        }
+        let of = lock(&self.0.of).clone()?;
+        Some((
+            of,
+            Duration::from_secs_f64(left as f64 / f64::from(SAMPLE_RATE)),
+        ))
     }
 
     pub fn stop(&self) {
-        *lock(&self.0.playing) = None;
+        let mut playing = lock(&self.0.playing);
+        self.0.left.store(0, Relaxed);
+        *playing = None;
     }
 
-    /// For the playout thread, which waits for nobody: a replay is sounding (or being set).
+    /// For the playout thread: a replay is sounding.
     fn sounding(&self) -> bool {
-        self.0.playing.try_lock().map_or(true, |p| p.is_some())
+        self.0.left.load(Relaxed) > 0
     }
 }
 
@@ -1290,6 +1303,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         }
                     }
                     r.at += n;
+                    mix.4.0.left.store((r.mono.len() - r.at) as u64, Relaxed);
                     if r.at >= r.mono.len() {
                         *replay = None;
                     }
