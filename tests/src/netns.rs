@@ -248,10 +248,20 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(ns: &str, program: PathBuf, args: &[&str]) -> Proc {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(program)
-            .args(args)
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]).arg(program).args(args);
+        Self::spawn(cmd)
+    }
+
+    /// The same outside any namespace (loopback).
+    pub fn local(program: PathBuf, args: &[&str]) -> Proc {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

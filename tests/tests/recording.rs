@@ -3,59 +3,10 @@
 //! (they play to within a second of the kill), and whole once repaired.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tutti_e2e::netns::bin;
+use tutti_e2e::netns::{Proc, bin};
 use tutti_e2e::{room_server, ws_url};
 use tutti_media::recording::{read_track, repair};
-
-/// A tutti-peer, its stdout lines on a channel; killed (SIGKILL) on drop.
-struct Peer {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Peer {
-    fn start(args: &[&str]) -> Peer {
-        let mut child = Command::new(bin("tutti-peer"))
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        Peer { child, lines }
-    }
-
-    fn line(&self, prefix: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) if l.starts_with(prefix) => return l[prefix.len()..].trim().to_owned(),
-                Ok(_) => continue,
-                Err(e) => panic!("no line {prefix:?} within {within:?}: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
@@ -64,36 +15,42 @@ async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("take");
     let rec_arg = rec.display().to_string();
-    let host = Peer::start(&[
-        "host",
-        "--server",
-        &url,
-        "--name",
-        "Kim",
-        "--source",
-        "clicks:250",
-        "--udp",
-        "127.0.0.1",
-        "--seconds",
-        "60",
-        "--record-lesson",
-        &rec_arg,
-    ]);
+    let host = Proc::local(
+        bin("tutti-peer"),
+        &[
+            "host",
+            "--server",
+            &url,
+            "--name",
+            "Kim",
+            "--source",
+            "clicks:250",
+            "--udp",
+            "127.0.0.1",
+            "--seconds",
+            "60",
+            "--record-lesson",
+            &rec_arg,
+        ],
+    );
     let code = host.line("invite:", Duration::from_secs(20));
-    let _student = Peer::start(&[
-        "join",
-        &code,
-        "--server",
-        &url,
-        "--name",
-        "Omar",
-        "--source",
-        "tone:440",
-        "--udp",
-        "127.0.0.1",
-        "--seconds",
-        "60",
-    ]);
+    let _student = Proc::local(
+        bin("tutti-peer"),
+        &[
+            "join",
+            &code,
+            "--server",
+            &url,
+            "--name",
+            "Omar",
+            "--source",
+            "tone:440",
+            "--udp",
+            "127.0.0.1",
+            "--seconds",
+            "60",
+        ],
+    );
     // Both tracks under way, then a few seconds more.
     let omar = rec.join("Omar.wav");
     let deadline = Instant::now() + Duration::from_secs(40);

@@ -31,6 +31,16 @@ const NS_PER_SAMPLE: f64 = 1e9 / SAMPLE_RATE as f64;
 /// The follower's part is placed this many samples at a time.
 const BLOCK: usize = 120;
 
+/// Interleaved stereo into `out` as mono (the channels' mean); returns the samples written.
+pub fn downmix(stereo: &[f32], out: &mut [f32]) -> usize {
+    let mut n = 0;
+    for (m, pair) in out.iter_mut().zip(stereo.chunks_exact(2)) {
+        *m = (pair[0] + pair[1]) * 0.5;
+        n += 1;
+    }
+    n
+}
+
 /// Our clock's ns as a sample number (48 kHz, from the clock's zero).
 fn sample_at(ns: f64) -> i64 {
     (ns / NS_PER_SAMPLE).round() as i64

@@ -423,10 +423,7 @@ impl Recent {
             len: 0,
             mono: [0.0; MAX_CHUNK],
         };
-        for (m, pair) in chunk.mono.iter_mut().zip(stereo.chunks_exact(2)) {
-            *m = (pair[0] + pair[1]) * 0.5;
-            chunk.len += 1;
-        }
+        chunk.len = crate::duet::downmix(stereo, &mut chunk.mono);
         let _ = tx.push(chunk);
     }
 

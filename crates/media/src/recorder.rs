@@ -112,10 +112,7 @@ impl RecorderSlot {
             mono: [0.0; MAX_CHUNK],
         };
         if stereo {
-            for (m, pair) in chunk.mono.iter_mut().zip(samples.chunks_exact(2)) {
-                *m = (pair[0] + pair[1]) * 0.5;
-                chunk.len += 1;
-            }
+            chunk.len = crate::duet::downmix(samples, &mut chunk.mono);
         } else {
             let n = samples.len().min(MAX_CHUNK);
             chunk.mono[..n].copy_from_slice(&samples[..n]);
