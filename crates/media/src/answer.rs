@@ -36,6 +36,7 @@ pub fn answerer<S: AudioSink>(speaker: S) -> (AnswerEar<S>, AnswerSource) {
             inner: speaker,
             shared: shared.clone(),
             quiet: QUIET,
+            delay_ns: 0.0,
         },
         AnswerSource {
             shared,
@@ -52,13 +53,18 @@ pub struct AnswerEar<S> {
     shared: Arc<Mutex<Shared>>,
     /// Samples of quiet before the next.
     quiet: u64,
+    /// The speaker's delay as it last said.
+    delay_ns: f64,
 }
 
 impl<S: AudioSink> AudioSink for AnswerEar<S> {
     fn write(&mut self, frames: &[f32]) {
         // The first sample of this write is heard after what the sink still holds.
-        let first = monotonic_ns(Instant::now()) as f64
-            + self.inner.delay().map_or(0.0, |d| d.as_nanos() as f64);
+        // (What it last said, while it cannot say.)
+        if let Some(d) = self.inner.delay() {
+            self.delay_ns = d.as_nanos() as f64;
+        }
+        let first = monotonic_ns(Instant::now()) as f64 + self.delay_ns;
         for (i, pair) in frames.chunks_exact(CHANNELS).enumerate() {
             if pair[0].abs() > THRESHOLD {
                 if self.quiet >= QUIET {
@@ -88,6 +94,10 @@ impl<S: AudioSink> AudioSink for AnswerEar<S> {
 
     fn delay(&self) -> Option<std::time::Duration> {
         self.inner.delay()
+    }
+
+    fn slip(&self) -> i64 {
+        self.inner.slip()
     }
 }
 

@@ -136,6 +136,8 @@ pub struct DeviceStats {
     pub dropped: AtomicU64,
     /// Playout callbacks that found too little audio and played silence.
     pub underruns: AtomicU64,
+    /// Interleaved samples of silence those callbacks played in our place.
+    silence: AtomicU64,
     /// Set when the device reported an error (unplugged, server gone).
     pub failed: AtomicBool,
     /// The largest chunk (interleaved samples) a callback has moved: the real device period,
@@ -252,12 +254,21 @@ impl DeviceStats {
     /// server last said, plus what it got since, less the time that has passed (libpulse's
     /// interpolation). Steady between answers, where the server's bare figure jumps by a block
     /// with the moment it is asked.
-    fn server_delay_now(&self, channels: usize) -> Option<Duration> {
+    ///
+    /// Unknown (`Err`) while the server is not keeping up: its last answer is old, or more
+    /// time has passed than it held and asked for, so it stalled or played silence, and only
+    /// its next answer says how far the stream moved. A guess then would move the
+    /// metronome's clicks by tens of milliseconds. `None`: it has never answered.
+    fn server_delay_now(&self, channels: usize) -> Option<Result<Duration, ()>> {
         let (at, frames, until) = (*self.server_said.lock().unwrap_or_else(|p| p.into_inner()))?;
         let moved = self.moved.load(Relaxed) / channels.max(1) as u64;
         let since_given = moved.saturating_sub(frames) as f64 / f64::from(SAMPLE_RATE);
-        let left = until.as_secs_f64() + since_given - at.elapsed().as_secs_f64();
-        Some(Duration::from_secs_f64(left.max(0.0)))
+        let age = at.elapsed();
+        let left = until.as_secs_f64() + since_given - age.as_secs_f64();
+        if age > SERVER_ANSWER_STALE || left < -SERVER_SLACK.as_secs_f64() {
+            return Some(Err(()));
+        }
+        Some(Ok(Duration::from_secs_f64(left.max(0.0))))
     }
 
     /// Notes a callback that moved `len` interleaved samples.
@@ -502,6 +513,11 @@ fn ring_len(channels: usize) -> usize {
     (f64::from(SAMPLE_RATE) * RING_SECONDS) as usize * channels
 }
 
+/// A sound server's answer about a stream older than this (it is asked every 100 ms) means it
+/// is stalled; so does more time passed than it held by this much.
+const SERVER_ANSWER_STALE: Duration = Duration::from_millis(250);
+const SERVER_SLACK: Duration = Duration::from_millis(2);
+
 /// Room for this much audio between a device and the engine.
 const RING_SECONDS: f64 = 0.5;
 
@@ -519,6 +535,7 @@ fn deliver(producer: &mut rtrb::Producer<f32>, stats: &DeviceStats, data: &[f32]
 fn take(consumer: &mut rtrb::Consumer<f32>, stats: &DeviceStats, data: &mut [f32], epoch: Instant) {
     let (_, missing) = consumer.pop_partial_slice(data);
     if !missing.is_empty() {
+        stats.silence.fetch_add(missing.len() as u64, Relaxed);
         missing.fill(0.0);
         stats.underruns.fetch_add(1, Relaxed);
     }
@@ -902,6 +919,8 @@ pub struct Playback {
     scratch: Vec<f32>,
     /// Interleaved samples the device takes per callback (its period), when known.
     period: usize,
+    /// Interleaved samples written that never reached the device (a stall, a full ring).
+    lost: u64,
     pub name: String,
 }
 
@@ -949,6 +968,7 @@ impl Playback {
             epoch,
             scratch: Vec::new(),
             period,
+            lost: 0,
             name,
         })
     }
@@ -978,6 +998,7 @@ impl Playback {
             epoch,
             scratch: Vec::new(),
             period: frames as usize * channels,
+            lost: 0,
             name,
         })
     }
@@ -1022,6 +1043,7 @@ impl AudioSink for Playback {
             if Instant::now() > deadline {
                 tracing::debug!(device = %self.name, "the speaker stalled for 200 ms");
                 self.stats.stalls.fetch_add(1, Relaxed);
+                self.lost += self.scratch.len() as u64;
                 return;
             }
             std::thread::sleep(self.stats.wait(self.epoch, self.channels));
@@ -1029,6 +1051,7 @@ impl AudioSink for Playback {
         let (_, rest) = self.ring.push_partial_slice(&self.scratch);
         if !rest.is_empty() {
             self.stats.dropped.fetch_add(rest.len() as u64, Relaxed);
+            self.lost += rest.len() as u64;
         }
     }
 
@@ -1044,13 +1067,18 @@ impl AudioSink for Playback {
         play(&self.stream, &self.stats, &self.name);
     }
 
+    fn slip(&self) -> i64 {
+        let silence = self.stats.silence.load(Relaxed) as i64;
+        (silence - self.lost as i64) / self.channels.max(1) as i64
+    }
+
     fn delay(&self) -> Option<Duration> {
         let ring = self.queued() / self.channels.max(1);
         let ring = Duration::from_secs_f64(ring as f64 / f64::from(SAMPLE_RATE));
-        self.stats
-            .server_delay_now(self.channels)
-            .or_else(|| self.stats.device_latency())
-            .map(|d| d + ring)
+        match self.stats.server_delay_now(self.channels) {
+            Some(now) => now.ok().map(|d| d + ring),
+            None => self.stats.device_latency().map(|d| d + ring),
+        }
     }
 }
 

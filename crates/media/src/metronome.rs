@@ -51,10 +51,13 @@ const SAMPLE_CLOCK_WINDOW: usize = 300;
 /// Before the observations span this many samples (5 s), the card is taken to run at its
 /// nominal rate: a slope from a shorter span is mostly noise.
 const MIN_RATE_SPAN: f64 = 5.0 * SAMPLE_RATE as f64;
-/// Observations this far off the line, several in a row, mean the card's timeline moved (an
-/// underrun, a latency the sound server changed): start again from them.
+/// Observations this far off the line, several in a row and agreeing, mean the card's
+/// timeline moved (the sound server played silence in our place, or changed its latency):
+/// start again from them. While one is unconfirmed the loop observes every frame
+/// ([`SampleClock::confirming`]), so that a move is followed within a few frames, not after
+/// seconds of observations 100 ms apart.
 const JUMP_NS: f64 = 3e6;
-const JUMPS_TO_RESET: u32 = 3;
+const JUMPS_TO_RESET: usize = 3;
 const MAX_RATE_ERROR: f64 = 1e-3;
 
 /// When the sound card plays each sample of the output: a line through observations of
@@ -64,7 +67,8 @@ pub struct SampleClock {
     obs: VecDeque<(f64, f64)>,
     /// time = t0 + (sample − n0) × ns_per_sample
     line: Option<(f64, f64, f64)>,
-    off_line: u32,
+    /// Observations off the line, in a row, with how far off each was.
+    off_line: Vec<(f64, f64, f64)>,
     resets: u64,
 }
 
@@ -74,24 +78,50 @@ impl SampleClock {
     pub fn observe(&mut self, sample: u64, at_ns: f64) {
         let n = sample as f64;
         if let Some(t) = self.time_of(sample) {
-            if (at_ns - t).abs() > JUMP_NS {
-                self.off_line += 1;
-                if self.off_line >= JUMPS_TO_RESET {
-                    self.obs.clear();
-                    self.off_line = 0;
-                    self.resets += 1;
-                } else {
-                    return;
+            let off = at_ns - t;
+            if off.abs() > JUMP_NS {
+                self.off_line.push((n, at_ns, off));
+                let (lo, hi) = self
+                    .off_line
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), o| {
+                        (lo.min(o.2), hi.max(o.2))
+                    });
+                if hi - lo > JUMP_NS {
+                    // They disagree: noise, not a move. Only the latest still counts.
+                    self.off_line.drain(..self.off_line.len() - 1);
                 }
-            } else {
-                self.off_line = 0;
+                if self.off_line.len() >= JUMPS_TO_RESET {
+                    // The timeline moved; the card's rate did not: what was observed before
+                    // moves with it, and the rate fitted to it stays.
+                    let moved =
+                        self.off_line.iter().map(|o| o.2).sum::<f64>() / self.off_line.len() as f64;
+                    for o in &mut self.obs {
+                        o.1 += moved;
+                    }
+                    self.obs
+                        .extend(self.off_line.drain(..).map(|(n, t, _)| (n, t)));
+                    while self.obs.len() > SAMPLE_CLOCK_WINDOW {
+                        self.obs.pop_front();
+                    }
+                    self.resets += 1;
+                    self.line = Some(self.fit());
+                }
+                return;
             }
+            self.off_line.clear();
         }
         self.obs.push_back((n, at_ns));
         while self.obs.len() > SAMPLE_CLOCK_WINDOW {
             self.obs.pop_front();
         }
         self.line = Some(self.fit());
+    }
+
+    /// An observation was off the line and waits for the next ones to say whether the
+    /// card's timeline moved.
+    pub fn confirming(&self) -> bool {
+        !self.off_line.is_empty()
     }
 
     fn fit(&self) -> (f64, f64, f64) {
@@ -318,11 +348,14 @@ mod tests {
         found
     }
 
-    /// A sound card whose crystal runs `ppm` fast: sample n is heard at t0 + n × its period.
-    /// The loop writes `frame` samples at a time; after each write it reads the clock and the
-    /// card's delay, both with `noise_ns` of error (scheduling, the sound server's granularity).
-    /// Returns the recording and when each of its samples was truly heard.
-    fn play(
+    /// A sound card whose crystal runs `ppm` fast: sample n is heard at t0 + n × its period,
+    /// plus every move of its timeline (`moves`: from sample `at` on, `ns` later, as when the
+    /// sound server plays silence in our place). The loop writes `frame` samples at a time and
+    /// observes where the card is as the playout loop does (every 100 ms, every frame while a
+    /// move is being confirmed), with `noise_ns` of error (scheduling, the sound server's
+    /// granularity). Returns the recording and when each of its samples was truly heard.
+    #[allow(clippy::too_many_arguments)]
+    fn play_moving(
         metronome: &Metronome,
         shared: SharedTime,
         ppm: f64,
@@ -330,10 +363,14 @@ mod tests {
         frame: usize,
         seconds: f64,
         by_wall_time: bool,
-    ) -> (Vec<f32>, impl Fn(usize) -> f64) {
+        moves: &[(usize, f64)],
+    ) -> (Vec<f32>, impl Fn(usize) -> f64 + use<>) {
         let t0 = 1e12;
         let period = NOMINAL_NS_PER_SAMPLE / (1.0 + ppm * 1e-6);
-        let truth = move |n: usize| t0 + n as f64 * period;
+        let moves = moves.to_vec();
+        let truth = move |n: usize| {
+            t0 + n as f64 * period + moves.iter().filter(|m| n >= m.0).map(|m| m.1).sum::<f64>()
+        };
         let mut rng = StdRng::seed_from_u64(3);
         let mut clock = SampleClock::default();
         let total = (seconds * f64::from(SAMPLE_RATE)) as usize / frame * frame;
@@ -341,13 +378,18 @@ mod tests {
         let keep_from = total.saturating_sub(20 * SAMPLE_RATE as usize) / frame * frame;
         let mut rec = vec![0.0f32; (total - keep_from) * CHANNELS];
         let mut scratch = vec![0.0f32; frame * CHANNELS];
-        let mut n = 0;
+        let (mut n, mut observe_at) = (0, 0);
         while n < total {
             // The card asks for more while 20 ms are still queued: the loop writes sample n
             // about then, and observes where it is.
-            if n % OBSERVE_EVERY_SAMPLES < frame {
+            if n >= observe_at {
                 let heard = truth(n) + rng.random_range(-noise_ns..=noise_ns);
                 clock.observe(n as u64, heard);
+                observe_at = if clock.confirming() {
+                    n + 1
+                } else {
+                    n + OBSERVE_EVERY_SAMPLES
+                };
             }
             let out = if n >= keep_from {
                 &mut rec[(n - keep_from) * CHANNELS..(n - keep_from + frame) * CHANNELS]
@@ -367,6 +409,28 @@ mod tests {
             n += frame;
         }
         (rec, move |i: usize| truth(keep_from + i))
+    }
+
+    /// A card whose timeline never moves.
+    fn play(
+        metronome: &Metronome,
+        shared: SharedTime,
+        ppm: f64,
+        noise_ns: f64,
+        frame: usize,
+        seconds: f64,
+        by_wall_time: bool,
+    ) -> (Vec<f32>, impl Fn(usize) -> f64 + use<>) {
+        play_moving(
+            metronome,
+            shared,
+            ppm,
+            noise_ns,
+            frame,
+            seconds,
+            by_wall_time,
+            &[],
+        )
     }
 
     /// How far each click was heard from its shared time, ns.
@@ -417,6 +481,85 @@ mod tests {
             // takes out both.
             assert!(worst < 0.3e6, "{ppm} ppm: {worst} ns");
         }
+    }
+
+    #[test]
+    fn a_move_of_the_card_s_timeline_is_followed_before_the_next_click() {
+        // The sound server falls behind and plays silence in our place, twice: from then on
+        // every sample is heard 13.9 ms later, then 24.7 ms earlier (a latency cut). Each time
+        // a click is due 150 ms after the move: the move must be seen and confirmed by then,
+        // not after three observations 100 ms apart.
+        let beat = SAMPLE_RATE as usize * 6 / 10; // 100 a minute
+        let start = 100_000_000u64; // the first click 100 ms in
+        let first = (0.1 * f64::from(SAMPLE_RATE)) as usize;
+        let before = (0.15 * f64::from(SAMPLE_RATE)) as usize;
+        let moves = [
+            (first + 3 * beat - before, 13.9e6),
+            (first + 7 * beat - before, -24.7e6),
+        ];
+        let mut m = Metronome::default();
+        m.set_plan(Some(plan(100.0, 1e12 as u64 + start)));
+        let (rec, truth) = play_moving(&m, SharedTime::Own, 80.0, 0.5e6, 240, 7.0, false, &moves);
+        let e = errors(&m, &SharedTime::Own, &rec, truth);
+        assert!(e.len() >= 10, "{} clicks", e.len());
+        let worst = e.iter().map(|x| x.abs()).fold(0.0, f64::max);
+        assert!(
+            worst < 0.3e6,
+            "{:?} ms",
+            e.iter().map(|x| x / 1e6).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn after_a_move_the_card_s_rate_is_still_known() {
+        // 100 ppm fast, a move 30 s in: the clicks four seconds later (100 ppm is 0.4 ms
+        // there) are on time only if the rate fitted before the move is kept.
+        let mut m = Metronome::default();
+        let at = 30 * SAMPLE_RATE as usize;
+        m.set_plan(Some(plan(100.0, 1e12 as u64 + 34_000_000_000)));
+        let (rec, truth) = play_moving(
+            &m,
+            SharedTime::Own,
+            100.0,
+            0.5e6,
+            240,
+            38.0,
+            false,
+            &[(at, 9e6)],
+        );
+        let e = errors(&m, &SharedTime::Own, &rec, truth);
+        assert!(e.len() >= 5, "{} clicks", e.len());
+        let worst = e.iter().map(|x| x.abs()).fold(0.0, f64::max);
+        assert!(
+            worst < 0.2e6,
+            "{:?} ms",
+            e.iter().map(|x| x / 1e6).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn observations_far_off_but_disagreeing_are_noise_not_a_move() {
+        let mut c = SampleClock::default();
+        let per = NOMINAL_NS_PER_SAMPLE;
+        let step = OBSERVE_EVERY_SAMPLES as u64;
+        for i in 0..50 {
+            c.observe(i * step, i as f64 * step as f64 * per);
+        }
+        // Three in a row far off, but each by another amount (a loop woken late, then early).
+        for (k, off) in [8e6, -6e6, 12e6].into_iter().enumerate() {
+            let n = (50 + k as u64) * step;
+            c.observe(n, n as f64 * per + off);
+        }
+        assert_eq!(c.resets(), 0);
+        let n = 60 * step;
+        assert!((c.time_of(n).unwrap() - n as f64 * per).abs() < 1e3);
+        // Three agreeing: a move.
+        for k in 0..3u64 {
+            let n = (53 + k) * step;
+            c.observe(n, n as f64 * per + 5e6);
+        }
+        assert_eq!(c.resets(), 1);
+        assert!((c.time_of(n).unwrap() - (n as f64 * per + 5e6)).abs() < 1e3);
     }
 
     #[test]

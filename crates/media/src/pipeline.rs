@@ -1126,21 +1126,46 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     // Someone came or went: keep what we have of those still here.
                     playing.retain(|id, _| streams.iter().any(|s| s.id == *id));
                 }
+                // The sample of the card's own timeline that this frame's first becomes: what we
+                // wrote, moved by the silence it played in our place and by what never reached
+                // it. Placing by it, a glitch moves the metronome's next click with the sound.
+                let card = written.saturating_add_signed(sink.slip());
                 if metronome.running() || !streams.is_empty() {
-                    if sample_clock.time_of(written).is_none() {
+                    if sample_clock.time_of(card).is_none() {
                         observe_at = written;
                     }
                     if written >= observe_at {
                         // When the next sample we write will be heard: for a sound card, after
-                        // what it and its queue hold; otherwise on the loop's own schedule.
+                        // what it and its queue hold; otherwise on the loop's own schedule. A
+                        // card that cannot say just now (its sound server stalled) is asked
+                        // again next frame, the line meanwhile kept.
                         let heard = if sink.paced() {
-                            monotonic_ns(now) as f64
-                                + sink.delay().map_or(0.0, |d| d.as_secs_f64() * 1e9)
+                            let delay = sink.delay().map(|d| d.as_secs_f64() * 1e9);
+                            let fitted = sample_clock.time_of(card).is_some();
+                            (delay.is_some() || !fitted)
+                                .then(|| monotonic_ns(now) as f64 + delay.unwrap_or(0.0))
                         } else {
-                            monotonic_ns(start) as f64 + written as f64 * ns_per_sample
+                            Some(monotonic_ns(start) as f64 + written as f64 * ns_per_sample)
                         };
-                        sample_clock.observe(written, heard);
-                        observe_at = written + OBSERVE_EVERY_SAMPLES as u64;
+                        if let Some(heard) = heard {
+                            if let Some(t) = sample_clock.time_of(card)
+                                && (heard - t).abs() > 3e6
+                            {
+                                tracing::debug!(
+                                    off_ms = (heard - t) / 1e6,
+                                    confirming = sample_clock.confirming(),
+                                    "the speaker's timeline is off the line fitted to it"
+                                );
+                            }
+                            sample_clock.observe(card, heard);
+                        }
+                        // Every 100 ms; every frame while a move of the card's timeline is
+                        // being confirmed, or the card could not say.
+                        observe_at = if heard.is_none() || sample_clock.confirming() {
+                            written + 1
+                        } else {
+                            written + OBSERVE_EVERY_SAMPLES as u64
+                        };
                     }
                 }
                 let version = duet.version.load(Relaxed);
@@ -1181,7 +1206,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                 // Everyone's part as played (a frame of someone's is missed, never waited
                 // for, if a replay is being cut this instant).
                 let mut parts = mix.4.0.parts.try_lock().ok();
-                let heard_end = sample_clock.time_of(written + frame.samples() as u64);
+                let heard_end = sample_clock.time_of(card + frame.samples() as u64);
                 let frame_ns = frame.samples() as f64 * ns_per_sample;
                 for stream in &streams {
                     if let std::collections::hash_map::Entry::Vacant(slot) =
@@ -1264,14 +1289,14 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         shared = s;
                         clock_read_at = now + Duration::from_millis(100);
                     }
-                    if let (Some(shared), Some(first)) = (shared, sample_clock.time_of(written)) {
+                    if let (Some(shared), Some(first)) = (shared, sample_clock.time_of(card)) {
                         metronome.render(&mut pcm, first, sample_clock.ns_per_sample(), &shared);
                     }
                 }
                 let live = f32::from_bits(duet.live_gain.load(Relaxed));
                 if live > 0.0
                     && let Some(Some(r)) = rings.as_deref()
-                    && let Some(first) = sample_clock.time_of(written)
+                    && let Some(first) = sample_clock.time_of(card)
                     && let Some(delay) = live_delay(&mix, partner.as_deref(), &streams)
                 {
                     // Our part as it was when the follower's, arriving now, was played to it.
@@ -1335,15 +1360,17 @@ struct Timing {
     /// instant on its own clock).
     ear: Option<f64>,
     told: Option<(f64, Instant)>,
-    /// The first frame of a change not told yet: its timestamp, when heard, and that less
-    /// when it was captured (each on its own clock).
+    /// The first frame of the latest change not told yet: its timestamp, when heard, and
+    /// that less when it was captured (each on its own clock).
     change: Option<(u32, f64, f64)>,
 }
 
-/// A change of the delay the sender is told of at once (the jitter buffer changed its depth).
+/// A change of the delay the sender is told of at once (the jitter buffer changed its depth,
+/// the sound card's timeline moved).
 const TELL_CHANGE_NS: f64 = 0.5e6;
-/// Changes are told no more often than this: the channel also carries the clock exchange.
-const TELL_AT_MOST_EVERY: Duration = Duration::from_millis(250);
+/// Changes are told no more often than this (the channel also carries the clock exchange);
+/// of several in that time, the latest, so that their part is placed right from it on.
+const TELL_AT_MOST_EVERY: Duration = Duration::from_millis(50);
 
 /// How much of a new measure of the delay goes into the smoothed one, per frame.
 const EAR_ALPHA: f64 = 0.05;
@@ -1389,8 +1416,14 @@ impl Timing {
         let apart = heard_end - captured_end;
         let told = self.told.map(|(t, _)| t);
         if told.is_none_or(|t| (apart - t).abs() > TELL_CHANGE_NS) {
-            // Where it changed, kept until it may be told.
-            self.change.get_or_insert((until, heard_end, apart));
+            // Where it changed, kept until it may be told; a change of the change since
+            // replaces it (telling the first would misplace everything after the second).
+            if self
+                .change
+                .is_none_or(|(_, _, c)| (apart - c).abs() > TELL_CHANGE_NS)
+            {
+                self.change = Some((until, heard_end, apart));
+            }
         } else {
             self.change = None;
         }
@@ -1586,6 +1619,128 @@ mod tests {
         assert!(log.writes > 10, "{} writes after someone came", log.writes);
     }
 
+    /// A sound card that keeps what it plays on its own timeline: what is written first is
+    /// heard 20 ms after the first write, the rest a sample period apart. Once `underrun_at`
+    /// frames are written it plays `underrun` frames of silence in our place, right after the
+    /// loop last asked its delay (the loop's next look at it is 100 ms away), as when the
+    /// loop comes late; it says so through `slip`, and its delay counts the silence.
+    #[derive(Clone, Default)]
+    struct Timeline(Arc<Mutex<TimelineLog>>);
+
+    #[derive(Default)]
+    struct TimelineLog {
+        t0: Option<f64>,
+        played: Vec<f32>,
+        written: usize,
+        asked_at: usize,
+        underrun_at: usize,
+        underrun: usize,
+        slipped: bool,
+    }
+
+    impl AudioSink for Timeline {
+        fn write(&mut self, frames: &[f32]) {
+            let due = {
+                let mut l = lock(&self.0);
+                let now = monotonic_ns(Instant::now()) as f64;
+                let t0 = *l.t0.get_or_insert(now + 20e6);
+                l.played
+                    .extend(frames.chunks_exact(crate::format::CHANNELS).map(|f| f[0]));
+                l.written += frames.len() / crate::format::CHANNELS;
+                if !l.slipped && l.underrun_at > 0 && l.asked_at >= l.underrun_at {
+                    l.slipped = true;
+                    let n = l.underrun;
+                    l.played.extend(std::iter::repeat_n(0.0, n));
+                }
+                // Back when 20 ms of what was written wait to be heard.
+                t0 + l.played.len() as f64 * NOMINAL_NS_PER_SAMPLE - 20e6
+            };
+            let now = monotonic_ns(Instant::now()) as f64;
+            std::thread::sleep(Duration::from_nanos((due - now).max(0.0) as u64));
+        }
+
+        fn paced(&self) -> bool {
+            true
+        }
+
+        fn delay(&self) -> Option<Duration> {
+            let mut l = lock(&self.0);
+            l.asked_at = l.written;
+            let at = l.t0? + l.played.len() as f64 * NOMINAL_NS_PER_SAMPLE;
+            let now = monotonic_ns(Instant::now()) as f64;
+            Some(Duration::from_nanos((at - now).max(0.0) as u64))
+        }
+
+        fn slip(&self) -> i64 {
+            let l = lock(&self.0);
+            if l.slipped { l.underrun as i64 } else { 0 }
+        }
+    }
+
+    /// The playout loop comes late once and the card plays 13 ms of silence in its place,
+    /// right after the loop looked at it: the metronome's next click, 40 ms later, is heard on
+    /// its beat all the same, moved with the sound at once rather than when the loop next
+    /// looks at the card (100 ms on).
+    #[test]
+    fn an_underrun_moves_the_next_click_with_the_sound() {
+        let mix = Mix::default();
+        let card = Timeline::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), FrameDuration::Ms5, card.clone()).unwrap();
+        let plan = |start_ns: f64| MetronomePlan {
+            bpm: 100.0,
+            accents: MetronomePlan::accents_for(4),
+            count_in_bars: 0,
+            start_ns: start_ns as u64,
+        };
+        // A metronome far off, so that the loop looks at the card every 100 ms from now.
+        mix.set_metronome(Some(plan(f64::from(u32::MAX) * 1e3)), ClockSource::Own);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let (t0, first) = loop {
+            let l = lock(&card.0);
+            if let (Some(t0), true) = (l.t0, l.asked_at > 0) {
+                break (t0, l.asked_at);
+            }
+            drop(l);
+            assert!(
+                Instant::now() < deadline,
+                "the loop never looked at the card"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // The silence comes right after a look half a second on; the clicks start 40 ms later
+        // (the frame before the silence is already written by then).
+        let look = first + 5 * OBSERVE_EVERY_SAMPLES;
+        let start = t0 + look as f64 * NOMINAL_NS_PER_SAMPLE + 40e6;
+        {
+            let mut l = lock(&card.0);
+            l.underrun_at = look;
+            l.underrun = 624; // 13 ms
+        }
+        mix.set_metronome(Some(plan(start)), ClockSource::Own);
+        let beat_ns = 600e6;
+        let end = look + ((40e6 + 2.5 * beat_ns) / NOMINAL_NS_PER_SAMPLE) as usize;
+        while lock(&card.0).played.len() < end && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = playout.stop();
+        let l = lock(&card.0);
+        assert!(l.slipped, "no underrun");
+        let onsets = crate::analysis::onsets(&l.played, 0.02, 50);
+        let errors: Vec<f64> = onsets
+            .iter()
+            .map(|&i| {
+                let heard = t0 + i as f64 * NOMINAL_NS_PER_SAMPLE;
+                let k = ((heard - start) / beat_ns).round();
+                (heard - (start + k * beat_ns)) / 1e6
+            })
+            .collect();
+        assert!(errors.len() >= 3, "{errors:?}");
+        assert!(
+            errors.iter().all(|e| e.abs() < 0.2),
+            "ms off the beat: {errors:?}"
+        );
+    }
+
     /// Leader–follower with "p1", who follows the metronome: placed at the shared time, no
     /// delay to wait for. The metronome is muted, so that only what is tested sounds.
     fn following_a_silent_metronome(mix: &Mix) {
@@ -1637,6 +1792,47 @@ mod tests {
         assert_eq!(told[1].0, 300 * 120);
         // What is shown follows the estimate (smoothed).
         assert!((t.ear.unwrap() - 106.5e6).abs() < 0.1e6, "{:?}", t.ear);
+    }
+
+    /// Three steps of the delay 25 ms apart (a sound server's stall, then the jitter buffer
+    /// settling): what the sender is told last is the last step, from its first frame, so
+    /// that their part is placed right from there on.
+    #[test]
+    fn of_steps_in_quick_succession_the_last_is_told_from_where_it_began() {
+        let mut t = Timing {
+            estimate: Some(ClockEstimate {
+                offset_ns: 0.0,
+                drift_ppm: 0.0,
+                at_ns: 0,
+                uncertainty_ns: 0.0,
+                rtt_ns: 0,
+                exchanges: 10,
+            }),
+            ..Timing::default()
+        };
+        let t0 = Instant::now();
+        let frame_ns = 120.0 * NOMINAL_NS_PER_SAMPLE;
+        let mut told = Vec::new();
+        for k in 0..200u32 {
+            let extra = match k {
+                ..100 => 0.0,
+                100..110 => 3e6,
+                110..120 => 6e6,
+                _ => 9e6,
+            };
+            let captured = 1e9 + f64::from(k) * frame_ns;
+            let now = t0 + Duration::from_micros(2_500) * k;
+            if let Some((ts, at)) = t.heard(k * 120, captured + 100e6 + extra, captured, now) {
+                told.push((
+                    ts / 120,
+                    (at - 1e9 - f64::from(ts / 120) * frame_ns - 100e6) / 1e6,
+                ));
+            }
+        }
+        assert_eq!(told.first(), Some(&(0, 0.0)), "{told:?}");
+        let last = told.last().unwrap();
+        assert_eq!(last.0, 120, "{told:?}");
+        assert!((last.1 - 9.0).abs() < 1e-6, "{told:?}");
     }
 
     #[test]

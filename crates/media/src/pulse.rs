@@ -8,7 +8,8 @@
 //! which made its threads the app's largest CPU cost. Here the record stream may hold what the
 //! server allows (our capture decides what is stale), fragments are one period, the playback
 //! buffer is two periods with the server asked to size the device for it, and the timing is
-//! asked for twice a second, for the latency the lesson shows.
+//! asked for ten times a second (for the latency the lesson shows, and so that the metronome
+//! follows a move of the output's timeline at once), not after every callback.
 //!
 //! One client per process (one reactor thread, one socket) carries every stream; it is made
 //! again if the server went away.
@@ -25,8 +26,10 @@ use std::time::{Duration, Instant};
 /// Interleaved channels of every stream: the server mixes up or down to the device.
 pub(crate) const CHANNELS: usize = 2;
 const BYTES_PER_FRAME: usize = CHANNELS * 4;
-/// How often the server is asked how much audio it holds for a stream.
-const TIMING_EVERY: Duration = Duration::from_millis(500);
+/// How often the server is asked how much audio it holds for a stream: a move of the
+/// stream's timeline (the server played silence in our place) is seen this soon, and the
+/// metronome follows it within a few frames after.
+const TIMING_EVERY: Duration = Duration::from_millis(100);
 
 static CLIENT: Mutex<Option<pulseaudio::Client>> = Mutex::new(None);
 

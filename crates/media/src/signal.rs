@@ -48,9 +48,18 @@ pub trait AudioSink: Send {
 
     fn resume(&mut self) {}
 
-    /// How long sound takes from `write` to the air, when known.
+    /// How long sound takes from `write` to the air, when known (a sound card whose server
+    /// is stalled cannot say until it answers again).
     fn delay(&self) -> Option<std::time::Duration> {
         None
+    }
+
+    /// How far the device's timeline has slipped from what was written, in frames, in all:
+    /// up for silence it played in our place (an underrun), down for frames written that never
+    /// reached it (a stall). Everything written after a slip is heard that much later (or
+    /// earlier), at once: the frame `n` written is the device's `n + slip`.
+    fn slip(&self) -> i64 {
+        0
     }
 }
 
@@ -95,6 +104,10 @@ impl<S: AudioSink + ?Sized> AudioSink for Box<S> {
 
     fn delay(&self) -> Option<std::time::Duration> {
         (**self).delay()
+    }
+
+    fn slip(&self) -> i64 {
+        (**self).slip()
     }
 }
 

@@ -240,6 +240,13 @@ pub async fn together(args: TogetherArgs) -> anyhow::Result<()> {
             "student minus host, ms, click by click: {}",
             shown.join(" ")
         );
+        if let Ok(d) = &answers {
+            let shown: Vec<String> = d.iter().map(|d| format!("{d:+.2}")).collect();
+            eprintln!(
+                "aligned replay, answer minus the teacher's click, ms: {}",
+                shown.join(" ")
+            );
+        }
     }
     let line = serde_json::json!({
         "bench": "together",
