@@ -414,9 +414,13 @@ impl Session {
     pub fn stop_recording(&self) -> AppResult<Option<String>> {
         let dir = lock(&self.live).view.recording.take();
         self.changed();
-        self.handle
+        let tracks = self
+            .handle
             .stop_recording()
             .map_err(|(e, _)| recording_error(e))?;
+        if let Some(d) = &dir {
+            mix_in_background(tracks, std::path::PathBuf::from(d));
+        }
         Ok(dir)
     }
 
@@ -674,6 +678,31 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
 }
 
 /// A recording's failure in the user's terms (what it recorded is kept either way).
+/// The recording's mix (`mix.opus` beside its tracks), made on a thread of its own: an
+/// hour's take takes tens of seconds to encode, and the lesson goes on meanwhile.
+fn mix_in_background(tracks: Vec<tutti_media::recorder::Track>, dir: std::path::PathBuf) {
+    if tracks.is_empty() {
+        return;
+    }
+    let title = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spawned = std::thread::Builder::new()
+        .name("tutti-mix".into())
+        .spawn(move || {
+            match tutti_media::recorder::mix_down(&tracks, &dir.join("mix.opus"), &title) {
+                Ok(seconds) => {
+                    tracing::info!(seconds, dir = %dir.display(), "the recording's mix is made")
+                }
+                Err(e) => tracing::warn!(error = %e, "the recording's mix could not be made"),
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread for the recording's mix");
+    }
+}
+
 fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
     use crate::error::ErrorCode;
     use tutti_media::recording::RecordingError as R;

@@ -143,6 +143,8 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
       readdirSync(folder).some((f) => f.endsWith(".wav")),
       `a track in ${folder}: ${readdirSync(folder)}`,
     );
+    // The mix, made beside the tracks once the recording stopped.
+    await app.until("the recording's mix", async () => readdirSync(folder).includes("mix.opus"), 20_000);
 
     // A note, saved as it is typed.
     await app.press("Notes");

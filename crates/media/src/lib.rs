@@ -16,6 +16,7 @@ pub mod jitter;
 pub mod jitter_feed;
 pub mod link;
 pub mod metronome;
+pub mod ogg_opus;
 pub mod peer_channel;
 pub mod pipeline;
 #[cfg(target_os = "linux")]

@@ -340,6 +340,56 @@ impl Writer {
     }
 }
 
+/// The mix of a recording's tracks, each placed at its start on the timeline, as one Ogg
+/// Opus file (mono, 96 kbit/s): what a pupil plays back or sends on, beside the lossless
+/// tracks. Read a second at a time, so that an hour's take needs no more memory than a
+/// minute's. Returns its length in seconds.
+pub fn mix_down(tracks: &[Track], out: &Path, title: &str) -> Result<f64, RecordingError> {
+    const BLOCK: usize = SAMPLE_RATE as usize;
+    let rate = f64::from(SAMPLE_RATE);
+    let mut readers = Vec::new();
+    let mut end = 0usize;
+    for t in tracks {
+        let reader = hound::WavReader::open(&t.file).map_err(|e| match e {
+            hound::Error::IoError(e) => RecordingError::from_io(e),
+            e => RecordingError::Io(std::io::Error::other(e.to_string())),
+        })?;
+        let start = (t.start_s * rate).round() as usize;
+        let len = reader.len() as usize;
+        end = end.max(start + len);
+        readers.push((start, len, reader.into_samples::<f32>()));
+    }
+    // Parts summed at a gain that keeps two loud ones from clipping, soft beyond.
+    let gain = 1.0 / (readers.len().max(1) as f32).sqrt();
+    let file = std::fs::File::create(out).map_err(RecordingError::from_io)?;
+    let mut w = crate::ogg_opus::OggOpusWriter::create(BufWriter::new(file), title, 96_000)?;
+    let mut block = vec![0f32; BLOCK];
+    let mut at = 0usize;
+    while at < end {
+        let n = BLOCK.min(end - at);
+        block[..n].fill(0.0);
+        for (start, len, samples) in &mut readers {
+            let from = at.max(*start);
+            let to = (at + n).min(*start + *len);
+            for i in from..to {
+                let v = samples
+                    .next()
+                    .transpose()
+                    .map_err(|e| RecordingError::Io(std::io::Error::other(e.to_string())))?
+                    .unwrap_or(0.0);
+                block[i - at] += v;
+            }
+        }
+        for v in &mut block[..n] {
+            *v = (*v * gain).tanh();
+        }
+        w.write(&block[..n])?;
+        at += n;
+    }
+    w.finish()?;
+    Ok(end as f64 / rate)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,6 +437,53 @@ mod tests {
         assert_eq!(slot.dropped.load(Relaxed), 0);
         // Nothing is taken once stopped.
         slot.push(OWN_TRACK, Placed::Contiguous(t0), &[0.5; 240], true);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two tracks, the second starting half a second in: the mix holds both, each where
+    /// its track starts, for as long as the later one ends.
+    #[test]
+    fn the_mix_holds_every_track_at_its_place() {
+        let dir = std::env::temp_dir().join(format!("tutti-mix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tone = |freq: f64, n: usize| -> Vec<f32> {
+            (0..n)
+                .map(|i| (0.4 * (2.0 * std::f64::consts::PI * freq * i as f64 / 48e3).sin()) as f32)
+                .collect()
+        };
+        let mut tracks = Vec::new();
+        for (name, freq, start, n) in [("a", 440.0, 0.0, 48_000), ("b", 660.0, 0.5, 72_000)] {
+            let file = dir.join(format!("{name}.wav"));
+            let mut w =
+                TrackWriter::create(BufWriter::new(std::fs::File::create(&file).unwrap()), 0)
+                    .unwrap();
+            w.write_at(0, &tone(freq, n), SLACK_EXACT).unwrap();
+            w.finish().unwrap();
+            tracks.push(Track {
+                name: name.into(),
+                file,
+                start_s: start,
+                seconds: n as f64 / 48e3,
+            });
+        }
+        let out = dir.join("mix.opus");
+        let seconds = mix_down(&tracks, &out, "lesson").unwrap();
+        assert!((seconds - 2.0).abs() < 1e-9);
+        let mix = crate::ogg_opus::read_ogg_opus(std::fs::File::open(&out).unwrap()).unwrap();
+        assert_eq!(mix.len(), 96_000);
+        let level = |from: usize, to: usize, freq: f64| {
+            let (mut re, mut im) = (0.0, 0.0);
+            for (i, v) in mix[from..to].iter().enumerate() {
+                let ph = 2.0 * std::f64::consts::PI * freq * (from + i) as f64 / 48e3;
+                re += f64::from(*v) * ph.cos();
+                im += f64::from(*v) * ph.sin();
+            }
+            2.0 * (re * re + im * im).sqrt() / (to - from) as f64
+        };
+        // 0–0.5 s: a alone; 0.5–1 s: both; 1–2 s: b alone.
+        assert!(level(4_800, 19_200, 440.0) > 0.2 && level(4_800, 19_200, 660.0) < 0.02);
+        assert!(level(28_800, 43_200, 440.0) > 0.15 && level(28_800, 43_200, 660.0) > 0.15);
+        assert!(level(52_800, 91_200, 440.0) < 0.02 && level(52_800, 91_200, 660.0) > 0.2);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -417,7 +417,8 @@ fn start_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Re
     Ok(())
 }
 
-/// Stops the recording and lists its tracks in `lesson.json` beside them (and says so).
+/// Stops the recording, mixes its tracks down to `mix.opus` and lists them in `lesson.json`
+/// beside them (and says so).
 fn finish_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
     let Some(dir) = dir else { return Ok(()) };
     let (tracks, stopped_early) = match lesson.handle().stop_recording() {
@@ -427,9 +428,21 @@ fn finish_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::R
             (kept, Some(e.to_string()))
         }
     };
+    // The mix beside the tracks (what a crash or a full disk left included).
+    let mix = (!tracks.is_empty()).then(|| {
+        let file = dir.join("mix.opus");
+        match tutti_media::recorder::mix_down(&tracks, &file, &lesson.info.title) {
+            Ok(seconds) => serde_json::json!({ "file": "mix.opus", "seconds": seconds }),
+            Err(e) => {
+                tracing::warn!(error = %e, "no mix");
+                serde_json::json!({ "error": e.to_string() })
+            }
+        }
+    });
     let listing = serde_json::json!({
         "lesson": lesson.info.title,
         "stopped_early": stopped_early,
+        "mix": mix,
         "sample_rate": tutti_media::SAMPLE_RATE,
         "tracks": tracks.iter().map(|t| serde_json::json!({
             "name": t.name,
