@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
     BeatView, ChatView, DuetView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
-    PitchView, QuestionState, QuestionView, SearchHitView,
+    PitchView, QuestionState, QuestionView, RecordingView, SearchHitView,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::InvokeResponseBody;
@@ -816,7 +816,7 @@ pub async fn lesson_detail(state: S<'_>, id: i64) -> AppResult<LessonDetail> {
     state.store.run(move |store| detail(store, id)).await
 }
 
-fn detail(
+pub(crate) fn detail(
     store: &tutti_store::Store,
     id: tutti_store::LessonId,
 ) -> tutti_store::Result<LessonDetail> {
@@ -844,6 +844,16 @@ fn detail(
                 text: m.text,
                 at_ms: m.at.0,
                 mine: false,
+            })
+            .collect(),
+        recordings: store
+            .recordings(id)?
+            .into_iter()
+            .map(|r| RecordingView {
+                who: (r.who != crate::session::MIX_WHO).then_some(r.who),
+                path: r.path,
+                duration_ms: r.duration_ms,
+                created_ms: r.created_at.0,
             })
             .collect(),
     })

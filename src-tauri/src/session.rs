@@ -419,7 +419,13 @@ impl Session {
             .stop_recording()
             .map_err(|(e, _)| recording_error(e))?;
         if let Some(d) = &dir {
-            mix_in_background(tracks, std::path::PathBuf::from(d));
+            keep_recording(
+                tracks,
+                std::path::PathBuf::from(d),
+                true,
+                self.store.clone(),
+                self.local_id,
+            );
         }
         Ok(dir)
     }
@@ -623,9 +629,17 @@ async fn follow(
                 if stopped {
                     let result = handle.stop_recording();
                     let mut l = lock(&live);
-                    l.view.recording = None;
-                    if let Err((e, _)) = result {
-                        l.view.problems.push(recording_error(e));
+                    let dir = l.view.recording.take();
+                    // What it kept is listed (no mix: the disk is full, or failing).
+                    let kept = match result {
+                        Ok(tracks) => tracks,
+                        Err((e, tracks)) => {
+                            l.view.problems.push(recording_error(e));
+                            tracks
+                        }
+                    };
+                    if let Some(d) = dir {
+                        keep_recording(kept, d.into(), false, store.clone(), local);
                     }
                     drop(l);
                     changed(&live);
@@ -678,30 +692,56 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
 }
 
 /// A recording's failure in the user's terms (what it recorded is kept either way).
-/// The recording's mix (`mix.opus` beside its tracks), made on a thread of its own: an
-/// hour's take takes tens of seconds to encode, and the lesson goes on meanwhile.
-fn mix_in_background(tracks: Vec<tutti_media::recorder::Track>, dir: std::path::PathBuf) {
+/// A recording's tracks listed in the store with the lesson, and its mix (`mix.opus` beside
+/// them, listed too) made first when `mix` is set: on a thread of its own, because an hour's
+/// take takes tens of seconds to encode and the lesson goes on meanwhile.
+fn keep_recording(
+    tracks: Vec<tutti_media::recorder::Track>,
+    dir: std::path::PathBuf,
+    mix: bool,
+    store: StoreWorker,
+    local: tutti_store::LessonId,
+) {
     if tracks.is_empty() {
         return;
     }
-    let title = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let spawned = std::thread::Builder::new()
         .name("tutti-mix".into())
         .spawn(move || {
-            match tutti_media::recorder::mix_down(&tracks, &dir.join("mix.opus"), &title) {
-                Ok(seconds) => {
-                    tracing::info!(seconds, dir = %dir.display(), "the recording's mix is made")
+            let mut listed: Vec<(String, String, f64)> = tracks
+                .iter()
+                .map(|t| (t.file.display().to_string(), t.name.clone(), t.seconds))
+                .collect();
+            if mix {
+                let title = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let file = dir.join("mix.opus");
+                match tutti_media::recorder::mix_down(&tracks, &file, &title) {
+                    Ok(seconds) => {
+                        tracing::info!(seconds, dir = %dir.display(), "the recording's mix is made");
+                        listed.push((file.display().to_string(), MIX_WHO.into(), seconds));
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the recording's mix could not be made"),
                 }
-                Err(e) => tracing::warn!(error = %e, "the recording's mix could not be made"),
             }
+            store.enqueue(move |s| {
+                for (path, who, seconds) in &listed {
+                    let ms = (seconds * 1e3).round() as i64;
+                    if let Err(e) = s.add_recording(local, path, ms, who) {
+                        tracing::warn!(error = %e, path, "a recording not listed in the store");
+                    }
+                }
+            });
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no thread for the recording's mix");
     }
 }
+
+/// Who a listed recording is of when it is the mix of every part.
+pub const MIX_WHO: &str = "";
 
 fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
     use crate::error::ErrorCode;
@@ -718,6 +758,74 @@ fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    /// A stopped recording: its tracks and the mix made of them listed with the lesson, the
+    /// mix as everyone's; the history shows them.
+    #[tokio::test]
+    async fn a_stopped_recording_is_listed_with_its_mix() {
+        use std::io::BufWriter;
+        use tutti_media::recording::{SLACK_EXACT, TrackWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let store = tutti_store::Store::open(&dir.path().join("t.db")).unwrap();
+        let store = StoreWorker::spawn(store).unwrap();
+        let local = store
+            .run(|s| {
+                s.create_lesson(&tutti_store::NewLesson {
+                    title: "Bach".into(),
+                    my_role: tutti_store::Role::Student,
+                    student: None,
+                    host_tz: "Asia/Seoul".into(),
+                    student_tz: None,
+                    scheduled_start: None,
+                    scheduled_minutes: None,
+                    remote_id: None,
+                    invite_code: None,
+                    server_url: None,
+                })
+            })
+            .await
+            .unwrap();
+        let take = dir.path().join("lesson-1-0");
+        std::fs::create_dir_all(&take).unwrap();
+        let mut tracks = Vec::new();
+        for (name, start) in [("Omar", 0.0), ("김선생", 0.25)] {
+            let file = take.join(format!("{name}.wav"));
+            let mut w =
+                TrackWriter::create(BufWriter::new(std::fs::File::create(&file).unwrap()), 0)
+                    .unwrap();
+            w.write_at(0, &[0.1; 48_000], SLACK_EXACT).unwrap();
+            w.finish().unwrap();
+            tracks.push(tutti_media::recorder::Track {
+                name: name.into(),
+                file,
+                start_s: start,
+                seconds: 1.0,
+            });
+        }
+        keep_recording(tracks, take.clone(), true, store.clone(), local);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let detail = loop {
+            let d = store
+                .run(move |s| crate::commands::detail(s, local))
+                .await
+                .unwrap();
+            if d.recordings.len() >= 3 || std::time::Instant::now() > deadline {
+                break d;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let who: Vec<Option<&str>> = detail.recordings.iter().map(|r| r.who.as_deref()).collect();
+        assert_eq!(
+            who,
+            vec![Some("Omar"), Some("김선생"), None],
+            "{:?}",
+            detail.recordings
+        );
+        let mix = &detail.recordings[2];
+        assert!(mix.path.ends_with("mix.opus"), "{}", mix.path);
+        assert_eq!(mix.duration_ms, 1_250);
+        assert!(take.join("mix.opus").exists());
+    }
 
     #[test]
     fn a_bar_of_no_beats_or_too_many_is_refused_not_clamped() {

@@ -49,6 +49,12 @@ impl StoreWorker {
         })
     }
 
+    /// Runs `f` on the store in its turn, from any thread, without waiting for it (what it
+    /// does with an error is its own). False if the store's thread is gone.
+    pub fn enqueue(&self, f: impl FnOnce(&mut Store) + Send + 'static) -> bool {
+        self.jobs.send(Box::new(f)).is_ok()
+    }
+
     /// Like `call`, for work whose own errors are the store's.
     pub async fn run<R: Send + 'static>(
         &self,

@@ -233,6 +233,18 @@ pub struct LessonDetail {
     pub notes: Vec<NoteView>,
     pub questions: Vec<QuestionView>,
     pub chat: Vec<ChatView>,
+    /// Its recordings' files: every part's track, and the mix.
+    pub recordings: Vec<RecordingView>,
+}
+
+/// One file of a lesson's recording.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct RecordingView {
+    /// Whose part (none: the mix of every part).
+    pub who: Option<String>,
+    pub path: String,
+    pub duration_ms: i64,
+    pub created_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]

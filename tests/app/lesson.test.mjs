@@ -176,6 +176,9 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.click(await app.until("the past lesson", () => app.findText("Bach partita, bar 12", "button")));
     await app.until("the note", () => app.findText("Bow arm: elbow lower on the G string."));
     await app.until("the question", () => app.findText("How do I keep the bow straight?"));
+    // The recording, listed: the student's track and the mix of all.
+    await app.until("the recording's mix", () => app.findText("모두 (믹스)"));
+    await app.until("the student's track", () => app.findText("Omar.wav"));
     writeFileSync(join(SHOTS, "history-ko.png"), await app.screenshot());
     await app.press("Markdown으로 내보내기");
     const saved = await app.until("the export", () => app.findText("저장 위치"));

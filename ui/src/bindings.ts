@@ -320,6 +320,8 @@ export type LessonDetail_Deserialize = {
 	notes: NoteView[],
 	questions: QuestionView_Deserialize[],
 	chat: ChatView[],
+	/**  Its recordings' files: every part's track, and the mix. */
+	recordings: RecordingView_Deserialize[],
 };
 
 /**  A past (or upcoming) lesson with everything the store keeps of it. */
@@ -328,6 +330,8 @@ export type LessonDetail_Serialize = {
 	notes: NoteView[],
 	questions: QuestionView_Serialize[],
 	chat: ChatView[],
+	/**  Its recordings' files: every part's track, and the mix. */
+	recordings: RecordingView_Serialize[],
 };
 
 /**  About ten times a second during a lesson: the meters (0–1, peak falling off). */
@@ -651,6 +655,27 @@ export type QuestionView_Serialize = {
 	/**  Sent before the lesson started. */
 	pre_lesson: boolean,
 	asked_ms: number,
+};
+
+/**  One file of a lesson's recording. */
+export type RecordingView = RecordingView_Serialize | RecordingView_Deserialize;
+
+/**  One file of a lesson's recording. */
+export type RecordingView_Deserialize = {
+	/**  Whose part (none: the mix of every part). */
+	who?: string | null,
+	path: string,
+	duration_ms: number,
+	created_ms: number,
+};
+
+/**  One file of a lesson's recording. */
+export type RecordingView_Serialize = {
+	/**  Whose part (none: the mix of every part). */
+	who: string | null,
+	path: string,
+	duration_ms: number,
+	created_ms: number,
 };
 
 export type Role = "host" | "student" | "observer";

@@ -109,6 +109,21 @@ export function History() {
               </ul>
             </>
           )}
+          {detail.recordings.length > 0 && (
+            <>
+              <h3>{t("recordings")}</h3>
+              <ul data-testid="recordings">
+                {detail.recordings.map((r, i) => (
+                  <li key={i}>
+                    <strong>{r.who ?? t("recordingMix")}</strong>{" "}
+                    <small className="muted">
+                      {minutes(r.duration_ms / 1000)} · {r.path}
+                    </small>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           <button onClick={() => ok(commands.exportLesson(detail.lesson.id)).then(setExported, fail)}>
             {t("export")}
           </button>
@@ -121,4 +136,10 @@ export function History() {
       )}
     </div>
   );
+}
+
+/** m:ss of a length in seconds. */
+function minutes(seconds: number): string {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
