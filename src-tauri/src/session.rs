@@ -678,6 +678,18 @@ async fn follow(
             }
         }
     };
+    // A recording still running as the lesson ends: stopped, mixed and listed like any other.
+    let recording = lock(&live).view.recording.take();
+    if let Some(dir) = recording {
+        let kept = match handle.stop_recording() {
+            Ok(tracks) => tracks,
+            Err((e, tracks)) => {
+                tracing::warn!(error = %e, "the recording stopped early; what it kept is listed");
+                tracks
+            }
+        };
+        keep_recording(kept, dir.into(), true, store.clone(), local);
+    }
     lesson.leave().await;
     if let Some(reason) = over {
         emit(SessionEvent::Over { reason });
@@ -691,7 +703,6 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
     }
 }
 
-/// A recording's failure in the user's terms (what it recorded is kept either way).
 /// A recording's tracks listed in the store with the lesson, and its mix (`mix.opus` beside
 /// them, listed too) made first when `mix` is set: on a thread of its own, because an hour's
 /// take takes tens of seconds to encode and the lesson goes on meanwhile.
@@ -743,6 +754,7 @@ fn keep_recording(
 /// Who a listed recording is of when it is the mix of every part.
 pub const MIX_WHO: &str = "";
 
+/// A recording's failure in the user's terms (what it recorded is kept either way).
 fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
     use crate::error::ErrorCode;
     use tutti_media::recording::RecordingError as R;

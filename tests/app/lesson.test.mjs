@@ -152,6 +152,11 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.type(notes, "Bow arm: elbow lower on the G string.");
     await app.until("the note saved", () => app.findText("Saved"), 10_000);
 
+    // Recording again, and left running: ending the lesson stops it, and it is kept.
+    await app.press("● Record");
+    await app.until("the second recording under way", () => app.findText("Recording into"), 10_000);
+    await sleep(1500);
+
     // End the lesson for everyone (the confirmation answered yes).
     await app.execute("window.confirm = () => true;");
     await app.press("End lesson");
@@ -176,8 +181,11 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.click(await app.until("the past lesson", () => app.findText("Bach partita, bar 12", "button")));
     await app.until("the note", () => app.findText("Bow arm: elbow lower on the G string."));
     await app.until("the question", () => app.findText("How do I keep the bow straight?"));
-    // The recording, listed: the student's track and the mix of all.
-    await app.until("the recording's mix", () => app.findText("모두 (믹스)"));
+    // Both recordings listed, the one the end of the lesson stopped too: the student's track
+    // and the mix of all, each.
+    const mixes = async () =>
+      (await app.cmd("POST", "/elements", { using: "xpath", value: "//strong[normalize-space(.)='모두 (믹스)']" })).length;
+    await app.until("both recordings' mixes", async () => (await mixes()) === 2);
     await app.until("the student's track", () => app.findText("Omar.wav"));
     writeFileSync(join(SHOTS, "history-ko.png"), await app.screenshot());
     await app.press("Markdown으로 내보내기");
