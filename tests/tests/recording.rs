@@ -89,3 +89,119 @@ async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
     // Nothing was listed: the recorder died before it could.
     assert!(!rec.join("lesson.json").exists());
 }
+
+/// A take ended as it should: a student who joins three seconds into it gets a track that
+/// starts when they arrived (on the take's timeline, the file itself holding no lead-in), and
+/// `lesson.json` lists both tracks and the mix, which decodes to the take's whole length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix() {
+    let server = room_server().await;
+    let url = ws_url(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("take");
+    let rec_arg = rec.display().to_string();
+    let mut host = Proc::local(
+        bin("tutti-peer"),
+        &[
+            "host",
+            "--server",
+            &url,
+            "--name",
+            "Kim",
+            "--source",
+            "clicks:250",
+            "--udp",
+            "127.0.0.1",
+            "--seconds",
+            "12",
+            "--record-lesson",
+            &rec_arg,
+        ],
+    );
+    let code = host.line("invite:", Duration::from_secs(20));
+    host.line("recording:", Duration::from_secs(20));
+    let recording = Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let joined = recording.elapsed().as_secs_f64();
+    let mut student = Proc::local(
+        bin("tutti-peer"),
+        &[
+            "join",
+            &code,
+            "--server",
+            &url,
+            "--name",
+            "Omar",
+            "--source",
+            "tone:440",
+            "--udp",
+            "127.0.0.1",
+            "--seconds",
+            "6",
+        ],
+    );
+    let said = host.finish(Duration::from_secs(40));
+    student.finish(Duration::from_secs(5));
+    drop(server);
+
+    let listing: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("lesson.json")).unwrap())
+            .unwrap_or_else(|e| panic!("lesson.json: {e}; the host said {said:?}"));
+    assert!(listing["stopped_early"].is_null(), "{listing}");
+    let track = |name: &str| {
+        listing["tracks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("no track of {name} in {listing}"))
+            .clone()
+    };
+    let (kim, omar) = (track("Kim"), track("Omar"));
+    let start = |t: &serde_json::Value| t["start_s"].as_f64().unwrap();
+    let secs = |t: &serde_json::Value| t["seconds"].as_f64().unwrap();
+    eprintln!(
+        "Kim's track from {:.2} s for {:.2} s; Omar joined at {joined:.2} s, his track from {:.2} s for {:.2} s",
+        start(&kim),
+        secs(&kim),
+        start(&omar),
+        secs(&omar)
+    );
+    // The host's own part from the start of the take to its end, with nobody there before the
+    // student came and after he left (it was recorded only while someone was there to send to).
+    assert!(start(&kim) < 0.5 && secs(&kim) > 10.0, "{kim}");
+    // From his arrival: after he was started, within the time a join takes.
+    assert!(
+        start(&omar) >= joined && start(&omar) < joined + 5.0,
+        "Omar's track from {} s, he joined at {joined:.2} s",
+        start(&omar)
+    );
+    // The file holds his part from its first sample, not a lead-in of silence.
+    let samples = read_track(&rec.join(omar["file"].as_str().unwrap())).unwrap();
+    assert_eq!(samples.len() as f64, (secs(&omar) * 48e3).round());
+    let first_sound = samples
+        .iter()
+        .position(|s| s.abs() > 0.05)
+        .unwrap_or(usize::MAX);
+    assert!(
+        first_sound < 48_000 / 2,
+        "his first sound {first_sound} samples into his track"
+    );
+    // The mix: the whole take, listed and decodable.
+    let end = [&kim, &omar]
+        .iter()
+        .map(|t| start(t) + secs(t))
+        .fold(0.0, f64::max);
+    let mix_s = listing["mix"]["seconds"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(
+        (mix_s - end).abs() < 1e-3,
+        "the mix {mix_s} s, the take {end} s"
+    );
+    let mix = tutti_media::ogg_opus::read_ogg_opus(
+        std::fs::File::open(rec.join(listing["mix"]["file"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(mix.len() as f64, (mix_s * 48e3).round());
+}

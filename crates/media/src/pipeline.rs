@@ -274,9 +274,17 @@ impl Fanout {
         !self.held.load(Relaxed)
     }
 
-    /// Hands what we capture to `recent` too (the mix's: replays, leader–follower). Once.
+    /// Hands what we capture to `recent` too (the mix's: replays, leader–follower, and the
+    /// recording, which wants our part even with nobody to send it to). Once.
     pub fn record_into(&self, recent: Recent) {
         let _ = self.recent.set(recent);
+    }
+
+    /// A recording is running: our part is captured and kept even with nobody to send to.
+    fn recording(&self) -> bool {
+        self.recent
+            .get()
+            .is_some_and(|r| r.0.recorder.get().is_some_and(|s| s.is_on()))
     }
 }
 
@@ -357,6 +365,8 @@ struct RecentSlot {
     own_in: Mutex<rtrb::Producer<OwnChunk>>,
     own_out: Mutex<rtrb::Consumer<OwnChunk>>,
     own: Mutex<RecentRing>,
+    /// The mix's recorder, which takes our part from here.
+    recorder: OnceLock<Arc<RecorderSlot>>,
     /// Made when a participant's stream is added (never on the audio thread).
     parts: Mutex<HashMap<String, RecentRing>>,
     playing: Mutex<Option<Replaying>>,
@@ -372,6 +382,7 @@ impl Default for RecentSlot {
         Self {
             own_in: Mutex::new(tx),
             own_out: Mutex::new(rx),
+            recorder: OnceLock::new(),
             own: Mutex::new(RecentRing::new(RECENT_SECONDS)),
             parts: Mutex::default(),
             playing: Mutex::default(),
@@ -806,6 +817,7 @@ impl Mix {
 
     /// Instant replay: what is kept of our part and everyone's.
     pub fn kept(&self) -> Recent {
+        let _ = self.4.0.recorder.set(self.5.clone());
         self.4.clone()
     }
 
@@ -914,7 +926,8 @@ impl SendLoop {
             let mut mic_delay = Duration::ZERO;
             while !stop.load(Relaxed) {
                 fanout.links.refresh(&mut links, &mut links_seen);
-                if links.is_empty() || !fanout.allowed() {
+                let nobody = links.is_empty() || !fanout.allowed();
+                if nobody && !fanout.recording() {
                     // Nobody to send to. A sound card is paused, and only looked at a tick at
                     // a time; otherwise a tick's frames are read at once, none encoded.
                     if !suspended && source.paced() && source.suspend() {
@@ -964,6 +977,11 @@ impl SendLoop {
                 let first_at = captured.checked_sub(period + mic_delay).unwrap_or(captured);
                 if let Some(recent) = fanout.recent.get() {
                     recent.push_own(first_at, &pcm);
+                }
+                if nobody {
+                    // Recorded, not sent.
+                    red.reset();
+                    continue;
                 }
                 // And so what the other side decodes as that sample.
                 let decoded_at = first_at.checked_sub(lookahead).unwrap_or(first_at);
@@ -1087,6 +1105,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     && !mix.0.changed_since(streams_seen)
                     && !mix.2.running.load(Relaxed)
                     && !mix.4.sounding()
+                    && !mix.5.is_on()
                 {
                     // Nobody to hear. A sound card is paused; otherwise a tick of silence at
                     // once.
