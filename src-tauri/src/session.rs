@@ -412,20 +412,11 @@ impl Session {
 
     /// Stops recording; returns the folder the files are in (none: nothing was recorded).
     pub fn stop_recording(&self) -> AppResult<Option<String>> {
-        let dir = lock(&self.live).view.recording.take();
+        let (dir, stopped_early) =
+            finish_recording(&self.handle, &self.live, &self.store, self.local_id);
         self.changed();
-        let tracks = self
-            .handle
-            .stop_recording()
-            .map_err(|(e, _)| recording_error(e))?;
-        if let Some(d) = &dir {
-            keep_recording(
-                tracks,
-                std::path::PathBuf::from(d),
-                true,
-                self.store.clone(),
-                self.local_id,
-            );
+        if let Some(e) = stopped_early {
+            return Err(recording_error(e));
         }
         Ok(dir)
     }
@@ -627,21 +618,10 @@ async fn follow(
                 // A recording that stopped by itself (a full disk): said, what it kept kept.
                 let stopped = lock(&live).view.recording.is_some() && !handle.is_recording();
                 if stopped {
-                    let result = handle.stop_recording();
-                    let mut l = lock(&live);
-                    let dir = l.view.recording.take();
-                    // What it kept is listed (no mix: the disk is full, or failing).
-                    let kept = match result {
-                        Ok(tracks) => tracks,
-                        Err((e, tracks)) => {
-                            l.view.problems.push(recording_error(e));
-                            tracks
-                        }
-                    };
-                    if let Some(d) = dir {
-                        keep_recording(kept, d.into(), false, store.clone(), local);
+                    let (_, stopped_early) = finish_recording(&handle, &live, &store, local);
+                    if let Some(e) = stopped_early {
+                        lock(&live).view.problems.push(recording_error(e));
                     }
-                    drop(l);
                     changed(&live);
                 }
                 let now_sound = sound.check(std::time::Instant::now());
@@ -679,16 +659,10 @@ async fn follow(
         }
     };
     // A recording still running as the lesson ends: stopped, mixed and listed like any other.
-    let recording = lock(&live).view.recording.take();
-    if let Some(dir) = recording {
-        let kept = match handle.stop_recording() {
-            Ok(tracks) => tracks,
-            Err((e, tracks)) => {
-                tracing::warn!(error = %e, "the recording stopped early; what it kept is listed");
-                tracks
-            }
-        };
-        keep_recording(kept, dir.into(), true, store.clone(), local);
+    if lock(&live).view.recording.is_some()
+        && let (_, Some(e)) = finish_recording(&handle, &live, &store, local)
+    {
+        tracing::warn!(error = %e, "the recording stopped early; what it kept is listed");
     }
     lesson.leave().await;
     if let Some(reason) = over {
@@ -701,6 +675,30 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
     if let Err(e) = store.run(move |s| s.mark_ended(local)).await {
         tracing::warn!(error = %e.message, "the lesson's end not saved");
     }
+}
+
+/// Stops the recording (if any) and lists what it kept with the lesson, mixed first if it
+/// ended well (after a full disk or a failing write, the tracks alone): the folder it was
+/// in, and why it stopped early, if it did.
+fn finish_recording(
+    handle: &LessonHandle,
+    live: &Mutex<Live>,
+    store: &StoreWorker,
+    local: tutti_store::LessonId,
+) -> (
+    Option<String>,
+    Option<tutti_media::recording::RecordingError>,
+) {
+    let dir = lock(live).view.recording.take();
+    let (kept, stopped_early) = match handle.stop_recording() {
+        Ok(tracks) => (tracks, None),
+        Err((e, tracks)) => (tracks, Some(e)),
+    };
+    if let Some(d) = &dir {
+        let mix = stopped_early.is_none();
+        keep_recording(kept, d.into(), mix, store.clone(), local);
+    }
+    (dir, stopped_early)
 }
 
 /// A recording's tracks listed in the store with the lesson, and its mix (`mix.opus` beside

@@ -8,6 +8,26 @@ use tutti_e2e::netns::{Proc, bin};
 use tutti_e2e::{room_server, ws_url};
 use tutti_media::recording::{read_track, repair};
 
+/// `tutti-peer` on loopback through the room server at `url`: `role` (host, or join and the
+/// code), named `name`, playing `source`, for `seconds`, with `more`.
+fn peer(url: &str, role: &[&str], name: &str, source: &str, seconds: &str, more: &[&str]) -> Proc {
+    let mut args = role.to_vec();
+    args.extend([
+        "--server",
+        url,
+        "--name",
+        name,
+        "--source",
+        source,
+        "--udp",
+        "127.0.0.1",
+        "--seconds",
+        seconds,
+    ]);
+    args.extend(more);
+    Proc::local(bin("tutti-peer"), &args)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
     let server = room_server().await;
@@ -15,42 +35,16 @@ async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("take");
     let rec_arg = rec.display().to_string();
-    let host = Proc::local(
-        bin("tutti-peer"),
-        &[
-            "host",
-            "--server",
-            &url,
-            "--name",
-            "Kim",
-            "--source",
-            "clicks:250",
-            "--udp",
-            "127.0.0.1",
-            "--seconds",
-            "60",
-            "--record-lesson",
-            &rec_arg,
-        ],
+    let host = peer(
+        &url,
+        &["host"],
+        "Kim",
+        "clicks:250",
+        "60",
+        &["--record-lesson", &rec_arg],
     );
     let code = host.line("invite:", Duration::from_secs(20));
-    let _student = Proc::local(
-        bin("tutti-peer"),
-        &[
-            "join",
-            &code,
-            "--server",
-            &url,
-            "--name",
-            "Omar",
-            "--source",
-            "tone:440",
-            "--udp",
-            "127.0.0.1",
-            "--seconds",
-            "60",
-        ],
-    );
+    let _student = peer(&url, &["join", &code], "Omar", "tone:440", "60", &[]);
     // Both tracks under way, then a few seconds more.
     let omar = rec.join("Omar.wav");
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -100,46 +94,20 @@ async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix(
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("take");
     let rec_arg = rec.display().to_string();
-    let mut host = Proc::local(
-        bin("tutti-peer"),
-        &[
-            "host",
-            "--server",
-            &url,
-            "--name",
-            "Kim",
-            "--source",
-            "clicks:250",
-            "--udp",
-            "127.0.0.1",
-            "--seconds",
-            "12",
-            "--record-lesson",
-            &rec_arg,
-        ],
+    let mut host = peer(
+        &url,
+        &["host"],
+        "Kim",
+        "clicks:250",
+        "12",
+        &["--record-lesson", &rec_arg],
     );
     let code = host.line("invite:", Duration::from_secs(20));
     host.line("recording:", Duration::from_secs(20));
     let recording = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let joined = recording.elapsed().as_secs_f64();
-    let mut student = Proc::local(
-        bin("tutti-peer"),
-        &[
-            "join",
-            &code,
-            "--server",
-            &url,
-            "--name",
-            "Omar",
-            "--source",
-            "tone:440",
-            "--udp",
-            "127.0.0.1",
-            "--seconds",
-            "6",
-        ],
-    );
+    let mut student = peer(&url, &["join", &code], "Omar", "tone:440", "6", &[]);
     let said = host.finish(Duration::from_secs(40));
     student.finish(Duration::from_secs(5));
     drop(server);

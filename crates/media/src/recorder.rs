@@ -350,34 +350,28 @@ pub fn mix_down(tracks: &[Track], out: &Path, title: &str) -> Result<f64, Record
     let mut readers = Vec::new();
     let mut end = 0usize;
     for t in tracks {
-        let reader = hound::WavReader::open(&t.file).map_err(|e| match e {
-            hound::Error::IoError(e) => RecordingError::from_io(e),
-            e => RecordingError::Io(std::io::Error::other(e.to_string())),
-        })?;
+        let reader = crate::recording::TrackReader::open(&t.file)?;
         let start = (t.start_s * rate).round() as usize;
-        let len = reader.len() as usize;
-        end = end.max(start + len);
-        readers.push((start, len, reader.into_samples::<f32>()));
+        end = end.max(start + reader.len());
+        readers.push((start, reader));
     }
     // Parts summed at a gain that keeps two loud ones from clipping, soft beyond.
     let gain = 1.0 / (readers.len().max(1) as f32).sqrt();
     let file = std::fs::File::create(out).map_err(RecordingError::from_io)?;
     let mut w = crate::ogg_opus::OggOpusWriter::create(BufWriter::new(file), title, 96_000)?;
-    let mut block = vec![0f32; BLOCK];
+    let (mut block, mut part) = (vec![0f32; BLOCK], vec![0f32; BLOCK]);
     let mut at = 0usize;
     while at < end {
         let n = BLOCK.min(end - at);
         block[..n].fill(0.0);
-        for (start, len, samples) in &mut readers {
+        for (start, reader) in &mut readers {
             let from = at.max(*start);
-            let to = (at + n).min(*start + *len);
-            for i in from..to {
-                let v = samples
-                    .next()
-                    .transpose()
-                    .map_err(|e| RecordingError::Io(std::io::Error::other(e.to_string())))?
-                    .unwrap_or(0.0);
-                block[i - at] += v;
+            let to = (at + n).min(*start + reader.len());
+            if from < to {
+                let got = reader.read(&mut part[..to - from])?;
+                for (b, p) in block[from - at..].iter_mut().zip(&part[..got]) {
+                    *b += p;
+                }
             }
         }
         for v in &mut block[..n] {

@@ -9,7 +9,7 @@
 //! file's sizes from what it holds.
 
 use crate::format::SAMPLE_RATE;
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// The header: RIFF, `fmt ` (IEEE float, 18 bytes), `fact`, `data`.
@@ -233,17 +233,68 @@ pub fn repair_all(dir: &Path) -> usize {
 
 /// Reads a track back (ours: mono float), for tests and checks.
 pub fn read_track(path: &Path) -> Result<Vec<f32>, RecordingError> {
-    let bytes = std::fs::read(path)?;
-    if bytes.len() < HEADER_LEN as usize || &bytes[0..4] != b"RIFF" || &bytes[50..54] != b"data" {
-        return Err(RecordingError::NotOurs);
+    let mut r = TrackReader::open(path)?;
+    let mut out = vec![0.0; r.len()];
+    let n = r.read(&mut out)?;
+    out.truncate(n);
+    Ok(out)
+}
+
+/// A track read a block at a time (a mix of an hour's take needs no hour in memory), as far as
+/// its header says.
+pub struct TrackReader {
+    file: std::io::BufReader<std::fs::File>,
+    len: usize,
+    left: usize,
+}
+
+impl TrackReader {
+    pub fn open(path: &Path) -> Result<Self, RecordingError> {
+        let mut file = std::io::BufReader::new(std::fs::File::open(path)?);
+        let mut header = [0u8; HEADER_LEN as usize];
+        if file.read_exact(&mut header).is_err()
+            || &header[0..4] != b"RIFF"
+            || &header[50..54] != b"data"
+        {
+            return Err(RecordingError::NotOurs);
+        }
+        let said = u32::from_le_bytes([header[54], header[55], header[56], header[57]]) as usize;
+        let len = said / BYTES_PER_SAMPLE as usize;
+        Ok(Self {
+            file,
+            len,
+            left: len,
+        })
     }
-    let said = u32::from_le_bytes([bytes[54], bytes[55], bytes[56], bytes[57]]) as usize;
-    let data = &bytes[HEADER_LEN as usize..];
-    let data = &data[..said.min(data.len())];
-    Ok(data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+
+    /// Samples the header says the track holds.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Fills `out` from where the last read ended; returns how many it read (fewer at the end
+    /// of the track, or of a file cut shorter than its header says).
+    pub fn read(&mut self, out: &mut [f32]) -> Result<usize, RecordingError> {
+        let want = out.len().min(self.left);
+        let mut bytes = vec![0u8; want * BYTES_PER_SAMPLE as usize];
+        let mut got = 0;
+        while got < bytes.len() {
+            match self.file.read(&mut bytes[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let n = got / BYTES_PER_SAMPLE as usize;
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        self.left = if n < want { 0 } else { self.left - n };
+        Ok(n)
+    }
 }
 
 #[cfg(test)]
