@@ -891,26 +891,13 @@ async fn a_recording_keeps_a_cut_as_silence_of_its_length_and_the_clicks_in_plac
         (0.0..150.0).contains(&short_ms),
         "the track ends {short_ms} ms before the stop"
     );
-    // Every click within 2 ms, but the first after the link came back: within a frame
-    // (2.5 ms). The frame the stream resumes with was once placed a frame early (2.39 ms, one
-    // run in three; the rest of the take right), a known fault of the restart not yet found.
-    let first_back = onsets.iter().position(|o| *o > back);
-    let worst = off_ms
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| Some(*i) != first_back)
-        .fold(0.0f64, |m, (_, v)| m.max(v.abs()));
+    // Every click within 2 ms, the first after the link came back too (its frame was once
+    // placed by its own stamp, a frame early, before the frames after it placed it).
+    let worst = off_ms.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     assert!(
         worst <= 2.0,
         "a click recorded {worst} ms from where it was played"
     );
-    if let Some(i) = first_back {
-        assert!(
-            off_ms[i].abs() <= 3.0,
-            "the first click after the cut recorded {} ms from where it was played",
-            off_ms[i]
-        );
-    }
 }
 
 /// `a` less `b`, ms.

@@ -163,6 +163,7 @@ impl Recording {
             tracks: HashMap::new(),
             files: Vec::new(),
             offsets: HashMap::new(),
+            steady: HashMap::new(),
         };
         let thread = {
             let (slot, stop) = (slot.clone(), stop.clone());
@@ -229,6 +230,8 @@ struct Writer {
     files: Vec<(String, PathBuf, i64)>,
     /// The clock offset each remote track is placed by, held while the estimate wobbles.
     offsets: HashMap<u32, f64>,
+    /// Chunks held back from each track until the ones after them say where they go.
+    steady: HashMap<u32, Steady>,
 }
 
 impl Writer {
@@ -286,7 +289,10 @@ impl Writer {
             self.tracks.insert(c.track, (w, self.files.len() - 1));
         }
         if let Some((w, _)) = self.tracks.get_mut(&c.track) {
-            w.write_at(at, samples, slack)?;
+            let steady = self.steady.entry(c.track).or_default();
+            for (at, samples) in steady.place(w.end(), at, samples, slack) {
+                w.write_at(at, &samples, slack)?;
+            }
         }
         Ok(())
     }
@@ -317,7 +323,12 @@ impl Writer {
     fn close(&mut self) -> Result<Vec<Track>, RecordingError> {
         let mut first_error = None;
         let mut lengths = vec![0u64; self.files.len()];
-        for (_, (w, i)) in self.tracks.drain() {
+        for (track, (mut w, i)) in self.tracks.drain() {
+            for (at, samples) in self.steady.remove(&track).unwrap_or_default().drain() {
+                if let Err(e) = w.write_at(at, &samples, SLACK_EXACT) {
+                    first_error.get_or_insert(e);
+                }
+            }
             lengths[i] = w.len();
             if let Err(e) = w.finish() {
                 first_error.get_or_insert(e);
@@ -337,6 +348,89 @@ impl Writer {
                 seconds: n as f64 / f64::from(SAMPLE_RATE),
             })
             .collect())
+    }
+}
+
+/// Chunks in a row, each where the one before it ends, that confirm a track's move.
+const CONFIRM: usize = 3;
+/// Chunks held at most while no line is clear (a stream standing still, say): then each is
+/// written where it says, as it would have been.
+const HOLD_AT_MOST: usize = 16;
+
+/// A track's placement, steadied. A chunk that would move the track (a gap or an overlap) is
+/// held until the chunks after it say whether the track moved: back on the line it was on, the
+/// chunk was misplaced (one frame's stamp off by a frame or two, on a busy machine) and is
+/// written on from where the track stands; [`CONFIRM`] chunks in a row on a new line, it
+/// moved (a cut, a frame dropped), and those held before them go back to back just before
+/// them, so the first frame after a cut is placed by the frames after it. Sans-IO: where
+/// the track ends and a chunk in, what to write where out.
+#[derive(Default)]
+struct Steady {
+    held: Vec<(i64, Vec<f32>)>,
+}
+
+impl Steady {
+    /// Where to write what, in order, of the chunk `samples` stamped `at`, the track ending
+    /// at `end` (as written).
+    fn place(&mut self, end: i64, at: i64, samples: &[f32], slack: i64) -> Vec<(i64, Vec<f32>)> {
+        let near = |a: i64, b: i64| (a - b).abs() <= slack;
+        if self.held.is_empty() {
+            if near(at, end) {
+                return vec![(at, samples.to_vec())];
+            }
+            self.held.push((at, samples.to_vec()));
+            return Vec::new();
+        }
+        let held_len: usize = self.held.iter().map(|(_, s)| s.len()).sum();
+        if near(at, end + held_len as i64) {
+            // Back on the line: what was held goes where the line has it.
+            let mut out = Vec::with_capacity(self.held.len() + 1);
+            let mut p = end;
+            for (_, s) in self.held.drain(..) {
+                let n = s.len() as i64;
+                out.push((p, s));
+                p += n;
+            }
+            out.push((p, samples.to_vec()));
+            return out;
+        }
+        self.held.push((at, samples.to_vec()));
+        let n = self.held.len();
+        let run = 1
+            + (1..n)
+                .rev()
+                .take_while(|&i| {
+                    let (a, s) = &self.held[i - 1];
+                    near(self.held[i].0, a + s.len() as i64)
+                })
+                .count();
+        if run >= CONFIRM {
+            let first = n - run;
+            let before: usize = self.held[..first].iter().map(|(_, s)| s.len()).sum();
+            let mut p = self.held[first].0 - before as i64;
+            return self
+                .held
+                .drain(..)
+                .enumerate()
+                .map(|(i, (at, s))| {
+                    if i < first {
+                        p += s.len() as i64;
+                        (p - s.len() as i64, s)
+                    } else {
+                        (at, s)
+                    }
+                })
+                .collect();
+        }
+        if n >= HOLD_AT_MOST {
+            return self.drain();
+        }
+        Vec::new()
+    }
+
+    /// What is held, each where it says (the recording is stopping).
+    fn drain(&mut self) -> Vec<(i64, Vec<f32>)> {
+        std::mem::take(&mut self.held)
     }
 }
 
@@ -481,6 +575,96 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Chunks of 120 samples, the k-th holding k + 1, stamped by `stamp`, through [`Steady`] into
+    /// a track: its samples.
+    fn steadied(stamps: &[i64]) -> Vec<f32> {
+        let mut w = TrackWriter::create(std::io::Cursor::new(Vec::new()), stamps[0]).unwrap();
+        let mut steady = Steady::default();
+        for (k, &at) in stamps.iter().enumerate() {
+            for (at, s) in steady.place(w.end(), at, &[k as f32 + 1.0; 120], SLACK_EXACT) {
+                w.write_at(at, &s, SLACK_EXACT).unwrap();
+            }
+        }
+        for (at, s) in steady.drain() {
+            w.write_at(at, &s, SLACK_EXACT).unwrap();
+        }
+        let bytes = w.finish().unwrap().into_inner();
+        bytes[crate::recording::HEADER_LEN as usize..]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    }
+
+    /// Which chunk each 120 samples of a track hold (-1: silence, or mixed).
+    fn chunks(track: &[f32]) -> Vec<i64> {
+        track
+            .chunks(120)
+            .map(|c| {
+                if c.iter().all(|v| *v == c[0]) && c[0] != 0.0 {
+                    c[0] as i64 - 1
+                } else if c.iter().all(|v| *v == 0.0) {
+                    -1
+                } else {
+                    -2
+                }
+            })
+            .collect()
+    }
+
+    /// One frame stamped two frames late, the rest on their line: it is written where the
+    /// line has it, nothing lost, no silence (written where it said, it was 5 ms late and the
+    /// frame after it was lost).
+    #[test]
+    fn a_frame_stamped_off_its_line_is_written_on_it() {
+        let mut stamps: Vec<i64> = (0..10).map(|k| 1_000 + k * 120).collect();
+        stamps[5] += 240;
+        let track = steadied(&stamps);
+        assert_eq!(track.len(), 1_200);
+        assert_eq!(chunks(&track[120..]), (1..10).collect::<Vec<_>>());
+    }
+
+    /// A real move (a frame dropped, a cut): silence of its length, every frame after it at
+    /// its place; the first frame after a cut, stamped a little off, goes just before the
+    /// frames after it.
+    #[test]
+    fn a_move_confirmed_by_the_frames_after_it_moves_the_track() {
+        let mut stamps: Vec<i64> = (0..10).map(|k| 1_000 + k * 120).collect();
+        for s in &mut stamps[5..] {
+            *s += 240;
+        }
+        let track = steadied(&stamps);
+        assert_eq!(track.len(), 1_440);
+        assert_eq!(
+            chunks(&track[120..]),
+            [1, 2, 3, 4, -1, -1, 5, 6, 7, 8, 9].to_vec()
+        );
+        // A cut of a second; the first frame after it stamped 258 samples late.
+        let mut stamps: Vec<i64> = (0..10).map(|k| 1_000 + k * 120).collect();
+        for s in &mut stamps[5..] {
+            *s += 48_000;
+        }
+        stamps[5] += 258;
+        let track = steadied(&stamps);
+        assert_eq!(track.len(), 1_200 + 48_000);
+        assert_eq!(chunks(&track[48_600..]), [5, 6, 7, 8, 9].to_vec());
+        assert!(track[600..48_600].iter().all(|v| *v == 0.0));
+    }
+
+    /// A stream standing still (the same stamp over and over, as in a cut), then going on: the
+    /// frames that stood in overlap and are dropped, the rest as stamped.
+    #[test]
+    fn a_stream_standing_still_is_written_as_stamped() {
+        let mut stamps: Vec<i64> = (0..6).map(|k| 1_000 + k * 120).collect();
+        stamps.extend([1_600; 29]);
+        stamps.extend((0..5).map(|k| 1_720 + k * 120));
+        let track = steadied(&stamps);
+        assert_eq!(track.len(), 1_320);
+        assert_eq!(
+            chunks(&track),
+            [0, 1, 2, 3, 4, 5, 35, 36, 37, 38, 39].to_vec()
+        );
+    }
+
     #[test]
     fn file_names_are_safe_and_unique() {
         let w = Writer {
@@ -489,6 +673,7 @@ mod tests {
             tracks: HashMap::new(),
             files: vec![("Omar".into(), PathBuf::from("/x/Omar.wav"), 0)],
             offsets: HashMap::new(),
+            steady: HashMap::new(),
         };
         assert_eq!(w.file_name("Omar"), "Omar-2.wav");
         assert_eq!(w.file_name("../../etc/passwd"), "_.._etc_passwd.wav");
