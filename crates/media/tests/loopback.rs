@@ -59,6 +59,21 @@ async fn connected_pair_of(
     video: bool,
     rewrite: Option<tutti_media::impair::CandidateRewrite>,
 ) -> (Arc<PeerLink>, Arc<PeerLink>) {
+    let (a, b, _) = connected_pair_told(music_a, music_b, video, rewrite).await;
+    (a, b)
+}
+
+/// The candidates each side has sent the other so far (a's, b's).
+type Told = Arc<std::sync::Mutex<[Vec<String>; 2]>>;
+
+/// The same, with what they tell each other.
+async fn connected_pair_told(
+    music_a: MusicConfig,
+    music_b: MusicConfig,
+    video: bool,
+    rewrite: Option<tutti_media::impair::CandidateRewrite>,
+) -> (Arc<PeerLink>, Arc<PeerLink>, Told) {
+    let told = Told::default();
     let cfg = |music| LinkConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
         video,
@@ -82,6 +97,7 @@ async fn connected_pair_of(
     let pump = |mut rx: mpsc::UnboundedReceiver<LinkEvent>,
                 other: Arc<PeerLink>,
                 up: tokio::sync::watch::Sender<bool>,
+                (told, side): (Told, usize),
                 rewrite: Option<tutti_media::impair::CandidateRewrite>| async move {
         while let Some(ev) = rx.recv().await {
             match ev {
@@ -90,6 +106,7 @@ async fn connected_pair_of(
                     sdp_mid,
                     sdp_mline_index,
                 } => {
+                    told.lock().unwrap()[side].push(candidate.clone());
                     let candidate = match &rewrite {
                         Some(rw) => match rw.apply(&candidate) {
                             Some(c) => c,
@@ -109,8 +126,14 @@ async fn connected_pair_of(
             }
         }
     };
-    tokio::spawn(pump(ra, b.clone(), ca.0, rewrite.clone()));
-    tokio::spawn(pump(rb, a.clone(), cb.0, rewrite));
+    tokio::spawn(pump(
+        ra,
+        b.clone(),
+        ca.0,
+        (told.clone(), 0),
+        rewrite.clone(),
+    ));
+    tokio::spawn(pump(rb, a.clone(), cb.0, (told.clone(), 1), rewrite));
     let (mut wa, mut wb) = (ca.1, cb.1);
     tokio::time::timeout(Duration::from_secs(15), async {
         wa.wait_for(|c| *c).await.unwrap();
@@ -118,7 +141,7 @@ async fn connected_pair_of(
     })
     .await
     .expect("the two peers connect over loopback");
-    (a, b)
+    (a, b, told)
 }
 
 /// What the lesson engine does once a link is up: send to it, and mix what comes from it.
@@ -514,7 +537,7 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
         frame: FrameDuration::Ms5,
         ..MusicConfig::default()
     };
-    let (a, b) = connected_pair(music).await;
+    let (a, b, told) = connected_pair_told(music, music, false, None).await;
     let (fanout, _mix) = wire(&a, &b).await;
     let send = SendLoop::spawn(fanout, Box::new(Sine::new(440.0, 0.3)), music).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -547,7 +570,10 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
     };
     let mut ufrags = Vec::new();
     let mut back_after = Vec::new();
+    // Each side's sockets since each restart (the ports of the candidates it told).
+    let mut sockets = Vec::new();
     for _ in 0..2 {
+        let told_before = told.lock().unwrap().clone().map(|c| c.len());
         let offer = a.restart_offer().await.unwrap();
         ufrags.push(ufrag(&offer).expect("an ice-ufrag in the offer"));
         let answer = b.restart_answer(&offer).await.unwrap();
@@ -567,8 +593,29 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
             assert!(Instant::now() < deadline, "no sound 20 s after a restart");
         }
         back_after.push(from.elapsed());
+        let told = told.lock().unwrap().clone();
+        let ports = |side: usize| {
+            let mut ports: Vec<String> = told[side][told_before[side]..]
+                .iter()
+                .filter_map(|c| c.split_whitespace().nth(5).map(str::to_owned))
+                .collect();
+            ports.sort();
+            ports.dedup();
+            ports
+        };
+        sockets.push([ports(0), ports(1)]);
     }
     assert_ne!(ufrags[0], ufrags[1]);
+    // One new socket a side each time, which the path is found over. (The answering side once
+    // restarted twice, by its own call and by the offer: it told a candidate of sockets the
+    // second replaced, and checks went out from a socket that was gone; two restarts in ten
+    // did, one in ten found no path.)
+    for (k, s) in sockets.iter().enumerate() {
+        assert!(
+            s.iter().all(|ports| ports.len() == 1),
+            "restart {k}: the ports each side told, a's and b's: {s:?}"
+        );
+    }
     let from_last = b.packets_in();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let last_second = b.packets_in() - from_last;
