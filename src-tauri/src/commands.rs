@@ -140,6 +140,8 @@ async fn engine_config(
     let cfg = EngineConfig {
         music: settings.music()?,
         video: true,
+        // As host: the takes students send, lossless, kept beside our own recordings.
+        take_inbox: Some(state.data_dir.join("recordings").join("received")),
         ..EngineConfig::new(&url, settings.name.trim())
     };
     Ok((cfg, share))

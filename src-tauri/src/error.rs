@@ -60,6 +60,8 @@ pub enum ErrorCode {
     DiskFull,
     /// A recording could not be written (the message says why; what it recorded is kept).
     RecordingFailed,
+    /// Our take could not be sent to the teacher (the message says why; it is kept here).
+    TakeNotDelivered,
     Internal,
 }
 

@@ -144,7 +144,20 @@ impl Live {
             LessonEvent::Metronome(plan) => {
                 self.view.metronome = plan.as_ref().map(MetronomeView::from);
             }
-            LessonEvent::Over(_) => {}
+            LessonEvent::TakeNotDelivered { path, reason } => {
+                self.view.problems.push(AppError::new(
+                    ErrorCode::TakeNotDelivered,
+                    format!(
+                        "your recording ({}) could not be sent to the teacher: {reason}; it is kept here",
+                        path.display()
+                    ),
+                ));
+            }
+            LessonEvent::TakeDelivered(path) => {
+                tracing::info!(path = %path.display(), "our take is with the teacher");
+            }
+            // Listed by the session, with the lesson's recordings.
+            LessonEvent::TakeReceived { .. } | LessonEvent::Over(_) => {}
         }
         self.refresh_links();
         keep
@@ -230,6 +243,26 @@ mod tests {
             asked_at: UnixMs(at),
             answered_at: None,
         }
+    }
+
+    /// A take that cannot reach the teacher is said, in the user's terms, with where it is
+    /// kept; one that does is not a problem.
+    #[test]
+    fn a_take_not_delivered_is_shown_with_where_it_is_kept() {
+        let mut l = live();
+        l.apply(LessonEvent::TakeDelivered("/r/Omar.wav".into()));
+        assert!(l.view.problems.is_empty());
+        l.apply(LessonEvent::TakeNotDelivered {
+            path: "/r/Omar.wav".into(),
+            reason: "the disk is full".into(),
+        });
+        let p = &l.view.problems[0];
+        assert_eq!(p.code, ErrorCode::TakeNotDelivered);
+        assert!(
+            p.message.contains("/r/Omar.wav") && p.message.contains("the disk is full"),
+            "{}",
+            p.message
+        );
     }
 
     #[test]

@@ -591,6 +591,9 @@ async fn follow(
                     }
                     break Some(reason);
                 }
+                if let LessonEvent::TakeReceived { take, .. } = &event {
+                    list_received(&store, local, take);
+                }
                 let kept = lock(&live).apply(event);
                 if let Some(k) = kept
                     && let Err(e) = keep(&store, local, k).await
@@ -671,6 +674,21 @@ async fn follow(
     ending
 }
 
+/// A participant's take, arrived whole: listed with the lesson, as theirs.
+fn list_received(
+    store: &StoreWorker,
+    local: tutti_store::LessonId,
+    take: &tutti_media::take_transfer::ReceivedTake,
+) {
+    let (path, who) = (take.path.display().to_string(), take.name.clone());
+    let ms = (take.seconds * 1e3).round() as i64;
+    store.enqueue(move |s| {
+        if let Err(e) = s.add_recording(local, &path, ms, &who) {
+            tracing::warn!(error = %e, path, "a take received not listed in the store");
+        }
+    });
+}
+
 async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
     if let Err(e) = store.run(move |s| s.mark_ended(local)).await {
         tracing::warn!(error = %e.message, "the lesson's end not saved");
@@ -696,20 +714,24 @@ fn finish_recording(
     };
     if let Some(d) = &dir {
         let mix = stopped_early.is_none();
-        keep_recording(kept, d.into(), mix, store.clone(), local);
+        // A student's own part, as captured, goes to the teacher too (in the background).
+        let to_host = (!handle.is_host()).then(|| handle.clone());
+        keep_recording(kept, d.into(), mix, store.clone(), local, to_host);
     }
     (dir, stopped_early)
 }
 
 /// A recording's tracks listed in the store with the lesson, and its mix (`mix.opus` beside
 /// them, listed too) made first when `mix` is set: on a thread of its own, because an hour's
-/// take takes tens of seconds to encode and the lesson goes on meanwhile.
+/// take takes tens of seconds to encode and the lesson goes on meanwhile. Then, given the
+/// lesson (`to_host`), our own track is sent to the host, lossless.
 fn keep_recording(
     tracks: Vec<tutti_media::recorder::Track>,
     dir: std::path::PathBuf,
     mix: bool,
     store: StoreWorker,
     local: tutti_store::LessonId,
+    to_host: Option<LessonHandle>,
 ) {
     if tracks.is_empty() {
         return;
@@ -743,6 +765,16 @@ fn keep_recording(
                     }
                 }
             });
+            if let Some(lesson) = to_host {
+                for t in tracks.iter().filter(|t| t.own) {
+                    match tutti_media::take_transfer::TakeToSend::of_file(
+                        &t.file, &t.name, t.start_s, t.seconds,
+                    ) {
+                        Ok(take) => lesson.send_take(take),
+                        Err(e) => tracing::warn!(error = %e, "our track cannot be read to send"),
+                    }
+                }
+            }
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "no thread for the recording's mix");
@@ -810,9 +842,10 @@ mod tests {
                 file,
                 start_s: start,
                 seconds: 1.0,
+                own: name == "김선생",
             });
         }
-        keep_recording(tracks, take.clone(), true, store.clone(), local);
+        keep_recording(tracks, take.clone(), true, store.clone(), local, None);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let detail = loop {
             let d = store

@@ -173,3 +173,57 @@ async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix(
     .unwrap();
     assert_eq!(mix.len() as f64, (mix_s * 48e3).round());
 }
+
+/// A student's take travels to the teacher: `tutti-peer join --record-lesson --send-take`
+/// records a few seconds, stops, and sends its own track, lossless, over the link; the host
+/// (`--take-inbox`) has it, byte for byte, and the student is told it is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_student_s_own_track_reaches_the_teacher_whole() {
+    let server = room_server().await;
+    let url = ws_url(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let inbox = dir.path().join("received");
+    let rec = dir.path().join("take");
+    let (inbox_arg, rec_arg) = (inbox.display().to_string(), rec.display().to_string());
+    let host = peer(
+        &url,
+        &["host"],
+        "Kim",
+        "clicks:250",
+        "60",
+        &["--take-inbox", &inbox_arg],
+    );
+    let code = host.line("invite:", Duration::from_secs(20));
+    let student = peer(
+        &url,
+        &["join", &code],
+        "Omar",
+        "tone:440",
+        "4",
+        &["--record-lesson", &rec_arg, "--send-take"],
+    );
+    let sending = student.line("take: sending", Duration::from_secs(40));
+    let delivered = student.line("take: ", Duration::from_secs(60));
+    let received = host.line("take: received", Duration::from_secs(10));
+    eprintln!("student: sending {sending}; {delivered}\nhost: received {received}");
+    assert!(delivered.starts_with("delivered"), "{delivered}");
+    assert!(received.contains("(Omar, id"), "{received}");
+    let ours = std::fs::read(rec.join("Omar.wav")).unwrap();
+    let kept: Vec<_> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(ours.len() > 4 * 48_000, "{} bytes recorded", ours.len());
+    assert!(
+        std::fs::read(&kept[0]).unwrap() == ours,
+        "the take as recorded"
+    );
+    assert!(
+        kept[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("Omar-")
+    );
+}

@@ -284,7 +284,9 @@ export type ErrorCode =
 /**  The disk is full: a recording stopped (what it recorded is kept). */
 "disk_full" | 
 /**  A recording could not be written (the message says why; what it recorded is kept). */
-"recording_failed" | "internal";
+"recording_failed" | 
+/**  Our take could not be sent to the teacher (the message says why; it is kept here). */
+"take_not_delivered" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {

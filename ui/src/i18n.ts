@@ -389,6 +389,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     nothing_to_replay: "Nothing of that part has been heard yet.",
     disk_full: "The disk is full: the recording stopped. What was recorded is kept.",
     recording_failed: "The recording could not be written; what was recorded is kept.",
+    take_not_delivered: "Your recording could not be sent to the teacher; it is kept on this computer.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -422,6 +423,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     nothing_to_replay: "아직 들린 소리가 없어 다시 들을 수 없습니다.",
     disk_full: "디스크가 가득 차서 녹음이 멈췄습니다. 녹음된 부분은 보관됩니다.",
     recording_failed: "녹음을 저장하지 못했습니다. 녹음된 부분은 보관됩니다.",
+    take_not_delivered: "녹음을 선생님께 보내지 못했습니다. 이 컴퓨터에 보관됩니다.",
     internal: "문제가 생겼습니다.",
   },
 };

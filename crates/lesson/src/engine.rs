@@ -23,6 +23,7 @@ use tutti_media::pipeline::{
 use tutti_media::recorder::{Recording, Stopped};
 use tutti_media::recording::RecordingError;
 use tutti_media::signal::{AudioSink, AudioSource};
+use tutti_media::take_transfer::TakeToSend;
 use tutti_media::tcp_turn::{TcpTurnBridge, bridge_tcp_turn, client_tls};
 use tutti_media::tuner::{self, Pitch, Tuner};
 use tutti_media::video::{
@@ -118,6 +119,10 @@ pub struct EngineConfig {
     pub trust_ca_pem: Option<Vec<u8>>,
     /// Video (VP8) beside the audio on every link.
     pub video: bool,
+    /// As host: where the takes participants send us are kept (none: they are refused).
+    pub take_inbox: Option<std::path::PathBuf>,
+    /// The pace our takes travel to the host at, bytes a second.
+    pub take_bytes_per_s: u64,
     /// A link neither connected nor failed after this long is stuck (a handshake lost for good,
     /// a path that died half-way) and is built again, as a failed one is.
     pub connect_within: Duration,
@@ -135,6 +140,8 @@ impl EngineConfig {
             relay_only: false,
             trust_ca_pem: None,
             video: false,
+            take_inbox: None,
+            take_bytes_per_s: tutti_media::link::TAKE_BYTES_PER_S,
             connect_within: Duration::from_secs(15),
         }
     }
@@ -204,6 +211,18 @@ pub enum LessonEvent {
     Metronome(Option<MetronomePlan>),
     /// The lesson is over for us, and why.
     Over(OverReason),
+    /// As host: a participant's take arrived, whole and verified, and is kept here.
+    TakeReceived {
+        from: PeerId,
+        take: tutti_media::take_transfer::ReceivedTake,
+    },
+    /// The host has our take (its track's file), whole and verified.
+    TakeDelivered(std::path::PathBuf),
+    /// Our take (its track's file) cannot reach the host, and why.
+    TakeNotDelivered {
+        path: std::path::PathBuf,
+        reason: String,
+    },
 }
 
 struct Shared {
@@ -234,6 +253,9 @@ struct Shared {
     metronome: Mutex<(u64, Option<MetronomePlan>)>,
     /// The host, whose metronome (and clock) we follow.
     host: Mutex<Option<PeerId>>,
+    /// Our takes still to reach the host, oldest first: sent on each link to the host, which
+    /// says from where (a rebuilt link goes on where the last one stopped).
+    takes_out: Mutex<Vec<TakeToSend>>,
 }
 
 impl Shared {
@@ -366,6 +388,10 @@ impl Lesson {
             udp_addrs: cfg.udp_addrs.clone(),
             relay_only: cfg.relay_only,
             video: cfg.video,
+            take_inbox: (joined.you.role == Role::Host)
+                .then(|| cfg.take_inbox.clone())
+                .flatten(),
+            take_bytes_per_s: cfg.take_bytes_per_s,
             ..LinkConfig::new(cfg.music)
         };
         // What we send is also our part of a leader–follower duet, kept by the mix.
@@ -392,6 +418,7 @@ impl Lesson {
             video_fanout: VideoFanout::default(),
             video_sink: Mutex::new(None),
             is_host: joined.you.role == Role::Host,
+            takes_out: Mutex::new(Vec::new()),
             metronome: Mutex::new((0, None)),
             host: Mutex::new(
                 joined
@@ -533,6 +560,33 @@ pub struct LessonHandle {
 }
 
 impl LessonHandle {
+    /// Sends our take's track to the host, in the background and resumable (after a cut, a
+    /// rebuilt link, the host's return), verified there by its hash; the lesson tells when it
+    /// is there ([`LessonEvent::TakeDelivered`]) or why it cannot be.
+    pub fn send_take(&self, take: TakeToSend) {
+        {
+            let mut out = lock(&self.shared.takes_out);
+            if out.iter().any(|t| t.id == take.id) {
+                return;
+            }
+            out.push(take.clone());
+        }
+        let host = lock(&self.shared.host).clone();
+        if let Some(link) = host.and_then(|h| lock(&self.shared.peers).get(&h).cloned()) {
+            link.send_take(take);
+        }
+    }
+
+    /// We host this lesson.
+    pub fn is_host(&self) -> bool {
+        self.shared.is_host
+    }
+
+    /// Our takes not yet with the host.
+    pub fn takes_to_deliver(&self) -> Vec<TakeToSend> {
+        lock(&self.shared.takes_out).clone()
+    }
+
     /// Asks `peer` for a keyframe: our consumer of its pictures cannot decode what follows.
     pub fn request_keyframe(&self, peer: &PeerId) {
         if let Some(link) = lock(&self.shared.peers).get(peer) {
@@ -934,6 +988,23 @@ async fn run(
                         d.follow_metronome(link);
                         continue;
                     }
+                    LinkEvent::TakeReceived(take) => {
+                        if let Some(from) = d.links.get(&link).map(|l| l.peer.clone()) {
+                            let _ = d.shared.events.send(LessonEvent::TakeReceived { from, take });
+                        }
+                        continue;
+                    }
+                    LinkEvent::TakeDelivered(take) => {
+                        lock(&d.shared.takes_out).retain(|t| t.id != take.id);
+                        let _ = d.shared.events.send(LessonEvent::TakeDelivered(take.path));
+                        continue;
+                    }
+                    LinkEvent::TakeRefused { take, reason } => {
+                        tracing::warn!(%reason, take = %take.id, "a take cannot reach the host");
+                        lock(&d.shared.takes_out).retain(|t| t.id != take.id);
+                        let _ = d.shared.events.send(LessonEvent::TakeNotDelivered { path: take.path, reason });
+                        continue;
+                    }
                     other => other,
                 };
                 d.core.link_event(Instant::now(), link, event);
@@ -1032,6 +1103,11 @@ impl Driver {
                                 .mix
                                 .set_muted(peer.as_str(), !self.core.may_speak(&peer));
                             lock(&shared.peers).insert(peer.clone(), link.clone());
+                            if lock(&shared.host).as_ref() == Some(&peer) {
+                                for take in lock(&shared.takes_out).iter() {
+                                    link.send_take(take.clone());
+                                }
+                            }
                             let metronome = lock(&shared.metronome).clone();
                             if shared.is_host && metronome.0 > 0 {
                                 link.set_metronome(metronome);

@@ -500,6 +500,10 @@ impl LessonCore {
             // The engine acts on these itself (the metronome is not the core's).
             LinkEvent::GatheringComplete | LinkEvent::ChannelOpen | LinkEvent::Metronome => {}
             LinkEvent::RemoteAudio => self.emit(LessonEvent::Hearing(peer)),
+            // The engine's, with the files they are about.
+            LinkEvent::TakeReceived(_)
+            | LinkEvent::TakeDelivered(_)
+            | LinkEvent::TakeRefused { .. } => {}
             LinkEvent::State(state) => match state {
                 LinkState::Connected => {
                     if let Some(p) = self.peers.get_mut(&peer) {

@@ -30,6 +30,8 @@ pub mod shared_clock;
 pub mod signal;
 pub mod stream_decoder;
 pub mod stretch;
+pub mod take_channel;
+pub mod take_transfer;
 pub mod tcp_turn;
 pub mod tuner;
 pub mod video;

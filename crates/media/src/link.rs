@@ -206,7 +206,15 @@ pub struct LinkConfig {
     pub relay_only: bool,
     /// A VP8 video track beside the audio, both ways.
     pub video: bool,
+    /// Where takes the other side sends us are kept (none: refused; the host keeps them).
+    pub take_inbox: Option<std::path::PathBuf>,
+    /// The pace our takes are sent at, bytes a second.
+    pub take_bytes_per_s: u64,
 }
+
+/// A take's track travels at 2 Mbit/s: beside the lesson's sound and picture on any path that
+/// carries them, and a ten-minute take's part (115 MB) in under eight minutes.
+pub const TAKE_BYTES_PER_S: u64 = 250_000;
 
 /// One complete video frame as it arrived (still VP8), for the video consumer to decode.
 #[derive(Debug, Clone)]
@@ -228,6 +236,8 @@ impl LinkConfig {
             music,
             relay_only: false,
             video: false,
+            take_inbox: None,
+            take_bytes_per_s: TAKE_BYTES_PER_S,
         }
     }
 }
@@ -243,7 +253,7 @@ pub enum LinkState {
     Closed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum LinkEvent {
     /// The data channel (the clock exchange, the metronome) is open.
     ChannelOpen,
@@ -260,6 +270,15 @@ pub enum LinkEvent {
     State(LinkState),
     /// The other side's audio has started to arrive.
     RemoteAudio,
+    /// A take the other side sent arrived whole and verified.
+    TakeReceived(crate::take_transfer::ReceivedTake),
+    /// The other side has our take, whole and verified.
+    TakeDelivered(crate::take_transfer::TakeToSend),
+    /// Our take cannot reach the other side (`reason`: theirs, or why it cannot be read here).
+    TakeRefused {
+        take: crate::take_transfer::TakeToSend,
+        reason: String,
+    },
 }
 
 struct Handler {
@@ -562,6 +581,7 @@ async fn add_sample_track(
 
 pub struct PeerLink {
     pc: Arc<dyn PeerConnection>,
+    takes: crate::take_channel::TakeChannel,
     sender: Arc<dyn RtpSender>,
     outbox: mpsc::Sender<OutFrame>,
     /// Frames the outbox had no room for since the last one it took (see [`OutFrame`]).
@@ -727,6 +747,13 @@ impl PeerLink {
             .await
             .map_err(rtc_err)?;
         let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+        let takes = crate::take_channel::TakeChannel::open(
+            &pc,
+            cfg.take_inbox.clone(),
+            cfg.take_bytes_per_s,
+            events_for_channel.clone(),
+        )
+        .await?;
         let channel = PeerChannel::open(&pc, events_for_channel).await?;
 
         let (track, sender, ssrc) =
@@ -771,7 +798,19 @@ impl PeerLink {
             video_dropped,
             keyframe_requests_out,
             channel,
+            takes,
         })
+    }
+
+    /// Sends our take's track to the other side, after those sent before it, resuming from
+    /// what they already hold ([`LinkEvent::TakeDelivered`] once it is there, verified).
+    pub fn send_take(&self, take: crate::take_transfer::TakeToSend) {
+        self.takes.send(take);
+    }
+
+    /// Bytes of our takes sent on this link.
+    pub fn take_bytes_sent(&self) -> u64 {
+        self.takes.bytes_sent()
     }
 
     /// The offering side: creates the offer and returns its SDP.

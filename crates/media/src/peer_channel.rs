@@ -213,7 +213,9 @@ async fn send(dc: &Arc<dyn DataChannel>, msg: &PeerMessage) {
 /// Reads the channel's events as they come, stamped with the time they were handed to us,
 /// until the channel ends or the reader is dropped (it holds the connection's core: it must
 /// not outlive the link).
-fn read_events(dc: Arc<dyn DataChannel>) -> mpsc::UnboundedReceiver<(u64, DataChannelEvent)> {
+pub(crate) fn read_events(
+    dc: Arc<dyn DataChannel>,
+) -> mpsc::UnboundedReceiver<(u64, DataChannelEvent)> {
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         loop {

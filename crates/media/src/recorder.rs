@@ -55,6 +55,8 @@ pub struct Track {
     /// Where it starts on the recording's timeline, seconds.
     pub start_s: f64,
     pub seconds: f64,
+    /// Our own part (as captured, lossless), not one received.
+    pub own: bool,
 }
 
 /// What the audio threads share with a recording (none running: nothing is taken).
@@ -226,8 +228,9 @@ struct Writer {
     dir: PathBuf,
     t0: f64,
     tracks: HashMap<u32, (TrackWriter<BufWriter<std::fs::File>>, usize)>,
-    /// Each track's name and file, in the order they started.
-    files: Vec<(String, PathBuf, i64)>,
+    /// Each track's name and file, where it starts, and whether it is ours, in the order
+    /// they started.
+    files: Vec<(String, PathBuf, i64, bool)>,
     /// The clock offset each remote track is placed by, held while the estimate wobbles.
     offsets: HashMap<u32, f64>,
     /// Chunks held back from each track until the ones after them say where they go.
@@ -285,7 +288,7 @@ impl Writer {
             let file = self.dir.join(self.file_name(&name));
             let f = std::fs::File::create(&file).map_err(RecordingError::from_io)?;
             let w = TrackWriter::create(BufWriter::new(f), at)?;
-            self.files.push((name, file, at));
+            self.files.push((name, file, at, c.track == OWN_TRACK));
             self.tracks.insert(c.track, (w, self.files.len() - 1));
         }
         if let Some((w, _)) = self.tracks.get_mut(&c.track) {
@@ -313,7 +316,11 @@ impl Writer {
         let base = if safe.is_empty() { "track" } else { safe };
         let mut candidate = format!("{base}.wav");
         let mut k = 2;
-        while self.files.iter().any(|(_, f, _)| f.ends_with(&candidate)) {
+        while self
+            .files
+            .iter()
+            .any(|(_, f, _, _)| f.ends_with(&candidate))
+        {
             candidate = format!("{base}-{k}.wav");
             k += 1;
         }
@@ -341,11 +348,12 @@ impl Writer {
             .files
             .iter()
             .zip(lengths)
-            .map(|((name, file, start), n)| Track {
+            .map(|((name, file, start, own), n)| Track {
                 name: name.clone(),
                 file: file.clone(),
                 start_s: *start as f64 / f64::from(SAMPLE_RATE),
                 seconds: n as f64 / f64::from(SAMPLE_RATE),
+                own: *own,
             })
             .collect())
     }
@@ -512,6 +520,7 @@ mod tests {
         let tracks = rec.stop().unwrap();
         assert_eq!(tracks.len(), 2);
         assert_eq!(tracks[0].name, "김선생");
+        assert!(tracks[0].own && !tracks[1].own);
         assert!(tracks[0].file.ends_with("김선생.wav"));
         assert_eq!(tracks[0].start_s, 0.0);
         assert_eq!(tracks[0].seconds, 1.0);
@@ -552,6 +561,7 @@ mod tests {
                 file,
                 start_s: start,
                 seconds: n as f64 / 48e3,
+                own: false,
             });
         }
         let out = dir.join("mix.opus");
@@ -671,7 +681,7 @@ mod tests {
             dir: PathBuf::new(),
             t0: 0.0,
             tracks: HashMap::new(),
-            files: vec![("Omar".into(), PathBuf::from("/x/Omar.wav"), 0)],
+            files: vec![("Omar".into(), PathBuf::from("/x/Omar.wav"), 0, false)],
             offsets: HashMap::new(),
             steady: HashMap::new(),
         };

@@ -65,6 +65,8 @@ async fn connected_pair_of(
 
 /// The candidates each side has sent the other so far (a's, b's).
 type Told = Arc<std::sync::Mutex<[Vec<String>; 2]>>;
+/// The takes' events each side has had (a's, b's).
+type TakeEvents = Arc<std::sync::Mutex<[Vec<LinkEvent>; 2]>>;
 
 /// The same, with what they tell each other.
 async fn connected_pair_told(
@@ -73,16 +75,28 @@ async fn connected_pair_told(
     video: bool,
     rewrite: Option<tutti_media::impair::CandidateRewrite>,
 ) -> (Arc<PeerLink>, Arc<PeerLink>, Told) {
-    let told = Told::default();
     let cfg = |music| LinkConfig {
         udp_addrs: vec!["127.0.0.1:0".into()],
         video,
         ..LinkConfig::new(music)
     };
+    let (a, b, told, _) = connected_pair_cfg(cfg(music_a), cfg(music_b), rewrite).await;
+    (a, b, told)
+}
+
+/// Two links made as `cfg_a` and `cfg_b` say, with what they tell each other and the takes'
+/// events each has.
+async fn connected_pair_cfg(
+    cfg_a: LinkConfig,
+    cfg_b: LinkConfig,
+    rewrite: Option<tutti_media::impair::CandidateRewrite>,
+) -> (Arc<PeerLink>, Arc<PeerLink>, Told, TakeEvents) {
+    let told = Told::default();
+    let takes = TakeEvents::default();
     let (ta, ra) = mpsc::unbounded_channel();
     let (tb, rb) = mpsc::unbounded_channel();
-    let a = Arc::new(PeerLink::new(&cfg(music_a), ta).await.unwrap());
-    let b = Arc::new(PeerLink::new(&cfg(music_b), tb).await.unwrap());
+    let a = Arc::new(PeerLink::new(&cfg_a, ta).await.unwrap());
+    let b = Arc::new(PeerLink::new(&cfg_b, tb).await.unwrap());
     let through = |sdp: String| match &rewrite {
         Some(rw) => rw.apply_sdp(&sdp),
         None => sdp,
@@ -97,7 +111,7 @@ async fn connected_pair_told(
     let pump = |mut rx: mpsc::UnboundedReceiver<LinkEvent>,
                 other: Arc<PeerLink>,
                 up: tokio::sync::watch::Sender<bool>,
-                (told, side): (Told, usize),
+                (told, takes, side): (Told, TakeEvents, usize),
                 rewrite: Option<tutti_media::impair::CandidateRewrite>| async move {
         while let Some(ev) = rx.recv().await {
             match ev {
@@ -122,6 +136,9 @@ async fn connected_pair_told(
                 LinkEvent::State(LinkState::Connected) => {
                     let _ = up.send(true);
                 }
+                e @ (LinkEvent::TakeReceived(_)
+                | LinkEvent::TakeDelivered(_)
+                | LinkEvent::TakeRefused { .. }) => takes.lock().unwrap()[side].push(e),
                 _ => {}
             }
         }
@@ -130,10 +147,16 @@ async fn connected_pair_told(
         ra,
         b.clone(),
         ca.0,
-        (told.clone(), 0),
+        (told.clone(), takes.clone(), 0),
         rewrite.clone(),
     ));
-    tokio::spawn(pump(rb, a.clone(), cb.0, (told.clone(), 1), rewrite));
+    tokio::spawn(pump(
+        rb,
+        a.clone(),
+        cb.0,
+        (told.clone(), takes.clone(), 1),
+        rewrite,
+    ));
     let (mut wa, mut wb) = (ca.1, cb.1);
     tokio::time::timeout(Duration::from_secs(15), async {
         wa.wait_for(|c| *c).await.unwrap();
@@ -141,7 +164,7 @@ async fn connected_pair_told(
     })
     .await
     .expect("the two peers connect over loopback");
-    (a, b, told)
+    (a, b, told, takes)
 }
 
 /// What the lesson engine does once a link is up: send to it, and mix what comes from it.
@@ -632,4 +655,100 @@ async fn an_ice_restart_keeps_the_link_and_its_sound() {
         last_second > 150,
         "only {last_second} packets in the second after the restarts (200 are sent)"
     );
+}
+
+/// A student's take travels to the host over the link's reliable channel at its pace; the link
+/// is cut half-way (both ends closed, as a lost connection leaves them); on the next link the
+/// take goes on from what the host holds, and arrives whole, its hash checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_cut_half_way_goes_on_over_the_next_link_and_arrives_whole() {
+    let _turn = one_at_a_time().await;
+    let dir = std::env::temp_dir().join(format!("tutti-take-loop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A take's track: 16 s of sound, as the recorder writes it.
+    let source = dir.join("Omar.wav");
+    {
+        let f = std::io::BufWriter::new(std::fs::File::create(&source).unwrap());
+        let mut w = tutti_media::recording::TrackWriter::create(f, 0).unwrap();
+        let tone: Vec<f32> = (0..16 * 48_000)
+            .map(|i| (0.3 * (i as f32 * 0.0576).sin()) * (1.0 + (i % 97) as f32 * 1e-3))
+            .collect();
+        w.write_at(0, &tone, tutti_media::recording::SLACK_EXACT)
+            .unwrap();
+        w.finish().unwrap();
+    }
+    let take = take_transfer::TakeToSend::of_file(&source, "Omar", 0.5, 16.0).unwrap();
+    let inbox = dir.join("inbox");
+    let rate = 1_000_000;
+    let cfg = |inbox: Option<std::path::PathBuf>| LinkConfig {
+        udp_addrs: vec!["127.0.0.1:0".into()],
+        take_inbox: inbox,
+        take_bytes_per_s: rate,
+        ..LinkConfig::new(MusicConfig::default())
+    };
+    let part = inbox.join(format!(".{}.part", take.id));
+    let part_len = || std::fs::metadata(&part).map_or(0, |m| m.len());
+    let (a, b, _, _) = connected_pair_cfg(cfg(None), cfg(Some(inbox.clone())), None).await;
+    let from = Instant::now();
+    a.send_take(take.clone());
+    let deadline = from + Duration::from_secs(20);
+    while part_len() < take.bytes / 3 {
+        assert!(
+            Instant::now() < deadline,
+            "{} bytes of the take after 20 s",
+            part_len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_rate = part_len() as f64 / from.elapsed().as_secs_f64();
+    a.close().await;
+    b.close().await;
+    drop((a, b));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let at_cut = part_len();
+    assert!(at_cut < take.bytes, "the whole take went before the cut");
+    // The next link (the same two people; the host's inbox as it was left).
+    let (a, b, _, events) = connected_pair_cfg(cfg(None), cfg(Some(inbox.clone())), None).await;
+    a.send_take(take.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (received, delivered) = loop {
+        let e = events.lock().unwrap().clone();
+        let received = e[1].iter().find_map(|e| match e {
+            LinkEvent::TakeReceived(t) => Some(t.clone()),
+            _ => None,
+        });
+        let delivered = e[0]
+            .iter()
+            .any(|e| matches!(e, LinkEvent::TakeDelivered(t) if t.id == take.id));
+        if let (Some(r), true) = (&received, delivered) {
+            break (r.clone(), delivered);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the take not through 30 s on: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let resent = a.take_bytes_sent();
+    a.close().await;
+    b.close().await;
+    println!(
+        "take: {} bytes; {at_cut} before the cut (at {:.0} kB/s, paced at {} kB/s), {resent} sent after it",
+        take.bytes,
+        first_rate / 1e3,
+        rate / 1_000
+    );
+    assert!(delivered);
+    assert_eq!(received.name, "Omar");
+    assert_eq!((received.start_s, received.seconds), (0.5, 16.0));
+    assert_eq!(
+        std::fs::read(&received.path).unwrap(),
+        std::fs::read(&source).unwrap(),
+        "the take as recorded"
+    );
+    // Only what the host did not have went again.
+    assert_eq!(resent, take.bytes - at_cut);
+    assert!(!part.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }

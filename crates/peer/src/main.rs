@@ -151,6 +151,14 @@ struct Common {
     /// captured, theirs as received, on one timeline) and lesson.json listing them.
     #[arg(long)]
     record_lesson: Option<std::path::PathBuf>,
+    /// As host: keep the takes participants send (their own tracks, lossless) in this
+    /// directory.
+    #[arg(long)]
+    take_inbox: Option<std::path::PathBuf>,
+    /// As a participant recording (`--record-lesson`): when the recording stops, send our own
+    /// track to the host, and stay until it is there (at most a minute).
+    #[arg(long)]
+    send_take: bool,
     /// The room server's WebSocket URL.
     #[arg(long, env = "TUTTI_SERVER", default_value = "ws://127.0.0.1:8787/ws")]
     server: String,
@@ -239,6 +247,7 @@ impl Common {
             udp_addrs: vec![std::net::SocketAddr::new(self.udp, 0).to_string()],
             relay_only: self.relay_only,
             admit,
+            take_inbox: self.take_inbox.clone(),
             ..EngineConfig::new(&self.server, &self.name)
         })
     }
@@ -419,8 +428,13 @@ fn start_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Re
 
 /// Stops the recording, mixes its tracks down to `mix.opus` and lists them in `lesson.json`
 /// beside them (and says so).
-fn finish_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let Some(dir) = dir else { return Ok(()) };
+fn finish_recording(
+    lesson: &Lesson,
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<tutti_media::recorder::Track>> {
+    let Some(dir) = dir else {
+        return Ok(Vec::new());
+    };
     let (tracks, stopped_early) = match lesson.handle().stop_recording() {
         Ok(tracks) => (tracks, None),
         Err((e, kept)) => {
@@ -457,6 +471,52 @@ fn finish_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::R
     )
     .context("writing lesson.json")?;
     say(&format!("recorded: {listing}"));
+    Ok(tracks)
+}
+
+/// Sends our own track of the recording to the host and waits (a minute at most) until the
+/// host has it, verified, or says why not.
+async fn send_take(
+    lesson: &mut Lesson,
+    tracks: &[tutti_media::recorder::Track],
+) -> anyhow::Result<()> {
+    let Some(own) = tracks.iter().find(|t| t.own) else {
+        return Ok(());
+    };
+    let take = tutti_media::take_transfer::TakeToSend::of_file(
+        &own.file,
+        &own.name,
+        own.start_s,
+        own.seconds,
+    )
+    .context("reading our track")?;
+    say(&format!(
+        "take: sending {} ({} bytes, sha256 {})",
+        own.file.display(),
+        take.bytes,
+        take.sha256
+    ));
+    lesson.handle().send_take(take);
+    let waited = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match lesson.next_event().await {
+                Some(LessonEvent::TakeDelivered(path)) => {
+                    say(&format!("take: delivered {}", path.display()));
+                    return;
+                }
+                Some(LessonEvent::TakeNotDelivered { path, reason }) => {
+                    say(&format!("take: not delivered {}: {reason}", path.display()));
+                    return;
+                }
+                None | Some(LessonEvent::Over(_)) => return,
+                Some(_) => {}
+            }
+        }
+    })
+    .await;
+    if waited.is_err() {
+        say("take: not delivered within a minute");
+    }
     Ok(())
 }
 
@@ -558,7 +618,10 @@ async fn join(
         say(&watch.report());
     }
     let stats = lesson.receive_stats();
-    finish_recording(&lesson, common.record_lesson.as_deref())?;
+    let tracks = finish_recording(&lesson, common.record_lesson.as_deref())?;
+    if common.send_take {
+        send_take(&mut lesson, &tracks).await?;
+    }
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;
@@ -651,6 +714,16 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                 Some(LessonEvent::RoomServer { reachable: false }) => {
                     tracing::warn!("room server unreachable, reconnecting");
                     say("room-server: unreachable");
+                }
+                Some(LessonEvent::TakeReceived { from, take }) => say(&format!(
+                    "take: received {} from {from} ({}, id {})",
+                    take.path.display(),
+                    take.name,
+                    take.id
+                )),
+                Some(LessonEvent::TakeDelivered(path)) => say(&format!("take: delivered {}", path.display())),
+                Some(LessonEvent::TakeNotDelivered { path, reason }) => {
+                    say(&format!("take: not delivered {}: {reason}", path.display()));
                 }
             }
         }

@@ -12,6 +12,7 @@ mod invite;
 mod model;
 mod peer;
 mod server;
+pub mod take;
 
 pub use client::{ClientFrame, ClientMessage};
 pub use error::{DecodeError, ErrorCode};

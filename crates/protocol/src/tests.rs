@@ -439,6 +439,27 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
         server_samples().iter().map(server_type_name).collect();
     assert_eq!(server_types, all, "server messages without an example");
 
+    let (peer_part, take_part) = peer_part
+        .split_once("## Takes")
+        .expect("docs/protocol.md has a '## Takes' section");
+    let mut take_types = std::collections::BTreeSet::new();
+    for block in blocks(take_part) {
+        let v: serde_json::Value =
+            serde_json::from_str(&block).unwrap_or_else(|e| panic!("{block}\n{e}"));
+        let parsed = serde_json::from_value::<crate::take::FromSender>(v.clone())
+            .map(|_| ())
+            .or_else(|_| {
+                serde_json::from_value::<crate::take::FromReceiver>(v.clone()).map(|_| ())
+            });
+        parsed.unwrap_or_else(|e| panic!("{block}\n{e}"));
+        take_types.insert(v["type"].as_str().unwrap().to_owned());
+    }
+    let take_all: std::collections::BTreeSet<String> = ["offer", "want", "kept", "refused"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(take_types, take_all, "take messages without an example");
+
     let mut peer_types = std::collections::BTreeSet::new();
     for block in blocks(peer_part) {
         let msg: crate::PeerMessage =
