@@ -44,6 +44,9 @@ const COMMANDS: &[&str] = &[
     "lesson_detail",
     "search",
     "export_lesson",
+    "add_mark",
+    "take_waveform",
+    "recording_file",
 ];
 
 fn main() {

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
     BeatView, ChatView, DuetView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
-    PitchView, QuestionState, QuestionView, RecordingView, SearchHitView,
+    PitchView, QuestionState, QuestionView, RecordingView, SearchHitView, TakeView,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::InvokeResponseBody;
@@ -848,17 +848,100 @@ pub(crate) fn detail(
                 mine: false,
             })
             .collect(),
+        takes: store.takes(id)?.into_iter().map(TakeView::from).collect(),
         recordings: store
             .recordings(id)?
             .into_iter()
-            .map(|r| RecordingView {
-                who: (r.who != crate::session::MIX_WHO).then_some(r.who),
-                path: r.path,
-                duration_ms: r.duration_ms,
-                created_ms: r.created_at.0,
-            })
+            .filter(|r| r.take.is_none())
+            .map(RecordingView::from)
             .collect(),
     })
+}
+
+/// A listed recording's file, whole, for the history's player (raw bytes: an `ArrayBuffer`
+/// there, played from a blob: WebKitGTK's player loads no custom URL scheme).
+#[derive(specta::Type)]
+#[specta(type = Vec<u8>)]
+pub struct RecordingFile(Vec<u8>);
+
+impl tauri::ipc::IpcResponse for RecordingFile {
+    fn body(self) -> tauri::Result<InvokeResponseBody> {
+        Ok(InvokeResponseBody::Raw(self.0))
+    }
+}
+
+/// The largest file the history plays (a mix is 43 MB an hour; a lossless track 691 MB).
+const PLAYABLE_AT_MOST: u64 = 512 << 20;
+
+#[tauri::command]
+#[specta::specta]
+pub async fn recording_file(state: S<'_>, id: i64) -> AppResult<RecordingFile> {
+    let listed = state
+        .store
+        .run(move |s| s.recording(tutti_store::RecordingId(id)))
+        .await?;
+    let path = listed.path;
+    tokio::task::spawn_blocking(move || {
+        let missing =
+            |e: std::io::Error| AppError::new(ErrorCode::RecordingMissing, format!("{path}: {e}"));
+        let len = std::fs::metadata(&path).map_err(missing)?.len();
+        if len > PLAYABLE_AT_MOST {
+            return Err(AppError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "{path} is too large to play here ({} MB): open it from its folder",
+                    len >> 20
+                ),
+            ));
+        }
+        std::fs::read(&path).map(RecordingFile).map_err(missing)
+    })
+    .await
+    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
+}
+
+/// A mark on the lesson's timeline, now: placed on every recording running.
+#[tauri::command]
+#[specta::specta]
+pub async fn add_mark(state: S<'_>, text: String) -> AppResult<()> {
+    with_session(&state, async |s| s.add_mark(text).await).await
+}
+
+/// The take's waveform: `buckets` peaks (0–1) from its start to its end, the loudest of its
+/// tracks in each (the lossless tracks, read a second at a time).
+#[tauri::command]
+#[specta::specta]
+pub async fn take_waveform(
+    state: S<'_>,
+    lesson_id: i64,
+    take_id: i64,
+    buckets: u32,
+) -> AppResult<Vec<f32>> {
+    let lesson = tutti_store::LessonId(lesson_id);
+    let take = state
+        .store
+        .run(move |s| {
+            s.takes(lesson)?
+                .into_iter()
+                .find(|t| t.id.0 == take_id)
+                .ok_or(tutti_store::StoreError::NotFound {
+                    what: "take",
+                    id: take_id,
+                })
+        })
+        .await?;
+    let tracks: Vec<(std::path::PathBuf, f64)> = take
+        .files
+        .iter()
+        .filter(|f| f.path.ends_with(".wav"))
+        .map(|f| (f.path.clone().into(), f.start_ms as f64 / 1e3))
+        .collect();
+    let seconds = take.duration_ms as f64 / 1e3;
+    let buckets = buckets.clamp(1, 4096) as usize;
+    tokio::task::spawn_blocking(move || tutti_media::waveform::peaks(&tracks, seconds, buckets))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
+        .map_err(|e| AppError::new(ErrorCode::RecordingFailed, e.to_string()))
 }
 
 #[tauri::command]
@@ -884,9 +967,15 @@ pub async fn search(state: S<'_>, query: String) -> AppResult<Vec<SearchHitView>
 #[specta::specta]
 pub async fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
     let id = tutti_store::LessonId(id);
-    let (markdown, title) = state
+    let (markdown, title, takes) = state
         .store
-        .run(move |store| Ok((store.export_lesson_markdown(id)?, store.lesson(id)?.title)))
+        .run(move |store| {
+            Ok((
+                store.export_lesson_markdown(id)?,
+                store.lesson(id)?.title,
+                store.takes(id)?,
+            ))
+        })
         .await?;
     let dir = dirs::download_dir()
         .or_else(dirs::home_dir)
@@ -901,13 +990,43 @@ pub async fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
             }
         })
         .collect();
-    let path = dir.join(format!("tutti-{}-{safe}.md", id.0));
+    let stem = format!("tutti-{}-{safe}", id.0);
+    // With recordings, a folder: the Markdown and each take's files beside it, as it lists them.
+    let (dir, path) = if takes.is_empty() {
+        (dir.clone(), dir.join(format!("{stem}.md")))
+    } else {
+        (dir.join(&stem), dir.join(&stem).join(format!("{stem}.md")))
+    };
     let shown = path.display().to_string();
-    tokio::task::spawn_blocking(move || {
-        std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, markdown))
+    let written = tokio::task::spawn_blocking(move || -> Result<(), (String, std::io::Error)> {
+        let at = |p: &std::path::Path| {
+            let p = p.display().to_string();
+            move |e| (p, e)
+        };
+        std::fs::create_dir_all(&dir).map_err(at(&dir))?;
+        std::fs::write(&path, markdown).map_err(at(&path))?;
+        for (i, take) in takes.iter().enumerate() {
+            let to = dir.join(tutti_store::take_folder(i));
+            std::fs::create_dir_all(&to).map_err(at(&to))?;
+            for f in &take.files {
+                let from = std::path::Path::new(&f.path);
+                let Some(name) = from.file_name() else {
+                    continue;
+                };
+                std::fs::copy(from, to.join(name)).map_err(at(from))?;
+            }
+        }
+        Ok(())
     })
     .await
-    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?
-    .map_err(|e| AppError::new(ErrorCode::Store, format!("cannot write {shown}: {e}")))?;
+    .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
+    if let Err((what, e)) = written {
+        let code = if e.kind() == std::io::ErrorKind::StorageFull {
+            ErrorCode::DiskFull
+        } else {
+            ErrorCode::Store
+        };
+        return Err(AppError::new(code, format!("cannot export {what}: {e}")));
+    }
     Ok(shown)
 }

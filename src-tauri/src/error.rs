@@ -62,6 +62,8 @@ pub enum ErrorCode {
     RecordingFailed,
     /// Our take could not be sent to the teacher (the message says why; it is kept here).
     TakeNotDelivered,
+    /// A recording's file is not where it was saved (moved or deleted), or cannot be read.
+    RecordingMissing,
     Internal,
 }
 

@@ -73,6 +73,9 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             lesson_detail,
             search,
             export_lesson,
+            add_mark,
+            take_waveform,
+            recording_file,
         ])
         .events(collect_events![
             events::LessonChanged,

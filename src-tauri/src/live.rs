@@ -223,6 +223,7 @@ mod tests {
             metronome: None,
             metronome_volume: 1.0,
             recording: None,
+            marks: 0,
         };
         Live::new(view, you.peer, Vec::new(), [], None)
     }

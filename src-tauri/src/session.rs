@@ -210,6 +210,7 @@ impl Session {
             metronome: None,
             metronome_volume: 1.0,
             recording: None,
+            marks: 0,
         };
         let mut live = Live::new(
             view,
@@ -403,8 +404,16 @@ impl Session {
         let dir = base
             .join("recordings")
             .join(format!("lesson-{}-{stamp}", self.local_id.0));
+        let started_at = tutti_store::UnixMs::now();
         self.handle.start_recording(&dir).map_err(recording_error)?;
         let shown = dir.display().to_string();
+        // Listed at once, so that its files and the marks made meanwhile find it.
+        let (local, listed) = (self.local_id, shown.clone());
+        self.store.enqueue(move |s| {
+            if let Err(e) = s.add_take(local, &listed, started_at) {
+                tracing::warn!(error = %e, "the take not listed in the store");
+            }
+        });
         lock(&self.live).view.recording = Some(shown.clone());
         self.changed();
         Ok(shown)
@@ -419,6 +428,18 @@ impl Session {
             return Err(recording_error(e));
         }
         Ok(dir)
+    }
+
+    /// A mark on the lesson's timeline, now (with a word, or none): placed on every recording
+    /// running, in the history and the export.
+    pub async fn add_mark(&self, text: String) -> AppResult<()> {
+        let local = self.local_id;
+        self.store
+            .run(move |store| store.add_mark(local, &text).map(|_| ()))
+            .await?;
+        lock(&self.live).view.marks += 1;
+        self.changed();
+        Ok(())
     }
 
     /// Stops any replay, the duet's or a part's.
@@ -478,15 +499,20 @@ impl Session {
         Ok(())
     }
 
-    /// Saves the lesson's note (autosave): the first save creates it.
+    /// Saves the lesson's note (autosave): the first save creates it. Each line gets the time
+    /// it was first typed, a mark on the recordings' timelines.
     pub async fn save_note(&self, body: String) -> AppResult<()> {
         let existing = lock(&self.live).note;
         let (local, text) = (self.local_id, body.clone());
         let id = self
             .store
-            .run(move |store| match existing {
-                Some(id) => store.save_note(id, &text).map(|()| id),
-                None => store.add_note(local, &text, None),
+            .run(move |store| {
+                let id = match existing {
+                    Some(id) => store.save_note(id, &text).map(|()| id)?,
+                    None => store.add_note(local, &text, None)?,
+                };
+                store.mark_note_lines(local, &text)?;
+                Ok(id)
             })
             .await?;
         {
@@ -739,9 +765,12 @@ fn keep_recording(
     let spawned = std::thread::Builder::new()
         .name("tutti-mix".into())
         .spawn(move || {
-            let mut listed: Vec<(String, String, f64)> = tracks
+            let mut listed: Vec<(String, String, f64, f64)> = tracks
                 .iter()
-                .map(|t| (t.file.display().to_string(), t.name.clone(), t.seconds))
+                .map(|t| {
+                    let file = t.file.display().to_string();
+                    (file, t.name.clone(), t.start_s, t.seconds)
+                })
                 .collect();
             if mix {
                 let title = dir
@@ -752,15 +781,21 @@ fn keep_recording(
                 match tutti_media::recorder::mix_down(&tracks, &file, &title) {
                     Ok(seconds) => {
                         tracing::info!(seconds, dir = %dir.display(), "the recording's mix is made");
-                        listed.push((file.display().to_string(), MIX_WHO.into(), seconds));
+                        listed.push((file.display().to_string(), MIX_WHO.into(), 0.0, seconds));
                     }
                     Err(e) => tracing::warn!(error = %e, "the recording's mix could not be made"),
                 }
             }
+            let dir_shown = dir.display().to_string();
             store.enqueue(move |s| {
-                for (path, who, seconds) in &listed {
-                    let ms = (seconds * 1e3).round() as i64;
-                    if let Err(e) = s.add_recording(local, path, ms, who) {
+                let take = s.take_in(local, &dir_shown).ok().flatten();
+                for (path, who, start_s, seconds) in &listed {
+                    let ms = |s: &f64| (s * 1e3).round() as i64;
+                    let added = match take {
+                        Some(take) => s.add_take_file(take, path, ms(start_s), ms(seconds), who),
+                        None => s.add_recording(local, path, ms(seconds), who),
+                    };
+                    if let Err(e) = added {
                         tracing::warn!(error = %e, path, "a recording not listed in the store");
                     }
                 }
@@ -845,6 +880,17 @@ mod tests {
                 own: name == "김선생",
             });
         }
+        // As start_recording lists it, with a mark made 0.6 s in.
+        let dir_shown = take.display().to_string();
+        let started = tutti_store::UnixMs::now();
+        store
+            .run(move |s| {
+                s.add_take(local, &dir_shown, started)?;
+                s.set_clock(move || tutti_store::UnixMs(started.0 + 600));
+                s.add_mark(local, "bar 12")
+            })
+            .await
+            .unwrap();
         keep_recording(tracks, take.clone(), true, store.clone(), local, None);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let detail = loop {
@@ -852,22 +898,37 @@ mod tests {
                 .run(move |s| crate::commands::detail(s, local))
                 .await
                 .unwrap();
-            if d.recordings.len() >= 3 || std::time::Instant::now() > deadline {
+            let files = d.takes.first().map_or(0, |t| t.files.len());
+            if files >= 3 || std::time::Instant::now() > deadline {
                 break d;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
-        let who: Vec<Option<&str>> = detail.recordings.iter().map(|r| r.who.as_deref()).collect();
+        assert!(detail.recordings.is_empty(), "{:?}", detail.recordings);
+        let listed = &detail.takes[0];
+        let who: Vec<(Option<&str>, i64)> = listed
+            .files
+            .iter()
+            .map(|r| (r.who.as_deref(), r.start_ms))
+            .collect();
         assert_eq!(
             who,
-            vec![Some("Omar"), Some("김선생"), None],
-            "{:?}",
-            detail.recordings
+            vec![(Some("Omar"), 0), (Some("김선생"), 250), (None, 0)],
+            "{listed:?}"
         );
-        let mix = &detail.recordings[2];
+        let mix = &listed.files[2];
         assert!(mix.path.ends_with("mix.opus"), "{}", mix.path);
-        assert_eq!(mix.duration_ms, 1_250);
+        assert_eq!((mix.duration_ms, listed.duration_ms), (1_250, 1_250));
+        assert_eq!(listed.play, Some(mix.id));
         assert!(take.join("mix.opus").exists());
+        assert_eq!(
+            listed.marks,
+            vec![crate::view::MarkView {
+                at_ms: 600,
+                kind: crate::view::MarkKindView::Mark,
+                text: "bar 12".into()
+            }]
+        );
     }
 
     #[test]

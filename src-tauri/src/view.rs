@@ -233,18 +233,101 @@ pub struct LessonDetail {
     pub notes: Vec<NoteView>,
     pub questions: Vec<QuestionView>,
     pub chat: Vec<ChatView>,
-    /// Its recordings' files: every part's track, and the mix.
+    /// Its recordings, each with its files and the marks made during it.
+    pub takes: Vec<TakeView>,
+    /// Files of no take of ours: the takes students sent (their own part, lossless).
     pub recordings: Vec<RecordingView>,
+}
+
+/// One recording of the lesson: its files on one timeline, and what happened when.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct TakeView {
+    pub id: i64,
+    /// When it began (the lesson's clock).
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    /// Every part's track, then the mix.
+    pub files: Vec<RecordingView>,
+    pub marks: Vec<MarkView>,
+    /// The file to play: the mix (a track if it has none).
+    pub play: Option<i64>,
+}
+
+/// A moment on a take's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct MarkView {
+    /// Into the take.
+    pub at_ms: i64,
+    pub kind: MarkKindView,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkKindView {
+    Mark,
+    Note,
+    Question,
+}
+
+impl From<&tutti_store::TakeMark> for MarkView {
+    fn from(m: &tutti_store::TakeMark) -> Self {
+        use tutti_store::MarkKind as K;
+        Self {
+            at_ms: m.at_ms,
+            kind: match m.kind {
+                K::Mark => MarkKindView::Mark,
+                K::Note => MarkKindView::Note,
+                K::Question(_) => MarkKindView::Question,
+            },
+            text: m.text.clone(),
+        }
+    }
 }
 
 /// One file of a lesson's recording.
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
 pub struct RecordingView {
+    pub id: i64,
     /// Whose part (none: the mix of every part).
     pub who: Option<String>,
     pub path: String,
+    /// Where it starts on its take's timeline.
+    pub start_ms: i64,
     pub duration_ms: i64,
     pub created_ms: i64,
+}
+
+impl From<tutti_store::Recording> for RecordingView {
+    fn from(r: tutti_store::Recording) -> Self {
+        Self {
+            id: r.id.0,
+            who: (r.who != crate::session::MIX_WHO).then_some(r.who),
+            path: r.path,
+            start_ms: r.start_ms,
+            duration_ms: r.duration_ms,
+            created_ms: r.created_at.0,
+        }
+    }
+}
+
+impl From<tutti_store::Take> for TakeView {
+    fn from(t: tutti_store::Take) -> Self {
+        let files: Vec<RecordingView> = t.files.into_iter().map(RecordingView::from).collect();
+        let play = files
+            .iter()
+            .find(|f| f.who.is_none())
+            .or_else(|| files.first())
+            .map(|f| f.id);
+        Self {
+            id: t.id.0,
+            started_ms: t.started_at.0,
+            duration_ms: t.duration_ms,
+            marks: t.marks.iter().map(MarkView::from).collect(),
+            files,
+            play,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
@@ -363,6 +446,8 @@ pub struct LessonView {
     pub metronome_volume: f32,
     /// The folder our recording goes into, while we record.
     pub recording: Option<String>,
+    /// Marks made in this lesson (the mark button).
+    pub marks: u32,
 }
 
 /// The metronome as the host set it.

@@ -8,7 +8,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, mkdirSync, readdirSync, writeFileSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Session } from "./webdriver.mjs";
 import {
@@ -136,6 +136,11 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     await app.until("the student's recording shown", () => app.findText("Being recorded by Omar"), 20_000);
     await app.press("● Record");
     await app.until("our recording under way", () => app.findText("Recording into"), 10_000);
+    // A mark on its timeline, a second in.
+    await sleep(1000);
+    await app.press("★ Mark");
+    await app.until("the mark counted", () => app.findText("Marks: 1"), 10_000);
+    await sleep(1500);
     await app.press("■ Stop recording");
     const saved = await app.until("where it was saved", () => app.find("[data-testid=recording-saved]"), 10_000);
     const folder = (await app.text(saved)).replace("Recording saved in", "").trim();
@@ -187,6 +192,30 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
       (await app.cmd("POST", "/elements", { using: "xpath", value: "//strong[normalize-space(.)='모두 (믹스)']" })).length;
     await app.until("both recordings' mixes", async () => (await mixes()) === 2);
     await app.until("the student's track", () => app.findText("Omar.wav"));
+    // The first take: its mark a second or so in, its waveform drawn from its tracks, and its
+    // mix played in the window from the app's own files.
+    const firstMark = await app.until("the take's mark", () =>
+      app.execute(`const m = document.querySelector('[data-testid=take] [data-testid=marks] li');
+        return m ? m.textContent : null;`),
+    );
+    assert.match(firstMark, /^0:0[12]\.\d ★ 표시$/, firstMark);
+    await app.until("the waveform", () =>
+      app.execute("return document.querySelector('[data-testid=take]').querySelectorAll('rect.peak').length === 400;"),
+    );
+    const loud = await app.execute(
+      "return Math.max(...[...document.querySelector('[data-testid=take]').querySelectorAll('rect.peak')].map((r) => +r.getAttribute('height')));",
+    );
+    assert.ok(loud > 5, `the waveform shows sound (tallest peak ${loud} of 96)`);
+    await app.press("▶ 재생");
+    const played = await app.until(
+      "the take playing",
+      () =>
+        app.execute(`const a = document.querySelector('[data-testid=take-audio]');
+          if (a.error) return 'error ' + a.error.code + ' ' + a.error.message;
+          return a.currentTime > 0.3 ? 'at ' + a.currentTime + ' of ' + a.duration : null;`),
+      20_000,
+    );
+    assert.match(played, /^at /, played);
     writeFileSync(join(SHOTS, "history-ko.png"), await app.screenshot());
     await app.press("Markdown으로 내보내기");
     const saved = await app.until("the export", () => app.findText("저장 위치"));
@@ -194,6 +223,9 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
     const md = readFileSync(path, "utf8");
     assert.match(md, /Bow arm: elbow lower/);
     assert.match(md, /keep the bow straight/);
+    // The takes' files beside it, and the mark at its time into the first.
+    assert.match(md, /- \*\*0:0[12]\*\* ★ mark/);
+    assert.ok(readdirSync(join(dirname(path), "take-1")).includes("mix.opus"), md);
   } finally {
     await app.end();
   }

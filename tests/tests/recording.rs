@@ -86,7 +86,8 @@ async fn a_recorder_killed_mid_take_leaves_tracks_that_play() {
 
 /// A take ended as it should: a student who joins three seconds into it gets a track that
 /// starts when they arrived (on the take's timeline, the file itself holding no lead-in), and
-/// `lesson.json` lists both tracks and the mix, which decodes to the take's whole length.
+/// `lesson.json` lists both tracks and the mix, which decodes to the take's whole length, and
+/// the student's question as a mark when he asked it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix() {
     let server = room_server().await;
@@ -107,7 +108,14 @@ async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix(
     let recording = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let joined = recording.elapsed().as_secs_f64();
-    let mut student = peer(&url, &["join", &code], "Omar", "tone:440", "6", &[]);
+    let mut student = peer(
+        &url,
+        &["join", &code],
+        "Omar",
+        "tone:440",
+        "6",
+        &["--ask", "How do I hold the bow?"],
+    );
     let said = host.finish(Duration::from_secs(40));
     student.finish(Duration::from_secs(5));
     drop(server);
@@ -143,6 +151,15 @@ async fn a_late_joiner_s_track_starts_at_their_arrival_and_the_take_has_its_mix(
         start(&omar) >= joined && start(&omar) < joined + 5.0,
         "Omar's track from {} s, he joined at {joined:.2} s",
         start(&omar)
+    );
+    // His question, a mark on the take's timeline when he asked it (as he arrived).
+    let marks = listing["marks"].as_array().unwrap();
+    assert_eq!(marks.len(), 1, "{listing}");
+    assert_eq!(marks[0]["text"], "How do I hold the bow?");
+    let asked = marks[0]["at_s"].as_f64().unwrap();
+    assert!(
+        asked >= joined - 0.5 && asked < joined + 5.0,
+        "asked at {asked} s, he joined at {joined:.2} s"
     );
     // The file holds his part from its first sample, not a lead-in of silence.
     let samples = read_track(&rec.join(omar["file"].as_str().unwrap())).unwrap();

@@ -83,6 +83,14 @@ export const commands = {
 	search: (query: string) => typedError<SearchHitView[], AppError>(__TAURI_INVOKE("search", { query })),
 	/**  Writes the lesson as Markdown into the Downloads folder; returns the file's path. */
 	exportLesson: (id: number) => typedError<string, AppError>(__TAURI_INVOKE("export_lesson", { id })),
+	/**  A mark on the lesson's timeline, now: placed on every recording running. */
+	addMark: (text: string) => typedError<null, AppError>(__TAURI_INVOKE("add_mark", { text })),
+	/**
+	 *  The take's waveform: `buckets` peaks (0–1) from its start to its end, the loudest of its
+	 *  tracks in each (the lossless tracks, read a second at a time).
+	 */
+	takeWaveform: (lessonId: number, takeId: number, buckets: number) => typedError<(number | null)[], AppError>(__TAURI_INVOKE("take_waveform", { lessonId, takeId, buckets })),
+	recordingFile: (id: number) => typedError<RecordingFile, AppError>(__TAURI_INVOKE("recording_file", { id })),
 };
 
 /** Events */
@@ -286,7 +294,9 @@ export type ErrorCode =
 /**  A recording could not be written (the message says why; what it recorded is kept). */
 "recording_failed" | 
 /**  Our take could not be sent to the teacher (the message says why; it is kept here). */
-"take_not_delivered" | "internal";
+"take_not_delivered" | 
+/**  A recording's file is not where it was saved (moved or deleted), or cannot be read. */
+"recording_missing" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -322,7 +332,9 @@ export type LessonDetail_Deserialize = {
 	notes: NoteView[],
 	questions: QuestionView_Deserialize[],
 	chat: ChatView[],
-	/**  Its recordings' files: every part's track, and the mix. */
+	/**  Its recordings, each with its files and the marks made during it. */
+	takes: TakeView_Deserialize[],
+	/**  Files of no take of ours: the takes students sent (their own part, lossless). */
 	recordings: RecordingView_Deserialize[],
 };
 
@@ -332,7 +344,9 @@ export type LessonDetail_Serialize = {
 	notes: NoteView[],
 	questions: QuestionView_Serialize[],
 	chat: ChatView[],
-	/**  Its recordings' files: every part's track, and the mix. */
+	/**  Its recordings, each with its files and the marks made during it. */
+	takes: TakeView_Serialize[],
+	/**  Files of no take of ours: the takes students sent (their own part, lossless). */
 	recordings: RecordingView_Serialize[],
 };
 
@@ -437,6 +451,8 @@ export type LessonView_Deserialize = {
 	metronome_volume: number | null,
 	/**  The folder our recording goes into, while we record. */
 	recording?: string | null,
+	/**  Marks made in this lesson (the mark button). */
+	marks: number,
 };
 
 /**  Everything the lesson screen shows, sent whole on every change. */
@@ -471,6 +487,8 @@ export type LessonView_Serialize = {
 	metronome_volume: number | null,
 	/**  The folder our recording goes into, while we record. */
 	recording: string | null,
+	/**  Marks made in this lesson (the mark button). */
+	marks: number,
 };
 
 /**  The media link to one participant. */
@@ -479,6 +497,16 @@ export type LinkStatus = "connecting" | "connected" |
 "disconnected" | 
 /**  Given up; a new one is being made. */
 "failed" | "closed";
+
+export type MarkKindView = "mark" | "note" | "question";
+
+/**  A moment on a take's timeline. */
+export type MarkView = {
+	/**  Into the take. */
+	at_ms: number,
+	kind: MarkKindView,
+	text: string,
+};
 
 /**
  *  How the media goes: straight to the other side (on its network, or through its router's
@@ -659,23 +687,35 @@ export type QuestionView_Serialize = {
 	asked_ms: number,
 };
 
+/**
+ *  A listed recording's file, whole, for the history's player (raw bytes: an `ArrayBuffer`
+ *  there, played from a blob: WebKitGTK's player loads no custom URL scheme).
+ */
+export type RecordingFile = number[];
+
 /**  One file of a lesson's recording. */
 export type RecordingView = RecordingView_Serialize | RecordingView_Deserialize;
 
 /**  One file of a lesson's recording. */
 export type RecordingView_Deserialize = {
+	id: number,
 	/**  Whose part (none: the mix of every part). */
 	who?: string | null,
 	path: string,
+	/**  Where it starts on its take's timeline. */
+	start_ms: number,
 	duration_ms: number,
 	created_ms: number,
 };
 
 /**  One file of a lesson's recording. */
 export type RecordingView_Serialize = {
+	id: number,
 	/**  Whose part (none: the mix of every part). */
 	who: string | null,
 	path: string,
+	/**  Where it starts on its take's timeline. */
+	start_ms: number,
 	duration_ms: number,
 	created_ms: number,
 };
@@ -763,6 +803,35 @@ export type Settings_Serialize = {
 	speaker: string | null,
 	camera: string | null,
 	audio_system: AudioSystem,
+};
+
+/**  One recording of the lesson: its files on one timeline, and what happened when. */
+export type TakeView = TakeView_Serialize | TakeView_Deserialize;
+
+/**  One recording of the lesson: its files on one timeline, and what happened when. */
+export type TakeView_Deserialize = {
+	id: number,
+	/**  When it began (the lesson's clock). */
+	started_ms: number,
+	duration_ms: number,
+	/**  Every part's track, then the mix. */
+	files: RecordingView_Deserialize[],
+	marks: MarkView[],
+	/**  The file to play: the mix (a track if it has none). */
+	play?: number | null,
+};
+
+/**  One recording of the lesson: its files on one timeline, and what happened when. */
+export type TakeView_Serialize = {
+	id: number,
+	/**  When it began (the lesson's clock). */
+	started_ms: number,
+	duration_ms: number,
+	/**  Every part's track, then the mix. */
+	files: RecordingView_Serialize[],
+	marks: MarkView[],
+	/**  The file to play: the mix (a track if it has none). */
+	play: number | null,
 };
 
 export type TimeZones = {

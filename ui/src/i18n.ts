@@ -177,6 +177,16 @@ const en = {
   recordedBy: "Being recorded by",
   recordingInto: "Recording into",
   recordingSaved: "Recording saved in",
+  mark: "★ Mark",
+  markHint: "Mark this moment: it is found again on the recording, in the history",
+  marksMade: "Marks:",
+  take: "Take",
+  takesReceived: "Takes students sent",
+  waveform: "Waveform: click to play from there",
+  playFrom: "Play from",
+  play: "▶ Play",
+  markWord: "mark",
+  askedAloud: "asked aloud",
 } as const;
 
 export type Key = keyof typeof en;
@@ -354,6 +364,16 @@ const ko: Record<Key, string> = {
   recordedBy: "녹음 중:",
   recordingInto: "녹음 위치",
   recordingSaved: "녹음 저장 위치",
+  mark: "★ 표시",
+  markHint: "이 순간을 표시합니다. 수업 기록의 녹음에서 다시 찾을 수 있습니다",
+  marksMade: "표시:",
+  take: "녹음",
+  takesReceived: "학생이 보낸 녹음",
+  waveform: "파형: 누르면 그 지점부터 재생합니다",
+  playFrom: "여기부터 재생",
+  play: "▶ 재생",
+  markWord: "표시",
+  askedAloud: "음성 질문",
 };
 
 const errors: Record<Lang, Record<ErrorCode, string>> = {
@@ -390,6 +410,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     disk_full: "The disk is full: the recording stopped. What was recorded is kept.",
     recording_failed: "The recording could not be written; what was recorded is kept.",
     take_not_delivered: "Your recording could not be sent to the teacher; it is kept on this computer.",
+    recording_missing: "This recording's file is not where it was saved: it was moved or deleted.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -424,6 +445,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     disk_full: "디스크가 가득 차서 녹음이 멈췄습니다. 녹음된 부분은 보관됩니다.",
     recording_failed: "녹음을 저장하지 못했습니다. 녹음된 부분은 보관됩니다.",
     take_not_delivered: "녹음을 선생님께 보내지 못했습니다. 이 컴퓨터에 보관됩니다.",
+    recording_missing: "녹음 파일이 저장된 곳에 없습니다. 옮겨졌거나 지워졌습니다.",
     internal: "문제가 생겼습니다.",
   },
 };

@@ -10,6 +10,7 @@ export type {
   Language,
   OverKind,
   QuestionState,
+  MarkView,
   SearchHitView,
   CheckStarted_Serialize as CheckStarted,
   DeviceList_Serialize as DeviceList,
@@ -19,5 +20,7 @@ export type {
   ParticipantView_Serialize as ParticipantView,
   PeerStatsView_Serialize as PeerStatsView,
   QuestionView_Serialize as QuestionView,
+  RecordingView_Serialize as RecordingView,
   Settings_Serialize as Settings,
+  TakeView_Serialize as TakeView,
 } from "./bindings";

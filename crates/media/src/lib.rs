@@ -35,6 +35,7 @@ pub mod take_transfer;
 pub mod tcp_turn;
 pub mod tuner;
 pub mod video;
+pub mod waveform;
 mod worker;
 
 pub use codec::{CodecError, MusicConfig, MusicDecoder, MusicEncoder};

@@ -386,7 +386,8 @@ async fn host(
         .context("opening the lesson")?;
     say(&format!("invite: {}", lesson.invite_code()));
     lesson.start_audio(source, sink, music)?;
-    start_recording(&lesson, common.record_lesson.as_deref())?;
+    let mut marks = Marks::default();
+    start_recording(&lesson, common.record_lesson.as_deref(), &mut marks)?;
     if let Some(bpm) = metronome.metronome {
         lesson
             .handle()
@@ -402,11 +403,18 @@ async fn host(
         say(&format!("audio-started-ns: {}", monotonic_ns(started)));
     }
     let lead = duet.lead || duet.duet_replay.is_some();
-    follow(&mut lesson, common.seconds, common.stats_every, lead).await;
+    follow(
+        &mut lesson,
+        common.seconds,
+        common.stats_every,
+        lead,
+        &mut marks,
+    )
+    .await;
     if let Some(path) = &duet.duet_replay {
         write_duet(&lesson, path, duet.duet_seconds)?;
     }
-    finish_recording(&lesson, common.record_lesson.as_deref())?;
+    finish_recording(&lesson, common.record_lesson.as_deref(), &marks)?;
     report(&lesson);
     if common.report_stats {
         print_peer_stats(&lesson).await;
@@ -415,8 +423,35 @@ async fn host(
     Ok(())
 }
 
-fn start_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+/// Marks on the recording's timeline: the questions asked while it ran (by when the room
+/// server says they were asked), for lesson.json.
+#[derive(Default)]
+struct Marks {
+    /// When the recording's timeline began (none: not recording).
+    since: Option<tutti_protocol::UnixMs>,
+    seen: std::collections::HashSet<tutti_protocol::QuestionId>,
+    list: Vec<(f64, String)>,
+}
+
+impl Marks {
+    fn question(&mut self, q: &tutti_protocol::Question) {
+        if !self.seen.insert(q.id) || q.pre_lesson {
+            return;
+        }
+        if let Some(since) = self.since.filter(|s| q.asked_at.0 >= s.0) {
+            self.list
+                .push(((q.asked_at.0 - since.0) as f64 / 1e3, q.text.clone()));
+        }
+    }
+}
+
+fn start_recording(
+    lesson: &Lesson,
+    dir: Option<&std::path::Path>,
+    marks: &mut Marks,
+) -> anyhow::Result<()> {
     if let Some(dir) = dir {
+        marks.since = Some(tutti_protocol::UnixMs::now());
         lesson
             .handle()
             .start_recording(dir)
@@ -431,6 +466,7 @@ fn start_recording(lesson: &Lesson, dir: Option<&std::path::Path>) -> anyhow::Re
 fn finish_recording(
     lesson: &Lesson,
     dir: Option<&std::path::Path>,
+    marks: &Marks,
 ) -> anyhow::Result<Vec<tutti_media::recorder::Track>> {
     let Some(dir) = dir else {
         return Ok(Vec::new());
@@ -463,6 +499,11 @@ fn finish_recording(
             "file": t.file.file_name().map(|f| f.to_string_lossy()),
             "start_s": t.start_s,
             "seconds": t.seconds,
+        })).collect::<Vec<_>>(),
+        "marks": marks.list.iter().map(|(at_s, text)| serde_json::json!({
+            "at_s": at_s,
+            "kind": "question",
+            "text": text,
         })).collect::<Vec<_>>(),
     });
     std::fs::write(
@@ -592,7 +633,8 @@ async fn join(
     let mut lesson = Lesson::join(engine, code, role).await.context("joining")?;
     tracing::info!(lesson = %lesson.info.title, "admitted");
     lesson.start_audio(source, sink, music)?;
-    start_recording(&lesson, common.record_lesson.as_deref())?;
+    let mut marks = Marks::default();
+    start_recording(&lesson, common.record_lesson.as_deref(), &mut marks)?;
     let watch = start_video(&common, &mut lesson)?;
     for text in said.questions {
         let reply = lesson
@@ -613,12 +655,19 @@ async fn join(
             .await
             .context("chatting")?;
     }
-    follow(&mut lesson, common.seconds, common.stats_every, false).await;
+    follow(
+        &mut lesson,
+        common.seconds,
+        common.stats_every,
+        false,
+        &mut marks,
+    )
+    .await;
     if let (Some(watch), true) = (&watch, common.video_report) {
         say(&watch.report());
     }
     let stats = lesson.receive_stats();
-    let tracks = finish_recording(&lesson, common.record_lesson.as_deref())?;
+    let tracks = finish_recording(&lesson, common.record_lesson.as_deref(), &marks)?;
     if common.send_take {
         send_take(&mut lesson, &tracks).await?;
     }
@@ -657,7 +706,13 @@ async fn join(
 /// Follows the lesson until `seconds` have passed, Ctrl-C, or its end; with `report_every`,
 /// prints the statistics of everyone heard that often on the way.
 /// With `lead`, the first participant heard follows us (leader–follower playing).
-async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<f64>, lead: bool) {
+async fn follow(
+    lesson: &mut Lesson,
+    seconds: Option<f64>,
+    report_every: Option<f64>,
+    lead: bool,
+    marks: &mut Marks,
+) {
     let mut follower = None;
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut every = tokio::time::interval(Duration::from_secs_f64(
@@ -697,7 +752,10 @@ async fn follow(lesson: &mut Lesson, seconds: Option<f64>, report_every: Option<
                         follower = Some(p);
                     }
                 }
-                Some(LessonEvent::Question(q)) => tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text),
+                Some(LessonEvent::Question(q)) => {
+                    tracing::info!(votes = q.votes, state = ?q.state, "question: {}", q.text);
+                    marks.question(&q);
+                }
                 Some(LessonEvent::Chat(m)) => tracing::info!("{}: {}", m.from_name, m.text),
                 Some(LessonEvent::Metronome(Some(p))) => say(&format!(
                     "metronome: {} bpm, {} beats, count-in {} (starts at {} ns)",

@@ -2,7 +2,9 @@
 //! zones, the notes, the questions with their answers, the chat.
 
 use crate::zones::{clock, local};
-use crate::{Lesson, LessonId, LessonStatus, PersonId, QuestionKind, QuestionState, Result, Store};
+use crate::{
+    Lesson, LessonId, LessonStatus, MarkKind, PersonId, QuestionKind, QuestionState, Result, Store,
+};
 use std::fmt::Write;
 
 impl Store {
@@ -144,6 +146,107 @@ impl Store {
             }
             out.push('\n');
         }
+
+        self.write_recordings(out, l, &h)?;
         Ok(())
+    }
+
+    /// Each take: its files (as the app's export lays them out, `take-N/…`) and its marks at
+    /// their times into it; then the marks that fell in no take, at the host's clock.
+    fn write_recordings(&self, out: &mut String, l: &Lesson, h: &str) -> Result<()> {
+        let takes = self.takes(l.id)?;
+        if !takes.is_empty() {
+            let _ = writeln!(out, "{h}# Recordings (times into each)\n");
+        }
+        for (i, t) in takes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{h}## Take {}: {}, {}\n",
+                i + 1,
+                clock(t.started_at, &l.host_tz),
+                span(t.duration_ms)
+            );
+            for f in &t.files {
+                let name = file_name(&f.path);
+                let who = if f.who.is_empty() {
+                    "everyone (the mix)".to_owned()
+                } else if f.start_ms >= 1000 {
+                    format!("{}, from {}", f.who, span(f.start_ms))
+                } else {
+                    f.who.clone()
+                };
+                let _ = writeln!(out, "- `{}/{name}`: {who}", take_folder(i));
+            }
+            if !t.marks.is_empty() {
+                out.push('\n');
+            }
+            for m in &t.marks {
+                let _ = writeln!(
+                    out,
+                    "- **{}** {}",
+                    span(m.at_ms),
+                    mark_line(m.kind, &m.text)
+                );
+            }
+            out.push('\n');
+        }
+        let outside: Vec<_> = self
+            .marks(l.id)?
+            .into_iter()
+            .filter(|m| !matches!(m.kind, MarkKind::Question(_)))
+            .filter(|m| {
+                !takes
+                    .iter()
+                    .any(|t| (t.started_at.0..=t.started_at.0 + t.duration_ms).contains(&m.at.0))
+            })
+            .collect();
+        if !outside.is_empty() {
+            let _ = writeln!(out, "{h}# Marks (times in {})\n", l.host_tz);
+            for m in outside {
+                let _ = writeln!(
+                    out,
+                    "- **{}** {}",
+                    clock(m.at, &l.host_tz),
+                    mark_line(m.kind, &m.text)
+                );
+            }
+            out.push('\n');
+        }
+        Ok(())
+    }
+}
+
+/// The folder the app's export puts take `i` (from 0) in.
+pub fn take_folder(i: usize) -> String {
+    format!("take-{}", i + 1)
+}
+
+fn file_name(path: &str) -> &str {
+    std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
+fn mark_line(kind: MarkKind, text: &str) -> String {
+    let text = text.replace('\n', " ");
+    match kind {
+        MarkKind::Mark if text.is_empty() => "★ mark".to_owned(),
+        MarkKind::Mark => format!("★ {text}"),
+        MarkKind::Note => format!("note: {text}"),
+        MarkKind::Question(QuestionKind::Voice) if text.is_empty() => {
+            "question (asked aloud)".to_owned()
+        }
+        MarkKind::Question(_) => format!("question: {text}"),
+    }
+}
+
+/// `m:ss`, or `h:mm:ss` from an hour.
+pub fn span(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
     }
 }

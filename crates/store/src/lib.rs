@@ -12,11 +12,14 @@ mod people;
 mod queue;
 mod schema;
 mod search;
+mod takes;
 mod zones;
 
 pub use error::{Result, StoreError};
+pub use export::{span, take_folder};
 pub use model::*;
 pub use notes::MAX_NOTE_CHARS;
+pub use takes::MAX_MARK_CHARS;
 pub use zones::validate_zone;
 
 use rusqlite::Connection;

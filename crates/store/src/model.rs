@@ -20,6 +20,11 @@ key!(
 );
 key!(NoteId);
 key!(RecordingId);
+key!(
+    /// One recording: a folder of tracks on one timeline (see [`Take`]).
+    TakeId
+);
+key!(MarkId);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPerson {
@@ -199,6 +204,51 @@ pub struct Recording {
     /// Whose sound: e.g. the student, the teacher, or both.
     pub who: String,
     pub created_at: UnixMs,
+    /// The take it belongs to (none: listed on its own, e.g. a take a student sent).
+    pub take: Option<TakeId>,
+    /// Where it starts on its take's timeline.
+    pub start_ms: i64,
+}
+
+/// What a mark on the timeline is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkKind {
+    /// The mark button.
+    Mark,
+    /// A line of the notes, from when it was first typed.
+    Note,
+    /// A question asked during the lesson.
+    Question(QuestionKind),
+}
+
+/// A moment of the lesson, on its clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub kind: MarkKind,
+    pub text: String,
+    pub at: UnixMs,
+}
+
+/// A mark placed on a take's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakeMark {
+    /// Into the take.
+    pub at_ms: i64,
+    pub kind: MarkKind,
+    pub text: String,
+}
+
+/// One recording of a lesson: its files on one timeline (zero when it began), and its marks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Take {
+    pub id: TakeId,
+    pub lesson: LessonId,
+    pub dir: String,
+    pub started_at: UnixMs,
+    /// To the end of its longest file.
+    pub duration_ms: i64,
+    pub files: Vec<Recording>,
+    pub marks: Vec<TakeMark>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -140,10 +140,32 @@ impl Store {
         Ok(RecordingId(self.conn.last_insert_rowid()))
     }
 
+    /// One listed file.
+    pub fn recording(&self, id: RecordingId) -> Result<Recording> {
+        let lesson: i64 = self
+            .conn
+            .query_row(
+                "SELECT lesson_id FROM recordings WHERE id = ?1",
+                [id.0],
+                |r| r.get(0),
+            )
+            .map_err(|_| crate::StoreError::NotFound {
+                what: "recording",
+                id: id.0,
+            })?;
+        self.recordings(LessonId(lesson))?
+            .into_iter()
+            .find(|r| r.id == id)
+            .ok_or(crate::StoreError::NotFound {
+                what: "recording",
+                id: id.0,
+            })
+    }
+
     pub fn recordings(&self, lesson: LessonId) -> Result<Vec<Recording>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, lesson_id, path, duration_ms, who, created_at FROM recordings
-             WHERE lesson_id = ?1 ORDER BY created_at, id",
+            "SELECT id, lesson_id, path, duration_ms, who, created_at, take_id, start_ms
+             FROM recordings WHERE lesson_id = ?1 ORDER BY created_at, id",
         )?;
         let rows = stmt.query_map([lesson.0], |r| {
             Ok(Recording {
@@ -153,6 +175,8 @@ impl Store {
                 duration_ms: r.get(3)?,
                 who: r.get(4)?,
                 created_at: UnixMs(r.get(5)?),
+                take: r.get::<_, Option<i64>>(6)?.map(crate::TakeId),
+                start_ms: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

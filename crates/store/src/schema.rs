@@ -122,4 +122,26 @@ pub const MIGRATIONS: &[M<'static>] = &[
     // 3: the host token of a lesson we created on a room server, so that its host can open it
     // later (a scheduled lesson) or again (after an app restart). Cleared when the lesson ends.
     M::up("ALTER TABLE lessons ADD COLUMN host_token TEXT;"),
+    // 4: takes (a recording's folder of tracks on one timeline, and when its zero was) and marks
+    // on the lesson's clock (the mark button, the lines of the notes as they were typed), which
+    // the history places on each take's timeline; questions are placed by when they were asked.
+    M::up(
+        "CREATE TABLE takes (
+            id INTEGER PRIMARY KEY,
+            lesson_id INTEGER NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+            dir TEXT NOT NULL,
+            started_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX takes_by_lesson ON takes(lesson_id);
+        ALTER TABLE recordings ADD COLUMN take_id INTEGER REFERENCES takes(id) ON DELETE SET NULL;
+        ALTER TABLE recordings ADD COLUMN start_ms INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE marks (
+            id INTEGER PRIMARY KEY,
+            lesson_id INTEGER NOT NULL REFERENCES lessons(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('mark', 'note')),
+            text TEXT NOT NULL,
+            at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX marks_by_lesson ON marks(lesson_id, at);",
+    ),
 ];

@@ -574,3 +574,119 @@ fn a_read_only_store_is_a_typed_error_and_loses_nothing() {
     assert!(matches!(s.add_person(&omar()), Err(StoreError::ReadOnly)));
     assert_eq!(s.note(n).unwrap().body, "kept");
 }
+
+/// A take's files and the marks that fall in it, placed on its timeline; the export lists
+/// both with their times, and the marks outside any take at the clock.
+#[test]
+fn takes_carry_their_files_and_the_marks_made_during_them() {
+    let (s, now) = store();
+    let l = lesson(&s, "Bach partita", None, T0);
+    now.store(T0 + 5_000, SeqCst);
+    s.add_mark(l, "before").unwrap();
+    let take = s
+        .add_take(l, "/rec/lesson-1-1", UnixMs(T0 + 10_000))
+        .unwrap();
+    assert_eq!(s.take_in(l, "/rec/lesson-1-1").unwrap(), Some(take));
+    assert_eq!(s.take_in(l, "/rec/other").unwrap(), None);
+    now.store(T0 + 12_500, SeqCst);
+    s.add_mark(l, "").unwrap();
+    now.store(T0 + 14_000, SeqCst);
+    s.mark_note_lines(l, "Bow a").unwrap();
+    now.store(T0 + 20_000, SeqCst);
+    // Typed on: the line keeps the time it was begun.
+    s.mark_note_lines(l, "Bow arm: elbow lower\n").unwrap();
+    s.mirror_question(
+        l,
+        &QuestionRecord {
+            asked_at: UnixMs(T0 + 30_000),
+            ..question(1, "How do I keep the bow straight?")
+        },
+    )
+    .unwrap();
+    s.mirror_question(
+        l,
+        &QuestionRecord {
+            pre_lesson: true,
+            asked_at: UnixMs(T0 + 11_000),
+            ..question(2, "Sent before")
+        },
+    )
+    .unwrap();
+    now.store(T0 + 70_000, SeqCst);
+    s.add_mark(l, "after").unwrap();
+    s.add_take_file(take, "/rec/lesson-1-1/Omar.wav", 3_000, 40_000, "Omar")
+        .unwrap();
+    s.add_take_file(take, "/rec/lesson-1-1/mix.opus", 0, 45_000, "")
+        .unwrap();
+    // A take with no files (its recording failed at once) is not shown.
+    s.add_take(l, "/rec/lesson-1-2", UnixMs(T0 + 60_000))
+        .unwrap();
+
+    let takes = s.takes(l).unwrap();
+    assert_eq!(takes.len(), 1);
+    let t = &takes[0];
+    assert_eq!((t.duration_ms, t.files.len()), (45_000, 2));
+    assert_eq!(t.files[0].start_ms, 3_000);
+    let marks: Vec<(i64, MarkKind, &str)> = t
+        .marks
+        .iter()
+        .map(|m| (m.at_ms, m.kind, m.text.as_str()))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            (2_500, MarkKind::Mark, ""),
+            (4_000, MarkKind::Note, "Bow arm: elbow lower"),
+            (
+                20_000,
+                MarkKind::Question(QuestionKind::Text),
+                "How do I keep the bow straight?"
+            ),
+        ]
+    );
+    // Files listed alone (a take a student sent) belong to no take.
+    s.add_recording(l, "/rec/received/Omar-1.wav", 9_000, "Omar")
+        .unwrap();
+    assert_eq!(s.takes(l).unwrap()[0].files.len(), 2);
+    let alone = s.recordings(l).unwrap()[2].clone();
+    assert_eq!(alone.take, None);
+    assert_eq!(s.recording(alone.id).unwrap(), alone);
+    assert!(matches!(
+        s.recording(RecordingId(999)),
+        Err(StoreError::NotFound { .. })
+    ));
+
+    let md = s.export_lesson_markdown(l).unwrap();
+    assert!(md.contains("## Take 1: 18:00, 0:45"), "{md}");
+    assert!(md.contains("- `take-1/Omar.wav`: Omar, from 0:03"), "{md}");
+    assert!(
+        md.contains("- `take-1/mix.opus`: everyone (the mix)"),
+        "{md}"
+    );
+    assert!(md.contains("- **0:02** ★ mark"), "{md}");
+    assert!(md.contains("- **0:04** note: Bow arm: elbow lower"), "{md}");
+    assert!(
+        md.contains("- **0:20** question: How do I keep the bow straight?"),
+        "{md}"
+    );
+    assert!(md.contains("## Marks (times in Asia/Seoul)"), "{md}");
+    assert!(md.contains("- **18:00** ★ before"), "{md}");
+    assert!(md.contains("- **18:01** ★ after"), "{md}");
+    assert!(!md.contains("Sent before\n- **"), "{md}");
+}
+
+#[test]
+fn marks_are_checked() {
+    let (s, _) = store();
+    assert!(matches!(
+        s.add_mark(LessonId(99), "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.add_take_file(TakeId(99), "/a.wav", 0, 1, "x"),
+        Err(StoreError::NotFound { .. })
+    ));
+    let l = lesson(&s, "L", None, T0);
+    s.add_mark(l, &"가".repeat(MAX_MARK_CHARS + 10)).unwrap();
+    assert_eq!(s.marks(l).unwrap()[0].text.chars().count(), MAX_MARK_CHARS);
+}

@@ -26,6 +26,16 @@ describe("recording", () => {
     expect((await screen.findByTestId("recording-saved")).textContent).toContain(dir);
   });
 
+  it("marks the moment, and counts the marks made", async () => {
+    const backend = fakeBackend({ add_mark: () => null });
+    const { rerender } = render(<Recording view={lessonView()} />);
+    expect(screen.queryByTestId("marks-made")).toBeNull();
+    fireEvent.click(screen.getByRole("button", { name: "★ Mark" }));
+    await vi.waitFor(() => expect(backend.called("add_mark")).toEqual([{ text: "" }]));
+    rerender(<Recording view={lessonView({ marks: 1 })} />);
+    expect(screen.getByTestId("marks-made").textContent).toBe("Marks: 1");
+  });
+
   it("says a full disk in words", async () => {
     fakeBackend({ set_recording: failing({ code: "disk_full", message: "the disk is full" }) });
     render(<Recording view={lessonView()} />);

@@ -8,6 +8,8 @@ import { ErrorLine } from "./ErrorLine";
 /**
  * Who records the lesson, for everyone to see (nobody is recorded unawares), and our own
  * Record / Stop: every part goes to its own file, on one timeline, in the app's data folder.
+ * ★ Mark puts a mark on the timeline now (found again in the history, with the questions and
+ * the lines of the notes as they were asked and typed).
  */
 export function Recording({ view }: { view: LessonView }) {
   const { t } = useI18n();
@@ -48,6 +50,22 @@ export function Recording({ view }: { view: LessonView }) {
         </>
       ) : (
         <button onClick={() => void set(true)}>{t("record")}</button>
+      )}
+      <button
+        onClick={() =>
+          ok(commands.addMark("")).then(
+            () => setError(null),
+            (e) => setError(asAppError(e)),
+          )
+        }
+        title={t("markHint")}
+      >
+        {t("mark")}
+      </button>
+      {view.marks > 0 && (
+        <span className="muted" role="status" data-testid="marks-made">
+          {t("marksMade")} {view.marks}
+        </span>
       )}
       {saved && (
         <span className="muted" data-testid="recording-saved">

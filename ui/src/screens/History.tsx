@@ -1,10 +1,12 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { commands } from "../bindings";
 import type { AppError, LessonDetail, LessonSummary, SearchHitView } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
 import { TwoTimes } from "./Home";
+import { Take, span, usePlayer } from "../components/Take";
+import type { RecordingView } from "../types";
 
 export function History() {
   const { t, lang } = useI18n();
@@ -109,16 +111,25 @@ export function History() {
               </ul>
             </>
           )}
-          {detail.recordings.length > 0 && (
+          {detail.takes.length > 0 && (
             <>
               <h3>{t("recordings")}</h3>
-              <ul data-testid="recordings">
-                {detail.recordings.map((r, i) => (
-                  <li key={i}>
+              {detail.takes.map((take, i) => (
+                <Take key={take.id} lessonId={detail.lesson.id} take={take} index={i} />
+              ))}
+            </>
+          )}
+          {detail.recordings.length > 0 && (
+            <>
+              <h3>{t("takesReceived")}</h3>
+              <ul data-testid="received">
+                {detail.recordings.map((r) => (
+                  <li key={r.id}>
                     <strong>{r.who ?? t("recordingMix")}</strong>{" "}
                     <small className="muted">
-                      {minutes(r.duration_ms / 1000)} · {r.path}
-                    </small>
+                      {span(r.duration_ms)} · {r.path}
+                    </small>{" "}
+                    <Received file={r} />
                   </li>
                 ))}
               </ul>
@@ -138,8 +149,20 @@ export function History() {
   );
 }
 
-/** m:ss of a length in seconds. */
-function minutes(seconds: number): string {
-  const s = Math.round(seconds);
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+/** A take a student sent, played on demand. */
+function Received({ file }: { file: RecordingView }) {
+  const { t } = useI18n();
+  const audio = useRef<HTMLAudioElement>(null);
+  const player = usePlayer(audio, file);
+  return (
+    <>
+      {!player.src && (
+        <button onClick={() => player.playFrom(0)} disabled={player.loading}>
+          {t("play")}
+        </button>
+      )}
+      <audio ref={audio} controls hidden={!player.src} src={player.src ?? undefined} onLoadedMetadata={player.loaded} />
+      <ErrorLine error={player.error} />
+    </>
+  );
 }

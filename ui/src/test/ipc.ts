@@ -91,6 +91,7 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     metronome: null,
     metronome_volume: 1,
     recording: null,
+    marks: 0,
     ...patch,
   };
 }
