@@ -232,6 +232,9 @@ impl Session {
         let live = Arc::new(Mutex::new(live));
         let (stop_tx, stop_rx) = oneshot::channel();
         let handle = lesson.handle();
+        if !handle.is_host() {
+            resend_takes(handle.clone(), store.clone(), lesson.info.host_name.clone());
+        }
         let task = tokio::spawn(follow(
             lesson,
             live.clone(),
@@ -620,6 +623,14 @@ async fn follow(
                 if let LessonEvent::TakeReceived { take, .. } = &event {
                     list_received(&store, local, take);
                 }
+                if let LessonEvent::TakeDelivered(path) = &event {
+                    let path = path.display().to_string();
+                    store.enqueue(move |s| {
+                        if let Err(e) = s.outgoing_delivered(&path) {
+                            tracing::warn!(error = %e, "a delivered take still queued");
+                        }
+                    });
+                }
                 let kept = lock(&live).apply(event);
                 if let Some(k) = kept
                     && let Err(e) = keep(&store, local, k).await
@@ -700,6 +711,54 @@ async fn follow(
     ending
 }
 
+/// Our takes from earlier lessons still on their way to this lesson's teacher: read again
+/// (hashed) and sent on, in the background. One whose file is gone leaves the queue.
+fn resend_takes(handle: LessonHandle, store: StoreWorker, teacher: String) {
+    tokio::spawn(async move {
+        let pending = match store.run(move |s| s.outgoing_to(&teacher)).await {
+            Ok(p) => p,
+            Err(e) => return tracing::warn!(error = %e.message, "takes to send not read"),
+        };
+        if pending.is_empty() {
+            return;
+        }
+        let Ok((takes, gone)) = tokio::task::spawn_blocking(move || takes_to_resend(pending)).await
+        else {
+            return;
+        };
+        for path in gone {
+            store.enqueue(move |s| {
+                let _ = s.outgoing_delivered(&path);
+            });
+        }
+        for take in takes {
+            tracing::info!(path = %take.path.display(), "sending a take from an earlier lesson");
+            handle.send_take(take);
+        }
+    });
+}
+
+/// The queued takes that can still be sent, and the paths of those whose file is gone.
+fn takes_to_resend(
+    pending: Vec<tutti_store::OutgoingTake>,
+) -> (Vec<tutti_media::take_transfer::TakeToSend>, Vec<String>) {
+    let (mut takes, mut gone) = (Vec::new(), Vec::new());
+    for t in pending {
+        let path = std::path::Path::new(&t.path);
+        match tutti_media::take_transfer::TakeToSend::of_file(
+            path,
+            &t.name,
+            t.start_ms as f64 / 1e3,
+            t.duration_ms as f64 / 1e3,
+        ) {
+            Ok(take) => takes.push(take),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => gone.push(t.path),
+            Err(e) => tracing::warn!(error = %e, path = t.path, "a queued take cannot be read"),
+        }
+    }
+    (takes, gone)
+}
+
 /// A participant's take, arrived whole: listed with the lesson, as theirs.
 fn list_received(
     store: &StoreWorker,
@@ -741,7 +800,8 @@ fn finish_recording(
     if let Some(d) = &dir {
         let mix = stopped_early.is_none();
         // A student's own part, as captured, goes to the teacher too (in the background).
-        let to_host = (!handle.is_host()).then(|| handle.clone());
+        let teacher = lock(live).view.host_name.clone();
+        let to_host = (!handle.is_host()).then(|| (handle.clone(), teacher));
         keep_recording(kept, d.into(), mix, store.clone(), local, to_host);
     }
     (dir, stopped_early)
@@ -757,7 +817,7 @@ fn keep_recording(
     mix: bool,
     store: StoreWorker,
     local: tutti_store::LessonId,
-    to_host: Option<LessonHandle>,
+    to_host: Option<(LessonHandle, String)>,
 ) {
     if tracks.is_empty() {
         return;
@@ -800,8 +860,22 @@ fn keep_recording(
                     }
                 }
             });
-            if let Some(lesson) = to_host {
+            if let Some((lesson, teacher)) = to_host {
                 for t in tracks.iter().filter(|t| t.own) {
+                    // Queued in the store first: if the lesson ends before the teacher has
+                    // it, the next lesson with them sends it on.
+                    let outgoing = tutti_store::OutgoingTake {
+                        path: t.file.display().to_string(),
+                        teacher: teacher.clone(),
+                        name: t.name.clone(),
+                        start_ms: (t.start_s * 1e3).round() as i64,
+                        duration_ms: (t.seconds * 1e3).round() as i64,
+                    };
+                    store.enqueue(move |s| {
+                        if let Err(e) = s.queue_outgoing(&outgoing) {
+                            tracing::warn!(error = %e, "our take not queued in the store");
+                        }
+                    });
                     match tutti_media::take_transfer::TakeToSend::of_file(
                         &t.file, &t.name, t.start_s, t.seconds,
                     ) {
@@ -929,6 +1003,35 @@ mod tests {
                 text: "bar 12".into()
             }]
         );
+    }
+
+    /// Takes queued in an earlier lesson are read again to send; one whose file is gone
+    /// leaves the queue.
+    #[test]
+    fn queued_takes_are_read_again_and_gone_ones_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("Omar.wav");
+        std::fs::write(&file, b"RIFF....WAVE").unwrap();
+        let queued = |path: &std::path::Path| tutti_store::OutgoingTake {
+            path: path.display().to_string(),
+            teacher: "김선생".into(),
+            name: "Omar".into(),
+            start_ms: 3_700,
+            duration_ms: 32_000,
+        };
+        let gone = dir.path().join("deleted.wav");
+        let (takes, missing) = takes_to_resend(vec![queued(&file), queued(&gone)]);
+        assert_eq!(takes.len(), 1);
+        assert_eq!(
+            (
+                takes[0].path.as_path(),
+                takes[0].bytes,
+                takes[0].start_s,
+                takes[0].seconds
+            ),
+            (file.as_path(), 12, 3.7, 32.0)
+        );
+        assert_eq!(missing, vec![gone.display().to_string()]);
     }
 
     #[test]

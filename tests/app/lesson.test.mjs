@@ -216,6 +216,12 @@ test("a lesson in the real app, from hosting to the history", { timeout: 240_000
       20_000,
     );
     assert.match(played, /^at /, played);
+    // GStreamer (WebKit's player, a decoder of its own) reads the mix as long as the take.
+    const heading = await app.execute("return document.querySelector('[data-testid=take] h4').textContent;");
+    const [, min, sec] = heading.match(/(\d+):(\d+(?:\.\d)?)$/) ?? [];
+    const decoded = Number(played.split(" of ")[1]);
+    const within = sec?.includes(".") ? 0.15 : 1.05;
+    assert.ok(Math.abs(decoded - (Number(min) * 60 + Number(sec))) < within, `${heading}: the mix decodes to ${decoded} s`);
     writeFileSync(join(SHOTS, "history-ko.png"), await app.screenshot());
     await app.press("Markdown으로 내보내기");
     const saved = await app.until("the export", () => app.findText("저장 위치"));

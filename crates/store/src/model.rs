@@ -268,3 +268,15 @@ pub struct SearchHit {
     pub snippet: String,
     pub at: UnixMs,
 }
+
+/// Our own track of a take, on its way to the teacher (the host of the lesson it was made in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingTake {
+    pub path: String,
+    /// The teacher it goes to, by the name they host under.
+    pub teacher: String,
+    /// Whose part it is (ours, by our name in that lesson).
+    pub name: String,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+}

@@ -144,4 +144,17 @@ pub const MIGRATIONS: &[M<'static>] = &[
         ) STRICT;
         CREATE INDEX marks_by_lesson ON marks(lesson_id, at);",
     ),
+    // 5: a student's takes on their way to the teacher, until the teacher has them: a lesson
+    // that ends first leaves them here, and the next lesson with that teacher sends them on.
+    M::up(
+        "CREATE TABLE outgoing_takes (
+            path TEXT PRIMARY KEY,
+            teacher TEXT NOT NULL,
+            name TEXT NOT NULL,
+            start_ms INTEGER NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            queued_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX outgoing_by_teacher ON outgoing_takes(teacher);",
+    ),
 ];

@@ -4,8 +4,8 @@
 //! history places all of them on every take they fall in.
 
 use crate::{
-    LessonId, Mark, MarkId, MarkKind, QuestionKind, Recording, RecordingId, Result, Store, Take,
-    TakeId, TakeMark, UnixMs,
+    LessonId, Mark, MarkId, MarkKind, OutgoingTake, QuestionKind, Recording, RecordingId, Result,
+    Store, Take, TakeId, TakeMark, UnixMs,
 };
 use rusqlite::params;
 
@@ -190,6 +190,52 @@ impl Store {
             });
         }
         Ok(out)
+    }
+}
+
+/// A student's takes on their way to the teacher.
+impl Store {
+    /// Kept until [`Store::outgoing_delivered`]; queued again, nothing changes.
+    pub fn queue_outgoing(&self, take: &OutgoingTake) -> Result<()> {
+        let path = crate::non_empty(&take.path, "take's path")?;
+        self.conn.execute(
+            "INSERT INTO outgoing_takes (path, teacher, name, start_ms, duration_ms, queued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO NOTHING",
+            params![
+                path,
+                take.teacher.trim(),
+                take.name,
+                take.start_ms,
+                take.duration_ms,
+                self.now().0
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Those still to go to `teacher`, oldest first.
+    pub fn outgoing_to(&self, teacher: &str) -> Result<Vec<OutgoingTake>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT path, teacher, name, start_ms, duration_ms FROM outgoing_takes
+             WHERE teacher = ?1 ORDER BY queued_at, path",
+        )?;
+        let rows = stmt.query_map([teacher.trim()], |r| {
+            Ok(OutgoingTake {
+                path: r.get(0)?,
+                teacher: r.get(1)?,
+                name: r.get(2)?,
+                start_ms: r.get(3)?,
+                duration_ms: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The teacher has it (or its file is gone): no longer to send.
+    pub fn outgoing_delivered(&self, path: &str) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM outgoing_takes WHERE path = ?1", [path])?;
+        Ok(())
     }
 }
 

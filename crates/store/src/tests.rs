@@ -690,3 +690,40 @@ fn marks_are_checked() {
     s.add_mark(l, &"가".repeat(MAX_MARK_CHARS + 10)).unwrap();
     assert_eq!(s.marks(l).unwrap()[0].text.chars().count(), MAX_MARK_CHARS);
 }
+
+/// A student's takes wait for their teacher, across lessons, until delivered.
+#[test]
+fn takes_on_their_way_wait_for_their_teacher() {
+    let (s, now) = store();
+    let take = |path: &str, teacher: &str| OutgoingTake {
+        path: path.into(),
+        teacher: teacher.into(),
+        name: "Omar".into(),
+        start_ms: 3_700,
+        duration_ms: 32_000,
+    };
+    s.queue_outgoing(&take("/rec/b/Omar.wav", "김선생"))
+        .unwrap();
+    now.fetch_add(1000, SeqCst);
+    s.queue_outgoing(&take("/rec/a/Omar.wav", "김선생"))
+        .unwrap();
+    s.queue_outgoing(&take("/rec/c/Omar.wav", "Ms Lee"))
+        .unwrap();
+    // Queued again (the app restarted mid-send): still one.
+    s.queue_outgoing(&take("/rec/b/Omar.wav", "김선생"))
+        .unwrap();
+    let to_kim = s.outgoing_to("김선생").unwrap();
+    assert_eq!(
+        to_kim.iter().map(|t| t.path.as_str()).collect::<Vec<_>>(),
+        ["/rec/b/Omar.wav", "/rec/a/Omar.wav"]
+    );
+    assert_eq!(to_kim[0], take("/rec/b/Omar.wav", "김선생"));
+    s.outgoing_delivered("/rec/b/Omar.wav").unwrap();
+    assert_eq!(s.outgoing_to("김선생").unwrap().len(), 1);
+    assert_eq!(s.outgoing_to("Ms Lee").unwrap().len(), 1);
+    assert!(s.outgoing_to("nobody").unwrap().is_empty());
+    assert!(matches!(
+        s.queue_outgoing(&take(" ", "김선생")),
+        Err(StoreError::Invalid(_))
+    ));
+}
