@@ -457,6 +457,12 @@ where
                         close_gracefully(&mut sink, &mut stream, CloseCode::Size, "message too large").await;
                         break;
                     }
+                    // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection, 1007.
+                    Some(Err(WsError::Utf8(e))) => {
+                        tracing::debug!(error = %e, "a text frame that is not UTF-8");
+                        close_gracefully(&mut sink, &mut stream, CloseCode::Invalid, "text is not UTF-8").await;
+                        break;
+                    }
                     _ => break,
                 };
                 last_heard = Instant::now();

@@ -404,6 +404,24 @@ async fn a_closed_connection_says_why() {
     srv.shutdown().await;
 }
 
+/// RFC 6455: a text frame that is not UTF-8 is answered with a close frame, 1007 (it used to
+/// drop the TCP connection without one).
+#[tokio::test]
+async fn a_text_frame_that_is_not_utf8_is_closed_as_invalid() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let srv = server(None).await;
+    let mut c = Client::connect(srv.local_addr()).await;
+    c.send_message(Message::Frame(Frame::message(
+        vec![b'{', 0xff, 0xfe, b'}'],
+        OpCode::Data(Data::Text),
+        true,
+    )))
+    .await;
+    assert_eq!(c.close_code().await, Some(1007));
+    srv.shutdown().await;
+}
+
 #[tokio::test]
 async fn an_oversized_message_closes_only_that_connection() {
     let srv = server(None).await;

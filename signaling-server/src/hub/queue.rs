@@ -324,6 +324,11 @@ impl Hub {
             Signal::Candidate { candidate, .. } => candidate.len(),
             Signal::EndOfCandidates | Signal::Ready => 0,
         };
+        if let Signal::Offer { sdp } | Signal::Answer { sdp } | Signal::Restart { sdp } = &signal
+            && sdp.trim().is_empty()
+        {
+            return refuse(ErrorCode::InvalidInput, "the SDP is empty");
+        }
         if sdp_len > limits::SDP_BYTES {
             return refuse(
                 ErrorCode::InvalidInput,

@@ -923,6 +923,25 @@ fn signals_go_to_one_participant_of_the_same_lesson() {
         ),
         ErrorCode::InvalidInput
     );
+    // An offer, answer or restart without a session description is not passed on.
+    for signal in [
+        Signal::Offer { sdp: String::new() },
+        Signal::Answer {
+            sdp: " \r\n".into(),
+        },
+        Signal::Restart { sdp: String::new() },
+    ] {
+        assert_eq!(
+            t.err(
+                h,
+                ClientMessage::Signal {
+                    to: sp.clone(),
+                    signal
+                }
+            ),
+            ErrorCode::InvalidInput
+        );
+    }
     // A participant of another lesson is out of reach.
     let (h2, _, _, _) = t.live_lesson();
     assert_eq!(
