@@ -454,12 +454,14 @@ where
                     Some(Ok(msg)) => msg,
                     Some(Err(WsError::Capacity(e))) => {
                         tracing::debug!(error = %e, "message too large");
+                        flush_replies(&mut sink, &mut inbox).await;
                         close_gracefully(&mut sink, &mut stream, CloseCode::Size, "message too large").await;
                         break;
                     }
                     // RFC 6455 §8.1: a text frame that is not UTF-8 fails the connection, 1007.
                     Some(Err(WsError::Utf8(e))) => {
                         tracing::debug!(error = %e, "a text frame that is not UTF-8");
+                        flush_replies(&mut sink, &mut inbox).await;
                         close_gracefully(&mut sink, &mut stream, CloseCode::Invalid, "text is not UTF-8").await;
                         break;
                     }
@@ -497,6 +499,7 @@ where
                     refused_in_a_row += 1;
                     if refused_in_a_row >= MAX_REFUSED_IN_A_ROW {
                         tracing::info!("closing a connection that sends only refused frames");
+                        flush_replies(&mut sink, &mut inbox).await;
                         close_gracefully(&mut sink, &mut stream, CloseCode::Policy, "too many refused frames").await;
                         break;
                     }
@@ -539,6 +542,33 @@ where
     drop::<OutboxReceiver>(inbox);
     let _ = shared.hub.send(HubInput::Disconnect { conn }).await;
     tracing::debug!("disconnected");
+}
+
+/// Before we close a connection ourselves: the replies to what it sent before, which the hub
+/// may still be answering, go out first (every request gets exactly one reply). Bounded: until
+/// the hub has been quiet for a moment, or a second at most.
+async fn flush_replies<S>(
+    sink: &mut futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    inbox: &mut OutboxReceiver,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let quiet = tokio::time::Instant::now() + Duration::from_millis(100);
+        match tokio::time::timeout_at(quiet.min(deadline), inbox.rx.recv()).await {
+            Ok(Some(Outbound::Text(text))) => {
+                let len = text.len();
+                let sent =
+                    tokio::time::timeout(SEND_DEADLINE, sink.send(Message::Text(text))).await;
+                inbox.sent(len);
+                if !matches!(sent, Ok(Ok(()))) {
+                    return;
+                }
+            }
+            _ => return,
+        }
+    }
 }
 
 /// The closing handshake: our Close, then whatever the client still sends is read and dropped

@@ -393,6 +393,54 @@ async fn a_connection_that_only_sends_garbage_is_closed() {
     srv.shutdown().await;
 }
 
+/// A flood: 150 requests, then garbage. Every request gets its reply (none lost at the close),
+/// every refused frame before the 500th its error, and then the 1008 close.
+#[tokio::test]
+async fn a_flood_is_answered_to_the_last_frame_before_its_close() {
+    let srv = server(None).await;
+    let mut c = Client::connect(srv.local_addr()).await;
+    let mut asked = std::collections::BTreeSet::new();
+    for _ in 0..150 {
+        asked.insert(c.send(ClientMessage::Leave).await);
+    }
+    for _ in 0..700 {
+        c.send_text("{garbage".into()).await;
+    }
+    let (mut refused, mut replies) = (0, 0);
+    while let Some(msg) = c.read().await {
+        match msg.re() {
+            Some(re) => {
+                assert!(asked.remove(&re), "a reply to {re:?}, asked once");
+                replies += 1;
+            }
+            None => refused += 1,
+        }
+    }
+    assert_eq!(replies, 150, "replies to the requests; missing: {asked:?}");
+    assert_eq!(
+        refused, 499,
+        "refused frames answered before the 500th closed it"
+    );
+
+    // A request the server closes on right after (an oversized message follows it): its reply
+    // still goes out before the close.
+    let mut lost = 0;
+    for _ in 0..5 {
+        let mut c = Client::connect(srv.local_addr()).await;
+        let req = c.send(ClientMessage::Leave).await;
+        c.send_text("x".repeat(2 * 1024 * 1024)).await;
+        match c.read().await {
+            Some(reply) => assert_eq!(reply.re(), Some(req), "{reply:?}"),
+            None => lost += 1,
+        }
+        if lost == 0 {
+            assert_eq!(c.close_code().await, Some(1009));
+        }
+    }
+    assert_eq!(lost, 0, "replies lost at the close, of 5");
+    srv.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_closed_connection_says_why() {
     let srv = server(None).await;
