@@ -64,6 +64,8 @@ pub enum ErrorCode {
     TakeNotDelivered,
     /// A recording's file is not where it was saved (moved or deleted), or cannot be read.
     RecordingMissing,
+    /// A recording's mix could not be made (its tracks are kept, and play in the history).
+    MixFailed,
     Internal,
 }
 

@@ -182,7 +182,7 @@ impl Live {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::view::CameraStatus;
@@ -201,7 +201,7 @@ mod tests {
         }
     }
 
-    fn live() -> Live {
+    pub(crate) fn live() -> Live {
         let you = person("p-host", "김선생", Role::Host);
         let view = LessonView {
             local_id: 1,

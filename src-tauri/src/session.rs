@@ -424,8 +424,13 @@ impl Session {
 
     /// Stops recording; returns the folder the files are in (none: nothing was recorded).
     pub fn stop_recording(&self) -> AppResult<Option<String>> {
-        let (dir, stopped_early) =
-            finish_recording(&self.handle, &self.live, &self.store, self.local_id);
+        let (dir, stopped_early) = finish_recording(
+            &self.handle,
+            &self.live,
+            &self.store,
+            self.local_id,
+            Some(self.emit.clone()),
+        );
         self.changed();
         if let Some(e) = stopped_early {
             return Err(recording_error(e));
@@ -658,7 +663,8 @@ async fn follow(
                 // A recording that stopped by itself (a full disk): said, what it kept kept.
                 let stopped = lock(&live).view.recording.is_some() && !handle.is_recording();
                 if stopped {
-                    let (_, stopped_early) = finish_recording(&handle, &live, &store, local);
+                    let (_, stopped_early) =
+                        finish_recording(&handle, &live, &store, local, Some(emit.clone()));
                     if let Some(e) = stopped_early {
                         lock(&live).view.problems.push(recording_error(e));
                     }
@@ -700,7 +706,7 @@ async fn follow(
     };
     // A recording still running as the lesson ends: stopped, mixed and listed like any other.
     if lock(&live).view.recording.is_some()
-        && let (_, Some(e)) = finish_recording(&handle, &live, &store, local)
+        && let (_, Some(e)) = finish_recording(&handle, &live, &store, local, None)
     {
         tracing::warn!(error = %e, "the recording stopped early; what it kept is listed");
     }
@@ -785,9 +791,10 @@ async fn mark_ended(store: &StoreWorker, local: tutti_store::LessonId) {
 /// in, and why it stopped early, if it did.
 fn finish_recording(
     handle: &LessonHandle,
-    live: &Mutex<Live>,
+    live: &Arc<Mutex<Live>>,
     store: &StoreWorker,
     local: tutti_store::LessonId,
+    say: Option<Emit>,
 ) -> (
     Option<String>,
     Option<tutti_media::recording::RecordingError>,
@@ -802,9 +809,30 @@ fn finish_recording(
         // A student's own part, as captured, goes to the teacher too (in the background).
         let teacher = lock(live).view.host_name.clone();
         let to_host = (!handle.is_host()).then(|| (handle.clone(), teacher));
-        keep_recording(kept, d.into(), mix, store.clone(), local, to_host);
+        let said = say.map(|emit| Said {
+            live: live.clone(),
+            emit,
+        });
+        keep_recording(kept, d.into(), mix, store.clone(), local, to_host, said);
     }
     (dir, stopped_early)
+}
+
+/// Where a problem found after the recording stopped (its mix) is shown, while the lesson is.
+struct Said {
+    live: Arc<Mutex<Live>>,
+    emit: Emit,
+}
+
+impl Said {
+    fn problem(&self, e: AppError) {
+        let view = {
+            let mut l = lock(&self.live);
+            l.view.problems.push(e);
+            l.view.clone()
+        };
+        (self.emit)(SessionEvent::Changed(Box::new(view)));
+    }
 }
 
 /// A recording's tracks listed in the store with the lesson, and its mix (`mix.opus` beside
@@ -818,6 +846,7 @@ fn keep_recording(
     store: StoreWorker,
     local: tutti_store::LessonId,
     to_host: Option<(LessonHandle, String)>,
+    said: Option<Said>,
 ) {
     if tracks.is_empty() {
         return;
@@ -843,7 +872,16 @@ fn keep_recording(
                         tracing::info!(seconds, dir = %dir.display(), "the recording's mix is made");
                         listed.push((file.display().to_string(), MIX_WHO.into(), 0.0, seconds));
                     }
-                    Err(e) => tracing::warn!(error = %e, "the recording's mix could not be made"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the recording's mix could not be made");
+                        let _ = std::fs::remove_file(&file);
+                        if let Some(said) = &said {
+                            said.problem(AppError::new(
+                                crate::error::ErrorCode::MixFailed,
+                                format!("the recording's mix could not be made ({e}); every part's track is kept and plays in the history"),
+                            ));
+                        }
+                    }
                 }
             }
             let dir_shown = dir.display().to_string();
@@ -910,10 +948,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
-    /// A stopped recording: its tracks and the mix made of them listed with the lesson, the
-    /// mix as everyone's; the history shows them.
-    #[tokio::test]
-    async fn a_stopped_recording_is_listed_with_its_mix() {
+    /// A lesson in a fresh store, and a take of two one-second tracks (Omar's from 0, ours
+    /// from 0.25 s) in its folder.
+    async fn a_take() -> (
+        tempfile::TempDir,
+        StoreWorker,
+        tutti_store::LessonId,
+        std::path::PathBuf,
+        Vec<tutti_media::recorder::Track>,
+    ) {
         use std::io::BufWriter;
         use tutti_media::recording::{SLACK_EXACT, TrackWriter};
         let dir = tempfile::tempdir().unwrap();
@@ -954,6 +997,57 @@ mod tests {
                 own: name == "김선생",
             });
         }
+        (dir, store, local, take, tracks)
+    }
+
+    /// A mix that cannot be made (here a folder stands where it would go) is said on the
+    /// lesson's screen; the tracks are listed all the same, and play in the history.
+    #[tokio::test]
+    async fn a_mix_that_cannot_be_made_is_said_and_the_tracks_kept() {
+        let (_dir, store, local, take, tracks) = a_take().await;
+        std::fs::create_dir_all(take.join("mix.opus")).unwrap();
+        let live = Arc::new(Mutex::new(crate::live::tests::live()));
+        let shown = Arc::new(Mutex::new(Vec::new()));
+        let seen = shown.clone();
+        let emit: Emit = Arc::new(move |e| {
+            if let SessionEvent::Changed(view) = e {
+                lock(&seen).push(view.problems.clone());
+            }
+        });
+        let said = Said {
+            live: live.clone(),
+            emit,
+        };
+        keep_recording(tracks, take, true, store.clone(), local, None, Some(said));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while lock(&shown).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let problems = lock(&live).view.problems.clone();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].code, crate::error::ErrorCode::MixFailed);
+        assert_eq!(lock(&shown).last(), Some(&problems));
+        let listed = store.run(move |s| s.recordings(local)).await.unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let mut who: Vec<String> = listed.iter().map(|r| r.who.clone()).collect();
+        while who.len() < 2 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            who = store
+                .run(move |s| s.recordings(local))
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.who.clone())
+                .collect();
+        }
+        assert_eq!(who, ["Omar", "김선생"]);
+    }
+
+    /// A stopped recording: its tracks and the mix made of them listed with the lesson, the
+    /// mix as everyone's; the history shows them.
+    #[tokio::test]
+    async fn a_stopped_recording_is_listed_with_its_mix() {
+        let (_dir, store, local, take, tracks) = a_take().await;
         // As start_recording lists it, with a mark made 0.6 s in.
         let dir_shown = take.display().to_string();
         let started = tutti_store::UnixMs::now();
@@ -965,7 +1059,7 @@ mod tests {
             })
             .await
             .unwrap();
-        keep_recording(tracks, take.clone(), true, store.clone(), local, None);
+        keep_recording(tracks, take.clone(), true, store.clone(), local, None, None);
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let detail = loop {
             let d = store

@@ -296,7 +296,9 @@ export type ErrorCode =
 /**  Our take could not be sent to the teacher (the message says why; it is kept here). */
 "take_not_delivered" | 
 /**  A recording's file is not where it was saved (moved or deleted), or cannot be read. */
-"recording_missing" | "internal";
+"recording_missing" | 
+/**  A recording's mix could not be made (its tracks are kept, and play in the history). */
+"mix_failed" | "internal";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {

@@ -411,6 +411,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     recording_failed: "The recording could not be written; what was recorded is kept.",
     take_not_delivered: "Your recording could not be sent to the teacher; it is kept on this computer.",
     recording_missing: "This recording's file is not where it was saved: it was moved or deleted.",
+    mix_failed: "The recording's mix could not be made; every part's track is kept and plays in the history.",
     internal: "Something went wrong.",
   },
   ko: {
@@ -446,6 +447,7 @@ const errors: Record<Lang, Record<ErrorCode, string>> = {
     recording_failed: "녹음을 저장하지 못했습니다. 녹음된 부분은 보관됩니다.",
     take_not_delivered: "녹음을 선생님께 보내지 못했습니다. 이 컴퓨터에 보관됩니다.",
     recording_missing: "녹음 파일이 저장된 곳에 없습니다. 옮겨졌거나 지워졌습니다.",
+    mix_failed: "녹음 믹스를 만들지 못했습니다. 각 파트의 트랙은 보관되며 수업 기록에서 재생됩니다.",
     internal: "문제가 생겼습니다.",
   },
 };
