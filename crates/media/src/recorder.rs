@@ -302,18 +302,7 @@ impl Writer {
 
     /// `name.wav`, made safe for a file name, and unique in the recording.
     fn file_name(&self, name: &str) -> String {
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_control() || "/\\:*?\"<>|".contains(c) {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let safe = safe.trim().trim_start_matches('.');
-        let base = if safe.is_empty() { "track" } else { safe };
+        let base = crate::recording::file_stem(name);
         let mut candidate = format!("{base}.wav");
         let mut k = 2;
         while self

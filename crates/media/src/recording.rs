@@ -240,6 +240,23 @@ pub fn read_track(path: &Path) -> Result<Vec<f32>, RecordingError> {
     Ok(out)
 }
 
+/// A participant's name made safe for a file name: no path separators or characters some
+/// file systems refuse, no leading dot (a hidden file); `track` when nothing is left.
+pub fn file_stem(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || "/\\:*?\"<>|".contains(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let safe = safe.trim().trim_start_matches('.');
+    if safe.is_empty() { "track" } else { safe }.to_owned()
+}
+
 /// A track read a block at a time (a mix of an hour's take needs no hour in memory), as far as
 /// its header says.
 pub struct TrackReader {
@@ -301,6 +318,15 @@ impl TrackReader {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn names_become_safe_file_names() {
+        assert_eq!(file_stem("김선생"), "김선생");
+        assert_eq!(file_stem("../etc/passwd"), "_etc_passwd");
+        assert_eq!(file_stem("a:b*c?"), "a_b_c_");
+        assert_eq!(file_stem(" .hidden "), "hidden");
+        assert_eq!(file_stem("  "), "track");
+    }
 
     fn samples(bytes: &[u8]) -> Vec<f32> {
         bytes[HEADER_LEN as usize..]

@@ -428,18 +428,7 @@ impl TakeInbox {
 
     /// `name`'s take `id`, when whole: `name-id8.wav` (the name made safe for a file name).
     fn final_path(&self, id: &str, name: &str) -> PathBuf {
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_control() || "/\\:*?\"<>|".contains(c) {
-                    '_'
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let safe = safe.trim().trim_start_matches('.');
-        let base = if safe.is_empty() { "track" } else { safe };
+        let base = crate::recording::file_stem(name);
         self.dir
             .join(format!("{base}-{}.wav", &id[..id.len().min(8)]))
     }
