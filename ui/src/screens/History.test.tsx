@@ -56,7 +56,9 @@ describe("the history", () => {
       "김선생 2:05 · /data/recordings/lesson-7-1/김선생.wav",
       "Everyone, mixed 2:05 · /data/recordings/lesson-7-1/mix.opus",
     ]);
-    expect(backend.called("take_waveform")).toEqual([{ lessonId: 7, takeId: 3, buckets: 400 }]);
+    await vi.waitFor(() =>
+      expect(backend.called("take_waveform")).toEqual([{ lessonId: 7, takeId: 3, buckets: 400 }]),
+    );
     await vi.waitFor(() => expect(screen.getByTestId("waveform").querySelectorAll("rect.peak").length).toBe(4));
     // Each mark on the waveform, and listed.
     expect(screen.getByTestId("waveform").querySelectorAll("line.mark").length).toBe(3);
