@@ -1021,7 +1021,7 @@ pub async fn export_lesson(state: S<'_>, id: i64) -> AppResult<String> {
     .await
     .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
     if let Err((what, e)) = written {
-        let code = if e.kind() == std::io::ErrorKind::StorageFull {
+        let code = if tutti_media::recording::is_disk_full(&e) {
             ErrorCode::DiskFull
         } else {
             ErrorCode::Store

@@ -40,12 +40,17 @@ pub enum RecordingError {
 
 impl RecordingError {
     pub(crate) fn from_io(e: io::Error) -> Self {
-        if e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28) {
+        if is_disk_full(&e) {
             Self::DiskFull
         } else {
             Self::Io(e)
         }
     }
+}
+
+/// A write failed because the disk is full (ENOSPC, whichever way the platform says it).
+pub fn is_disk_full(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::StorageFull || e.raw_os_error() == Some(28)
 }
 
 /// One track being written.

@@ -69,19 +69,23 @@ impl TakeToSend {
 
 /// A file's length and SHA-256 (lowercase hex), read a block at a time.
 pub fn hash_file(path: &Path) -> io::Result<(u64, String)> {
-    let mut f = File::open(path)?;
     let mut hasher = Sha256::new();
+    let n = hash_into(File::open(path)?, &mut hasher)?;
+    Ok((n, hex(&hasher.finalize())))
+}
+
+/// Feeds what `input` holds to `hasher`, a block at a time; how many bytes it held.
+fn hash_into(mut input: impl Read, hasher: &mut Sha256) -> io::Result<u64> {
     let mut buf = vec![0u8; 1 << 16];
     let mut n = 0u64;
     loop {
-        let k = f.read(&mut buf)?;
+        let k = input.read(&mut buf)?;
         if k == 0 {
-            break;
+            return Ok(n);
         }
         hasher.update(&buf[..k]);
         n += k as u64;
     }
-    Ok((n, hex(&hasher.finalize())))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -262,6 +266,9 @@ struct Incoming {
     part: PathBuf,
     file: File,
     have: u64,
+    /// The hash of the `have` bytes held, fed as they arrive (the whole take is not read
+    /// again to check it).
+    hasher: Sha256,
     damaged: u32,
 }
 
@@ -314,18 +321,20 @@ impl TakeInbox {
         });
         let mut file = match opened {
             Ok(f) => f,
-            Err(e) => return refused(id, &e),
+            Err(e) => return refused(id, e),
         };
-        let mut have = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if have > bytes {
-            have = 0;
-            if let Err(e) = file.set_len(0) {
-                return refused(id, &e);
-            }
+        // More than the take: not a part of this one; begun again.
+        if file.metadata().is_ok_and(|m| m.len() > bytes)
+            && let Err(e) = file.set_len(0)
+        {
+            return refused(id, e);
         }
-        if let Err(e) = file.seek(SeekFrom::Start(have)) {
-            return refused(id, &e);
-        }
+        // What a cut left is hashed once, and the file stands at its end for what follows.
+        let mut hasher = Sha256::new();
+        let have = match hash_into(&mut file, &mut hasher) {
+            Ok(n) => n,
+            Err(e) => return refused(id, e),
+        };
         self.incoming.insert(
             id.clone(),
             Incoming {
@@ -337,6 +346,7 @@ impl TakeInbox {
                 part,
                 file,
                 have,
+                hasher,
                 damaged: 0,
             },
         );
@@ -365,8 +375,9 @@ impl TakeInbox {
             let part = inc.part.clone();
             self.incoming.remove(&id);
             let _ = std::fs::remove_file(part);
-            return (Some(refused(id, &e)), None);
+            return (Some(refused(id, e)), None);
         }
+        inc.hasher.update(c.data);
         inc.have += c.data.len() as u64;
         if inc.have == inc.bytes {
             return self.finish(c.id);
@@ -379,14 +390,17 @@ impl TakeInbox {
         let Some(inc) = self.incoming.get_mut(id) else {
             return (None, None);
         };
-        let checked = inc.file.sync_all().and_then(|()| hash_file(&inc.part));
+        let checked = inc
+            .file
+            .sync_all()
+            .map(|()| hex(&inc.hasher.finalize_reset()));
         let id = id.to_owned();
         match checked {
-            Ok((n, h)) if n == inc.bytes && h == inc.sha256 => {
+            Ok(h) if inc.have == inc.bytes && h == inc.sha256 => {
                 let inc = self.incoming.remove(&id).expect("incoming");
                 let fin = self.final_path(&id, &inc.name);
                 if let Err(e) = std::fs::rename(&inc.part, &fin) {
-                    return (Some(refused(id, &e)), None);
+                    return (Some(refused(id, e)), None);
                 }
                 let got = ReceivedTake {
                     id: id.clone(),
@@ -407,7 +421,7 @@ impl TakeInbox {
                     .and_then(|()| inc.file.seek(SeekFrom::Start(0)).map(|_| ()));
                 match reset {
                     Ok(()) => (Some(FromReceiver::Want { id, from: 0 }), None),
-                    Err(e) => (Some(refused(id, &e)), None),
+                    Err(e) => (Some(refused(id, e)), None),
                 }
             }
             Ok(_) => {
@@ -422,7 +436,7 @@ impl TakeInbox {
                     None,
                 )
             }
-            Err(e) => (Some(refused(id, &e)), None),
+            Err(e) => (Some(refused(id, e)), None),
         }
     }
 
@@ -434,8 +448,8 @@ impl TakeInbox {
     }
 }
 
-fn refused(id: String, e: &io::Error) -> FromReceiver {
-    let reason = if e.raw_os_error() == Some(28) {
+fn refused(id: String, e: io::Error) -> FromReceiver {
+    let reason = if crate::recording::is_disk_full(&e) {
         "the disk is full".to_owned()
     } else {
         format!("the take could not be written: {e}")

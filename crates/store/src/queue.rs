@@ -5,7 +5,7 @@ use crate::{
     ChatRecord, LessonId, QuestionKind, QuestionRecord, QuestionState, Recording, RecordingId,
     Result, Store, UnixMs, corrupt, kind_str, non_empty, state_str,
 };
-use rusqlite::{Row, params};
+use rusqlite::{OptionalExtension, Row, params};
 
 fn question_from_row(r: &Row<'_>) -> rusqlite::Result<QuestionRecord> {
     let kind: String = r.get(1)?;
@@ -142,43 +142,40 @@ impl Store {
 
     /// One listed file.
     pub fn recording(&self, id: RecordingId) -> Result<Recording> {
-        let lesson: i64 = self
+        let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = ?1");
+        let found = self
             .conn
-            .query_row(
-                "SELECT lesson_id FROM recordings WHERE id = ?1",
-                [id.0],
-                |r| r.get(0),
-            )
-            .map_err(|_| crate::StoreError::NotFound {
-                what: "recording",
-                id: id.0,
-            })?;
-        self.recordings(LessonId(lesson))?
-            .into_iter()
-            .find(|r| r.id == id)
-            .ok_or(crate::StoreError::NotFound {
-                what: "recording",
-                id: id.0,
-            })
+            .prepare_cached(&sql)?
+            .query_row([id.0], recording_row)
+            .optional()?;
+        found.ok_or(crate::StoreError::NotFound {
+            what: "recording",
+            id: id.0,
+        })
     }
 
     pub fn recordings(&self, lesson: LessonId) -> Result<Vec<Recording>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, lesson_id, path, duration_ms, who, created_at, take_id, start_ms
-             FROM recordings WHERE lesson_id = ?1 ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([lesson.0], |r| {
-            Ok(Recording {
-                id: RecordingId(r.get(0)?),
-                lesson: LessonId(r.get(1)?),
-                path: r.get(2)?,
-                duration_ms: r.get(3)?,
-                who: r.get(4)?,
-                created_at: UnixMs(r.get(5)?),
-                take: r.get::<_, Option<i64>>(6)?.map(crate::TakeId),
-                start_ms: r.get(7)?,
-            })
-        })?;
+        let sql = format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings WHERE lesson_id = ?1 ORDER BY created_at, id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([lesson.0], recording_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
+}
+
+const RECORDING_COLUMNS: &str =
+    "id, lesson_id, path, duration_ms, who, created_at, take_id, start_ms";
+
+fn recording_row(r: &Row<'_>) -> rusqlite::Result<Recording> {
+    Ok(Recording {
+        id: RecordingId(r.get(0)?),
+        lesson: LessonId(r.get(1)?),
+        path: r.get(2)?,
+        duration_ms: r.get(3)?,
+        who: r.get(4)?,
+        created_at: UnixMs(r.get(5)?),
+        take: r.get::<_, Option<i64>>(6)?.map(crate::TakeId),
+        start_ms: r.get(7)?,
+    })
 }
