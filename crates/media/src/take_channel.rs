@@ -4,7 +4,7 @@
 //! unreliable: a late ping is worse than none).
 //!
 //! Sent at a steady pace ([`LinkConfig::take_bytes_per_s`](crate::link::LinkConfig)) and with
-//! little buffered, so that a take travelling during the lesson never crowds the sound: the
+//! little buffered, so that a take travelling during the lesson leaves room for the sound: the
 //! data channel shares the path, and its congestion control would otherwise fill it.
 
 use std::path::PathBuf;
