@@ -582,11 +582,6 @@ impl LessonHandle {
         self.shared.is_host
     }
 
-    /// Our takes not yet with the host.
-    pub fn takes_to_deliver(&self) -> Vec<TakeToSend> {
-        lock(&self.shared.takes_out).clone()
-    }
-
     /// Asks `peer` for a keyframe: our consumer of its pictures cannot decode what follows.
     pub fn request_keyframe(&self, peer: &PeerId) {
         if let Some(link) = lock(&self.shared.peers).get(peer) {
