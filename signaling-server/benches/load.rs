@@ -203,6 +203,7 @@ async fn open_room(addr: SocketAddr, size: usize, i: usize, timings: &Mutex<Timi
             title: format!("room {i}"),
             host_name: "host".into(),
             scheduled_for: None,
+            time_zone: None,
         })
         .await
     else {

@@ -75,6 +75,8 @@ const MIGRATIONS: &[M<'static>] = &[
         UNIQUE (lesson_id, peer)
     ) STRICT;",
     ),
+    // The host's time zone, shown to students beside their own.
+    M::up("ALTER TABLE lessons ADD COLUMN time_zone TEXT;"),
 ];
 
 /// A lesson as stored, with what only the server may see.
@@ -173,8 +175,8 @@ impl ServerDb {
         let i = &lesson.info;
         let result = self.conn.execute(
             "INSERT INTO lessons (id, code, title, host_name, status, scheduled_for, created_at,
-                                  started_at, ended_at, host_token_sha256)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                  started_at, ended_at, host_token_sha256, time_zone)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 i.id.as_str(),
                 i.code.to_string(),
@@ -186,6 +188,7 @@ impl ServerDb {
                 i.started_at.map(|t| t.0),
                 i.ended_at.map(|t| t.0),
                 lesson.host_token_sha256,
+                i.time_zone,
             ],
         );
         match result {
@@ -271,7 +274,7 @@ impl ServerDb {
     fn lesson_where(&self, clause: &str, key: &str) -> Result<Option<StoredLesson>, DbError> {
         let sql = format!(
             "SELECT id, code, title, host_name, status, scheduled_for, created_at, started_at,
-                    ended_at, host_token_sha256 FROM lessons WHERE {clause} = ?1"
+                    ended_at, host_token_sha256, time_zone FROM lessons WHERE {clause} = ?1"
         );
         let row = self
             .conn
@@ -287,10 +290,12 @@ impl ServerDb {
                     r.get::<_, Option<i64>>(7)?,
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, String>(9)?,
+                    r.get::<_, Option<String>>(10)?,
                 ))
             })
             .optional()?;
-        let Some((id, code, title, host_name, status, sched, created, started, ended, hash)) = row
+        let Some((id, code, title, host_name, status, sched, created, started, ended, hash, zone)) =
+            row
         else {
             return Ok(None);
         };
@@ -309,6 +314,7 @@ impl ServerDb {
                 host_name,
                 status,
                 scheduled_for: sched.map(UnixMs),
+                time_zone: zone,
                 created_at: UnixMs(created),
                 started_at: started.map(UnixMs),
                 ended_at: ended.map(UnixMs),
@@ -483,6 +489,7 @@ mod tests {
                 host_name: "김선생".into(),
                 status: LessonStatus::Scheduled,
                 scheduled_for: Some(UnixMs(5_000)),
+                time_zone: Some("Asia/Seoul".into()),
                 created_at: UnixMs(1_000),
                 started_at: None,
                 ended_at: None,

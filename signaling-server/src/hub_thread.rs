@@ -3,7 +3,7 @@
 //! (bounded in frames and in bytes) and is dropped, rather than letting the server buffer
 //! without bound.
 
-use crate::hub::{CloseReason, ConnId, Effect, Hub, Now};
+use crate::hub::{CloseReason, ConnId, Effect, Hub, Lookup, Now};
 use crate::metrics::Metrics;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tutti_protocol::{ClientFrame, ServerMessage};
+use tutti_protocol::{ClientFrame, LessonInfo, ServerMessage};
 
 /// Frames queued for one connection before it counts as a slow consumer.
 pub const OUTBOX_FRAMES: usize = 512;
@@ -28,6 +28,12 @@ pub enum HubInput {
     },
     Disconnect {
         conn: ConnId,
+    },
+    /// `GET /api/lessons/{code}` from `addr`.
+    Lookup {
+        addr: IpAddr,
+        code: String,
+        reply: oneshot::Sender<Result<LessonInfo, Lookup>>,
     },
     Tick,
     Shutdown {
@@ -118,6 +124,10 @@ fn run(mut hub: Hub, metrics: Arc<Metrics>, mut inbox: mpsc::Receiver<HubInput>)
             HubInput::Disconnect { conn } => {
                 router.outboxes.remove(&conn);
                 hub.disconnect(conn, now)
+            }
+            HubInput::Lookup { addr, code, reply } => {
+                let _ = reply.send(hub.lookup(addr, &code, now));
+                continue;
             }
             HubInput::Tick => hub.tick(now),
             HubInput::Shutdown { reason, done } => {

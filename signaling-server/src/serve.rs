@@ -32,6 +32,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
+use tutti_protocol::api::{ApiError, decode_path_segment};
 use tutti_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, RequestId, ServerMessage};
 
 /// The WebSocket layer closes a connection (1009) on messages above this; between
@@ -318,13 +319,91 @@ async fn route(
             res
         }
         (&Method::GET, "/ws") => upgrade(req, peer, shared),
+        (&Method::GET, path) if path.starts_with(LESSONS_API) => {
+            let client = client_addr(&req, peer, &shared);
+            let segment = &path[LESSONS_API.len()..];
+            lookup(segment, client, &shared).await
+        }
         (_, "/healthz" | "/metrics" | "/ws") => plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
+        (_, path) if path.starts_with(LESSONS_API) => {
+            plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n")
+        }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: the room server serves /ws, /healthz and /metrics\n",
+            "not found: the room server serves /ws, /healthz, /metrics and /api/lessons/{code}\n",
         ),
     };
     Ok(res)
+}
+
+const LESSONS_API: &str = "/api/lessons/";
+
+fn client_addr(req: &Request<Incoming>, peer: SocketAddr, shared: &Shared) -> IpAddr {
+    if shared.trust_forwarded_for {
+        forwarded_for(req).unwrap_or(peer.ip())
+    } else {
+        peer.ip()
+    }
+}
+
+fn json(status: StatusCode, body: String) -> HttpResponse {
+    let mut res = Response::new(Full::new(Bytes::from(body)));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn api_error(code: ErrorCode, message: String) -> HttpResponse {
+    let status = match code {
+        ErrorCode::InvalidCode => StatusCode::BAD_REQUEST,
+        ErrorCode::UnknownCode | ErrorCode::NoSuchLesson => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    let body = serde_json::to_string(&ApiError { code, message }).unwrap_or_default();
+    json(status, body)
+}
+
+/// `GET /api/lessons/{code}`, answered by the hub thread.
+async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
+    let Some(code) = decode_path_segment(segment) else {
+        return api_error(
+            ErrorCode::InvalidCode,
+            "the code in the address is not valid percent-encoded UTF-8".into(),
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    // A hub that has stopped drops `reply` with the input: the answer is then an error.
+    let _ = shared
+        .hub
+        .send(HubInput::Lookup { addr, code, reply })
+        .await;
+    match answer.await {
+        Ok(Ok(info)) => json(
+            StatusCode::OK,
+            serde_json::to_string(&info).unwrap_or_default(),
+        ),
+        Ok(Err(refused)) => {
+            let retry = refused.retry_after_s;
+            let mut res = api_error(refused.code, refused.message);
+            if let Some(s) = retry
+                && refused.code == ErrorCode::RateLimited
+            {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            }
+            res
+        }
+        _ => api_error(
+            ErrorCode::Storage,
+            "the server's logic has stopped; try again later".into(),
+        ),
+    }
 }
 
 fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &str) -> bool {
@@ -358,11 +437,7 @@ fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) ->
         return res;
     };
     let accept = derive_accept_key(key.as_bytes());
-    let client = if shared.trust_forwarded_for {
-        forwarded_for(&req).unwrap_or(peer.ip())
-    } else {
-        peer.ip()
-    };
+    let client = client_addr(&req, peer, &shared);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let conn: ConnId = shared.next_conn.fetch_add(1, Relaxed);
     let span = tracing::debug_span!("conn", conn, %peer);

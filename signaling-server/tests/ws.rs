@@ -313,7 +313,8 @@ async fn bad_input_gets_typed_errors_and_the_connection_goes_on() {
         c.request(ClientMessage::CreateLesson {
             title: "ok".into(),
             host_name: "h".into(),
-            scheduled_for: None
+            scheduled_for: None,
+            time_zone: None,
         })
         .await,
         ServerMessage::LessonCreated { .. }
@@ -521,6 +522,7 @@ async fn a_restart_keeps_lessons_and_pre_questions() {
             title: "Tomorrow".into(),
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_900_000_000_000)),
+            time_zone: None,
         })
         .await
     else {
@@ -590,4 +592,49 @@ async fn shutdown_tells_clients_before_closing() {
         Some(ServerMessage::ServerClosing { .. })
     ));
     assert!(c.read().await.is_none());
+}
+
+#[tokio::test]
+async fn an_invite_is_previewed_over_http_also_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(Some(dir.path())).await;
+    let mut host = Client::connect(srv.local_addr()).await;
+    let ServerMessage::LessonCreated { lesson, .. } = host
+        .ok(ClientMessage::CreateLesson {
+            title: "바흐 파르티타".into(),
+            host_name: "김선생".into(),
+            scheduled_for: Some(UnixMs(1_900_000_000_000)),
+            time_zone: Some("Asia/Seoul".into()),
+        })
+        .await
+    else {
+        panic!()
+    };
+    srv.shutdown().await;
+    let srv = server(Some(dir.path())).await;
+    let addr = srv.local_addr();
+    // As typed: lower case, spaces for dashes.
+    let typed = lesson.code.to_string().to_lowercase().replace('-', " ");
+    let (status, body) = http_get(addr, &tutti_protocol::api::lesson_path(&typed)).await;
+    assert_eq!(status, 200, "{body}");
+    let seen: tutti_protocol::LessonInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!(seen, lesson);
+
+    let error = |body: &str| -> ErrorCode {
+        serde_json::from_str::<tutti_protocol::api::ApiError>(body)
+            .unwrap_or_else(|e| panic!("{body}: {e}"))
+            .code
+    };
+    let wrong = if lesson.code.to_string() == "ZZZ-ZZZ-ZZZ" {
+        "YYY-YYY-YYY"
+    } else {
+        "ZZZ-ZZZ-ZZZ"
+    };
+    let (status, body) = http_get(addr, &format!("/api/lessons/{wrong}")).await;
+    assert_eq!((status, error(&body)), (404, ErrorCode::UnknownCode));
+    let (status, body) = http_get(addr, "/api/lessons/abc").await;
+    assert_eq!((status, error(&body)), (400, ErrorCode::InvalidCode));
+    let (status, body) = http_get(addr, "/api/lessons/%ff%fe").await;
+    assert_eq!((status, error(&body)), (400, ErrorCode::InvalidCode));
+    srv.shutdown().await;
 }

@@ -291,6 +291,7 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
             title: title.clone(),
             host_name: settings.name.trim().to_owned(),
             scheduled_for: Some(start),
+            time_zone: Some(crate::state::local_zone()),
         })
         .await?;
     let tutti_protocol::ServerMessage::LessonCreated {

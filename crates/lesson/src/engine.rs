@@ -290,6 +290,7 @@ impl Lesson {
                 title: title.to_owned(),
                 host_name: cfg.name.clone(),
                 scheduled_for: None,
+                time_zone: None,
             })
             .await?;
         let ServerMessage::LessonCreated {

@@ -31,6 +31,17 @@ pub enum ClientMessage {
         host_name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         scheduled_for: Option<UnixMs>,
+        /// The host's time zone (IANA, e.g. `Asia/Seoul`), so a student sees the lesson's time
+        /// in both zones.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_zone: Option<String>,
+    },
+    /// Host only, with the host token, from any connection: a lesson that will not take place.
+    /// Its code stops working and anyone waiting is told (`lesson_ended`). Reply: `ok`, also
+    /// when it had already ended.
+    CancelLesson {
+        lesson: LessonId,
+        host_token: HostToken,
     },
     /// Opens the lesson as its host (or comes back to it). Reply: `joined`.
     StartLesson {
@@ -129,6 +140,7 @@ impl ClientMessage {
         "hello",
         "create_lesson",
         "start_lesson",
+        "cancel_lesson",
         "preview",
         "submit_pre_question",
         "knock",
@@ -154,6 +166,7 @@ impl ClientMessage {
             Self::Hello { .. } => "hello",
             Self::CreateLesson { .. } => "create_lesson",
             Self::StartLesson { .. } => "start_lesson",
+            Self::CancelLesson { .. } => "cancel_lesson",
             Self::Preview { .. } => "preview",
             Self::SubmitPreQuestion { .. } => "submit_pre_question",
             Self::Knock { .. } => "knock",

@@ -5,6 +5,7 @@
 //! One tagged enum per direction ([`ClientMessage`], [`ServerMessage`]); the `type` field names
 //! the variant. Requests carry `req`; every request gets exactly one reply carrying `re`.
 
+pub mod api;
 mod client;
 mod error;
 mod ids;
@@ -35,6 +36,8 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 pub mod limits {
     pub const NAME_CHARS: usize = 64;
     pub const TITLE_CHARS: usize = 120;
+    /// An IANA time zone name (the longest real one is 32).
+    pub const ZONE_CHARS: usize = 64;
     pub const QUESTION_CHARS: usize = 1000;
     pub const CHAT_CHARS: usize = 2000;
     pub const SDP_BYTES: usize = 32 * 1024;

@@ -24,6 +24,9 @@ pub struct LessonInfo {
     pub status: LessonStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<UnixMs>,
+    /// The host's time zone (IANA), when the host's app said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
     pub created_at: UnixMs,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<UnixMs>,

@@ -10,6 +10,7 @@ fn lesson() -> LessonInfo {
         host_name: "김선생".into(),
         status: LessonStatus::Live,
         scheduled_for: Some(UnixMs(1_795_000_000_000)),
+        time_zone: Some("Asia/Seoul".into()),
         created_at: UnixMs(1_794_000_000_000),
         started_at: Some(UnixMs(1_795_000_060_000)),
         ended_at: None,
@@ -65,8 +66,13 @@ pub(crate) fn client_samples() -> Vec<ClientMessage> {
             title: "Scales".into(),
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_795_000_000_000)),
+            time_zone: Some("Asia/Seoul".into()),
         },
         StartLesson {
+            lesson: "l7x2k9m4q8w3e5r6".into(),
+            host_token: "h3k8...".into(),
+        },
+        CancelLesson {
             lesson: "l7x2k9m4q8w3e5r6".into(),
             host_token: "h3k8...".into(),
         },
@@ -412,9 +418,12 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
     let (client_part, rest) = doc
         .split_once("## Server → client")
         .expect("docs/protocol.md has a '## Server → client' section");
-    let (server_part, peer_part) = rest
+    let (server_part, rest) = rest
         .split_once("## Peer ↔ peer")
         .expect("docs/protocol.md has a '## Peer ↔ peer' section");
+    let (peer_part, api_part) = rest
+        .split_once("## HTTP API")
+        .expect("docs/protocol.md has a '## HTTP API' section, last");
     let blocks = |part: &str| -> Vec<String> {
         part.split("```json")
             .skip(1)
@@ -482,4 +491,19 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
     .map(|s| s.to_string())
     .collect();
     assert_eq!(peer_types, peer_all, "peer messages without an example");
+
+    let (mut previews, mut errors) = (0, 0);
+    for block in blocks(api_part) {
+        if serde_json::from_str::<LessonInfo>(&block).is_ok() {
+            previews += 1;
+        } else {
+            serde_json::from_str::<crate::api::ApiError>(&block)
+                .unwrap_or_else(|e| panic!("{block}\n{e}"));
+            errors += 1;
+        }
+    }
+    assert!(
+        previews >= 1 && errors >= 1,
+        "the API's answers need examples"
+    );
 }

@@ -12,6 +12,7 @@ use tutti_protocol::{
 };
 
 impl Hub {
+    #[allow(clippy::too_many_arguments)] // the message's fields, as the other handlers take them
     pub(super) fn create_lesson(
         &mut self,
         conn: ConnId,
@@ -19,10 +20,19 @@ impl Hub {
         title: &str,
         host_name: &str,
         scheduled_for: Option<UnixMs>,
+        time_zone: Option<String>,
         now: Now,
     ) -> Result<ServerMessage, Refusal> {
         let title = clean_text(title, "title", limits::TITLE_CHARS, false, false)?;
         let host_name = clean_text(host_name, "name", limits::NAME_CHARS, false, false)?;
+        if let Some(zone) = &time_zone
+            && !tutti_protocol::api::is_zone_name(zone)
+        {
+            return refuse(
+                ErrorCode::InvalidInput,
+                "the time zone is not an IANA name such as Asia/Seoul",
+            );
+        }
         self.count_creation(conn, now)?;
         let host_token = self.secrets.host_token();
         // A code collision is a one-in-2^44 event per existing lesson; retry a few times.
@@ -35,6 +45,7 @@ impl Hub {
                     host_name: host_name.clone(),
                     status: LessonStatus::Scheduled,
                     scheduled_for,
+                    time_zone: time_zone.clone(),
                     created_at: now.wall,
                     started_at: None,
                     ended_at: None,
@@ -455,15 +466,45 @@ impl Hub {
         now: Now,
     ) -> Result<ServerMessage, Refusal> {
         let (id, _) = self.host_seat(conn, "end the lesson")?;
-        let lesson = lesson_in(&mut self.lessons, &id)?;
+        self.close_lesson(&id, now)?;
+        Ok(ServerMessage::Ok { re })
+    }
+
+    /// The host, with its token and from any connection, calls a lesson off (or ends it).
+    pub(super) fn cancel_lesson(
+        &mut self,
+        re: RequestId,
+        id: &LessonId,
+        token: &HostToken,
+        now: Now,
+    ) -> Result<ServerMessage, Refusal> {
+        self.load_lesson(id, now)?;
+        let lesson = lesson_in(&mut self.lessons, id)?;
+        if lesson.host_token_sha256 != hash_token(token.as_str()) {
+            return refuse(
+                ErrorCode::BadHostToken,
+                "this host token does not open the lesson",
+            );
+        }
+        if lesson.info.status == LessonStatus::Ended {
+            return Ok(ServerMessage::Ok { re });
+        }
+        self.close_lesson(id, now)?;
+        tracing::info!(lesson = %id, "lesson cancelled");
+        Ok(ServerMessage::Ok { re })
+    }
+
+    /// Ends a lesson in memory and in the database; everyone in it or waiting is told.
+    fn close_lesson(&mut self, id: &LessonId, now: Now) -> Result<(), Refusal> {
+        let lesson = lesson_in(&mut self.lessons, id)?;
         let mut info = lesson.info.clone();
         info.status = LessonStatus::Ended;
         info.ended_at = Some(now.wall);
         self.db.update_lesson_status(&info)?;
-        if let Err(e) = self.db.delete_members(&id, None) {
+        if let Err(e) = self.db.delete_members(id, None) {
             tracing::warn!(error = %e, "the ended lesson's members are still stored");
         }
-        let Some(lesson) = self.lessons.remove(&id) else {
+        let Some(lesson) = self.lessons.remove(id) else {
             return refuse(ErrorCode::NoSuchLesson, "no such lesson");
         };
         self.codes.remove(&lesson.info.code);
@@ -483,7 +524,7 @@ impl Hub {
             }
         }
         tracing::info!(lesson = %id, "lesson ended");
-        Ok(ServerMessage::Ok { re })
+        Ok(())
     }
 
     /// Binds `peer`'s place to `conn`; an older connection holding it is told and unseated.

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tutti_protocol::{
-    ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, LessonStatus,
-    MAX_FRAME_BYTES, PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
+    ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, LessonInfo,
+    LessonStatus, MAX_FRAME_BYTES, PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
 };
 
 pub type ConnId = u64;
@@ -109,6 +109,14 @@ impl Default for HubConfig {
             idle_eviction: Duration::from_secs(600),
         }
     }
+}
+
+/// Why a lookup over HTTP found nothing; `retry_after_s` when the address must wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub code: ErrorCode,
+    pub message: String,
+    pub retry_after_s: Option<u64>,
 }
 
 /// Why a request was refused; becomes an `error` frame echoing the request id.
@@ -319,6 +327,28 @@ impl Hub {
         std::mem::take(&mut self.out)
     }
 
+    /// `GET /api/lessons/{code}`: the lesson behind a code, whatever its status, for someone
+    /// at `addr` who is not connected. Wrong codes count as wrong knocks do.
+    pub fn lookup(&mut self, addr: IpAddr, code: &str, now: Now) -> Result<LessonInfo, Lookup> {
+        self.wall = now.wall;
+        let retry_after_s = self
+            .wrong_codes
+            .check(addr, now.mono)
+            .err()
+            .map(|wait| wait.as_secs().max(1));
+        let found = self
+            .lesson_by_code_from(Some(addr), code, now)
+            .and_then(|id| Ok(lesson_in(&mut self.lessons, &id)?.info.clone()));
+        found.map_err(|r| {
+            self.metrics.error(r.code);
+            Lookup {
+                code: r.code,
+                message: r.message,
+                retry_after_s,
+            }
+        })
+    }
+
     pub fn connections(&self) -> usize {
         self.conns.len()
     }
@@ -337,9 +367,13 @@ impl Hub {
                 title,
                 host_name,
                 scheduled_for,
-            } => self.create_lesson(conn, re, &title, &host_name, scheduled_for, now),
+                time_zone,
+            } => self.create_lesson(conn, re, &title, &host_name, scheduled_for, time_zone, now),
             M::StartLesson { lesson, host_token } => {
                 self.start_lesson(conn, re, &lesson, &host_token, now)
+            }
+            M::CancelLesson { lesson, host_token } => {
+                self.cancel_lesson(re, &lesson, &host_token, now)
             }
             M::Preview { code } => self.preview(conn, re, &code, now),
             M::SubmitPreQuestion {
@@ -456,9 +490,18 @@ impl Hub {
     /// Finds a lesson by what someone typed as its code, loading it if needed. Unknown codes
     /// count against the address, and an address that guessed too much is refused outright.
     fn lesson_by_code(&mut self, conn: ConnId, raw: &str, now: Now) -> Result<LessonId, Refusal> {
+        let addr = self.conns.get(&conn).map(|c| c.addr);
+        self.lesson_by_code_from(addr, raw, now)
+    }
+
+    fn lesson_by_code_from(
+        &mut self,
+        addr: Option<IpAddr>,
+        raw: &str,
+        now: Now,
+    ) -> Result<LessonId, Refusal> {
         let code = InviteCode::parse(raw)
             .map_err(|e| Refusal::new(ErrorCode::InvalidCode, e.to_string()))?;
-        let addr = self.conns.get(&conn).map(|c| c.addr);
         if let Some(addr) = addr
             && let Err(wait) = self.wrong_codes.check(addr, now.mono)
         {

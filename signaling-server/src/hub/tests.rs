@@ -118,6 +118,7 @@ impl T {
                 title: "Bach partita".into(),
                 host_name: "김선생".into(),
                 scheduled_for: at,
+                time_zone: None,
             },
         );
         match out.reply {
@@ -1221,6 +1222,7 @@ fn user_text_is_checked() {
         title: title.into(),
         host_name: name.into(),
         scheduled_for: None,
+        time_zone: None,
     };
     assert_eq!(t.err(h, create("", "x")), ErrorCode::InvalidInput);
     assert_eq!(t.err(h, create("x", "  ")), ErrorCode::InvalidInput);
@@ -1281,7 +1283,8 @@ fn a_storage_failure_changes_nothing() {
             ClientMessage::CreateLesson {
                 title: "t".into(),
                 host_name: "n".into(),
-                scheduled_for: None
+                scheduled_for: None,
+                time_zone: None,
             }
         ),
         ErrorCode::Storage
@@ -1458,6 +1461,7 @@ fn an_address_may_create_only_so_many_lessons_and_pre_questions() {
         title: "t".into(),
         host_name: "h".into(),
         scheduled_for: None,
+        time_zone: None,
     };
     assert_eq!(t.err(c, create.clone()), ErrorCode::RateLimited);
     // Another address is not affected; this one gets one back a minute later.
@@ -1735,5 +1739,149 @@ fn everyone_rejoins_a_restarted_server_within_its_grace_period() {
         ),
         "an expired place is not stored: {:?}",
         late.reply
+    );
+}
+
+#[test]
+fn the_http_lookup_shows_a_lesson_in_any_state_and_counts_wrong_codes_with_knocks() {
+    let mut t = T::new();
+    let h = t.conn();
+    let out = t.ok(
+        h,
+        ClientMessage::CreateLesson {
+            title: "Bach partita".into(),
+            host_name: "김선생".into(),
+            scheduled_for: Some(UnixMs(1_795_100_000_000)),
+            time_zone: Some("Asia/Seoul".into()),
+        },
+    );
+    let ServerMessage::LessonCreated {
+        lesson, host_token, ..
+    } = out.reply
+    else {
+        panic!()
+    };
+    let student = ip("198.51.100.7");
+    // Typed loosely, as a student would.
+    let typed = lesson.code.to_string().to_lowercase().replace('-', " ");
+    let info = t.hub.lookup(student, &typed, t.now).unwrap();
+    assert_eq!(info, lesson);
+    assert_eq!(info.time_zone.as_deref(), Some("Asia/Seoul"));
+
+    let bad = t.hub.lookup(student, "ABC-DEF", t.now).unwrap_err();
+    assert_eq!(bad.code, ErrorCode::InvalidCode);
+    let wrong = if lesson.code.to_string() == "ZZZ-ZZZ-ZZZ" {
+        "YYY-YYY-YYY"
+    } else {
+        "ZZZ-ZZZ-ZZZ"
+    };
+    // Nine wrong looks and one wrong knock use up the address's ten.
+    for _ in 0..9 {
+        let e = t.hub.lookup(student, wrong, t.now).unwrap_err();
+        assert_eq!((e.code, e.retry_after_s), (ErrorCode::UnknownCode, None));
+    }
+    let s = t.conn_from("198.51.100.7");
+    let knock = |code: &str| ClientMessage::Knock {
+        code: code.into(),
+        name: "x".into(),
+        role: JoinRole::Student,
+    };
+    assert_eq!(t.err(s, knock(wrong)), ErrorCode::UnknownCode);
+    let limited = t.hub.lookup(student, &typed, t.now).unwrap_err();
+    assert_eq!(limited.code, ErrorCode::RateLimited);
+    assert_eq!(limited.retry_after_s, Some(60));
+    assert_eq!(t.err(s, knock(&typed)), ErrorCode::RateLimited);
+    // Another address looks it up still.
+    assert!(t.hub.lookup(ip("198.51.100.8"), &typed, t.now).is_ok());
+
+    // Called off: the preview says it ended without starting.
+    t.ok(
+        h,
+        ClientMessage::CancelLesson {
+            lesson: lesson.id.clone(),
+            host_token,
+        },
+    );
+    let info = t.hub.lookup(ip("198.51.100.8"), &typed, t.now).unwrap();
+    assert_eq!(info.status, LessonStatus::Ended);
+    assert_eq!(info.started_at, None);
+    assert_eq!(info.ended_at, Some(t.now.wall));
+}
+
+#[test]
+fn a_time_zone_that_is_not_a_zone_name_is_refused() {
+    let mut t = T::new();
+    let h = t.conn();
+    let create = |zone: &str| ClientMessage::CreateLesson {
+        title: "t".into(),
+        host_name: "h".into(),
+        scheduled_for: None,
+        time_zone: Some(zone.into()),
+    };
+    assert_eq!(t.err(h, create("<b>Seoul</b>")), ErrorCode::InvalidInput);
+    assert_eq!(t.err(h, create("")), ErrorCode::InvalidInput);
+    t.ok(h, create("Asia/Dubai"));
+}
+
+#[test]
+fn cancelling_a_scheduled_lesson_tells_whoever_waits_and_stops_its_code() {
+    let mut t = T::new();
+    let h = t.conn();
+    let (lesson, code, token) = t.create(h, Some(UnixMs(1_795_100_000_000)));
+    let s = t.conn();
+    let (_, _) = t.knock(s, &code, JoinRole::Student);
+    let cancel = |token: &HostToken| ClientMessage::CancelLesson {
+        lesson: lesson.clone(),
+        host_token: token.clone(),
+    };
+    // From a fresh connection (the app's cancel is not in the lesson), with a wrong token.
+    let c = t.conn();
+    assert_eq!(
+        t.err(c, cancel(&HostToken("not-the-token".into()))),
+        ErrorCode::BadHostToken
+    );
+    let out = t.ok(c, cancel(&token));
+    assert!(matches!(out.reply, ServerMessage::Ok { .. }));
+    assert!(matches!(
+        &out.to(s)[..],
+        [ServerMessage::LessonEnded { lesson: l }] if *l == lesson
+    ));
+    // The code admits nobody, the host cannot open it, and a retry is still ok.
+    let other = t.conn();
+    assert_eq!(
+        t.err(
+            other,
+            ClientMessage::Knock {
+                code: code.clone(),
+                name: "Omar".into(),
+                role: JoinRole::Student,
+            }
+        ),
+        ErrorCode::LessonEnded
+    );
+    assert_eq!(
+        t.err(
+            h,
+            ClientMessage::StartLesson {
+                lesson: lesson.clone(),
+                host_token: token.clone(),
+            }
+        ),
+        ErrorCode::LessonEnded
+    );
+    t.advance(700); // forgotten from memory: the retry reads the database
+    assert!(matches!(
+        t.ok(c, cancel(&token)).reply,
+        ServerMessage::Ok { .. }
+    ));
+    assert_eq!(
+        t.err(
+            c,
+            ClientMessage::CancelLesson {
+                lesson: LessonId("l-nobody-made".into()),
+                host_token: token,
+            }
+        ),
+        ErrorCode::NoSuchLesson
     );
 }

@@ -177,6 +177,7 @@ pub async fn live_lesson(addr: SocketAddr, title: &str) -> (Client, LessonId, St
             title: title.into(),
             host_name: "김선생".into(),
             scheduled_for: None,
+            time_zone: None,
         })
         .await
     else {

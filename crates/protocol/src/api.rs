@@ -1,0 +1,93 @@
+//! The room server's small HTTP API beside the WebSocket, for what an app wants to know
+//! without joining anything.
+//!
+//! `GET /api/lessons/{code}` answers `200` with the lesson's [`crate::LessonInfo`] (an ended or
+//! cancelled lesson too, so the student is told so rather than "wrong code"), or an error status
+//! with an [`ApiError`] body: `400 invalid_code`, `404 unknown_code`, `429 rate_limited` (with
+//! `Retry-After`). Unknown codes count toward the same per-address limit as wrong knocks.
+
+use crate::error::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+/// The body of every API error: the same codes as the WebSocket's `error` frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// The path of a lesson's preview: the code as typed (it is parsed leniently by the server),
+/// percent-encoded where it must be.
+pub fn lesson_path(code: &str) -> String {
+    let mut path = String::from("/api/lessons/");
+    for b in code.trim().bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            path.push(char::from(b));
+        } else {
+            path.push_str(&format!("%{b:02X}"));
+        }
+    }
+    path
+}
+
+/// The inverse of the encoding above, for the server; `None` for bad escapes or non-UTF-8.
+pub fn decode_path_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An IANA time zone name as a client may send it (`Asia/Seoul`, `UTC`, `Etc/GMT+4`): checked
+/// for shape only, the server keeps no zone database; a client that does not know it shows UTC.
+pub fn is_zone_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= crate::limits::ZONE_CHARS
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_typed_code_survives_the_path() {
+        for typed in ["K7M-4QX-9TD", "k7m 4qx 9td", " k7m4qx9td ", "코드/../x?y#z"] {
+            let path = lesson_path(typed);
+            let segment = path.strip_prefix("/api/lessons/").unwrap();
+            assert!(!segment.contains(['/', '?', '#', ' ']), "{segment}");
+            assert_eq!(decode_path_segment(segment).unwrap(), typed.trim());
+        }
+        assert_eq!(decode_path_segment("%zz"), None);
+        assert_eq!(decode_path_segment("%C3"), None);
+        assert_eq!(decode_path_segment("%4"), None);
+    }
+
+    #[test]
+    fn zone_names_are_checked_for_shape() {
+        for ok in [
+            "Asia/Seoul",
+            "Asia/Dubai",
+            "UTC",
+            "Etc/GMT+4",
+            "America/Port-au-Prince",
+        ] {
+            assert!(is_zone_name(ok), "{ok}");
+        }
+        for bad in ["", "Asia/Seoul\n", "<script>", &"A".repeat(65), "Asia/서울"] {
+            assert!(!is_zone_name(bad), "{bad}");
+        }
+    }
+}
