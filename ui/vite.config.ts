@@ -12,5 +12,7 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
+    // Times are shown in the computer's zone: tests pin it.
+    env: { TZ: "UTC" },
   },
 });

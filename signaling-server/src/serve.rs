@@ -103,6 +103,8 @@ struct Shared {
     hub_alive: Arc<AtomicBool>,
     trust_forwarded_for: bool,
     outbox_bytes: usize,
+    /// Set at shutdown: plain HTTP connections kept alive finish their request and close.
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 pub struct RunningServer {
@@ -185,6 +187,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         hub_alive,
         trust_forwarded_for: cfg.trust_forwarded_for,
         outbox_bytes: cfg.outbox_bytes,
+        closing: tokio::sync::watch::Sender::new(false),
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stop_rx, hub_thread));
@@ -241,6 +244,7 @@ async fn accept_loop(
     }
     drop(listener);
     tracing::info!("shutting down");
+    shared.closing.send_replace(true);
     let (done_tx, done_rx) = oneshot::channel();
     let sent = shared
         .hub
@@ -273,13 +277,24 @@ async fn accept_loop(
 }
 
 async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let mut closing = shared.closing.subscribe();
     let service = service_fn(move |req| route(req, peer, shared.clone()));
-    let served = http1::Builder::new()
+    let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_DEADLINE)
         .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades()
-        .await;
+        .with_upgrades();
+    tokio::pin!(conn);
+    // An upgraded connection has left this future (it is a WebSocket task of its own); one kept
+    // alive for more HTTP requests must not outlive the server.
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        // The guard `wait_for` returns must not be held across the await below.
+        () = async { drop(closing.wait_for(|c| *c).await) } => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
     if let Err(e) = served {
         tracing::debug!(%peer, error = %e, "http connection ended with an error");
     }

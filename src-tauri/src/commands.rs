@@ -285,21 +285,14 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
     let start = tutti_protocol::UnixMs(request.start_ms);
     let settings = state.settings();
     let (url, _) = state.room_server().await?;
-    let (client, _events) = tutti_lesson::RoomClient::connect(&url, "tutti-app").await?;
-    let created = client
-        .request(ClientMessage::CreateLesson {
-            title: title.clone(),
-            host_name: settings.name.trim().to_owned(),
-            scheduled_for: Some(start),
-            time_zone: Some(crate::state::local_zone()),
-        })
-        .await?;
-    let tutti_protocol::ServerMessage::LessonCreated {
-        lesson, host_token, ..
-    } = created
-    else {
-        return Err(AppError::new(ErrorCode::Internal, format!("{created:?}")));
-    };
+    let (lesson, host_token) = crate::schedule::create(
+        &url,
+        &title,
+        settings.name.trim(),
+        Some(start),
+        &crate::state::local_zone(),
+    )
+    .await?;
     let new = NewLesson {
         title,
         my_role: Role::Host,
@@ -338,26 +331,92 @@ pub async fn start_scheduled(app: AppHandle, state: S<'_>, id: i64) -> AppResult
             "this lesson cannot be opened from here: it was not created on this computer, or it has ended",
         ));
     };
-    // The lesson lives on the server it was created on.
-    let server = match record.server_url.clone() {
+    let (cfg, share) = engine_config(&state, lessons_server(&state, &record)).await?;
+    let server_url = cfg.server.clone();
+    let lesson = Lesson::reopen(cfg, &tutti_protocol::LessonId(remote), &HostToken(token))
+        .await
+        .map_err(|e| crate::schedule::start_error(e, &server_url))?;
+    begin(&app, &state, lesson, local, share, server_url).await
+}
+
+/// The room server a lesson we scheduled lives on: the one it was created on, unless that was
+/// this computer's own (whose port may have changed since): `None` then, for the current one.
+fn lessons_server(state: &AppState, record: &tutti_store::Lesson) -> Option<String> {
+    match record.server_url.clone() {
         Some(url) if !state.settings().host_locally || !url.starts_with("ws://127.0.0.1:") => {
             Some(url)
         }
         _ => None,
-    };
-    let (cfg, share) = engine_config(&state, server).await?;
-    let server_url = cfg.server.clone();
-    let lesson = Lesson::reopen(cfg, &tutti_protocol::LessonId(remote), &HostToken(token)).await?;
-    begin(&app, &state, lesson, local, share, server_url).await
+    }
 }
 
+/// A scheduled lesson the room server no longer knows (it was reset) is made there again: a
+/// new invite code, the same title and time. The students need the new code.
 #[tauri::command]
 #[specta::specta]
-pub async fn cancel_scheduled(state: S<'_>, id: i64) -> AppResult<()> {
+pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary> {
+    let local = tutti_store::LessonId(id);
+    let record = state.store.run(move |store| store.lesson(local)).await?;
+    if record.my_role != Role::Host || record.status != tutti_store::LessonStatus::Scheduled {
+        return Err(AppError::new(
+            ErrorCode::NotHost,
+            "only a lesson you scheduled, and that has not taken place, can be opened again",
+        ));
+    }
+    let url = match lessons_server(&state, &record) {
+        Some(url) => url,
+        None => state.room_server().await?.0,
+    };
+    let (lesson, host_token) = crate::schedule::create(
+        &url,
+        &record.title,
+        state.settings().name.trim(),
+        record.scheduled_start,
+        &record.host_tz,
+    )
+    .await?;
+    tracing::info!(lesson = id, code = %lesson.code, "scheduled lesson made again on the server");
     state
         .store
-        .run(move |s| s.cancel_lesson(tutti_store::LessonId(id)))
+        .run(move |store| {
+            store.link_remote(local, lesson.id.as_str(), &lesson.code.to_string(), &url)?;
+            store.set_host_token(local, &host_token.0)?;
+            Ok(LessonSummary::from(&store.lesson(local)?))
+        })
         .await
+}
+
+/// Calls a scheduled lesson off: the room server first (the code stops working, students
+/// waiting are told), then here. When the server cannot be told, nothing changes and the error
+/// says so; `here_only` then cancels it on this computer alone (a server that is gone for good).
+#[tauri::command]
+#[specta::specta]
+pub async fn cancel_scheduled(state: S<'_>, id: i64, here_only: bool) -> AppResult<()> {
+    let local = tutti_store::LessonId(id);
+    let (record, token) = state
+        .store
+        .run(move |store| Ok((store.lesson(local)?, store.host_token(local)?)))
+        .await?;
+    if let (false, Some(remote), Some(token)) = (here_only, record.remote_id.clone(), token) {
+        let url = match lessons_server(&state, &record) {
+            Some(url) => url,
+            None => state.room_server().await?.0,
+        };
+        crate::schedule::cancel(&url, remote, token).await?;
+    }
+    state.store.run(move |s| s.cancel_lesson(local)).await
+}
+
+/// What the room server at `server` says of `code`, before knocking: the join screen shows it
+/// as the code is typed.
+#[tauri::command]
+#[specta::specta]
+pub async fn preview_invite(
+    state: S<'_>,
+    code: String,
+    server: String,
+) -> AppResult<crate::invite::InvitePreview> {
+    crate::invite::preview(&state.http()?, &server, &code).await
 }
 
 /// Knocks with `code` on the room server at `server` and waits until the host lets us in.
@@ -395,7 +454,10 @@ pub async fn join_lesson(
         title: lesson.info.title.clone(),
         my_role: Role::Student,
         student: None,
-        host_tz: crate::state::local_zone(),
+        // The teacher's zone when the teacher's app said it (a lesson hosted "now" does not).
+        host_tz: (lesson.info.time_zone.clone())
+            .filter(|z| tutti_store::validate_zone(z).is_ok())
+            .unwrap_or_else(crate::state::local_zone),
         student_tz: Some(crate::state::local_zone()),
         scheduled_start: lesson.info.scheduled_for,
         scheduled_minutes: None,

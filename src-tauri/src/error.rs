@@ -17,8 +17,15 @@ pub enum ErrorCode {
     Reconnecting,
     /// The code opens no lesson (mistyped, or never existed).
     WrongCode,
+    /// Too many wrong codes from this address: the room server makes us wait (message: how long).
+    TooManyTries,
     /// The lesson behind the code has ended.
     LessonEnded,
+    /// A lesson we scheduled is unknown to its room server (reset, or its data lost): it can be
+    /// opened again there with a new code.
+    LessonUnknown,
+    /// The room server could not be told that a lesson is called off: it is still scheduled.
+    NotCancelled,
     /// The host turned us away.
     Denied,
     /// The user cancelled (e.g. stopped waiting to be admitted).
@@ -103,6 +110,7 @@ impl From<ClientError> for AppError {
             }
             ClientError::Refused { code, .. } => match code {
                 Wire::InvalidCode | Wire::UnknownCode | Wire::NoSuchLesson => ErrorCode::WrongCode,
+                Wire::RateLimited => ErrorCode::TooManyTries,
                 Wire::LessonEnded => ErrorCode::LessonEnded,
                 Wire::NotHost | Wire::BadHostToken => ErrorCode::NotHost,
                 Wire::NotInLesson | Wire::SessionExpired => ErrorCode::NotInLesson,

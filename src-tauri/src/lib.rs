@@ -6,9 +6,11 @@ mod commands;
 mod devices;
 mod error;
 mod events;
+mod invite;
 mod live;
 mod local_server;
 mod render;
+mod schedule;
 mod session;
 mod settings;
 mod sound;
@@ -42,6 +44,8 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             schedule_lesson,
             start_scheduled,
             cancel_scheduled,
+            reopen_scheduled,
+            preview_invite,
             join_lesson,
             cancel_join,
             lesson_view,

@@ -25,6 +25,8 @@ pub struct AppState {
     /// (or start) is stale and must not keep the microphone and camera.
     check_generation: std::sync::atomic::AtomicU64,
     pub video: Arc<VideoOut>,
+    /// For calls to room servers over HTTP(S), made on first use.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// This computer's IANA time zone, or UTC when it has none.
@@ -49,7 +51,16 @@ impl AppState {
             check: Mutex::new(None),
             check_generation: std::sync::atomic::AtomicU64::new(0),
             video: Arc::new(VideoOut::new(crate::render::picture_format())),
+            http: std::sync::OnceLock::new(),
         }
+    }
+
+    pub fn http(&self) -> AppResult<reqwest::Client> {
+        if let Some(c) = self.http.get() {
+            return Ok(c.clone());
+        }
+        let c = crate::invite::client()?;
+        Ok(self.http.get_or_init(|| c).clone())
     }
 
     pub fn settings(&self) -> Settings {

@@ -261,7 +261,24 @@ test("the lesson screen says reconnecting while the room server is away, and car
   const app = await Session.start(base, APP);
   const away = "The room server cannot be reached";
   let student;
+  let other;
   try {
+    // Before anything: another teacher's lesson is previewed as its code is typed (the app asks
+    // the room server over HTTP), and a wrong code is said before anyone knocks.
+    other = run(PEER, ["host", "--server", url, "--name", "이선생", "--title", "Duets", "--udp", "127.0.0.1"], env, "other");
+    await app.until("the other lesson's code", async () => /invite: \S+/.test(other.output), 30_000);
+    const otherCode = /invite: (\S+)/.exec(other.output)[1];
+    const codeBox = await app.until("the code box", () => app.find(".code-input"));
+    await app.type(codeBox, otherCode.toLowerCase().replaceAll("-", " "));
+    const card = await app.until("the invite card", () => app.find("[data-testid=invite-card]"), 20_000);
+    const said = await app.text(card);
+    assert.ok(said.includes("Duets") && said.includes("이선생") && said.includes("has started"), said);
+    await app.clear(codeBox);
+    await app.type(codeBox, otherCode.startsWith("Z") ? "YYY-YYY-YYY" : "ZZZ-ZZZ-ZZZ");
+    await app.until("the wrong code said", () => app.find("[data-code=wrong_code]"), 20_000);
+    await app.clear(codeBox);
+    process.kill(-other.pid, "SIGTERM");
+
     await app.type(await app.until("the home screen", () => app.find(".home input")), "Scales");
     await app.press("Host");
     await app.press("Continue", 30_000);
@@ -290,7 +307,7 @@ test("the lesson screen says reconnecting while the room server is away, and car
     await app.until("the chat line", () => app.findText("Again from bar 12"), 20_000);
     assert.equal(student.exitCode, null, "the student is still in the lesson");
   } catch (e) {
-    e.message += `\n--- student ---\n${student?.output ?? ""}\n--- server ---\n${server.output.slice(-3000)}\n--- driver ---\n${driver.output.slice(-4000)}`;
+    e.message += `\n--- other ---\n${other?.output ?? ""}\n--- student ---\n${student?.output ?? ""}\n--- server ---\n${server.output.slice(-3000)}\n--- driver ---\n${driver.output.slice(-4000)}`;
     throw e;
   } finally {
     await app.end();

@@ -59,6 +59,10 @@ export class Session {
     return this.cmd("POST", `/element/${el}/value`, { text });
   }
 
+  clear(el) {
+    return this.cmd("POST", `/element/${el}/clear`, {});
+  }
+
   text(el) {
     return this.cmd("GET", `/element/${el}/text`);
   }

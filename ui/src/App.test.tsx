@@ -76,4 +76,76 @@ describe("the app", () => {
     expect(alert.textContent).toContain("still open");
     expect(screen.queryByText(/You ended the lesson/)).toBeNull();
   });
+
+  it("offers to open again a scheduled lesson the room server no longer knows", async () => {
+    const upcoming = {
+      id: 4,
+      title: "Scales",
+      host: true,
+      status: "scheduled",
+      start_ms: 1_900_000_000_000,
+      end_ms: null,
+      scheduled_minutes: 60,
+      host_tz: "Asia/Seoul",
+      student_tz: "Asia/Dubai",
+      invite_code: "K7Q-4MZ-XP3",
+    };
+    let starts = 0;
+    const ipc = fakeBackend({
+      ...basics,
+      lessons: (a) => (a.which === "upcoming" ? [upcoming] : []),
+      start_scheduled: () => {
+        starts += 1;
+        if (starts === 1) throw { code: "lesson_unknown", message: "the room server no longer knows this lesson" };
+        return lessonView();
+      },
+      reopen_scheduled: () => ({ ...upcoming, invite_code: "N3W-C0D-E42" }),
+    });
+    render(<App />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "Start" }));
+    await user.click(await screen.findByRole("button", { name: "Continue" }));
+    // (The device check says there is no camera, in an alert of its own.)
+    await waitFor(() => expect(document.querySelector('[data-code="lesson_unknown"]')).not.toBeNull());
+    expect(document.querySelector('[data-code="lesson_unknown"]')?.textContent).toContain("new code");
+    await user.click(screen.getByRole("button", { name: "Open it again with a new code" }));
+    await waitFor(() => expect(ipc.called("start_scheduled")).toHaveLength(2));
+    expect(ipc.called("reopen_scheduled")).toEqual([{ id: 4 }]);
+    expect(await screen.findByTestId("invite-code")).toBeTruthy();
+  });
+
+  it("cancels a lesson here only when the room server cannot be told", async () => {
+    const upcoming = {
+      id: 5,
+      title: "Etudes",
+      host: true,
+      status: "scheduled",
+      start_ms: 1_900_000_000_000,
+      end_ms: null,
+      scheduled_minutes: 60,
+      host_tz: "Asia/Seoul",
+      student_tz: null,
+      invite_code: "K7Q-4MZ-XP3",
+    };
+    const ipc = fakeBackend({
+      ...basics,
+      lessons: (a) => (a.which === "upcoming" ? [upcoming] : []),
+      cancel_scheduled: (a) => {
+        if (!a.hereOnly) throw { code: "not_cancelled", message: "cannot reach" };
+        return null;
+      },
+    });
+    render(<App />);
+    const user = userEvent.setup();
+    await user.click(await screen.findByRole("button", { name: "Cancel lesson" }));
+    const alert = await screen.findByRole("alert");
+    expect(alert.getAttribute("data-code")).toBe("not_cancelled");
+    await user.click(screen.getByRole("button", { name: "Cancel it here only" }));
+    await waitFor(() =>
+      expect(ipc.called("cancel_scheduled")).toEqual([
+        { id: 5, hereOnly: false },
+        { id: 5, hereOnly: true },
+      ]),
+    );
+  });
 });

@@ -148,6 +148,23 @@ export function App() {
           </p>
         )}
         {error && <ErrorLine error={error} />}
+        {error?.code === "lesson_unknown" && pending?.kind === "start" && (
+          <button
+            className="primary"
+            disabled={busy}
+            onClick={() => {
+              const id = pending.id;
+              setError(null);
+              // A new code on the server, then the lesson opens as it would have.
+              ok(commands.reopenScheduled(id)).then(
+                () => void go({ kind: "start", id }),
+                (e) => setError(asAppError(e)),
+              );
+            }}
+          >
+            {i18n.t("reopenLesson")}
+          </button>
+        )}
         <main>{body}</main>
       </div>
     </I18nContext.Provider>

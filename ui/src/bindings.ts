@@ -21,7 +21,22 @@ export const commands = {
 	scheduleLesson: (request: ScheduleRequest_Deserialize) => typedError<LessonSummary_Serialize, AppError>(__TAURI_INVOKE("schedule_lesson", { request })),
 	/**  Opens, as its host, a lesson scheduled earlier (or one left without ending it). */
 	startScheduled: (id: number) => typedError<LessonView_Serialize, AppError>(__TAURI_INVOKE("start_scheduled", { id })),
-	cancelScheduled: (id: number) => typedError<null, AppError>(__TAURI_INVOKE("cancel_scheduled", { id })),
+	/**
+	 *  Calls a scheduled lesson off: the room server first (the code stops working, students
+	 *  waiting are told), then here. When the server cannot be told, nothing changes and the error
+	 *  says so; `here_only` then cancels it on this computer alone (a server that is gone for good).
+	 */
+	cancelScheduled: (id: number, hereOnly: boolean) => typedError<null, AppError>(__TAURI_INVOKE("cancel_scheduled", { id, hereOnly })),
+	/**
+	 *  A scheduled lesson the room server no longer knows (it was reset) is made there again: a
+	 *  new invite code, the same title and time. The students need the new code.
+	 */
+	reopenScheduled: (id: number) => typedError<LessonSummary_Serialize, AppError>(__TAURI_INVOKE("reopen_scheduled", { id })),
+	/**
+	 *  What the room server at `server` says of `code`, before knocking: the join screen shows it
+	 *  as the code is typed.
+	 */
+	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize, AppError>(__TAURI_INVOKE("preview_invite", { code, server })),
 	/**  Knocks with `code` on the room server at `server` and waits until the host lets us in. */
 	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError>(__TAURI_INVOKE("join_lesson", { code, server })),
 	cancelJoin: () => __TAURI_INVOKE<void>("cancel_join"),
@@ -251,8 +266,17 @@ export type ErrorCode =
 "reconnecting" | 
 /**  The code opens no lesson (mistyped, or never existed). */
 "wrong_code" | 
+/**  Too many wrong codes from this address: the room server makes us wait (message: how long). */
+"too_many_tries" | 
 /**  The lesson behind the code has ended. */
 "lesson_ended" | 
+/**
+ *  A lesson we scheduled is unknown to its room server (reset, or its data lost): it can be
+ *  opened again there with a new code.
+ */
+"lesson_unknown" | 
+/**  The room server could not be told that a lesson is called off: it is still scheduled. */
+"not_cancelled" | 
 /**  The host turned us away. */
 "denied" | 
 /**  The user cancelled (e.g. stopped waiting to be admitted). */
@@ -304,6 +328,45 @@ export type ErrorCode =
 export type InputLevel = {
 	level: number | null,
 };
+
+/**  The lesson behind a code, as the join screen shows it. */
+export type InvitePreview = InvitePreview_Serialize | InvitePreview_Deserialize;
+
+/**  The lesson behind a code, as the join screen shows it. */
+export type InvitePreview_Deserialize = {
+	/**  The code as the server writes it (`K7M-4QX-9TD`). */
+	code: string,
+	title: string,
+	teacher: string,
+	state: InviteState,
+	/**  When it is planned for, if it was scheduled. */
+	scheduled_ms?: number | null,
+	started_ms?: number | null,
+	ended_ms?: number | null,
+	/**  The teacher's time zone (IANA), when the teacher's app said it. */
+	teacher_tz?: string | null,
+};
+
+/**  The lesson behind a code, as the join screen shows it. */
+export type InvitePreview_Serialize = {
+	/**  The code as the server writes it (`K7M-4QX-9TD`). */
+	code: string,
+	title: string,
+	teacher: string,
+	state: InviteState,
+	/**  When it is planned for, if it was scheduled. */
+	scheduled_ms: number | null,
+	started_ms: number | null,
+	ended_ms: number | null,
+	/**  The teacher's time zone (IANA), when the teacher's app said it. */
+	teacher_tz: string | null,
+};
+
+export type InviteState = 
+/**  Not started yet: knocking waits for the teacher. */
+"scheduled" | "live" | "ended" | 
+/**  Ended without ever starting. */
+"cancelled";
 
 export type KnockView = {
 	peer: string,

@@ -5,6 +5,7 @@ import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { cityOf, formatIn, zonedToMs } from "../time";
 import { ErrorLine } from "../components/ErrorLine";
+import { InviteCard } from "../components/InviteCard";
 import type { Pending } from "./DeviceCheck";
 
 export function Home(props: {
@@ -22,6 +23,18 @@ export function Home(props: {
   const [upcoming, setUpcoming] = useState<LessonSummary[]>([]);
   const [past, setPast] = useState<LessonSummary[]>([]);
   const [error, setError] = useState<AppError | null>(null);
+  // A lesson the room server could not be told about: it may be cancelled here only.
+  const [notCancelled, setNotCancelled] = useState<number | null>(null);
+
+  const cancel = (id: number, hereOnly: boolean) => {
+    setError(null);
+    setNotCancelled(null);
+    ok(commands.cancelScheduled(id, hereOnly)).then(refresh, (e) => {
+      const err = asAppError(e);
+      setError(err);
+      if (err.code === "not_cancelled") setNotCancelled(id);
+    });
+  };
 
   const refresh = useCallback(() => {
     ok(commands.lessons("upcoming")).then(setUpcoming, (e) => setError(asAppError(e)));
@@ -72,6 +85,7 @@ export function Home(props: {
             {t("roomServer")}
             <input value={server} onChange={(e) => setServer(e.target.value)} spellCheck={false} />
           </label>
+          <InviteCard code={code} server={server} />
           <button type="submit" className="primary" disabled={code.trim().length === 0}>
             {t("joinIt")}
           </button>
@@ -95,13 +109,10 @@ export function Home(props: {
                   <button className="primary" onClick={() => onStart({ kind: "start", id: l.id })}>
                     {t("start")}
                   </button>
-                  <button
-                    onClick={() =>
-                      ok(commands.cancelScheduled(l.id)).then(refresh, (e) => setError(asAppError(e)))
-                    }
-                  >
-                    {t("cancelLesson")}
-                  </button>
+                  <button onClick={() => cancel(l.id, false)}>{t("cancelLesson")}</button>
+                  {notCancelled === l.id && (
+                    <button onClick={() => cancel(l.id, true)}>{t("cancelHereOnly")}</button>
+                  )}
                 </span>
               )}
             </li>

@@ -210,6 +210,7 @@ fn joined(me: &str, everyone: &[&str]) -> Joined {
             host_name: "김선생".into(),
             status: LessonStatus::Live,
             scheduled_for: None,
+            time_zone: None,
             created_at: UnixMs(0),
             started_at: None,
             ended_at: None,

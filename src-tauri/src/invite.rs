@@ -1,0 +1,252 @@
+//! What the room server says of an invite code before anyone knocks: `GET /api/lessons/{code}`
+//! on the server the student typed, over HTTP(S) beside its WebSocket.
+
+use crate::error::{AppError, AppResult, ErrorCode};
+use serde::Serialize;
+use std::time::Duration;
+use tutti_protocol::api::{ApiError, lesson_path};
+use tutti_protocol::{ErrorCode as Wire, InviteCode, LessonInfo, LessonStatus};
+
+/// A preview waits no longer than this: it is shown while typing, a knock follows anyway.
+const PREVIEW_WITHIN: Duration = Duration::from_secs(5);
+
+/// The lesson behind a code, as the join screen shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+pub struct InvitePreview {
+    /// The code as the server writes it (`K7M-4QX-9TD`).
+    pub code: String,
+    pub title: String,
+    pub teacher: String,
+    pub state: InviteState,
+    /// When it is planned for, if it was scheduled.
+    pub scheduled_ms: Option<i64>,
+    pub started_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    /// The teacher's time zone (IANA), when the teacher's app said it.
+    pub teacher_tz: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum InviteState {
+    /// Not started yet: knocking waits for the teacher.
+    Scheduled,
+    Live,
+    Ended,
+    /// Ended without ever starting.
+    Cancelled,
+}
+
+impl From<LessonInfo> for InvitePreview {
+    fn from(l: LessonInfo) -> Self {
+        let state = match l.status {
+            LessonStatus::Scheduled => InviteState::Scheduled,
+            LessonStatus::Live => InviteState::Live,
+            LessonStatus::Ended if l.started_at.is_none() => InviteState::Cancelled,
+            LessonStatus::Ended => InviteState::Ended,
+        };
+        Self {
+            code: l.code.to_string(),
+            title: l.title,
+            teacher: l.host_name,
+            state,
+            scheduled_ms: l.scheduled_for.map(|t| t.0),
+            started_ms: l.started_at.map(|t| t.0),
+            ended_ms: l.ended_at.map(|t| t.0),
+            teacher_tz: l.time_zone,
+        }
+    }
+}
+
+/// The HTTP origin behind a room server's WebSocket address: `ws://h:p/ws` → `http://h:p`,
+/// `wss://` → `https://` (a path before `/ws`, for a server behind a proxy, is kept).
+pub fn http_base(server: &str) -> AppResult<String> {
+    let server = server.trim();
+    let (scheme, rest) = if let Some(rest) = server.strip_prefix("ws://") {
+        ("http", rest)
+    } else if let Some(rest) = server.strip_prefix("wss://") {
+        ("https", rest)
+    } else {
+        return Err(AppError::invalid(
+            "the room server address starts with ws:// or wss://",
+        ));
+    };
+    let rest = rest.trim_end_matches('/');
+    let rest = rest.strip_suffix("/ws").unwrap_or(rest);
+    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
+        return Err(AppError::invalid(format!(
+            "{server:?} is not a room server address"
+        )));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// One HTTP client for the app's calls to room servers; TLS by rustls, with the system's
+/// certificates.
+pub fn client() -> AppResult<reqwest::Client> {
+    // reqwest takes the process's crypto provider; ring is the workspace's. Installing twice is
+    // refused harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("tutti-desktop/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(PREVIEW_WITHIN)
+        .timeout(PREVIEW_WITHIN)
+        .build()
+        .map_err(|e| AppError::new(ErrorCode::Internal, format!("no HTTP client: {e}")))
+}
+
+/// Asks `server` about `code`. A code that cannot be one is refused here, without asking.
+pub async fn preview(http: &reqwest::Client, server: &str, code: &str) -> AppResult<InvitePreview> {
+    let code = InviteCode::parse(code.trim())
+        .map_err(|e| AppError::new(ErrorCode::WrongCode, e.to_string()))?;
+    let url = format!("{}{}", http_base(server)?, lesson_path(&code.to_string()));
+    let unreachable = |e: reqwest::Error| {
+        AppError::new(
+            ErrorCode::ServerUnreachable,
+            format!("the room server at {server} did not answer: {e}"),
+        )
+    };
+    let res = http.get(&url).send().await.map_err(unreachable)?;
+    let status = res.status();
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let body = res.bytes().await.map_err(unreachable)?;
+    if status.is_success() {
+        let info: LessonInfo = serde_json::from_slice(&body).map_err(|e| {
+            AppError::new(
+                ErrorCode::ServerUnreachable,
+                format!("{server} did not answer as a Tutti room server: {e}"),
+            )
+        })?;
+        return Ok(info.into());
+    }
+    let Ok(ApiError { code, message }) = serde_json::from_slice(&body) else {
+        return Err(AppError::new(
+            ErrorCode::ServerUnreachable,
+            format!(
+                "{server} answered {status}, not as a Tutti room server (an older one, or another service)"
+            ),
+        ));
+    };
+    Err(match code {
+        Wire::InvalidCode | Wire::UnknownCode | Wire::NoSuchLesson => {
+            AppError::new(ErrorCode::WrongCode, message)
+        }
+        Wire::RateLimited => AppError::new(
+            ErrorCode::TooManyTries,
+            match retry_after {
+                Some(s) => format!("too many wrong codes from this address: try again in {s} s"),
+                None => message,
+            },
+        ),
+        _ => AppError::new(ErrorCode::Refused, message),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tutti_protocol::{ClientMessage, ServerMessage, UnixMs};
+    use tutti_server::{HubConfig, ServerConfig};
+
+    #[test]
+    fn the_http_origin_is_read_from_the_websocket_address() {
+        let ok = |s: &str| http_base(s).unwrap();
+        assert_eq!(ok("ws://127.0.0.1:8787/ws"), "http://127.0.0.1:8787");
+        assert_eq!(ok(" wss://rooms.tutti.app/ws "), "https://rooms.tutti.app");
+        assert_eq!(
+            ok("wss://example.org/tutti/ws/"),
+            "https://example.org/tutti"
+        );
+        assert_eq!(ok("ws://[::1]:8787"), "http://[::1]:8787");
+        for bad in [
+            "http://x/ws",
+            "ws://",
+            "ws:///ws",
+            "tutti.app",
+            "ws://a b/ws",
+        ] {
+            let e = http_base(bad).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidInput, "{bad}");
+        }
+    }
+
+    /// Through the real server and the real HTTP client: the preview, each refusal in its
+    /// code, and a server that is not there.
+    #[tokio::test]
+    async fn a_code_is_previewed_from_the_room_server() {
+        let srv = tutti_server::start(ServerConfig {
+            hub: HubConfig {
+                wrong_codes_burst: 2,
+                ..HubConfig::default()
+            },
+            ..ServerConfig::default()
+        })
+        .await
+        .unwrap();
+        let server = format!("ws://{}/ws", srv.local_addr());
+        let (client, _events) = tutti_lesson::RoomClient::connect(&server, "test")
+            .await
+            .unwrap();
+        let ServerMessage::LessonCreated { lesson, .. } = client
+            .request(ClientMessage::CreateLesson {
+                title: "바흐 파르티타 2번".into(),
+                host_name: "김선생".into(),
+                scheduled_for: Some(UnixMs(1_900_000_000_000)),
+                time_zone: Some("Asia/Seoul".into()),
+            })
+            .await
+            .unwrap()
+        else {
+            panic!()
+        };
+        let http = super::client().unwrap();
+        let typed = lesson.code.to_string().to_lowercase();
+        let seen = preview(&http, &server, &typed).await.unwrap();
+        assert_eq!(
+            seen,
+            InvitePreview {
+                code: lesson.code.to_string(),
+                title: "바흐 파르티타 2번".into(),
+                teacher: "김선생".into(),
+                state: InviteState::Scheduled,
+                scheduled_ms: Some(1_900_000_000_000),
+                started_ms: None,
+                ended_ms: None,
+                teacher_tz: Some("Asia/Seoul".into()),
+            }
+        );
+
+        // Not a code at all: refused without asking (it does not count against us).
+        let e = preview(&http, &server, "abc").await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::WrongCode);
+        let wrong = if lesson.code.to_string() == "ZZZ-ZZZ-ZZZ" {
+            "YYY-YYY-YYY"
+        } else {
+            "ZZZ-ZZZ-ZZZ"
+        };
+        for _ in 0..2 {
+            let e = preview(&http, &server, wrong).await.unwrap_err();
+            assert_eq!(e.code, ErrorCode::WrongCode, "{e:?}");
+        }
+        let e = preview(&http, &server, &typed).await.unwrap_err();
+        assert_eq!(e.code, ErrorCode::TooManyTries, "{e:?}");
+        // The wait is read from Retry-After (59 or 60 s, as the second turns).
+        assert!(
+            e.message
+                .starts_with("too many wrong codes from this address: try again in "),
+            "{}",
+            e.message
+        );
+
+        let gone = srv.local_addr();
+        srv.shutdown().await;
+        let e = preview(&http, &format!("ws://{gone}/ws"), &typed)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::ServerUnreachable, "{e:?}");
+    }
+}
