@@ -13,6 +13,8 @@ const COMMANDS: &[&str] = &[
     "schedule_lesson",
     "start_scheduled",
     "cancel_scheduled",
+    "reopen_scheduled",
+    "preview_invite",
     "join_lesson",
     "cancel_join",
     "lesson_view",

@@ -194,7 +194,8 @@ mod tests {
             (Wire::InvalidCode, ErrorCode::WrongCode),
             (Wire::LessonEnded, ErrorCode::LessonEnded),
             (Wire::BadHostToken, ErrorCode::NotHost),
-            (Wire::RateLimited, ErrorCode::Refused),
+            (Wire::RateLimited, ErrorCode::TooManyTries),
+            (Wire::LessonFull, ErrorCode::Refused),
         ];
         for (wire, app) in cases {
             assert_eq!(AppError::from(refused(wire)).code, app, "{wire:?}");

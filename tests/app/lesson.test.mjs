@@ -307,7 +307,8 @@ test("the lesson screen says reconnecting while the room server is away, and car
     await app.until("the chat line", () => app.findText("Again from bar 12"), 20_000);
     assert.equal(student.exitCode, null, "the student is still in the lesson");
   } catch (e) {
-    e.message += `\n--- other ---\n${other?.output ?? ""}\n--- student ---\n${student?.output ?? ""}\n--- server ---\n${server.output.slice(-3000)}\n--- driver ---\n${driver.output.slice(-4000)}`;
+    const page = await app.execute("return document.body.innerText;").catch(() => "");
+    e.message += `\n--- page ---\n${page}\n--- other ---\n${other?.output ?? ""}\n--- student ---\n${student?.output ?? ""}\n--- server ---\n${server.output.slice(-3000)}\n--- driver ---\n${driver.output.slice(-4000)}`;
     throw e;
   } finally {
     await app.end();
