@@ -2,7 +2,7 @@
 //! settings; errors come back as `{code, message}`.
 
 use crate::devices::{self, CheckStarted, DeviceCheck, DeviceList};
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorCode, Field, Problem};
 use crate::events::{InputLevel, emit_session};
 use crate::session::{Leaving, MediaChoice, RoomServer, Session, abandon};
 use crate::settings::Settings;
@@ -211,9 +211,10 @@ fn check_title(title: &str) -> AppResult<String> {
     let t = title.trim();
     let most = tutti_protocol::limits::TITLE_CHARS;
     if t.is_empty() || t.chars().count() > most {
-        return Err(AppError::invalid(format!(
-            "the title must be 1 to {most} characters"
-        )));
+        return Err(AppError::invalid(Problem::Length {
+            what: Field::Title,
+            max: u32::try_from(most).unwrap_or(u32::MAX),
+        }));
     }
     Ok(t.to_owned())
 }
@@ -274,10 +275,14 @@ pub struct ScheduleRequest {
 pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResult<LessonSummary> {
     let title = check_title(&request.title)?;
     if request.start_ms < 0 {
-        return Err(AppError::invalid("choose a date and time"));
+        return Err(AppError::invalid(Problem::NoTime));
     }
     if !(5..=600).contains(&request.minutes) {
-        return Err(AppError::invalid("a lesson lasts 5 to 600 minutes"));
+        return Err(AppError::invalid(Problem::Range {
+            what: Field::LessonMinutes,
+            min: 5.0,
+            max: 600.0,
+        }));
     }
     if let Some(tz) = &request.student_tz {
         tutti_store::validate_zone(tz)?;
@@ -433,9 +438,7 @@ pub async fn join_lesson(
         .map_err(|e| AppError::new(ErrorCode::WrongCode, e.to_string()))?;
     let server = server.trim().to_owned();
     if !(server.starts_with("ws://") || server.starts_with("wss://")) {
-        return Err(AppError::invalid(
-            "the room server address starts with ws:// or wss://",
-        ));
+        return Err(AppError::invalid(Problem::ServerAddress));
     }
     let (cfg, _) = engine_config(&state, Some(server.clone())).await?;
     let code = code.to_string();
@@ -524,7 +527,7 @@ fn question(id: i64) -> AppResult<QuestionId> {
         .ok()
         .filter(|&id| id >= 1)
         .map(QuestionId)
-        .ok_or_else(|| AppError::invalid("no such question"))
+        .ok_or_else(|| AppError::invalid(Problem::NoSuchQuestion))
 }
 
 #[tauri::command]
@@ -573,7 +576,9 @@ pub async fn ask_question(
 ) -> AppResult<()> {
     let text = text.trim().to_owned();
     if text.is_empty() && !voice {
-        return Err(AppError::invalid("write your question first"));
+        return Err(AppError::invalid(Problem::Empty {
+            what: Field::Question,
+        }));
     }
     send(
         &state,
@@ -648,7 +653,9 @@ pub async fn set_mic(state: S<'_>, peer_id: String, allowed: bool) -> AppResult<
 pub async fn send_chat(state: S<'_>, text: String) -> AppResult<()> {
     let text = text.trim().to_owned();
     if text.is_empty() {
-        return Err(AppError::invalid("the message is empty"));
+        return Err(AppError::invalid(Problem::Empty {
+            what: Field::Message,
+        }));
     }
     send(&state, ClientMessage::Chat { text }).await
 }
@@ -949,13 +956,9 @@ pub async fn recording_file(state: S<'_>, id: i64) -> AppResult<RecordingFile> {
             |e: std::io::Error| AppError::new(ErrorCode::RecordingMissing, format!("{path}: {e}"));
         let len = std::fs::metadata(&path).map_err(missing)?.len();
         if len > PLAYABLE_AT_MOST {
-            return Err(AppError::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "{path} is too large to play here ({} MB): open it from its folder",
-                    len >> 20
-                ),
-            ));
+            let mb = u32::try_from(len >> 20).unwrap_or(u32::MAX);
+            return Err(AppError::invalid(Problem::TooLargeToPlay { mb })
+                .detailed(format!("{path} is too large to play here ({mb} MB)")));
         }
         std::fs::read(&path).map(RecordingFile).map_err(missing)
     })

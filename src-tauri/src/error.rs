@@ -5,7 +5,7 @@ use serde::Serialize;
 use tutti_lesson::{ClientError, LessonError, SourceError};
 use tutti_media::device::DeviceError;
 use tutti_protocol::ErrorCode as Wire;
-use tutti_store::StoreError;
+use tutti_store::{Invalid, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
@@ -80,7 +80,129 @@ pub enum ErrorCode {
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
+    /// The English detail, for logs and reports; the UI says `code` (and `problem`) in words.
     pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<Problem>,
+}
+
+/// What was wrong with what the user gave (or what the room server refused), so the UI can say
+/// it in the user's language; `message` keeps the English for logs.
+#[derive(Debug, Clone, PartialEq, Serialize, specta::Type)]
+#[serde(tag = "key", rename_all = "snake_case")]
+pub enum Problem {
+    /// `what` must be 1 to `max` characters.
+    Length { what: Field, max: u32 },
+    /// `what` is empty.
+    Empty { what: Field },
+    /// `what` must be from `min` to `max`, in its own unit.
+    Range { what: Field, min: f64, max: f64 },
+    /// No date and time was chosen.
+    NoTime,
+    /// A room server's address starts with ws:// or wss://.
+    ServerAddress,
+    /// Not a time zone this computer knows.
+    UnknownZone { zone: String },
+    /// Opus frames are 2.5, 5, 10 or 20 ms.
+    FrameLength,
+    /// The question is no longer there.
+    NoSuchQuestion,
+    /// A recording too large to play in the app (open it from its folder).
+    TooLargeToPlay { mb: u32 },
+    /// Recording is already on.
+    AlreadyRecording,
+    /// The one to replay is not in the lesson.
+    NotHere,
+    /// The room server refused, in its own code (as on the wire, e.g. `lesson_full`).
+    Server { code: String },
+}
+
+/// What a [`Problem`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum Field {
+    Title,
+    Name,
+    Question,
+    Message,
+    Note,
+    About,
+    LessonMinutes,
+    LocalPort,
+    Bitrate,
+    Tempo,
+    Beats,
+    CountIn,
+    Volume,
+    ReferenceA,
+    ReplaySeconds,
+    Text,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Title => "the title",
+            Field::Name => "your name",
+            Field::Question => "the question",
+            Field::Message => "the message",
+            Field::Note => "the note",
+            Field::About => "the note about the student",
+            Field::LessonMinutes => "a lesson's length in minutes",
+            Field::LocalPort => "the local port",
+            Field::Bitrate => "the bitrate in kb/s",
+            Field::Tempo => "the tempo in beats a minute",
+            Field::Beats => "the beats in a bar",
+            Field::CountIn => "the count-in in bars",
+            Field::Volume => "the volume",
+            Field::ReferenceA => "the reference A in Hz",
+            Field::ReplaySeconds => "a replay in seconds",
+            Field::Text => "the text",
+        }
+    }
+
+    /// The store's names for what it checks.
+    fn of_store(what: &str) -> Field {
+        match what {
+            "title" => Field::Title,
+            "name" => Field::Name,
+            "question" => Field::Question,
+            "chat message" => Field::Message,
+            "note" => Field::Note,
+            "note about the student" => Field::About,
+            _ => Field::Text,
+        }
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Problem::Length { what, max } => {
+                write!(f, "{} must be 1 to {max} characters", what.name())
+            }
+            Problem::Empty { what } => write!(f, "{} is empty", what.name()),
+            Problem::Range { what, min, max } => {
+                write!(f, "{} must be {min} to {max}", what.name())
+            }
+            Problem::NoTime => f.write_str("choose a date and time"),
+            Problem::ServerAddress => {
+                f.write_str("the room server address starts with ws:// or wss://")
+            }
+            Problem::UnknownZone { zone } => write!(f, "unknown time zone {zone:?}"),
+            Problem::FrameLength => f.write_str("the frame length is 2.5, 5, 10 or 20 ms"),
+            Problem::NoSuchQuestion => f.write_str("no such question"),
+            Problem::TooLargeToPlay { mb } => {
+                write!(
+                    f,
+                    "too large to play here ({mb} MB): open it from its folder"
+                )
+            }
+            Problem::AlreadyRecording => f.write_str("already recording"),
+            Problem::NotHere => f.write_str("they are not in the lesson"),
+            Problem::Server { code } => write!(f, "the room server refused ({code})"),
+        }
+    }
 }
 
 impl AppError {
@@ -88,11 +210,27 @@ impl AppError {
         Self {
             code,
             message: message.into(),
+            problem: None,
         }
     }
 
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidInput, message)
+    /// Something the user gave is not acceptable: said in words by the UI.
+    pub fn invalid(problem: Problem) -> Self {
+        Self::with(ErrorCode::InvalidInput, problem)
+    }
+
+    pub fn with(code: ErrorCode, problem: Problem) -> Self {
+        Self {
+            code,
+            message: problem.to_string(),
+            problem: Some(problem),
+        }
+    }
+
+    /// A problem the UI can say, with a fuller English `message` than the problem's own.
+    pub fn detailed(mut self, message: impl Into<String>) -> Self {
+        self.message = message.into();
+        self
     }
 
     pub fn not_in_lesson() -> Self {
@@ -120,7 +258,23 @@ impl From<ClientError> for AppError {
             },
             ClientError::Unexpected(_) => ErrorCode::Internal,
         };
-        Self::new(code, e.to_string())
+        let problem = match (&e, code) {
+            (
+                ClientError::Refused { code: wire, .. },
+                ErrorCode::Refused | ErrorCode::InvalidInput,
+            ) => Some(Problem::Server {
+                code: serde_json::to_value(wire)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Self {
+            code,
+            message: e.to_string(),
+            problem,
+        }
     }
 }
 
@@ -134,18 +288,45 @@ impl From<LessonError> for AppError {
                 Self::new(ErrorCode::Internal, e.to_string())
             }
             LessonError::NotHost => Self::new(ErrorCode::NotHost, e.to_string()),
-            LessonError::Metronome(_) => Self::new(ErrorCode::InvalidInput, e.to_string()),
+            LessonError::Metronome(m) => {
+                use tutti_protocol::{MetronomeError, MetronomePlan};
+                Self::invalid(match m {
+                    MetronomeError::Tempo => Problem::Range {
+                        what: Field::Tempo,
+                        min: MetronomePlan::MIN_BPM,
+                        max: MetronomePlan::MAX_BPM,
+                    },
+                    MetronomeError::Meter => Problem::Range {
+                        what: Field::Beats,
+                        min: 1.0,
+                        max: 16.0,
+                    },
+                    MetronomeError::CountIn => Problem::Range {
+                        what: Field::CountIn,
+                        min: 0.0,
+                        max: 4.0,
+                    },
+                })
+            }
         }
     }
 }
 
 impl From<StoreError> for AppError {
     fn from(e: StoreError) -> Self {
-        let code = match e {
-            StoreError::Invalid(_) => ErrorCode::InvalidInput,
-            _ => ErrorCode::Store,
+        let StoreError::Invalid(invalid) = e else {
+            return Self::new(ErrorCode::Store, e.to_string());
         };
-        Self::new(code, e.to_string())
+        Self::invalid(match invalid {
+            Invalid::Empty { what } => Problem::Empty {
+                what: Field::of_store(what),
+            },
+            Invalid::TooLong { what, max } => Problem::Length {
+                what: Field::of_store(what),
+                max: u32::try_from(max).unwrap_or(u32::MAX),
+            },
+            Invalid::UnknownZone(zone) => Problem::UnknownZone { zone },
+        })
     }
 }
 
@@ -215,8 +396,60 @@ mod tests {
     fn a_full_disk_is_a_store_error() {
         assert_eq!(AppError::from(StoreError::DiskFull).code, ErrorCode::Store);
         assert_eq!(
-            AppError::from(StoreError::Invalid("empty".into())).code,
-            ErrorCode::InvalidInput
+            AppError::from(StoreError::Invalid(Invalid::Empty { what: "title" })),
+            AppError::invalid(Problem::Empty { what: Field::Title })
+        );
+    }
+
+    /// What the UI needs to say a problem in the user's language travels typed; the English
+    /// stays in `message`.
+    #[test]
+    fn problems_travel_typed_beside_the_english() {
+        let e = AppError::invalid(Problem::Range {
+            what: Field::LessonMinutes,
+            min: 5.0,
+            max: 600.0,
+        });
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({
+                "code": "invalid_input",
+                "message": "a lesson's length in minutes must be 5 to 600",
+                "problem": {"key": "range", "what": "lesson_minutes", "min": 5.0, "max": 600.0}
+            })
+        );
+        let full = AppError::from(ClientError::Refused {
+            code: Wire::LessonFull,
+            message: "the lesson is full (16)".into(),
+        });
+        assert_eq!(full.code, ErrorCode::Refused);
+        assert_eq!(
+            full.problem,
+            Some(Problem::Server {
+                code: "lesson_full".into()
+            })
+        );
+        assert_eq!(
+            AppError::from(StoreError::Invalid(Invalid::TooLong {
+                what: "chat message",
+                max: 10_000
+            }))
+            .problem,
+            Some(Problem::Length {
+                what: Field::Message,
+                max: 10_000
+            })
+        );
+        let tempo = AppError::from(LessonError::Metronome(
+            tutti_protocol::MetronomeError::Tempo,
+        ));
+        assert_eq!(
+            tempo.problem,
+            Some(Problem::Range {
+                what: Field::Tempo,
+                min: 20.0,
+                max: 300.0
+            })
         );
     }
 }

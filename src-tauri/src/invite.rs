@@ -1,7 +1,7 @@
 //! What the room server says of an invite code before anyone knocks: `GET /api/lessons/{code}`
 //! on the server the student typed, over HTTP(S) beside its WebSocket.
 
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorCode, Problem};
 use serde::Serialize;
 use std::time::Duration;
 use tutti_protocol::api::{ApiError, lesson_path};
@@ -67,16 +67,13 @@ pub fn http_base(server: &str) -> AppResult<String> {
     } else if let Some(rest) = server.strip_prefix("wss://") {
         ("https", rest)
     } else {
-        return Err(AppError::invalid(
-            "the room server address starts with ws:// or wss://",
-        ));
+        return Err(AppError::invalid(Problem::ServerAddress));
     };
     let rest = rest.trim_end_matches('/');
     let rest = rest.strip_suffix("/ws").unwrap_or(rest);
     if rest.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(AppError::invalid(format!(
-            "{server:?} is not a room server address"
-        )));
+        return Err(AppError::invalid(Problem::ServerAddress)
+            .detailed(format!("{server:?} is not a room server address")));
     }
     Ok(format!("{scheme}://{rest}"))
 }
@@ -142,7 +139,16 @@ pub async fn preview(http: &reqwest::Client, server: &str, code: &str) -> AppRes
                 None => message,
             },
         ),
-        _ => AppError::new(ErrorCode::Refused, message),
+        other => AppError::with(
+            ErrorCode::Refused,
+            Problem::Server {
+                code: serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            },
+        )
+        .detailed(message),
     })
 }
 

@@ -3,7 +3,7 @@
 //! queue, chat and notes outlive the lesson and the app).
 
 use crate::devices::device_config;
-use crate::error::{AppError, AppResult, device_error};
+use crate::error::{AppError, AppResult, Field, Problem, device_error};
 use crate::live::{Keep, Live};
 use crate::sound::SoundWatch;
 use crate::store_worker::StoreWorker;
@@ -85,7 +85,11 @@ pub struct Session {
 /// engine's to check.
 fn metronome_settings(m: MetronomeView) -> AppResult<MetronomeSettings> {
     if !(1..=16).contains(&m.beats) {
-        return Err(AppError::invalid("a bar must have 1–16 beats"));
+        return Err(AppError::invalid(Problem::Range {
+            what: Field::Beats,
+            min: 1.0,
+            max: 16.0,
+        }));
     }
     Ok(MetronomeSettings {
         bpm: m.bpm,
@@ -307,7 +311,11 @@ impl Session {
     /// The metronome's volume here only, 0–1.
     pub fn set_metronome_volume(&self, volume: f32) -> AppResult<()> {
         if !(0.0..=1.0).contains(&volume) {
-            return Err(AppError::invalid("the volume is 0–1"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::Volume,
+                min: 0.0,
+                max: 1.0,
+            }));
         }
         self.handle.set_metronome_gain(volume);
         lock(&self.live).view.metronome_volume = volume;
@@ -319,7 +327,11 @@ impl Session {
     /// no pitch sounding are left out.
     pub fn tuner(&self, reference_a: f64) -> AppResult<Vec<PitchView>> {
         if !(415.0..=466.0).contains(&reference_a) {
-            return Err(AppError::invalid("the reference A is 415–466 Hz"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::ReferenceA,
+                min: 415.0,
+                max: 466.0,
+            }));
         }
         Ok(self
             .handle
@@ -386,7 +398,11 @@ impl Session {
     /// Plays the last `seconds` (1–30) of the duet, aligned; the lesson goes on.
     pub fn replay_duet(&self, seconds: f64) -> AppResult<()> {
         if !(1.0..=30.0).contains(&seconds) {
-            return Err(AppError::invalid("a replay is 1–30 s"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::ReplaySeconds,
+                min: 1.0,
+                max: 30.0,
+            }));
         }
         use tutti_media::pipeline::DuetError;
         self.handle.replay_duet(seconds).map(|_| ()).map_err(|e| {
@@ -459,7 +475,11 @@ impl Session {
     /// own) in our ears; the lesson goes on. Returns how long it plays, seconds.
     pub fn replay(&self, peer: Option<String>, seconds: f64) -> AppResult<f64> {
         if !(1.0..=30.0).contains(&seconds) {
-            return Err(AppError::invalid("a replay is 1–30 s"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::ReplaySeconds,
+                min: 1.0,
+                max: 30.0,
+            }));
         }
         use tutti_media::pipeline::ReplayError;
         let peer = peer.map(PeerId);
@@ -467,11 +487,15 @@ impl Session {
             .replay(peer.as_ref(), seconds)
             .map(|d| d.as_secs_f64())
             .map_err(|e| {
-                let code = match e {
-                    ReplayError::Nothing => crate::error::ErrorCode::NothingToReplay,
-                    ReplayError::NotHere(_) => crate::error::ErrorCode::InvalidInput,
-                };
-                AppError::new(code, e.to_string())
+                let message = e.to_string();
+                match e {
+                    ReplayError::Nothing => {
+                        AppError::new(crate::error::ErrorCode::NothingToReplay, message)
+                    }
+                    ReplayError::NotHere(_) => {
+                        AppError::invalid(Problem::NotHere).detailed(message)
+                    }
+                }
             })
     }
 
@@ -937,7 +961,7 @@ fn recording_error(e: tutti_media::recording::RecordingError) -> AppError {
     use tutti_media::recording::RecordingError as R;
     let code = match e {
         R::DiskFull => ErrorCode::DiskFull,
-        R::AlreadyRecording => ErrorCode::InvalidInput,
+        R::AlreadyRecording => return AppError::invalid(crate::error::Problem::AlreadyRecording),
         R::Io(_) | R::NotOurs => ErrorCode::RecordingFailed,
     };
     AppError::new(code, e.to_string())

@@ -1,7 +1,7 @@
 //! The user's settings: a JSON file in the app's config directory, written atomically. A file
 //! that cannot be read is set aside (not lost) and the defaults are used.
 
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorCode, Field, Problem};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tutti_media::{FrameDuration, MusicConfig};
@@ -91,19 +91,21 @@ impl Settings {
     pub fn validate(&self) -> AppResult<()> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > tutti_protocol::limits::NAME_CHARS {
-            return Err(AppError::invalid(format!(
-                "your name must be 1 to {} characters",
-                tutti_protocol::limits::NAME_CHARS
-            )));
+            return Err(AppError::invalid(Problem::Length {
+                what: Field::Name,
+                max: u32::try_from(tutti_protocol::limits::NAME_CHARS).unwrap_or(u32::MAX),
+            }));
         }
         let ws = self.server_url.starts_with("ws://") || self.server_url.starts_with("wss://");
         if !self.host_locally && !ws {
-            return Err(AppError::invalid(
-                "the room server address starts with ws:// or wss://",
-            ));
+            return Err(AppError::invalid(Problem::ServerAddress));
         }
         if self.local_port < 1024 {
-            return Err(AppError::invalid("the local port must be 1024 or above"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::LocalPort,
+                min: 1024.0,
+                max: 65535.0,
+            }));
         }
         self.music()?;
         Ok(())
@@ -111,9 +113,13 @@ impl Settings {
 
     pub fn music(&self) -> AppResult<MusicConfig> {
         let frame = FrameDuration::from_millis(self.frame_ms)
-            .ok_or_else(|| AppError::invalid("the frame length is 2.5, 5, 10 or 20 ms"))?;
+            .ok_or_else(|| AppError::invalid(Problem::FrameLength))?;
         if !(32..=510).contains(&self.bitrate_kbps) {
-            return Err(AppError::invalid("the bitrate is 32 to 510 kb/s"));
+            return Err(AppError::invalid(Problem::Range {
+                what: Field::Bitrate,
+                min: 32.0,
+                max: 510.0,
+            }));
         }
         Ok(MusicConfig {
             frame,

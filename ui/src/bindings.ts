@@ -6,106 +6,106 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	getSettings: () => __TAURI_INVOKE<Settings_Serialize>("get_settings"),
-	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError>(__TAURI_INVOKE("save_settings", { settings })),
+	saveSettings: (settings: Settings_Deserialize) => typedError<Settings_Serialize, AppError_Serialize>(__TAURI_INVOKE("save_settings", { settings })),
 	timeZones: () => __TAURI_INVOKE<TimeZones>("time_zones"),
 	listDevices: () => __TAURI_INVOKE<DeviceList_Serialize>("list_devices"),
-	startDeviceCheck: (microphone: string | null, camera: string | null) => typedError<CheckStarted_Serialize, AppError>(__TAURI_INVOKE("start_device_check", { microphone, camera })),
-	stopDeviceCheck: () => typedError<null, AppError>(__TAURI_INVOKE("stop_device_check")),
-	playTestSound: (speaker: string | null) => typedError<null, AppError>(__TAURI_INVOKE("play_test_sound", { speaker })),
+	startDeviceCheck: (microphone: string | null, camera: string | null) => typedError<CheckStarted_Serialize, AppError_Serialize>(__TAURI_INVOKE("start_device_check", { microphone, camera })),
+	stopDeviceCheck: () => typedError<null, AppError_Serialize>(__TAURI_INVOKE("stop_device_check")),
+	playTestSound: (speaker: string | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("play_test_sound", { speaker })),
 	/**  Opens a lesson now, as its host. */
-	hostLesson: (title: string) => typedError<LessonView_Serialize, AppError>(__TAURI_INVOKE("host_lesson", { title })),
+	hostLesson: (title: string) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("host_lesson", { title })),
 	/**
 	 *  Schedules a lesson: the room server gives it a code now (students can send questions
 	 *  before it starts); it is opened later with `start_scheduled`.
 	 */
-	scheduleLesson: (request: ScheduleRequest_Deserialize) => typedError<LessonSummary_Serialize, AppError>(__TAURI_INVOKE("schedule_lesson", { request })),
+	scheduleLesson: (request: ScheduleRequest_Deserialize) => typedError<LessonSummary_Serialize, AppError_Serialize>(__TAURI_INVOKE("schedule_lesson", { request })),
 	/**  Opens, as its host, a lesson scheduled earlier (or one left without ending it). */
-	startScheduled: (id: number) => typedError<LessonView_Serialize, AppError>(__TAURI_INVOKE("start_scheduled", { id })),
+	startScheduled: (id: number) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("start_scheduled", { id })),
 	/**
 	 *  Calls a scheduled lesson off: the room server first (the code stops working, students
 	 *  waiting are told), then here. When the server cannot be told, nothing changes and the error
 	 *  says so; `here_only` then cancels it on this computer alone (a server that is gone for good).
 	 */
-	cancelScheduled: (id: number, hereOnly: boolean) => typedError<null, AppError>(__TAURI_INVOKE("cancel_scheduled", { id, hereOnly })),
+	cancelScheduled: (id: number, hereOnly: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("cancel_scheduled", { id, hereOnly })),
 	/**
 	 *  A scheduled lesson the room server no longer knows (it was reset) is made there again: a
 	 *  new invite code, the same title and time. The students need the new code.
 	 */
-	reopenScheduled: (id: number) => typedError<LessonSummary_Serialize, AppError>(__TAURI_INVOKE("reopen_scheduled", { id })),
+	reopenScheduled: (id: number) => typedError<LessonSummary_Serialize, AppError_Serialize>(__TAURI_INVOKE("reopen_scheduled", { id })),
 	/**
 	 *  What the room server at `server` says of `code`, before knocking: the join screen shows it
 	 *  as the code is typed.
 	 */
-	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize, AppError>(__TAURI_INVOKE("preview_invite", { code, server })),
+	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize, AppError_Serialize>(__TAURI_INVOKE("preview_invite", { code, server })),
 	/**  Knocks with `code` on the room server at `server` and waits until the host lets us in. */
-	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError>(__TAURI_INVOKE("join_lesson", { code, server })),
+	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_lesson", { code, server })),
 	cancelJoin: () => __TAURI_INVOKE<void>("cancel_join"),
-	lessonView: () => typedError<LessonView_Serialize | null, AppError>(__TAURI_INVOKE("lesson_view")),
-	admit: (peerId: string) => typedError<null, AppError>(__TAURI_INVOKE("admit", { peerId })),
-	deny: (peerId: string) => typedError<null, AppError>(__TAURI_INVOKE("deny", { peerId })),
-	removeParticipant: (peerId: string) => typedError<null, AppError>(__TAURI_INVOKE("remove_participant", { peerId })),
-	askQuestion: (text: string, voice: boolean, anonymous: boolean) => typedError<null, AppError>(__TAURI_INVOKE("ask_question", { text, voice, anonymous })),
-	vote: (questionId: number, up: boolean) => typedError<null, AppError>(__TAURI_INVOKE("vote", { questionId, up })),
-	setQuestionState: (questionId: number, newState: QuestionState) => typedError<null, AppError>(__TAURI_INVOKE("set_question_state", { questionId, newState })),
-	pinQuestion: (questionId: number, pinned: boolean) => typedError<null, AppError>(__TAURI_INVOKE("pin_question", { questionId, pinned })),
+	lessonView: () => typedError<LessonView_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("lesson_view")),
+	admit: (peerId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("admit", { peerId })),
+	deny: (peerId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("deny", { peerId })),
+	removeParticipant: (peerId: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("remove_participant", { peerId })),
+	askQuestion: (text: string, voice: boolean, anonymous: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("ask_question", { text, voice, anonymous })),
+	vote: (questionId: number, up: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("vote", { questionId, up })),
+	setQuestionState: (questionId: number, newState: QuestionState) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_question_state", { questionId, newState })),
+	pinQuestion: (questionId: number, pinned: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("pin_question", { questionId, pinned })),
 	/**  Host only: grants or revokes a participant's microphone (for a voice question). */
-	setMic: (peerId: string, allowed: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_mic", { peerId, allowed })),
-	sendChat: (text: string) => typedError<null, AppError>(__TAURI_INVOKE("send_chat", { text })),
+	setMic: (peerId: string, allowed: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_mic", { peerId, allowed })),
+	sendChat: (text: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("send_chat", { text })),
 	/**
 	 *  Autosave of a lesson's note: the lesson is named, so that the last keystrokes, saved as
 	 *  the lesson ends, still reach its note (and never another lesson's).
 	 */
-	saveNote: (lessonId: number, body: string) => typedError<null, AppError>(__TAURI_INVOKE("save_note", { lessonId, body })),
-	setMuted: (muted: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_muted", { muted })),
+	saveNote: (lessonId: number, body: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("save_note", { lessonId, body })),
+	setMuted: (muted: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_muted", { muted })),
 	/**  As host: starts or changes the metronome for everyone (`None` stops it). */
-	setMetronome: (metronome: MetronomeView | null) => typedError<null, AppError>(__TAURI_INVOKE("set_metronome", { metronome })),
+	setMetronome: (metronome: MetronomeView | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_metronome", { metronome })),
 	/**  The metronome's volume for us alone, 0–1 (0 mutes it here). */
-	setMetronomeVolume: (volume: number | null) => typedError<null, AppError>(__TAURI_INVOKE("set_metronome_volume", { volume })),
+	setMetronomeVolume: (volume: number | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_metronome_volume", { volume })),
 	/**  The beat sounding now, while the metronome runs. */
-	metronomeBeat: () => typedError<BeatView | null, AppError>(__TAURI_INVOKE("metronome_beat")),
+	metronomeBeat: () => typedError<BeatView | null, AppError_Serialize>(__TAURI_INVOKE("metronome_beat")),
 	/**  The tuner: our own pitch and each participant's, against the reference A (415–466 Hz). */
-	tuner: (referenceHz: number | null) => typedError<PitchView[], AppError>(__TAURI_INVOKE("tuner", { referenceHz })),
+	tuner: (referenceHz: number | null) => typedError<PitchView[], AppError_Serialize>(__TAURI_INVOKE("tuner", { referenceHz })),
 	/**  As host: leader–follower playing with the student (`on`), or not. */
-	setLeaderFollower: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_leader_follower", { on })),
+	setLeaderFollower: (on: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_leader_follower", { on })),
 	/**  Our own part in our ears, delayed to meet the follower's as it arrives. */
-	setDuetLive: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_duet_live", { on })),
+	setDuetLive: (on: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_duet_live", { on })),
 	/**  Plays the last `seconds` of the duet, aligned (`None` stops a replay). */
-	replayDuet: (seconds: number | null) => typedError<null, AppError>(__TAURI_INVOKE("replay_duet", { seconds })),
+	replayDuet: (seconds: number | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("replay_duet", { seconds })),
 	/**
 	 *  Instant replay: plays the last `seconds` of `peer`'s part as heard here (none: our own) while
 	 *  the lesson goes on, and says how long it plays; `seconds` none stops any replay.
 	 */
-	replay: (peer: string | null, seconds: number | null) => typedError<number | null, AppError>(__TAURI_INVOKE("replay", { peer, seconds })),
+	replay: (peer: string | null, seconds: number | null) => typedError<number | null, AppError_Serialize>(__TAURI_INVOKE("replay", { peer, seconds })),
 	/**
 	 *  Records the lesson (`on`) into the app's data folder, every part its own file, everyone
 	 *  told; or stops. Returns the recording's folder.
 	 */
-	setRecording: (on: boolean) => typedError<string | null, AppError>(__TAURI_INVOKE("set_recording", { on })),
+	setRecording: (on: boolean) => typedError<string | null, AppError_Serialize>(__TAURI_INVOKE("set_recording", { on })),
 	/**  Where leader–follower playing stands, while it is on. */
-	duet: () => typedError<DuetView_Serialize | null, AppError>(__TAURI_INVOKE("duet")),
-	setCamera: (on: boolean) => typedError<null, AppError>(__TAURI_INVOKE("set_camera", { on })),
+	duet: () => typedError<DuetView_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("duet")),
+	setCamera: (on: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_camera", { on })),
 	/**  Leaves the lesson; the host may end it for everyone (`end`). */
-	leaveLesson: (end: boolean) => typedError<null, AppError>(__TAURI_INVOKE("leave_lesson", { end })),
+	leaveLesson: (end: boolean) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("leave_lesson", { end })),
 	/**
 	 *  The newest picture of each of `peers` not yet shown (or, where the web view decodes them,
 	 *  every coded picture since the last request), once there is one (empty after a second
 	 *  without): the web view asks again when it has drawn them, so a picture it has no time for
 	 *  is never converted or sent. Layout in `video.rs`.
 	 */
-	nextPictures: (request: PictureRequest) => typedError<Pictures, AppError>(__TAURI_INVOKE("next_pictures", { request })),
-	lessons: (which: Which) => typedError<LessonSummary_Serialize[], AppError>(__TAURI_INVOKE("lessons", { which })),
-	lessonDetail: (id: number) => typedError<LessonDetail_Serialize, AppError>(__TAURI_INVOKE("lesson_detail", { id })),
-	search: (query: string) => typedError<SearchHitView[], AppError>(__TAURI_INVOKE("search", { query })),
+	nextPictures: (request: PictureRequest) => typedError<Pictures, AppError_Serialize>(__TAURI_INVOKE("next_pictures", { request })),
+	lessons: (which: Which) => typedError<LessonSummary_Serialize[], AppError_Serialize>(__TAURI_INVOKE("lessons", { which })),
+	lessonDetail: (id: number) => typedError<LessonDetail_Serialize, AppError_Serialize>(__TAURI_INVOKE("lesson_detail", { id })),
+	search: (query: string) => typedError<SearchHitView[], AppError_Serialize>(__TAURI_INVOKE("search", { query })),
 	/**  Writes the lesson as Markdown into the Downloads folder; returns the file's path. */
-	exportLesson: (id: number) => typedError<string, AppError>(__TAURI_INVOKE("export_lesson", { id })),
+	exportLesson: (id: number) => typedError<string, AppError_Serialize>(__TAURI_INVOKE("export_lesson", { id })),
 	/**  A mark on the lesson's timeline, now: placed on every recording running. */
-	addMark: (text: string) => typedError<null, AppError>(__TAURI_INVOKE("add_mark", { text })),
+	addMark: (text: string) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("add_mark", { text })),
 	/**
 	 *  The take's waveform: `buckets` peaks (0–1) from its start to its end, the loudest of its
 	 *  tracks in each (the lossless tracks, read a second at a time).
 	 */
-	takeWaveform: (lessonId: number, takeId: number, buckets: number) => typedError<(number | null)[], AppError>(__TAURI_INVOKE("take_waveform", { lessonId, takeId, buckets })),
-	recordingFile: (id: number) => typedError<RecordingFile, AppError>(__TAURI_INVOKE("recording_file", { id })),
+	takeWaveform: (lessonId: number, takeId: number, buckets: number) => typedError<(number | null)[], AppError_Serialize>(__TAURI_INVOKE("take_waveform", { lessonId, takeId, buckets })),
+	recordingFile: (id: number) => typedError<RecordingFile, AppError_Serialize>(__TAURI_INVOKE("recording_file", { id })),
 };
 
 /** Events */
@@ -121,9 +121,20 @@ export const events = {
 export const LIMITS = {"chat_chars":2000,"name_chars":64,"note_chars":200000,"question_chars":1000,"title_chars":120} as const;
 
 /* Types */
-export type AppError = {
+export type AppError = AppError_Serialize | AppError_Deserialize;
+
+export type AppError_Deserialize = {
 	code: ErrorCode,
+	/**  The English detail, for logs and reports; the UI says `code` (and `problem`) in words. */
 	message: string,
+	problem?: Problem | null,
+};
+
+export type AppError_Serialize = {
+	code: ErrorCode,
+	/**  The English detail, for logs and reports; the UI says `code` (and `problem`) in words. */
+	message: string,
+	problem?: Problem,
 };
 
 /**  What the app opens sound cards through. */
@@ -174,14 +185,14 @@ export type CheckStarted = CheckStarted_Serialize | CheckStarted_Deserialize;
 
 /**  What the check found: a problem per device, if any. */
 export type CheckStarted_Deserialize = {
-	microphone?: AppError | null,
-	camera?: AppError | null,
+	microphone?: AppError_Deserialize | null,
+	camera?: AppError_Deserialize | null,
 };
 
 /**  What the check found: a problem per device, if any. */
 export type CheckStarted_Serialize = {
-	microphone: AppError | null,
-	camera: AppError | null,
+	microphone: AppError_Serialize | null,
+	camera: AppError_Serialize | null,
 };
 
 export type DeviceList = DeviceList_Serialize | DeviceList_Deserialize;
@@ -191,7 +202,7 @@ export type DeviceList_Deserialize = {
 	speakers: string[],
 	cameras: string[],
 	/**  Why there are no sound devices, when there are none. */
-	audio_error?: AppError | null,
+	audio_error?: AppError_Deserialize | null,
 };
 
 export type DeviceList_Serialize = {
@@ -199,7 +210,7 @@ export type DeviceList_Serialize = {
 	speakers: string[],
 	cameras: string[],
 	/**  Why there are no sound devices, when there are none. */
-	audio_error: AppError | null,
+	audio_error: AppError_Serialize | null,
 };
 
 /**
@@ -323,6 +334,9 @@ export type ErrorCode =
 "recording_missing" | 
 /**  A recording's mix could not be made (its tracks are kept, and play in the history). */
 "mix_failed" | "internal";
+
+/**  What a [`Problem`] is about. */
+export type Field = "title" | "name" | "question" | "message" | "note" | "about" | "lesson_minutes" | "local_port" | "bitrate" | "tempo" | "beats" | "count_in" | "volume" | "reference_a" | "replay_seconds" | "text";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -506,7 +520,7 @@ export type LessonView_Deserialize = {
 	 *  What is wrong but lets the lesson go on: no microphone (the others cannot hear us), no
 	 *  speaker, notes or questions that could not be saved.
 	 */
-	problems: AppError[],
+	problems: AppError_Deserialize[],
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
@@ -542,7 +556,7 @@ export type LessonView_Serialize = {
 	 *  What is wrong but lets the lesson go on: no microphone (the others cannot hear us), no
 	 *  speaker, notes or questions that could not be saved.
 	 */
-	problems: AppError[],
+	problems: AppError_Serialize[],
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
@@ -709,6 +723,36 @@ export type PitchView = {
 	cents: number | null,
 	hz: number | null,
 };
+
+/**
+ *  What was wrong with what the user gave (or what the room server refused), so the UI can say
+ *  it in the user's language; `message` keeps the English for logs.
+ */
+export type Problem = 
+/**  `what` must be 1 to `max` characters. */
+{ key: "length"; what: Field; max: number } | 
+/**  `what` is empty. */
+{ key: "empty"; what: Field } | 
+/**  `what` must be from `min` to `max`, in its own unit. */
+{ key: "range"; what: Field; min: number | null; max: number | null } | 
+/**  No date and time was chosen. */
+{ key: "no_time" } | 
+/**  A room server's address starts with ws:// or wss://. */
+{ key: "server_address" } | 
+/**  Not a time zone this computer knows. */
+{ key: "unknown_zone"; zone: string } | 
+/**  Opus frames are 2.5, 5, 10 or 20 ms. */
+{ key: "frame_length" } | 
+/**  The question is no longer there. */
+{ key: "no_such_question" } | 
+/**  A recording too large to play in the app (open it from its folder). */
+{ key: "too_large_to_play"; mb: number } | 
+/**  Recording is already on. */
+{ key: "already_recording" } | 
+/**  The one to replay is not in the lesson. */
+{ key: "not_here" } | 
+/**  The room server refused, in its own code (as on the wire, e.g. `lesson_full`). */
+{ key: "server"; code: string };
 
 export type QuestionState = "open" | "answered" | "dismissed";
 

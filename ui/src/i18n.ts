@@ -1,6 +1,6 @@
 // Korean and English. The language follows the system unless the user picked one in Settings.
 import { createContext, useContext } from "react";
-import type { ErrorCode, Language } from "./types";
+import type { ErrorCode, Field, Language, Problem } from "./types";
 
 export type Lang = "ko" | "en";
 
@@ -491,11 +491,120 @@ export function pickLanguage(setting: Language, systemLanguages: readonly string
   return "en";
 }
 
+const fields: Record<Lang, Record<Field, string>> = {
+  en: {
+    title: "The title",
+    name: "Your name",
+    question: "The question",
+    message: "The message",
+    note: "The note",
+    about: "The note about the student",
+    lesson_minutes: "A lesson's length (minutes)",
+    local_port: "The local port",
+    bitrate: "The bitrate (kb/s)",
+    tempo: "The tempo (beats a minute)",
+    beats: "The beats in a bar",
+    count_in: "The count-in (bars)",
+    volume: "The volume",
+    reference_a: "The reference A (Hz)",
+    replay_seconds: "A replay (seconds)",
+    text: "The text",
+  },
+  ko: {
+    title: "제목",
+    name: "이름",
+    question: "질문",
+    message: "메시지",
+    note: "메모",
+    about: "학생 메모",
+    lesson_minutes: "수업 길이(분)",
+    local_port: "로컬 포트",
+    bitrate: "비트레이트(kb/s)",
+    tempo: "템포(분당 박)",
+    beats: "한 마디의 박 수",
+    count_in: "예비 박(마디)",
+    volume: "음량",
+    reference_a: "기준 음 A(Hz)",
+    replay_seconds: "다시 듣기(초)",
+    text: "글",
+  },
+};
+
+/** The room server's own refusals, by their wire code; others get the general sentence. */
+const serverRefusals: Record<Lang, Record<string, string>> = {
+  en: {
+    lesson_full: "The lesson is full.",
+    lesson_live: "The lesson has already started.",
+    storage: "The room server could not save this; nothing changed. Try again.",
+    invalid_input: "The room server did not accept it (too long, or empty?).",
+    version_mismatch: "This app and the room server are different versions: update the app.",
+    no_such_peer: "That participant is no longer in the lesson.",
+    no_such_question: "That question is no longer there.",
+    session_expired: "Your place in the lesson has expired: join again.",
+    rate_limited: "Too much at once: wait a moment and try again.",
+  },
+  ko: {
+    lesson_full: "수업 정원이 찼습니다.",
+    lesson_live: "수업이 이미 시작되었습니다.",
+    storage: "룸 서버가 저장하지 못했습니다. 바뀐 것은 없습니다. 다시 시도하세요.",
+    invalid_input: "룸 서버가 받아들이지 않았습니다(너무 길거나 비어 있나요?).",
+    version_mismatch: "앱과 룸 서버의 버전이 다릅니다. 앱을 업데이트하세요.",
+    no_such_peer: "그 참가자는 더 이상 수업에 없습니다.",
+    no_such_question: "그 질문은 더 이상 없습니다.",
+    session_expired: "수업 자리가 만료되었습니다. 다시 참여하세요.",
+    rate_limited: "한꺼번에 너무 많이 보냈습니다. 잠시 뒤 다시 시도하세요.",
+  },
+};
+
+/** A problem in words; `null` when there are none for it (the code's sentence is said then). */
+export function problemText(lang: Lang, p: Problem): string | null {
+  const ko = lang === "ko";
+  // (A Rust f64 may arrive as null: not a number.)
+  const num = (n: number | null) => (n == null ? "?" : n.toLocaleString(ko ? "ko-KR" : "en-GB"));
+  switch (p.key) {
+    case "length":
+      return ko
+        ? `${fields.ko[p.what]}: 1–${num(p.max)}자로 써 주세요.`
+        : `${fields.en[p.what]} must be 1 to ${num(p.max)} characters.`;
+    case "empty":
+      return ko ? `${fields.ko[p.what]}: 내용을 써 주세요.` : `${fields.en[p.what]} is empty.`;
+    case "range":
+      return ko
+        ? `${fields.ko[p.what]}: ${num(p.min)}–${num(p.max)} 사이여야 합니다.`
+        : `${fields.en[p.what]} must be ${num(p.min)} to ${num(p.max)}.`;
+    case "no_time":
+      return ko ? "날짜와 시간을 고르세요." : "Choose a date and time.";
+    case "server_address":
+      return ko
+        ? "룸 서버 주소는 ws:// 또는 wss://로 시작합니다."
+        : "A room server's address starts with ws:// or wss://.";
+    case "unknown_zone":
+      return ko ? `알 수 없는 시간대입니다: ${p.zone}` : `Unknown time zone: ${p.zone}.`;
+    case "frame_length":
+      return ko
+        ? "프레임 길이는 2.5, 5, 10, 20 ms 중 하나입니다."
+        : "The frame length is 2.5, 5, 10 or 20 ms.";
+    case "no_such_question":
+      return ko ? "그 질문은 더 이상 없습니다." : "That question is no longer there.";
+    case "too_large_to_play":
+      return ko
+        ? `여기서 재생하기에 너무 큽니다(${num(p.mb)} MB). 폴더에서 여세요.`
+        : `Too large to play here (${num(p.mb)} MB): open it from its folder.`;
+    case "already_recording":
+      return ko ? "이미 녹음 중입니다." : "Already recording.";
+    case "not_here":
+      return ko ? "그 사람은 수업에 없습니다." : "They are not in the lesson.";
+    case "server":
+      return serverRefusals[lang][p.code] ?? null;
+  }
+}
+
 export interface I18n {
   lang: Lang;
   t: (key: Key) => string;
-  /** An error in words: the message for its code, with the server's detail when it adds one. */
-  error: (e: { code: ErrorCode; message: string }) => string;
+  /** An error in words, all in the user's language: the problem when there is one, else the
+   *  code's sentence. (The English detail stays in `message`, for the tooltip and reports.) */
+  error: (e: { code: ErrorCode; message: string; problem?: Problem | null }) => string;
 }
 
 export function makeI18n(lang: Lang): I18n {
@@ -504,11 +613,8 @@ export function makeI18n(lang: Lang): I18n {
     lang,
     t: (key) => dict[key],
     error: (e) => {
-      const text = errors[lang][e.code] ?? errors[lang].internal;
-      // Our own words for known codes; the detail (English, from Rust) for the rest.
-      return e.code === "invalid_input" || e.code === "refused" || e.code === "internal"
-        ? `${text} (${e.message})`
-        : text;
+      const said = e.problem ? problemText(lang, e.problem) : null;
+      return said ?? errors[lang][e.code] ?? errors[lang].internal;
     },
   };
 }

@@ -6,6 +6,8 @@ export type {
   CameraStatus,
   ChatView,
   ErrorCode,
+  Field,
+  Problem,
   InviteState,
   KnockView,
   Language,

@@ -18,11 +18,22 @@ pub enum StoreError {
     #[error("{what} {id} does not exist")]
     NotFound { what: &'static str, id: i64 },
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Invalid),
     #[error("the lesson store's schema could not be brought up to date: {0}")]
     Migration(String),
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+}
+
+/// Input the store will not keep, typed so the app can say it in the user's language.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("the {what} is empty")]
+    Empty { what: &'static str },
+    #[error("the {what} is longer than {max} characters")]
+    TooLong { what: &'static str, max: usize },
+    #[error("unknown time zone {0:?}")]
+    UnknownZone(String),
 }
 
 impl From<rusqlite::Error> for StoreError {

@@ -15,7 +15,7 @@ mod search;
 mod takes;
 mod zones;
 
-pub use error::{Result, StoreError};
+pub use error::{Invalid, Result, StoreError};
 pub use export::{span, take_folder};
 pub use model::*;
 pub use notes::MAX_NOTE_CHARS;
@@ -130,19 +130,20 @@ impl Store {
     }
 }
 
-fn check_text(text: &str, what: &str, max_chars: usize) -> Result<()> {
+fn check_text(text: &str, what: &'static str, max_chars: usize) -> Result<()> {
     if text.chars().count() > max_chars {
-        return Err(StoreError::Invalid(format!(
-            "the {what} is longer than {max_chars} characters"
-        )));
+        return Err(StoreError::Invalid(Invalid::TooLong {
+            what,
+            max: max_chars,
+        }));
     }
     Ok(())
 }
 
-fn non_empty(text: &str, what: &str) -> Result<String> {
+fn non_empty(text: &str, what: &'static str) -> Result<String> {
     let t = text.trim();
     if t.is_empty() {
-        return Err(StoreError::Invalid(format!("the {what} is empty")));
+        return Err(StoreError::Invalid(Invalid::Empty { what }));
     }
     Ok(t.to_owned())
 }

@@ -2,7 +2,7 @@
 //! keeps both sides' zones and exports show both local times. The zone database is bundled, so
 //! this works the same on Windows, which has none.
 
-use crate::{Result, StoreError, UnixMs};
+use crate::{Invalid, Result, StoreError, UnixMs};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -10,7 +10,7 @@ use jiff::tz::TimeZone;
 pub fn validate_zone(name: &str) -> Result<()> {
     TimeZone::get(name)
         .map(|_| ())
-        .map_err(|_| StoreError::Invalid(format!("unknown time zone {name:?}")))
+        .map_err(|_| StoreError::Invalid(Invalid::UnknownZone(name.to_owned())))
 }
 
 /// `2026-11-22 18:00 (Asia/Seoul)`; an unknown zone or time shows as UTC.
