@@ -69,4 +69,26 @@ describe("the invite card", () => {
     expect(card.getAttribute("data-state")).toBe("cancelled");
     expect(card.textContent).toContain("This lesson was cancelled.");
   });
+
+  it("never shows one code's lesson for another", async () => {
+    fakeBackend({
+      preview_invite: async (a) => {
+        if (a.code === "K7Q4MZXP3") return scheduled;
+        // The second code's answer is slow to come.
+        await new Promise((r) => setTimeout(r, 600));
+        return { ...scheduled, code: "N3W-C0D-E42", title: "Etudes", state: "live" };
+      },
+    });
+    render(<Typing />);
+    const user = userEvent.setup();
+    const box = screen.getByLabelText("code");
+    await user.type(box, "K7Q4MZXP3");
+    expect((await screen.findByTestId("invite-card")).textContent).toContain("Bach partita");
+    await user.clear(box);
+    await user.type(box, "N3WC0DE42");
+    // Until the server has answered for this code, nothing is shown for it.
+    expect(screen.queryByTestId("invite-card")).toBeNull();
+    const card = await screen.findByTestId("invite-card", {}, { timeout: 3000 });
+    expect(card.textContent).toContain("Etudes");
+  });
 });
