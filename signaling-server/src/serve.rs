@@ -6,7 +6,7 @@ use crate::db::{DbError, ServerDb};
 use crate::hub::{CloseReason, ConnId, Hub, HubConfig};
 use crate::hub_thread::{self, HubInput, Outbound, OutboxReceiver};
 use crate::metrics::Metrics;
-use crate::rate::TokenBucket;
+use crate::rate::{AddressLimiter, TokenBucket};
 use crate::secrets::Secrets;
 use crate::turn::{self, RunningTurn, TurnError, TurnSettings};
 use bytes::Bytes;
@@ -33,7 +33,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
 use tutti_protocol::api::{ApiError, decode_path_segment};
-use tutti_protocol::{ClientFrame, ErrorCode, MAX_FRAME_BYTES, RequestId, ServerMessage};
+use tutti_protocol::{
+    ClientFrame, ErrorCode, InviteCode, MAX_FRAME_BYTES, RequestId, ServerMessage,
+};
 
 /// The WebSocket layer closes a connection (1009) on messages above this; between
 /// `MAX_FRAME_BYTES` and this, the frame is refused with an error frame and the connection goes on.
@@ -105,7 +107,14 @@ struct Shared {
     outbox_bytes: usize,
     /// Set at shutdown: plain HTTP connections kept alive finish their request and close.
     closing: tokio::sync::watch::Sender<bool>,
+    /// API requests per address, before any reach the hub: a flood must not crowd out the
+    /// WebSocket's messages and the hub's housekeeping.
+    api_limit: std::sync::Mutex<AddressLimiter>,
 }
+
+/// API requests an address may make in a burst, and per second after that.
+const API_BURST: u32 = 60;
+const API_PER_SEC: f64 = 5.0;
 
 pub struct RunningServer {
     addr: SocketAddr,
@@ -188,6 +197,7 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         trust_forwarded_for: cfg.trust_forwarded_for,
         outbox_bytes: cfg.outbox_bytes,
         closing: tokio::sync::watch::Sender::new(false),
+        api_limit: std::sync::Mutex::new(AddressLimiter::new(API_BURST, API_PER_SEC)),
     });
     let (stop_tx, stop_rx) = oneshot::channel();
     let task = tokio::spawn(accept_loop(listener, shared, stop_rx, hub_thread));
@@ -228,6 +238,11 @@ async fn accept_loop(
                 // Never wait on a busy hub here: that would stop accepting. A missed tick is
                 // made up by the next one.
                 let _ = shared.hub.try_send(HubInput::Tick);
+                shared
+                    .api_limit
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .prune(Instant::now());
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -341,7 +356,9 @@ async fn route(
         }
         (_, "/healthz" | "/metrics" | "/ws") => plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
         (_, path) if path.starts_with(LESSONS_API) => {
-            plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n")
+            let mut res = api_error(ErrorCode::InvalidMessage, "only GET".into());
+            *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            res
         }
         _ => plain(
             StatusCode::NOT_FOUND,
@@ -386,12 +403,36 @@ fn api_error(code: ErrorCode, message: String) -> HttpResponse {
 
 /// `GET /api/lessons/{code}`, answered by the hub thread.
 async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
+    let limited = {
+        let mut limit = shared.api_limit.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let limited = limit.check(addr, now).err();
+        if limited.is_none() {
+            limit.fail(addr, now);
+        }
+        limited
+    };
+    if let Some(wait) = limited {
+        let mut res = api_error(
+            ErrorCode::RateLimited,
+            "too many requests from your address; slow down".into(),
+        );
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+        );
+        return res;
+    }
     let Some(code) = decode_path_segment(segment) else {
         return api_error(
             ErrorCode::InvalidCode,
             "the code in the address is not valid percent-encoded UTF-8".into(),
         );
     };
+    // Not the shape of a code: said here, without the hub.
+    if let Err(e) = InviteCode::parse(&code) {
+        return api_error(ErrorCode::InvalidCode, e.to_string());
+    }
     let (reply, answer) = oneshot::channel();
     // A hub that has stopped drops `reply` with the input: the answer is then an error.
     let _ = shared

@@ -636,5 +636,17 @@ async fn an_invite_is_previewed_over_http_also_after_a_restart() {
     assert_eq!((status, error(&body)), (400, ErrorCode::InvalidCode));
     let (status, body) = http_get(addr, "/api/lessons/%ff%fe").await;
     assert_eq!((status, error(&body)), (400, ErrorCode::InvalidCode));
+    // A flood from one address is turned away before it reaches the hub: the burst of 60 (4
+    // used above) goes through, then 429s come (a slow machine refills a few between).
+    let mut statuses = Vec::new();
+    for _ in 0..200 {
+        statuses.push(http_get(addr, "/api/lessons/abc").await.0);
+    }
+    let first_refused = statuses.iter().position(|s| *s == 429);
+    assert!(first_refused.is_some_and(|i| i >= 56), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 400 || *s == 429),
+        "{statuses:?}"
+    );
     srv.shutdown().await;
 }

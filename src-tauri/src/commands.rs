@@ -362,10 +362,14 @@ fn lessons_server(state: &AppState, record: &tutti_store::Lesson) -> Option<Stri
 pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary> {
     let local = tutti_store::LessonId(id);
     let record = state.store.run(move |store| store.lesson(local)).await?;
-    if record.my_role != Role::Host || record.status != tutti_store::LessonStatus::Scheduled {
+    let open = matches!(
+        record.status,
+        tutti_store::LessonStatus::Scheduled | tutti_store::LessonStatus::Live
+    );
+    if record.my_role != Role::Host || !open {
         return Err(AppError::new(
             ErrorCode::NotHost,
-            "only a lesson you scheduled, and that has not taken place, can be opened again",
+            "only a lesson you scheduled, and that has not ended, can be opened again",
         ));
     }
     let url = match lessons_server(&state, &record) {
@@ -384,8 +388,13 @@ pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary>
     state
         .store
         .run(move |store| {
-            store.link_remote(local, lesson.id.as_str(), &lesson.code.to_string(), &url)?;
-            store.set_host_token(local, &host_token.0)?;
+            store.relink_remote(
+                local,
+                lesson.id.as_str(),
+                &lesson.code.to_string(),
+                &url,
+                &host_token.0,
+            )?;
             Ok(LessonSummary::from(&store.lesson(local)?))
         })
         .await
@@ -409,7 +418,19 @@ pub async fn cancel_scheduled(state: S<'_>, id: i64, here_only: bool) -> AppResu
         };
         crate::schedule::cancel(&url, remote, token).await?;
     }
-    state.store.run(move |s| s.cancel_lesson(local)).await
+    // One left open (started, never ended) is ended, with what it recorded; one that never
+    // took place is cancelled.
+    let started = record.actual_start.is_some();
+    state
+        .store
+        .run(move |s| {
+            if started {
+                s.mark_ended(local)
+            } else {
+                s.cancel_lesson(local)
+            }
+        })
+        .await
 }
 
 /// What the room server at `server` says of `code`, before knocking: the join screen shows it
@@ -420,7 +441,7 @@ pub async fn preview_invite(
     state: S<'_>,
     code: String,
     server: String,
-) -> AppResult<crate::invite::InvitePreview> {
+) -> AppResult<Option<crate::invite::InvitePreview>> {
     crate::invite::preview(&state.http()?, &server, &code).await
 }
 

@@ -33,8 +33,8 @@ pub async fn create(
 }
 
 /// Tells the room server at `url` that the lesson is called off. A server that does not hold
-/// it (reset, or not ours) has nothing to call off; one that cannot be told leaves it
-/// scheduled, and the error says so.
+/// it (reset) has nothing to call off; one that cannot be told, or refuses our token, leaves
+/// it scheduled there, and the error says so.
 pub async fn cancel(url: &str, remote: String, token: String) -> AppResult<()> {
     let told = async {
         let (client, _events) = RoomClient::connect(url, "tutti-app").await?;
@@ -49,7 +49,7 @@ pub async fn cancel(url: &str, remote: String, token: String) -> AppResult<()> {
     match told {
         Ok(_) => Ok(()),
         Err(ClientError::Refused {
-            code: Wire::NoSuchLesson | Wire::BadHostToken,
+            code: Wire::NoSuchLesson,
             ..
         }) => {
             tracing::info!(%url, "the room server does not hold the lesson called off");
@@ -126,6 +126,9 @@ mod tests {
             metrics.waiting.load(std::sync::atomic::Ordering::Relaxed),
             1
         );
+        // A token the server does not take leaves the lesson there: said, not hidden.
+        let refused = cancel(&url, lesson.id.0.clone(), "not-ours".into()).await;
+        assert_eq!(refused.map_err(|e| e.code), Err(ErrorCode::NotCancelled));
         cancel(&url, lesson.id.0.clone(), token.0.clone())
             .await
             .unwrap();

@@ -155,10 +155,14 @@ export function App() {
             onClick={() => {
               const id = pending.id;
               setError(null);
+              setBusy(true);
               // A new code on the server, then the lesson opens as it would have.
               ok(commands.reopenScheduled(id)).then(
                 () => void go({ kind: "start", id }),
-                (e) => setError(asAppError(e)),
+                (e) => {
+                  setBusy(false);
+                  setError(asAppError(e));
+                },
               );
             }}
           >

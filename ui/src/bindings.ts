@@ -36,7 +36,7 @@ export const commands = {
 	 *  What the room server at `server` says of `code`, before knocking: the join screen shows it
 	 *  as the code is typed.
 	 */
-	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize, AppError_Serialize>(__TAURI_INVOKE("preview_invite", { code, server })),
+	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("preview_invite", { code, server })),
 	/**  Knocks with `code` on the room server at `server` and waits until the host lets us in. */
 	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_lesson", { code, server })),
 	cancelJoin: () => __TAURI_INVOKE<void>("cancel_join"),

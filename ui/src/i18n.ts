@@ -494,7 +494,7 @@ export function pickLanguage(setting: Language, systemLanguages: readonly string
 const fields: Record<Lang, Record<Field, string>> = {
   en: {
     title: "The title",
-    name: "Your name",
+    name: "The name",
     question: "The question",
     message: "The message",
     note: "The note",
@@ -560,7 +560,8 @@ const serverRefusals: Record<Lang, Record<string, string>> = {
 export function problemText(lang: Lang, p: Problem): string | null {
   const ko = lang === "ko";
   // (A Rust f64 may arrive as null: not a number.)
-  const num = (n: number | null) => (n == null ? "?" : n.toLocaleString(ko ? "ko-KR" : "en-GB"));
+  const num = (n: number | null) =>
+    n == null ? "?" : n.toLocaleString(ko ? "ko-KR" : "en-GB", { useGrouping: false });
   switch (p.key) {
     case "length":
       return ko

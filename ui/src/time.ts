@@ -1,16 +1,23 @@
 // Times in named zones, for a teacher and a student five hours apart.
 
-/** e.g. "Sat 5 Dec, 19:00" in `zone`, in the UI's language. */
+/** e.g. "Sat 5 Dec, 19:00" in `zone`, in the UI's language. A zone this web view does not know
+ *  (a name from elsewhere, newer than its data) is shown in UTC rather than failing the screen. */
 export function formatIn(ms: number, zone: string, lang: string): string {
-  return new Intl.DateTimeFormat(lang === "ko" ? "ko-KR" : "en-GB", {
-    timeZone: zone,
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-  }).format(new Date(ms));
+  const format = (timeZone: string) =>
+    new Intl.DateTimeFormat(lang === "ko" ? "ko-KR" : "en-GB", {
+      timeZone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    }).format(new Date(ms));
+  try {
+    return format(zone);
+  } catch {
+    return `${format("UTC")} UTC`;
+  }
 }
 
 /** "Seoul" from "Asia/Seoul". */

@@ -37,8 +37,12 @@ pub fn decode_path_segment(segment: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+            let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits exactly (`from_str_radix` alone would take `+F`).
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -73,6 +77,7 @@ mod tests {
         assert_eq!(decode_path_segment("%zz"), None);
         assert_eq!(decode_path_segment("%C3"), None);
         assert_eq!(decode_path_segment("%4"), None);
+        assert_eq!(decode_path_segment("%+F"), None);
     }
 
     #[test]

@@ -131,6 +131,24 @@ impl Store {
         )
     }
 
+    /// The lesson was made again on a room server (which had lost it): its new id, code, server
+    /// and host token, together.
+    pub fn relink_remote(
+        &self,
+        id: LessonId,
+        remote_id: &str,
+        invite_code: &str,
+        server_url: &str,
+        host_token: &str,
+    ) -> Result<()> {
+        self.update(
+            id,
+            "UPDATE lessons SET remote_id = ?2, invite_code = ?3, server_url = ?4, host_token = ?5
+             WHERE id = ?1",
+            params![id.0, remote_id, invite_code, server_url, host_token],
+        )
+    }
+
     /// Keeps the room server's host token for a lesson we created (the only way to open it as
     /// its host).
     pub fn set_host_token(&self, id: LessonId, token: &str) -> Result<()> {

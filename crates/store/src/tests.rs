@@ -175,6 +175,29 @@ fn lessons_move_from_upcoming_to_past() {
     assert_eq!(s.host_token(sooner).unwrap(), None);
     s.set_host_token(sooner, "h-secret").unwrap();
     assert_eq!(s.host_token(sooner).unwrap().as_deref(), Some("h-secret"));
+    // Made again on a server that had lost it: all four change together.
+    s.relink_remote(
+        later,
+        "l-new",
+        "N3W-C0D-E42",
+        "ws://rooms.example/ws",
+        "h-new",
+    )
+    .unwrap();
+    let l = s.lesson(later).unwrap();
+    assert_eq!(
+        (
+            l.remote_id.as_deref(),
+            l.invite_code.as_deref(),
+            l.server_url.as_deref()
+        ),
+        (
+            Some("l-new"),
+            Some("N3W-C0D-E42"),
+            Some("ws://rooms.example/ws")
+        )
+    );
+    assert_eq!(s.host_token(later).unwrap().as_deref(), Some("h-new"));
     assert!(matches!(
         s.host_token(LessonId(77)),
         Err(StoreError::NotFound { .. })

@@ -26,6 +26,9 @@ use tutti_protocol::{
 
 pub type ConnId = u64;
 
+/// How long a wrong code an address was told of counts once however often it is tried again.
+const RECENT_WRONG: Duration = Duration::from_secs(600);
+
 /// The two clocks the hub needs: monotonic for deadlines, wall for timestamps on the wire.
 #[derive(Debug, Clone, Copy)]
 pub struct Now {
@@ -175,6 +178,9 @@ pub struct Hub {
     lessons: HashMap<LessonId, Lesson>,
     codes: HashMap<InviteCode, LessonId>,
     wrong_codes: AddressLimiter,
+    /// Wrong codes each address was told of lately: the same wrong code again (the app's
+    /// preview, then the knock; a retry) counts once.
+    recent_wrong: HashMap<(IpAddr, InviteCode), Instant>,
     creations: AddressLimiter,
     out: Vec<Effect>,
     /// The wall clock as of the latest input (relay credentials are dated with it).
@@ -198,6 +204,7 @@ impl Hub {
             lessons: HashMap::new(),
             codes: HashMap::new(),
             wrong_codes,
+            recent_wrong: HashMap::new(),
             creations,
             out: Vec::new(),
             wall: UnixMs(0),
@@ -298,6 +305,8 @@ impl Hub {
             }
         }
         self.wrong_codes.prune(now.mono);
+        self.recent_wrong
+            .retain(|_, at| now.mono.saturating_duration_since(*at) < RECENT_WRONG);
         self.creations.prune(now.mono);
         let m = &self.metrics;
         let count = |f: fn(&Lesson) -> usize| {
@@ -335,7 +344,7 @@ impl Hub {
             .wrong_codes
             .check(addr, now.mono)
             .err()
-            .map(|wait| wait.as_secs().max(1));
+            .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64);
         let found = self
             .lesson_by_code_from(Some(addr), code, now)
             .and_then(|id| Ok(lesson_in(&mut self.lessons, &id)?.info.clone()));
@@ -509,7 +518,7 @@ impl Hub {
                 ErrorCode::RateLimited,
                 format!(
                     "too many wrong codes from your address; try again in {} s",
-                    wait.as_secs().max(1)
+                    wait.as_secs_f64().ceil().max(1.0) as u64
                 ),
             );
         }
@@ -524,7 +533,10 @@ impl Hub {
             }
             None => {
                 if let Some(addr) = addr {
-                    self.wrong_codes.fail(addr, now.mono);
+                    let key = (crate::rate::limit_key(addr), code.clone());
+                    if self.recent_wrong.insert(key, now.mono).is_none() {
+                        self.wrong_codes.fail(addr, now.mono);
+                    }
                 }
                 refuse(
                     ErrorCode::UnknownCode,

@@ -49,7 +49,8 @@ export function InviteCard(props: { code: string; server: string }) {
   const p = shown.preview;
   if (!p) return null;
   const mine = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-  const when = p.state === "live" ? p.started_ms : p.state === "scheduled" ? p.scheduled_ms : p.ended_ms;
+  // When it is (or was to be); an ended lesson, when it ended.
+  const when = p.state === "live" ? p.started_ms : p.state === "ended" ? p.ended_ms : p.scheduled_ms;
   return (
     <div className={`invite-card ${p.state}`} data-testid="invite-card" data-state={p.state} role="status">
       <strong>{p.title}</strong>
