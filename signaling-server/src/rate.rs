@@ -58,6 +58,13 @@ impl TokenBucket {
     }
 }
 
+/// A wait in whole seconds, rounded up and at least 1: what `Retry-After` and "try again in N
+/// s" say (rounded down, a client would come back too early).
+pub fn whole_secs(wait: Duration) -> u64 {
+    // Waits are minutes at most: the cast cannot truncate.
+    wait.as_secs_f64().ceil().max(1.0) as u64
+}
+
 /// The address a limit applies to: an IPv6 host usually has a whole /64 to pick from, so the
 /// /64 counts as one; IPv4-mapped IPv6 counts as the IPv4 address.
 pub fn limit_key(addr: IpAddr) -> IpAddr {
@@ -160,6 +167,13 @@ mod tests {
         assert_eq!(l.tracked(), 1);
         l.prune(t0 + Duration::from_secs(3600));
         assert_eq!(l.tracked(), 0);
+    }
+
+    #[test]
+    fn waits_are_said_in_whole_seconds_rounded_up() {
+        assert_eq!(whole_secs(Duration::from_millis(29_100)), 30);
+        assert_eq!(whole_secs(Duration::from_secs(60)), 60);
+        assert_eq!(whole_secs(Duration::ZERO), 1);
     }
 
     #[test]

@@ -419,7 +419,7 @@ async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
         );
         res.headers_mut().insert(
             header::RETRY_AFTER,
-            HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+            HeaderValue::from(crate::rate::whole_secs(wait)),
         );
         return res;
     }

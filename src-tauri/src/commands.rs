@@ -355,6 +355,14 @@ fn lessons_server(state: &AppState, record: &tutti_store::Lesson) -> Option<Stri
     }
 }
 
+/// Like `lessons_server`, with this computer's own server started when it is the one.
+async fn lessons_server_url(state: &AppState, record: &tutti_store::Lesson) -> AppResult<String> {
+    match lessons_server(state, record) {
+        Some(url) => Ok(url),
+        None => Ok(state.room_server().await?.0),
+    }
+}
+
 /// A scheduled lesson the room server no longer knows (it was reset) is made there again: a
 /// new invite code, the same title and time. The students need the new code.
 #[tauri::command]
@@ -372,10 +380,7 @@ pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary>
             "only a lesson you scheduled, and that has not ended, can be opened again",
         ));
     }
-    let url = match lessons_server(&state, &record) {
-        Some(url) => url,
-        None => state.room_server().await?.0,
-    };
+    let url = lessons_server_url(&state, &record).await?;
     let (lesson, host_token) = crate::schedule::create(
         &url,
         &record.title,
@@ -412,10 +417,7 @@ pub async fn cancel_scheduled(state: S<'_>, id: i64, here_only: bool) -> AppResu
         .run(move |store| Ok((store.lesson(local)?, store.host_token(local)?)))
         .await?;
     if let (false, Some(remote), Some(token)) = (here_only, record.remote_id.clone(), token) {
-        let url = match lessons_server(&state, &record) {
-            Some(url) => url,
-            None => state.room_server().await?.0,
-        };
+        let url = lessons_server_url(&state, &record).await?;
         crate::schedule::cancel(&url, remote, token).await?;
     }
     // One left open (started, never ended) is ended, with what it recorded; one that never

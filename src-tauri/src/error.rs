@@ -240,41 +240,42 @@ impl AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+impl AppError {
+    /// The room server refused with `wire`, over the WebSocket or its HTTP API: in the user's
+    /// terms, with the server's own code kept where the app has no code of its own for it.
+    pub fn refused(wire: Wire, message: impl Into<String>) -> Self {
+        let code = match wire {
+            Wire::InvalidCode | Wire::UnknownCode | Wire::NoSuchLesson => ErrorCode::WrongCode,
+            Wire::RateLimited => ErrorCode::TooManyTries,
+            Wire::LessonEnded => ErrorCode::LessonEnded,
+            Wire::NotHost | Wire::BadHostToken => ErrorCode::NotHost,
+            Wire::NotInLesson | Wire::SessionExpired => ErrorCode::NotInLesson,
+            Wire::AlreadyInLesson => ErrorCode::AlreadyInLesson,
+            Wire::InvalidInput => ErrorCode::InvalidInput,
+            _ => ErrorCode::Refused,
+        };
+        let problem =
+            matches!(code, ErrorCode::Refused | ErrorCode::InvalidInput).then(|| Problem::Server {
+                code: wire.as_str().to_owned(),
+            });
+        Self {
+            code,
+            message: message.into(),
+            problem,
+        }
+    }
+}
+
 impl From<ClientError> for AppError {
     fn from(e: ClientError) -> Self {
         let code = match &e {
             ClientError::Connect { .. } | ClientError::Closed | ClientError::Timeout => {
                 ErrorCode::ServerUnreachable
             }
-            ClientError::Refused { code, .. } => match code {
-                Wire::InvalidCode | Wire::UnknownCode | Wire::NoSuchLesson => ErrorCode::WrongCode,
-                Wire::RateLimited => ErrorCode::TooManyTries,
-                Wire::LessonEnded => ErrorCode::LessonEnded,
-                Wire::NotHost | Wire::BadHostToken => ErrorCode::NotHost,
-                Wire::NotInLesson | Wire::SessionExpired => ErrorCode::NotInLesson,
-                Wire::AlreadyInLesson => ErrorCode::AlreadyInLesson,
-                Wire::InvalidInput => ErrorCode::InvalidInput,
-                _ => ErrorCode::Refused,
-            },
+            ClientError::Refused { code, .. } => return Self::refused(*code, e.to_string()),
             ClientError::Unexpected(_) => ErrorCode::Internal,
         };
-        let problem = match (&e, code) {
-            (
-                ClientError::Refused { code: wire, .. },
-                ErrorCode::Refused | ErrorCode::InvalidInput,
-            ) => Some(Problem::Server {
-                code: serde_json::to_value(wire)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        Self {
-            code,
-            message: e.to_string(),
-            problem,
-        }
+        Self::new(code, e.to_string())
     }
 }
 

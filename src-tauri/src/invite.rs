@@ -133,27 +133,12 @@ pub async fn preview(
         tracing::info!(%server, %status, "no invite preview from this server");
         return Ok(None);
     };
-    Err(match code {
-        Wire::InvalidCode | Wire::UnknownCode | Wire::NoSuchLesson => {
-            AppError::new(ErrorCode::WrongCode, message)
-        }
-        Wire::RateLimited => AppError::new(
-            ErrorCode::TooManyTries,
-            match retry_after {
-                Some(s) => format!("too many wrong codes from this address: try again in {s} s"),
-                None => message,
-            },
-        ),
-        other => AppError::with(
-            ErrorCode::Refused,
-            Problem::Server {
-                code: serde_json::to_value(other)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-            },
-        )
-        .detailed(message),
+    let refused = AppError::refused(code, message);
+    Err(match (code, retry_after) {
+        (Wire::RateLimited, Some(s)) => refused.detailed(format!(
+            "too many wrong codes from this address: try again in {s} s"
+        )),
+        _ => refused,
     })
 }
 

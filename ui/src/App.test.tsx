@@ -3,6 +3,7 @@ import userEvent from "@testing-library/user-event";
 import { emit } from "@tauri-apps/api/event";
 import { App } from "./App";
 import { failing, fakeBackend, lessonView, settings } from "./test/ipc";
+import type { LessonSummary } from "./types";
 
 const basics = {
   get_settings: () => settings,
@@ -12,6 +13,23 @@ const basics = {
   list_devices: () => ({ microphones: ["USB mic"], speakers: [], cameras: [], audio_error: null }),
   start_device_check: () => ({ microphone: null, camera: { code: "no_camera", message: "none" } }),
 };
+
+/** A lesson this computer scheduled as its host, in the upcoming list. */
+function scheduled(patch: Partial<LessonSummary>): LessonSummary {
+  return {
+    id: 1,
+    title: "Lesson",
+    host: true,
+    status: "scheduled",
+    start_ms: 1_900_000_000_000,
+    end_ms: null,
+    scheduled_minutes: 60,
+    host_tz: "Asia/Seoul",
+    student_tz: null,
+    invite_code: "K7Q-4MZ-XP3",
+    ...patch,
+  };
+}
 
 describe("the app", () => {
   it("joins with the code as typed, after the device check", async () => {
@@ -78,18 +96,7 @@ describe("the app", () => {
   });
 
   it("offers to open again a scheduled lesson the room server no longer knows", async () => {
-    const upcoming = {
-      id: 4,
-      title: "Scales",
-      host: true,
-      status: "scheduled",
-      start_ms: 1_900_000_000_000,
-      end_ms: null,
-      scheduled_minutes: 60,
-      host_tz: "Asia/Seoul",
-      student_tz: "Asia/Dubai",
-      invite_code: "K7Q-4MZ-XP3",
-    };
+    const upcoming = scheduled({ id: 4, title: "Scales", student_tz: "Asia/Dubai" });
     let starts = 0;
     const ipc = fakeBackend({
       ...basics,
@@ -115,18 +122,7 @@ describe("the app", () => {
   });
 
   it("cancels a lesson here only when the room server cannot be told", async () => {
-    const upcoming = {
-      id: 5,
-      title: "Etudes",
-      host: true,
-      status: "scheduled",
-      start_ms: 1_900_000_000_000,
-      end_ms: null,
-      scheduled_minutes: 60,
-      host_tz: "Asia/Seoul",
-      student_tz: null,
-      invite_code: "K7Q-4MZ-XP3",
-    };
+    const upcoming = scheduled({ id: 5, title: "Etudes" });
     const ipc = fakeBackend({
       ...basics,
       lessons: (a) => (a.which === "upcoming" ? [upcoming] : []),

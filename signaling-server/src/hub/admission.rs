@@ -94,12 +94,7 @@ impl Hub {
         }
         self.load_lesson(id, now)?;
         let lesson = lesson_in(&mut self.lessons, id)?;
-        if lesson.host_token_sha256 != hash_token(token.as_str()) {
-            return refuse(
-                ErrorCode::BadHostToken,
-                "this host token does not open the lesson",
-            );
-        }
+        require_host_token(lesson, token)?;
         match lesson.info.status {
             LessonStatus::Ended => return refuse(ErrorCode::LessonEnded, "this lesson has ended"),
             LessonStatus::Scheduled => {
@@ -480,12 +475,7 @@ impl Hub {
     ) -> Result<ServerMessage, Refusal> {
         self.load_lesson(id, now)?;
         let lesson = lesson_in(&mut self.lessons, id)?;
-        if lesson.host_token_sha256 != hash_token(token.as_str()) {
-            return refuse(
-                ErrorCode::BadHostToken,
-                "this host token does not open the lesson",
-            );
-        }
+        require_host_token(lesson, token)?;
         if lesson.info.status == LessonStatus::Ended {
             return Ok(ServerMessage::Ok { re });
         }
@@ -609,4 +599,15 @@ impl Hub {
                 )
             })
     }
+}
+
+/// The host token opens this lesson (compared by hash: the server keeps no token).
+fn require_host_token(lesson: &Lesson, token: &HostToken) -> Result<(), Refusal> {
+    if lesson.host_token_sha256 != hash_token(token.as_str()) {
+        return refuse(
+            ErrorCode::BadHostToken,
+            "this host token does not open the lesson",
+        );
+    }
+    Ok(())
 }

@@ -340,16 +340,16 @@ impl Hub {
     /// at `addr` who is not connected. Wrong codes count as wrong knocks do.
     pub fn lookup(&mut self, addr: IpAddr, code: &str, now: Now) -> Result<LessonInfo, Lookup> {
         self.wall = now.wall;
-        let retry_after_s = self
-            .wrong_codes
-            .check(addr, now.mono)
-            .err()
-            .map(|wait| wait.as_secs_f64().ceil().max(1.0) as u64);
         let found = self
             .lesson_by_code_from(Some(addr), code, now)
             .and_then(|id| Ok(lesson_in(&mut self.lessons, &id)?.info.clone()));
         found.map_err(|r| {
             self.metrics.error(r.code);
+            // Refused for the address's wrong codes: how long it waits (a refusal uses none).
+            let retry_after_s = (r.code == ErrorCode::RateLimited)
+                .then(|| self.wrong_codes.check(addr, now.mono).err())
+                .flatten()
+                .map(crate::rate::whole_secs);
             Lookup {
                 code: r.code,
                 message: r.message,
@@ -518,7 +518,7 @@ impl Hub {
                 ErrorCode::RateLimited,
                 format!(
                     "too many wrong codes from your address; try again in {} s",
-                    wait.as_secs_f64().ceil().max(1.0) as u64
+                    crate::rate::whole_secs(wait)
                 ),
             );
         }
