@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "cancel_scheduled",
     "reopen_scheduled",
     "preview_invite",
+    "check_connection",
     "join_lesson",
     "cancel_join",
     "lesson_view",

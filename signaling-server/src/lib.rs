@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod rate;
 pub mod secrets;
 pub mod serve;
+pub mod tls;
 pub mod turn;
 
 mod hub_thread;

@@ -6,11 +6,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use tutti_protocol::IceServer;
+use tutti_server::tls::TlsSettings;
 use tutti_server::turn::{TurnSettings, TurnTls};
 use tutti_server::{HubConfig, ServerConfig};
 
 /// Tutti's room server: lessons, invite codes, the waiting room, WebRTC signaling, the
-/// question queue and chat. Serves a WebSocket at /ws, GET /healthz and GET /metrics.
+/// question queue and chat. Serves a WebSocket at /ws, GET /healthz, GET /metrics and the API;
+/// with --tls-listen, all of it over TLS too, TURN over TLS on the same port. SIGHUP reads the
+/// certificates again.
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
@@ -71,6 +74,20 @@ struct Args {
     /// The name clients connect to for TURN over TLS (the certificate's); the public IP if unset.
     #[arg(long, env = "TUTTI_TURN_TLS_NAME", requires = "turn_tls_listen")]
     turn_tls_name: Option<String>,
+    /// Serve HTTPS, wss:// and (with --turn-listen) TURN over TLS on this address too, all on
+    /// one port: 0.0.0.0:443 gets through networks that let only TLS out.
+    #[arg(long, env = "TUTTI_TLS_LISTEN", requires_all = ["tls_cert", "tls_key"])]
+    tls_listen: Option<SocketAddr>,
+    /// PEM certificate chain for --tls-listen (read again on SIGHUP).
+    #[arg(long, env = "TUTTI_TLS_CERT", requires = "tls_listen")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-listen (read again on SIGHUP).
+    #[arg(long, env = "TUTTI_TLS_KEY", requires = "tls_listen")]
+    tls_key: Option<PathBuf>,
+    /// The name clients reach --tls-listen by (the certificate's), for the turns: URL handed
+    /// out; the listening address if unset.
+    #[arg(long, env = "TUTTI_TLS_NAME", requires = "tls_listen")]
+    tls_name: Option<String>,
     /// Log format.
     #[arg(long, env = "TUTTI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -124,8 +141,18 @@ async fn main() -> anyhow::Result<()> {
             _ => None,
         },
     });
+    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
+        (Some(listen), Some(cert), Some(key)) => Some(TlsSettings {
+            listen: *listen,
+            cert_pem: cert.clone(),
+            key_pem: key.clone(),
+            name: args.tls_name.clone(),
+        }),
+        _ => None,
+    };
     let cfg = ServerConfig {
         turn,
+        tls,
         listen: args.listen,
         data_dir: Some(args.data.clone()),
         trust_forwarded_for: args.trust_forwarded_for,
@@ -158,8 +185,27 @@ async fn main() -> anyhow::Result<()> {
     if let Some(tls) = server.turn_tls_addr() {
         println!("tutti-server relay on tls {tls}");
     }
+    if let Some(tls) = server.tls_addr() {
+        println!("tutti-server listening on https://{tls} (wss, turns)");
+    }
 
-    shutdown_signal().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut hangups = hangups();
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            () = next_hangup(&mut hangups) => {
+                let errors = server.reload_tls();
+                if errors.is_empty() {
+                    tracing::info!("SIGHUP: certificates read again");
+                }
+                for e in errors {
+                    tracing::error!(error = %e, "SIGHUP: a certificate could not be read; the old one stays in use");
+                }
+            }
+        }
+    }
     tracing::info!("signal received");
     server.shutdown().await;
     tracing::info!("stopped");
@@ -174,6 +220,36 @@ fn parse_ports(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("empty range {a}-{b}"));
     }
     Ok((a, b))
+}
+
+#[cfg(unix)]
+type Hangups = Option<tokio::signal::unix::Signal>;
+#[cfg(not(unix))]
+type Hangups = ();
+
+fn hangups() -> Hangups {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::hangup())
+            .map_err(
+                |e| tracing::warn!(error = %e, "no SIGHUP: certificates are read at start only"),
+            )
+            .ok()
+    }
+}
+
+/// The next SIGHUP; never, where there are none.
+async fn next_hangup(hangups: &mut Hangups) {
+    #[cfg(unix)]
+    if let Some(h) = hangups
+        && h.recv().await.is_some()
+    {
+        return;
+    }
+    #[cfg(not(unix))]
+    let () = hangups;
+    std::future::pending::<()>().await;
 }
 
 async fn shutdown_signal() {

@@ -1,6 +1,8 @@
-//! The server on the network: one TCP listener, plain HTTP for `/healthz` and `/metrics`, and
-//! `/ws` upgraded to a WebSocket that speaks the protocol. Each connection is a task that
-//! decodes frames (so malformed input never reaches the hub) and forwards typed messages.
+//! The server on the network: a TCP listener for plain HTTP (`/healthz`, `/metrics`, the API)
+//! and `/ws` upgraded to a WebSocket that speaks the protocol, and optionally a TLS listener
+//! (`tls`) for the same over HTTPS and `wss://`, with TURN over TLS on the same port. Each
+//! connection is a task that decodes frames (so malformed input never reaches the hub) and
+//! forwards typed messages.
 
 use crate::db::{DbError, ServerDb};
 use crate::hub::{CloseReason, ConnId, Hub, HubConfig};
@@ -8,6 +10,7 @@ use crate::hub_thread::{self, HubInput, Outbound, OutboxReceiver};
 use crate::metrics::Metrics;
 use crate::rate::{AddressLimiter, TokenBucket};
 use crate::secrets::Secrets;
+use crate::tls::{self, Carried, Certificate, Rewound, TlsError, TlsSettings};
 use crate::turn::{self, RunningTurn, TurnError, TurnSettings};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -24,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_tungstenite::WebSocketStream;
@@ -32,7 +36,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
-use tutti_protocol::api::{ApiError, decode_path_segment};
+use tutti_protocol::api::{ApiError, CHECK_PATH, CheckInfo, decode_path_segment};
 use tutti_protocol::{
     ClientFrame, ErrorCode, InviteCode, MAX_FRAME_BYTES, RequestId, ServerMessage,
 };
@@ -64,6 +68,8 @@ pub struct ServerConfig {
     pub outbox_bytes: usize,
     /// STUN and TURN beside the room server; admitted participants get credentials for it.
     pub turn: Option<TurnSettings>,
+    /// HTTPS, `wss://` and (with `turn`) TURN over TLS, all on one port.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Default for ServerConfig {
@@ -75,6 +81,7 @@ impl Default for ServerConfig {
             trust_forwarded_for: false,
             outbox_bytes: 4 * 1024 * 1024,
             turn: None,
+            tls: None,
         }
     }
 }
@@ -92,6 +99,8 @@ pub enum ServeError {
     Thread(std::io::Error),
     #[error(transparent)]
     Turn(#[from] TurnError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// What the HTTP handlers and connection tasks share.
@@ -110,14 +119,27 @@ struct Shared {
     /// API requests per address, before any reach the hub: a flood must not crowd out the
     /// WebSocket's messages and the hub's housekeeping.
     api_limit: std::sync::Mutex<AddressLimiter>,
+    /// The relay's TCP listener, for TURN over TLS arriving on the TLS port.
+    relay_tcp: Option<SocketAddr>,
+    /// What the connection check is told: the relay's issuer, and the other ICE servers.
+    relay: Option<turn::TurnIssuer>,
+    ice_servers: Vec<tutti_protocol::IceServer>,
+    /// Connection checks per address: each hands out short-lived relay credentials.
+    check_limit: std::sync::Mutex<AddressLimiter>,
 }
 
 /// API requests an address may make in a burst, and per second after that.
 const API_BURST: u32 = 60;
 const API_PER_SEC: f64 = 5.0;
+/// Connection checks an address may make in a burst, and per second after that (one a minute).
+const CHECK_BURST: u32 = 10;
+const CHECK_PER_SEC: f64 = 1.0 / 60.0;
 
 pub struct RunningServer {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
+    /// Every certificate in use (the TLS port's, TURN's own TLS port's), for `reload_tls`.
+    certificates: Vec<Arc<Certificate>>,
     metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
@@ -134,9 +156,23 @@ impl RunningServer {
         self.turn.as_ref().map(|t| t.udp_addr)
     }
 
-    /// Where TURN over TLS listens, if it does.
+    /// Where TURN over TLS listens on a port of its own, if it does.
     pub fn turn_tls_addr(&self) -> Option<SocketAddr> {
         self.turn.as_ref().and_then(|t| t.tls_addr)
+    }
+
+    /// Where HTTPS, `wss://` and TURN over TLS listen, if the server speaks TLS itself.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
+    }
+
+    /// Reads every certificate again (SIGHUP): new connections get the renewed ones. Those
+    /// that cannot be read are kept as they were, and their errors returned.
+    pub fn reload_tls(&self) -> Vec<TlsError> {
+        self.certificates
+            .iter()
+            .filter_map(|c| c.reload().err())
+            .collect()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -171,10 +207,41 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         Some(settings) => Some(turn::start(settings).await?),
         None => None,
     };
+    let mut certificates: Vec<Arc<Certificate>> =
+        turn.iter().filter_map(|t| t.certificate.clone()).collect();
+    let tls = match &cfg.tls {
+        Some(settings) => {
+            let certificate = Arc::new(Certificate::load(&settings.cert_pem, &settings.key_pem)?);
+            let acceptor = certificate.acceptor(&[tls::ALPN_HTTP, tls::ALPN_TURN])?;
+            certificates.push(certificate);
+            let listener = bind(settings.listen).map_err(|source| ServeError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+            let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+            tracing::info!(%addr, "listening for HTTPS, wss:// and TURN over TLS");
+            Some((listener, acceptor, addr))
+        }
+        None => None,
+    };
     let mut hub_cfg = cfg.hub;
     if let Some(t) = &turn {
-        hub_cfg.turn = Some(t.issuer.clone());
+        let mut issuer = t.issuer.clone();
+        if let (Some((_, _, addr)), Some(settings)) = (&tls, &cfg.tls) {
+            // Listed before TURN's own TLS port: 443 is what gets through the strictest networks.
+            let name = match &settings.name {
+                Some(name) => name.clone(),
+                None if !addr.ip().is_unspecified() => addr.ip().to_string(),
+                None => t.public_ip().to_string(),
+            };
+            issuer = issuer.with_tls_first(&name, addr.port());
+        }
+        hub_cfg.turn = Some(issuer);
     }
+    let (hub_turn, hub_ice) = (hub_cfg.turn.clone(), hub_cfg.ice_servers.clone());
     let metrics = Arc::new(Metrics::default());
     let hub = Hub::new(hub_cfg, db, Secrets::from_os(), metrics.clone());
     let (hub_tx, hub_rx) = mpsc::channel(4096);
@@ -198,12 +265,20 @@ pub async fn start(cfg: ServerConfig) -> Result<RunningServer, ServeError> {
         outbox_bytes: cfg.outbox_bytes,
         closing: tokio::sync::watch::Sender::new(false),
         api_limit: std::sync::Mutex::new(AddressLimiter::new(API_BURST, API_PER_SEC)),
+        relay_tcp: turn.as_ref().map(RunningTurn::tcp_reachable),
+        relay: hub_turn,
+        ice_servers: hub_ice,
+        check_limit: std::sync::Mutex::new(AddressLimiter::new(CHECK_BURST, CHECK_PER_SEC)),
     });
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, shared, stop_rx, hub_thread));
+    let tls_addr = tls.as_ref().map(|(_, _, addr)| *addr);
+    let tls = tls.map(|(listener, acceptor, _)| (listener, acceptor));
+    let task = tokio::spawn(accept_loop(listener, tls, shared, stop_rx, hub_thread));
     tracing::info!(%addr, "listening");
     Ok(RunningServer {
         addr,
+        tls_addr,
+        certificates,
         metrics,
         stop: Some(stop_tx),
         task,
@@ -225,6 +300,7 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn accept_loop(
     listener: TcpListener,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
     shared: Arc<Shared>,
     mut stop: oneshot::Receiver<()>,
     hub_thread: std::thread::JoinHandle<()>,
@@ -238,11 +314,12 @@ async fn accept_loop(
                 // Never wait on a busy hub here: that would stop accepting. A missed tick is
                 // made up by the next one.
                 let _ = shared.hub.try_send(HubInput::Tick);
-                shared
-                    .api_limit
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .prune(Instant::now());
+                for limiter in [&shared.api_limit, &shared.check_limit] {
+                    limiter
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .prune(Instant::now());
+                }
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
@@ -255,9 +332,20 @@ async fn accept_loop(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
+            accepted = accept_tls(tls.as_ref()) => match accepted {
+                Ok((stream, peer, acceptor)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_tls(stream, peer, acceptor, shared.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed (TLS)");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
         }
     }
     drop(listener);
+    drop(tls);
     tracing::info!("shutting down");
     shared.closing.send_replace(true);
     let (done_tx, done_rx) = oneshot::channel();
@@ -291,7 +379,80 @@ async fn accept_loop(
     let _ = tokio::task::spawn_blocking(move || hub_thread.join()).await;
 }
 
-async fn serve_http(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+/// The next connection on the TLS port; never, when there is none.
+async fn accept_tls(
+    tls: Option<&(TcpListener, tokio_rustls::TlsAcceptor)>,
+) -> std::io::Result<(TcpStream, SocketAddr, tokio_rustls::TlsAcceptor)> {
+    match tls {
+        Some((listener, acceptor)) => {
+            let (stream, peer) = listener.accept().await?;
+            Ok((stream, peer, acceptor.clone()))
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A connection on the TLS port: the handshake, then HTTP (and WebSockets) or TURN, by ALPN or
+/// by the first byte.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+) {
+    let mut tls = match tokio::time::timeout(HEADER_DEADLINE, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let agreed = tls.get_ref().1.alpn_protocol().and_then(Carried::by_alpn);
+    let (carried, front) = match agreed {
+        Some(carried) => (carried, Vec::new()),
+        None => {
+            let mut first = [0u8; 1];
+            match tokio::time::timeout(HEADER_DEADLINE, tls.read(&mut first)).await {
+                Ok(Ok(1)) => (Carried::by_first_byte(first[0]), first.to_vec()),
+                _ => return,
+            }
+        }
+    };
+    match (carried, shared.relay_tcp) {
+        (Carried::Http, _) => serve_http(Rewound::new(front, tls), peer, shared).await,
+        (Carried::Turn, Some(relay)) => relay_turn(tls, &front, relay, &shared).await,
+        (Carried::Turn, None) => tracing::debug!(%peer, "TURN over TLS, but no relay runs here"),
+    }
+}
+
+/// TURN over TLS: the decrypted bytes go to the relay's own TCP listener (see
+/// `turn::terminate_tls`), until either side closes or the server shuts down.
+async fn relay_turn<S>(mut tls: S, front: &[u8], relay: SocketAddr, shared: &Shared)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Ok(mut inner) = TcpStream::connect(relay).await else {
+        return;
+    };
+    let _ = inner.set_nodelay(true);
+    if inner.write_all(front).await.is_err() {
+        return;
+    }
+    let mut closing = shared.closing.subscribe();
+    tokio::select! {
+        _ = tokio::io::copy_bidirectional(&mut tls, &mut inner) => {}
+        () = async { drop(closing.wait_for(|c| *c).await) } => {}
+    }
+}
+
+async fn serve_http<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let mut closing = shared.closing.subscribe();
     let service = service_fn(move |req| route(req, peer, shared.clone()));
     let conn = http1::Builder::new()
@@ -349,12 +510,18 @@ async fn route(
             res
         }
         (&Method::GET, "/ws") => upgrade(req, peer, shared),
+        (&Method::GET, CHECK_PATH) => check(client_addr(&req, peer, &shared), &shared),
         (&Method::GET, path) if path.starts_with(LESSONS_API) => {
             let client = client_addr(&req, peer, &shared);
             let segment = &path[LESSONS_API.len()..];
             lookup(segment, client, &shared).await
         }
         (_, "/healthz" | "/metrics" | "/ws") => plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
+        (_, CHECK_PATH) => {
+            let mut res = api_error(ErrorCode::InvalidMessage, "only GET".into());
+            *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            res
+        }
         (_, path) if path.starts_with(LESSONS_API) => {
             let mut res = api_error(ErrorCode::InvalidMessage, "only GET".into());
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -362,7 +529,7 @@ async fn route(
         }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: the room server serves /ws, /healthz, /metrics and /api/lessons/{code}\n",
+            "not found: the room server serves /ws, /healthz, /metrics, /api/lessons/{code} and /api/check\n",
         ),
     };
     Ok(res)
@@ -402,6 +569,50 @@ fn api_error(code: ErrorCode, message: String) -> HttpResponse {
 }
 
 /// `GET /api/lessons/{code}`, answered by the hub thread.
+fn rate_limited(wait: Duration) -> HttpResponse {
+    let mut res = api_error(
+        ErrorCode::RateLimited,
+        "too many requests from your address; slow down".into(),
+    );
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(crate::rate::whole_secs(wait)),
+    );
+    res
+}
+
+/// `GET /api/check`: the relay with credentials for a few minutes, the other ICE servers, and
+/// the client's address, for the connection check.
+fn check(addr: IpAddr, shared: &Shared) -> HttpResponse {
+    let now = Instant::now();
+    for limiter in [&shared.api_limit, &shared.check_limit] {
+        let mut limit = limiter.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(wait) = limit.check(addr, now) {
+            return rate_limited(wait);
+        }
+        limit.fail(addr, now);
+    }
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut ice_servers = shared.ice_servers.clone();
+    if let Some(relay) = &shared.relay {
+        ice_servers.insert(0, relay.for_check(unix));
+    }
+    let info = CheckInfo {
+        your_address: addr.to_string(),
+        ice_servers,
+        stun_alt: shared
+            .relay
+            .as_ref()
+            .and_then(|r| r.stun_alt().map(str::to_owned)),
+    };
+    json(
+        StatusCode::OK,
+        serde_json::to_string(&info).unwrap_or_default(),
+    )
+}
+
 async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
     let limited = {
         let mut limit = shared.api_limit.lock().unwrap_or_else(|p| p.into_inner());
@@ -413,15 +624,7 @@ async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
         limited
     };
     if let Some(wait) = limited {
-        let mut res = api_error(
-            ErrorCode::RateLimited,
-            "too many requests from your address; slow down".into(),
-        );
-        res.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(crate::rate::whole_secs(wait)),
-        );
-        return res;
+        return rate_limited(wait);
     }
     let Some(code) = decode_path_segment(segment) else {
         return api_error(

@@ -22,8 +22,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tutti_protocol::IceServer;
 
+use crate::tls::Certificate;
+
 /// The realm the relay announces; clients take it from the server's challenge.
 const REALM: &str = "tutti";
+/// How long the connection check's credentials last.
+pub const CHECK_TTL: Duration = Duration::from_secs(180);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
@@ -83,11 +87,20 @@ pub struct TurnTls {
     pub name: Option<String>,
 }
 
+fn turns_url(name: &str, port: u16) -> String {
+    match name.parse::<std::net::Ipv6Addr>() {
+        Ok(ip) => format!("turns:[{ip}]:{port}?transport=tcp"),
+        Err(_) => format!("turns:{name}:{port}?transport=tcp"),
+    }
+}
+
 /// Issues per-participant credentials for the relay, and revokes them when the participant
 /// leaves the lesson (or is removed, or the lesson ends); cheap to clone into the hub.
 #[derive(Clone)]
 pub struct TurnIssuer {
     urls: Vec<String>,
+    /// A second STUN port, for the connection check (`stun:HOST:PORT`).
+    stun_alt: Option<String>,
     secret: Arc<[u8]>,
     ttl: Duration,
     revocations: Arc<Revocations>,
@@ -128,7 +141,14 @@ impl std::fmt::Debug for TurnIssuer {
 impl TurnIssuer {
     /// Adds the `turns:` URL (TLS on `port`, for the certificate's `name`).
     pub fn with_tls(mut self, name: &str, port: u16) -> Self {
-        self.urls.push(format!("turns:{name}:{port}?transport=tcp"));
+        self.urls.push(turns_url(name, port));
+        self
+    }
+
+    /// Adds the `turns:` URL before the others: a client tries it with the rest, and lists
+    /// read by people (the connection check) show first what gets through the most networks.
+    pub fn with_tls_first(mut self, name: &str, port: u16) -> Self {
+        self.urls.insert(0, turns_url(name, port));
         self
     }
 
@@ -144,6 +164,7 @@ impl TurnIssuer {
                 format!("turn:{host}:{port}?transport=udp"),
                 format!("turn:{host}:{port}?transport=tcp"),
             ],
+            stun_alt: None,
             secret: secret.into(),
             ttl,
             revocations: Arc::default(),
@@ -176,6 +197,22 @@ impl TurnIssuer {
 
     /// The STUN and TURN entry for participant `peer`, valid from `now_unix` (seconds) for the
     /// issuer's time to live.
+    /// Credentials for the connection check: good for `CHECK_TTL`, for no participant (nothing
+    /// to revoke; an allocation made with them cannot be refreshed past it).
+    pub fn for_check(&self, now_unix: u64) -> IceServer {
+        let username = format!("{}:check", now_unix + CHECK_TTL.as_secs());
+        IceServer {
+            urls: self.urls.clone(),
+            credential: Some(password(&self.secret, &username)),
+            username: Some(username),
+        }
+    }
+
+    /// The relay's second STUN address, if it has one.
+    pub fn stun_alt(&self) -> Option<&str> {
+        self.stun_alt.as_deref()
+    }
+
     pub fn ice_server(&self, peer: &str, now_unix: u64) -> IceServer {
         let username = format!("{}:{peer}", now_unix + self.ttl.as_secs());
         let credential = password(&self.secret, &username);
@@ -252,9 +289,36 @@ pub struct RunningTurn {
     pub udp_addr: SocketAddr,
     pub tcp_addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
+    /// The certificate of TURN's own TLS port, if it has one.
+    pub certificate: Option<Arc<Certificate>>,
     pub issuer: TurnIssuer,
+    public_ip: IpAddr,
     tls_task: Option<tokio::task::JoinHandle<()>>,
     dropper: tokio::task::JoinHandle<()>,
+}
+
+impl RunningTurn {
+    /// The relay's TCP listener as this process reaches it (loopback where it listens on all
+    /// addresses), for TLS terminated here.
+    pub fn tcp_reachable(&self) -> SocketAddr {
+        Self::reachable(self.tcp_addr)
+    }
+
+    fn reachable(mut addr: SocketAddr) -> SocketAddr {
+        if addr.ip().is_unspecified() {
+            addr.set_ip(if addr.is_ipv4() {
+                IpAddr::from([127, 0, 0, 1])
+            } else {
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            });
+        }
+        addr
+    }
+
+    /// The address peers reach the relay at.
+    pub fn public_ip(&self) -> IpAddr {
+        self.public_ip
+    }
 }
 
 impl Drop for RunningTurn {
@@ -264,32 +328,6 @@ impl Drop for RunningTurn {
         }
         self.dropper.abort();
     }
-}
-
-fn tls_acceptor(tls: &TurnTls) -> Result<tokio_rustls::TlsAcceptor, TurnError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| {
-        TurnError::Tls(format!("{what} {}: {e}", path.display()))
-    };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_pem)
-        .map_err(|e| bad("certificate", &tls.cert_pem, &e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad("certificate", &tls.cert_pem, &e))?;
-    if certs.is_empty() {
-        return Err(bad("certificate", &tls.cert_pem, &"no certificate in it"));
-    }
-    let key = PrivateKeyDer::from_pem_file(&tls.key_pem)
-        .map_err(|e| bad("private key", &tls.key_pem, &e))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| TurnError::Tls(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| bad("certificate and key", &tls.cert_pem, &e))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Terminates TLS and hands each connection's bytes to the relay's own TCP listener. The relay
@@ -356,17 +394,40 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
         return Err(TurnError::PortRange(min_port, max_port));
     }
     let tcp = transport::TcpServer::new(tcp).map_err(|e| TurnError::Transport(e.to_string()))?;
+    // STUN on the next port too, so the connection check can see whether a client's NAT keeps
+    // one public address for two destinations. Optional: the port may be taken.
+    let alt_addr = SocketAddr::new(udp_addr.ip(), udp_addr.port().wrapping_add(1));
+    let udp_alt = match udp_addr.port().checked_add(1) {
+        Some(_) => tokio::net::UdpSocket::bind(alt_addr)
+            .await
+            .map_err(|e| tracing::info!(%alt_addr, error = %e, "no second STUN port"))
+            .ok(),
+        None => None,
+    };
     let public = SocketAddr::new(public_ip, udp_addr.port());
     let (drop_tx, mut drop_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stun_alt = udp_alt.as_ref().map(|_| {
+        let host = match public_ip {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            IpAddr::V4(ip) => ip.to_string(),
+        };
+        format!("stun:{host}:{}", alt_addr.port())
+    });
     let mut issuer = TurnIssuer {
         revocations: Arc::new(Revocations {
             drop_allocations: Some(drop_tx),
             ..Revocations::default()
         }),
+        stun_alt,
         ..TurnIssuer::new(public, &settings.secret, settings.ttl)
     };
+    let mut connections: Vec<Arc<dyn transport::Transport + Send + Sync>> =
+        vec![Arc::new(udp), Arc::new(tcp)];
+    if let Some(alt) = udp_alt {
+        connections.push(Arc::new(alt));
+    }
     let server = medea_turn::Server::new(ServerConfig {
-        connections: vec![Arc::new(udp), Arc::new(tcp)],
+        connections,
         turn: Some(TurnConfig {
             relay_addr_generator: Allocator {
                 relay_address: public_ip,
@@ -403,9 +464,17 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
             }
         })
     };
-    let (mut tls_addr, mut tls_task) = (None, None);
+    let (mut tls_addr, mut tls_task, mut certificate) = (None, None, None);
+    let relay_tcp = RunningTurn::reachable(tcp_addr);
     if let Some(tls) = &settings.tls {
-        let acceptor = tls_acceptor(tls)?;
+        let cert = Arc::new(
+            Certificate::load(&tls.cert_pem, &tls.key_pem)
+                .map_err(|e| TurnError::Tls(e.to_string()))?,
+        );
+        let acceptor = cert
+            .acceptor(&[])
+            .map_err(|e| TurnError::Tls(e.to_string()))?;
+        certificate = Some(cert);
         let listener = tokio::net::TcpListener::bind(tls.listen)
             .await
             .map_err(|source| TurnError::Listen {
@@ -416,15 +485,6 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
             addr: tls.listen,
             source,
         })?;
-        // The relay's TCP listener, reached from here.
-        let mut relay_tcp = tcp_addr;
-        if relay_tcp.ip().is_unspecified() {
-            relay_tcp.set_ip(if relay_tcp.is_ipv4() {
-                IpAddr::from([127, 0, 0, 1])
-            } else {
-                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
-            });
-        }
         tls_task = Some(tokio::spawn(terminate_tls(listener, acceptor, relay_tcp)));
         let name = tls.name.clone().unwrap_or_else(|| public_ip.to_string());
         issuer = issuer.with_tls(&name, addr.port());
@@ -436,7 +496,9 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
         udp_addr,
         tcp_addr,
         tls_addr,
+        certificate,
         issuer,
+        public_ip,
         tls_task,
         dropper,
     })

@@ -447,6 +447,15 @@ pub async fn preview_invite(
     crate::invite::preview(&state.http()?, &server, &code).await
 }
 
+/// Tries every way to the room server at `server` (its API, its WebSocket, STUN, and its relay
+/// over UDP, TCP and TLS) and says what will work from this network: the device check screen
+/// and Settings run it.
+#[tauri::command]
+#[specta::specta]
+pub async fn check_connection(server: String) -> AppResult<crate::check::ConnectionCheck> {
+    crate::check::run(&server).await
+}
+
 /// Knocks with `code` on the room server at `server` and waits until the host lets us in.
 #[tauri::command]
 #[specta::specta]

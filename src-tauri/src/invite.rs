@@ -64,31 +64,20 @@ impl From<LessonInfo> for InvitePreview {
 /// The HTTP origin behind a room server's WebSocket address: `ws://h:p/ws` → `http://h:p`,
 /// `wss://` → `https://` (a path before `/ws`, for a server behind a proxy, is kept).
 pub fn http_base(server: &str) -> AppResult<String> {
-    let server = server.trim();
-    let (scheme, rest) = if let Some(rest) = server.strip_prefix("ws://") {
-        ("http", rest)
-    } else if let Some(rest) = server.strip_prefix("wss://") {
-        ("https", rest)
-    } else {
-        return Err(AppError::invalid(Problem::ServerAddress));
-    };
-    let rest = rest.trim_end_matches('/');
-    let rest = rest.strip_suffix("/ws").unwrap_or(rest);
-    if rest.is_empty() || rest.contains(['?', '#', ' ']) {
-        return Err(AppError::invalid(Problem::ServerAddress)
-            .detailed(format!("{server:?} is not a room server address")));
-    }
-    Ok(format!("{scheme}://{rest}"))
+    tutti_lesson::socket::http_base(server).map_err(|why| {
+        if server.trim().starts_with("ws://") || server.trim().starts_with("wss://") {
+            AppError::invalid(Problem::ServerAddress).detailed(why)
+        } else {
+            AppError::invalid(Problem::ServerAddress)
+        }
+    })
 }
 
-/// One HTTP client for the app's calls to room servers; TLS by rustls, with the system's
-/// certificates.
+/// One HTTP client for the app's calls to room servers; TLS by rustls, trusting what the room
+/// server's WebSocket and the relay trust (the system's roots, or `SSL_CERT_FILE`).
 pub fn client() -> AppResult<reqwest::Client> {
-    // reqwest takes the process's crypto provider; ring is the workspace's. Installing twice is
-    // refused harmlessly.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("tutti-desktop/", env!("CARGO_PKG_VERSION")))
+    tutti_lesson::socket::http_builder(None)
+        .map_err(|e| AppError::new(ErrorCode::Internal, format!("no TLS: {e}")))?
         .connect_timeout(PREVIEW_WITHIN)
         .timeout(PREVIEW_WITHIN)
         .build()

@@ -2,6 +2,7 @@
 //! local store (`tutti-store`). Commands and events are typed end to end: the TypeScript in
 //! `ui/src/bindings.ts` is generated from them (a test fails when it is out of date).
 
+mod check;
 mod commands;
 mod devices;
 mod error;
@@ -46,6 +47,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             cancel_scheduled,
             reopen_scheduled,
             preview_invite,
+            check_connection,
             join_lesson,
             cancel_join,
             lesson_view,

@@ -405,6 +405,25 @@ pub enum MediaPath {
     Relayed,
 }
 
+/// How a relayed path reaches the relay: UDP, or what a firewall that blocks it let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayOver {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+impl From<tutti_media::RelayTransport> for RelayOver {
+    fn from(t: tutti_media::RelayTransport) -> Self {
+        match t {
+            tutti_media::RelayTransport::Udp => Self::Udp,
+            tutti_media::RelayTransport::Tcp => Self::Tcp,
+            tutti_media::RelayTransport::Tls => Self::Tls,
+        }
+    }
+}
+
 impl From<tutti_media::PathKind> for MediaPath {
     fn from(p: tutti_media::PathKind) -> Self {
         match p {
@@ -534,6 +553,8 @@ pub struct PeerStatsView {
     pub devices_ms: Option<f64>,
     pub rtt_ms: Option<f64>,
     pub path: Option<MediaPath>,
+    /// When relayed: how the relay is reached.
+    pub relay_over: Option<RelayOver>,
     pub jitter_ms: f64,
     pub buffer_ms: f64,
     pub loss_pct: f64,
@@ -556,6 +577,7 @@ impl From<&tutti_lesson::PeerStats> for PeerStatsView {
             devices_ms: s.devices_ms,
             rtt_ms: s.rtt_ms,
             path: s.path.map(MediaPath::from),
+            relay_over: s.relay_over.map(RelayOver::from),
             jitter_ms: s.jitter_ms,
             buffer_ms: s.buffer_ms,
             loss_pct: s.loss_pct,

@@ -24,6 +24,9 @@ pub enum Network {
     Blocked,
     /// As blocked, and no UDP reaches the server either.
     TcpOnly,
+    /// As blocked, and nothing reaches the server but TCP to port 443 (TLS, as a firewall that
+    /// lets only web traffic out).
+    TlsOnly,
 }
 
 /// Runs `ip` (or anything) and says what failed.
@@ -124,6 +127,9 @@ impl Topology {
         }
         if network == Network::TcpOnly {
             rules += &format!("oifname \"{so}\" meta l4proto udp drop;\n");
+        }
+        if network == Network::TlsOnly {
+            rules += &format!("oifname \"{so}\" tcp dport 443 accept;\noifname \"{so}\" drop;\n");
         }
         rules += "}\n}\n";
         t.router_rules("nft", &rules)
@@ -353,6 +359,39 @@ pub fn room_server_in(topo: &Topology, data: &Path) -> Proc {
     );
     server.line("tutti-server relay on", Duration::from_secs(20));
     server
+}
+
+/// The room server in its namespace speaking TLS on port 443 too (HTTPS, `wss://` and TURN
+/// over TLS), with a certificate for its address made for the test; returns the server and the
+/// certificate's PEM file, for clients to trust.
+pub fn room_server_with_tls_in(topo: &Topology, data: &Path) -> (Proc, PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["10.71.9.2".to_owned()]).unwrap();
+    let (cert, key) = (data.join("cert.pem"), data.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let server = Proc::start(
+        &topo.ns("s"),
+        bin("tutti-server"),
+        &[
+            "--listen",
+            "10.71.9.2:8787",
+            "--data",
+            data.to_str().unwrap(),
+            "--turn-listen",
+            "10.71.9.2:3478",
+            "--tls-listen",
+            "10.71.9.2:443",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    server.line(
+        "tutti-server listening on https://",
+        Duration::from_secs(20),
+    );
+    (server, cert)
 }
 
 /// Teacher and student in a lesson on an open network, the student hearing the clicks for

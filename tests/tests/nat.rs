@@ -10,6 +10,8 @@
 //! that a side did not send to that address first, so host and reflexive candidates fail and
 //! only the relay connects. Open: the router forwards between the sides, and the path is direct.
 //! TCP only: the router also drops UDP towards the server, so the relay is reached over TCP.
+//! TLS only: nothing reaches the server but TCP to port 443, where it speaks TLS for the
+//! WebSocket and the relay alike.
 //!
 //! The server and the peers are the real binaries (`tutti-server`, `tutti-peer`, next to this
 //! test; `make test` builds them first, as `cargo test` alone does not), started in their namespaces with `ip netns
@@ -18,19 +20,34 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code
 
 use std::time::Duration;
-use tutti_e2e::netns::{Network, Proc, Topology, bin, room_server_in, tempfile_dir};
+use tutti_e2e::netns::{
+    Network, Proc, Topology, bin, room_server_in, room_server_with_tls_in, tempfile_dir,
+};
 use tutti_e2e::{clean_windows, one_at_a_time};
 
 /// A lesson across the topology: the teacher plays 440 Hz, the student records. Returns the
-/// student's report of the path and the recording.
+/// student's report of the path and the recording. With `Network::TlsOnly` the room server
+/// speaks TLS on 443 and both sides reach it (and its relay) only there.
 fn lesson_across(network: Network, extra: &[&str]) -> Option<(serde_json::Value, Vec<f32>)> {
     if !Topology::available() {
         return None;
     }
     let topo = Topology::build(network);
     let data = tempfile_dir("server");
-    let server = room_server_in(&topo, &data);
-    let url = "ws://10.71.9.2:8787/ws";
+    let (server, url, trust) = if network == Network::TlsOnly {
+        let (server, cert) = room_server_with_tls_in(&topo, &data);
+        let trust = vec!["--trust-ca".to_owned(), cert.to_str().unwrap().to_owned()];
+        (server, "wss://10.71.9.2:443/ws", trust)
+    } else {
+        (
+            room_server_in(&topo, &data),
+            "ws://10.71.9.2:8787/ws",
+            Vec::new(),
+        )
+    };
+    let mut extra: Vec<&str> = extra.to_vec();
+    extra.extend(trust.iter().map(String::as_str));
+    let extra = extra.as_slice();
     let mut teacher_args = vec![
         "host",
         "--server",
@@ -124,5 +141,17 @@ async fn relay_only_hides_the_peers_addresses_even_where_direct_would_work() {
     };
     eprintln!("open network, relay only: {stats}");
     assert_eq!(stats["path"], "relayed", "{stats}");
+    assert_heard(&stats, &samples);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn where_only_tls_to_443_gets_out_the_lesson_goes_through_the_relay_over_tls() {
+    let _turn = one_at_a_time().await;
+    let Some((stats, samples)) = lesson_across(Network::TlsOnly, &[]) else {
+        return;
+    };
+    eprintln!("TLS to 443 only: {stats}");
+    assert_eq!(stats["path"], "relayed", "{stats}");
+    assert_eq!(stats["relay_over"], "tls", "{stats}");
     assert_heard(&stats, &samples);
 }

@@ -167,3 +167,170 @@ async fn the_relay_is_reached_over_tls_by_those_who_trust_its_certificate() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A self-signed certificate for `localhost`, written to `dir`; returns its PEM.
+fn certificate_for_localhost(dir: &std::path::Path) -> String {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), made.cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), made.signing_key.serialize_pem()).unwrap();
+    made.cert.pem()
+}
+
+/// `GET path` over TLS to `port` on loopback, trusting `ca_pem`: the status line, or the error.
+async fn https_get(port: u16, path: &str, ca_pem: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tls = tutti_lesson::socket::tls_config(Some(ca_pem.as_bytes()))?;
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer).await;
+    Ok(answer.lines().next().unwrap_or_default().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_wss_and_the_relay_share_one_tls_port_and_a_renewed_certificate_is_taken() {
+    let _turn = tutti_e2e::one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = certificate_for_localhost(dir.path());
+    let server = tutti_server::start(ServerConfig {
+        turn: Some(TurnSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            secret: SECRET.to_vec(),
+            ttl: Duration::from_secs(3600),
+            relay_ports: (42_000, 42_999),
+            tls: None,
+        }),
+        tls: Some(tutti_server::tls::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_pem: dir.path().join("cert.pem"),
+            key_pem: dir.path().join("key.pem"),
+            name: Some("localhost".into()),
+        }),
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let port = server.tls_addr().unwrap().port();
+
+    // HTTPS.
+    let status = https_get(port, "/healthz", &first).await.unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+
+    // wss://, with the lesson client as the app and tutti-peer use it.
+    let url = format!("wss://localhost:{port}/ws");
+    let connected =
+        tutti_lesson::RoomClient::connect_trusting(&url, "test", Some(first.as_bytes())).await;
+    assert!(connected.is_ok(), "{:?}", connected.err());
+    let stranger = tutti_lesson::RoomClient::connect(&url, "test").await;
+    assert!(
+        stranger.is_err(),
+        "a certificate nobody vouches for is not trusted"
+    );
+
+    // TURN over TLS on the same port.
+    let issued = TurnIssuer::new(
+        server.turn_addr().unwrap(),
+        SECRET,
+        Duration::from_secs(3600),
+    )
+    .with_tls_first("localhost", port)
+    .ice_server("p1", now_unix());
+    let only_tls = IceServerConfig {
+        urls: vec![issued.urls[0].clone()],
+        username: issued.username,
+        credential: issued.credential,
+    };
+    assert_eq!(
+        only_tls.urls,
+        vec![format!("turns:localhost:{port}?transport=tcp")]
+    );
+    let trusting = tutti_media::tcp_turn::client_tls(Some(first.as_bytes())).unwrap();
+    let got = relay_candidates(only_tls, Some(trusting)).await;
+    eprintln!("relay over the shared TLS port: {got:?}");
+    assert!(got.iter().any(|c| c.contains("typ relay")), "{got:?}");
+
+    // A renewed certificate (SIGHUP in tutti-server) is taken by new connections.
+    let second = certificate_for_localhost(dir.path());
+    assert!(server.reload_tls().is_empty());
+    assert_eq!(
+        https_get(port, "/healthz", &second).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    assert!(
+        https_get(port, "/healthz", &first).await.is_err(),
+        "the old certificate is no longer presented"
+    );
+    // One that cannot be read leaves the renewed one in use.
+    std::fs::write(dir.path().join("cert.pem"), "garbage").unwrap();
+    assert_eq!(server.reload_tls().len(), 1);
+    assert_eq!(
+        https_get(port, "/healthz", &second).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tutti_server_reads_its_certificate_again_on_sighup() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = certificate_for_localhost(dir.path());
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let server = tutti_e2e::netns::Proc::local(
+        tutti_e2e::netns::bin("tutti-server"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            dir.path().join("data").to_str().unwrap(),
+            "--tls-listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let line = server.line(
+        "tutti-server listening on https://",
+        Duration::from_secs(20),
+    );
+    let port: u16 = line
+        .split_whitespace()
+        .next()
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    assert_eq!(
+        https_get(port, "/healthz", &first).await.unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+    let second = certificate_for_localhost(dir.path());
+    let pid = server.child.id().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    // The signal is handled on the server's own time: ask until the new certificate shows.
+    let mut renewed = Err(String::new());
+    for _ in 0..50 {
+        renewed = https_get(port, "/healthz", &second).await;
+        if renewed.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(renewed.unwrap(), "HTTP/1.1 200 OK");
+    assert!(https_get(port, "/healthz", &first).await.is_err());
+}

@@ -101,6 +101,7 @@ export function App() {
     body = (
       <DeviceCheck
         settings={settings}
+        server={lessonServer(pending, settings)}
         onSettings={setSettings}
         onBack={() => setScreen("home")}
         busy={busy}
@@ -173,4 +174,11 @@ export function App() {
       </div>
     </I18nContext.Provider>
   );
+}
+
+/** The room server a lesson about to start will use: the invite's, this app's own, or the one
+ *  in Settings. */
+export function lessonServer(p: Pending, s: Settings): string {
+  if (p.kind === "join") return p.server;
+  return s.host_locally ? `ws://127.0.0.1:${s.local_port}/ws` : s.server_url;
 }

@@ -37,6 +37,12 @@ export const commands = {
 	 *  as the code is typed.
 	 */
 	previewInvite: (code: string, server: string) => typedError<InvitePreview_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("preview_invite", { code, server })),
+	/**
+	 *  Tries every way to the room server at `server` (its API, its WebSocket, STUN, and its relay
+	 *  over UDP, TCP and TLS) and says what will work from this network: the device check screen
+	 *  and Settings run it.
+	 */
+	checkConnection: (server: string) => typedError<ConnectionCheck_Serialize, AppError_Serialize>(__TAURI_INVOKE("check_connection", { server })),
 	/**  Knocks with `code` on the room server at `server` and waits until the host lets us in. */
 	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_lesson", { code, server })),
 	cancelJoin: () => __TAURI_INVOKE<void>("cancel_join"),
@@ -180,6 +186,30 @@ export type ChatView = {
 	mine: boolean,
 };
 
+export type CheckNat = "consistent" | "varies";
+
+export type CheckPath = CheckPath_Serialize | CheckPath_Deserialize;
+
+export type CheckPathName = "server_http" | "server_ws" | "stun" | "turn_udp" | "turn_tcp" | "turn_tls";
+
+export type CheckPath_Deserialize = {
+	path: CheckPathName,
+	ok: boolean,
+	rtt_ms?: number | null,
+	to?: string | null,
+	/**  Why it failed, in English (shown as a tooltip and in the report). */
+	error?: string | null,
+};
+
+export type CheckPath_Serialize = {
+	path: CheckPathName,
+	ok: boolean,
+	rtt_ms: number | null,
+	to: string | null,
+	/**  Why it failed, in English (shown as a tooltip and in the report). */
+	error: string | null,
+};
+
 /**  What the check found: a problem per device, if any. */
 export type CheckStarted = CheckStarted_Serialize | CheckStarted_Deserialize;
 
@@ -193,6 +223,33 @@ export type CheckStarted_Deserialize = {
 export type CheckStarted_Serialize = {
 	microphone: AppError_Serialize | null,
 	camera: AppError_Serialize | null,
+};
+
+export type CheckVerdict = "direct_likely" | "relay_udp" | "relay_tcp" | "relay_tls_only" | "no_media" | "media_unknown" | "server_unreachable";
+
+/**  What the check found (see `tutti_lesson::check`). */
+export type ConnectionCheck = ConnectionCheck_Serialize | ConnectionCheck_Deserialize;
+
+/**  What the check found (see `tutti_lesson::check`). */
+export type ConnectionCheck_Deserialize = {
+	server: string,
+	verdict: CheckVerdict,
+	/**  What the relay adds to the one-way delay, roughly, when it is the way (ms). */
+	extra_ms?: number | null,
+	public_address?: string | null,
+	nat?: CheckNat | null,
+	paths: CheckPath_Deserialize[],
+};
+
+/**  What the check found (see `tutti_lesson::check`). */
+export type ConnectionCheck_Serialize = {
+	server: string,
+	verdict: CheckVerdict,
+	/**  What the relay adds to the one-way delay, roughly, when it is the way (ms). */
+	extra_ms: number | null,
+	public_address: string | null,
+	nat: CheckNat | null,
+	paths: CheckPath_Serialize[],
 };
 
 export type DeviceList = DeviceList_Serialize | DeviceList_Deserialize;
@@ -658,6 +715,8 @@ export type PeerStatsView_Deserialize = {
 	devices_ms?: number | null,
 	rtt_ms?: number | null,
 	path?: MediaPath | null,
+	/**  When relayed: how the relay is reached. */
+	relay_over?: RelayOver | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,
@@ -683,6 +742,8 @@ export type PeerStatsView_Serialize = {
 	devices_ms: number | null,
 	rtt_ms: number | null,
 	path: MediaPath | null,
+	/**  When relayed: how the relay is reached. */
+	relay_over: RelayOver | null,
 	jitter_ms: number | null,
 	buffer_ms: number | null,
 	loss_pct: number | null,
@@ -828,6 +889,9 @@ export type RecordingView_Serialize = {
 	duration_ms: number,
 	created_ms: number,
 };
+
+/**  How a relayed path reaches the relay: UDP, or what a firewall that blocks it let through. */
+export type RelayOver = "udp" | "tcp" | "tls";
 
 export type Role = "host" | "student" | "observer";
 

@@ -16,6 +16,7 @@ export type {
   MarkView,
   SearchHitView,
   CheckStarted_Serialize as CheckStarted,
+  ConnectionCheck_Serialize as ConnectionCheck,
   DeviceList_Serialize as DeviceList,
   InvitePreview_Serialize as InvitePreview,
   LessonDetail_Serialize as LessonDetail,

@@ -53,14 +53,23 @@ impl RoomClient {
         url: &str,
         client_name: &str,
     ) -> Result<(Arc<RoomClient>, mpsc::UnboundedReceiver<ServerMessage>), ClientError> {
+        Self::connect_trusting(url, client_name, None).await
+    }
+
+    /// As `connect`, trusting `extra_ca_pem` (PEM) for `wss://` besides the system's roots.
+    pub async fn connect_trusting(
+        url: &str,
+        client_name: &str,
+        extra_ca_pem: Option<&[u8]>,
+    ) -> Result<(Arc<RoomClient>, mpsc::UnboundedReceiver<ServerMessage>), ClientError> {
         let connect_err = |reason: String| ClientError::Connect {
             url: url.to_owned(),
             reason,
         };
-        let (ws, _) = tokio::time::timeout(REQUEST_TIMEOUT, tokio_tungstenite::connect_async(url))
+        let ws = tokio::time::timeout(REQUEST_TIMEOUT, crate::socket::open(url, extra_ca_pem))
             .await
             .map_err(|_| connect_err("timed out".into()))?
-            .map_err(|e| connect_err(e.to_string()))?;
+            .map_err(connect_err)?;
         let (mut sink, mut stream) = ws.split();
         let (out, mut out_rx) = mpsc::unbounded_channel::<Message>();
         let (events_tx, events) = mpsc::unbounded_channel();

@@ -31,6 +31,7 @@ use tutti_media::video::{
 };
 use tutti_media::{
     IceServerConfig, LinkConfig, LinkEvent, LinkState, MusicConfig, PathKind, PeerLink,
+    RelayTransport,
 };
 use tutti_protocol::{
     Accent, ChatMessage, ClientMessage, ErrorCode, HostToken, InviteCode, JoinRole, Joined, Knock,
@@ -115,7 +116,8 @@ pub struct EngineConfig {
     pub candidate_rewrite: Option<CandidateRewrite>,
     /// Media only through the relay (hides the two sides' addresses from each other).
     pub relay_only: bool,
-    /// A private CA (PEM) to trust, besides the system's, for a self-hosted `turns:` relay.
+    /// A private CA (PEM) to trust, besides the system's, for a self-hosted room server
+    /// (`wss://`) and relay (`turns:`).
     pub trust_ca_pem: Option<Vec<u8>>,
     /// Video (VP8) beside the audio on every link.
     pub video: bool,
@@ -165,6 +167,8 @@ pub struct PeerStats {
     /// Our microphone to their ear, as they measured it.
     pub they_hear_after_ms: Option<f64>,
     pub path: Option<PathKind>,
+    /// When relayed, how the relay is reached (UDP, TCP, or TLS).
+    pub relay_over: Option<RelayTransport>,
     /// The spread of packet delays the jitter buffer measures.
     pub jitter_ms: f64,
     pub buffer_ms: f64,
@@ -230,6 +234,8 @@ struct Shared {
     client: Mutex<Arc<RoomClient>>,
     /// The room server, to connect to again.
     server: String,
+    /// A CA to trust for `wss://` besides the system's (`EngineConfig::trust_ca_pem`).
+    trust_ca_pem: Option<Arc<[u8]>>,
     me: PeerId,
     link_cfg: LinkConfig,
     admit: AdmitPolicy,
@@ -244,7 +250,7 @@ struct Shared {
     recording: Mutex<Option<Recording>>,
     events: mpsc::UnboundedSender<LessonEvent>,
     /// Bridges to TURN servers reachable over TCP only; they live as long as the lesson.
-    _tcp_turn: Vec<TcpTurnBridge>,
+    tcp_turn: Vec<TcpTurnBridge>,
     video_fanout: VideoFanout,
     video_sink: Mutex<Option<VideoOutput>>,
     /// We are the host: the metronome's shared time is ours, and we send it.
@@ -259,6 +265,20 @@ struct Shared {
 }
 
 impl Shared {
+    /// How relayed media reaches the relay now: through a TLS bridge that carried media
+    /// lately, else a TCP one, else (no bridge carries any) over UDP.
+    fn relay_transport(&self) -> RelayTransport {
+        let lately = |b: &&TcpTurnBridge| b.carried_media_within(Duration::from_secs(3));
+        let active: Vec<&TcpTurnBridge> = self.tcp_turn.iter().filter(lately).collect();
+        if active.iter().any(|b| b.is_tls()) {
+            RelayTransport::Tls
+        } else if active.is_empty() {
+            RelayTransport::Udp
+        } else {
+            RelayTransport::Tcp
+        }
+    }
+
     fn client(&self) -> Arc<RoomClient> {
         lock(&self.client).clone()
     }
@@ -284,7 +304,9 @@ pub struct Lesson {
 impl Lesson {
     /// Creates a lesson now and opens it as its host.
     pub async fn host(cfg: EngineConfig, title: &str) -> Result<Lesson, LessonError> {
-        let (client, server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        let (client, server_events) =
+            RoomClient::connect_trusting(&cfg.server, "tutti-lesson", cfg.trust_ca_pem.as_deref())
+                .await?;
         let created = client
             .request(ClientMessage::CreateLesson {
                 title: title.to_owned(),
@@ -320,7 +342,9 @@ impl Lesson {
         lesson: &LessonId,
         host_token: &HostToken,
     ) -> Result<Lesson, LessonError> {
-        let (client, server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        let (client, server_events) =
+            RoomClient::connect_trusting(&cfg.server, "tutti-lesson", cfg.trust_ca_pem.as_deref())
+                .await?;
         let joined = client
             .request(ClientMessage::StartLesson {
                 lesson: lesson.clone(),
@@ -341,7 +365,9 @@ impl Lesson {
         code: &str,
         role: JoinRole,
     ) -> Result<Lesson, LessonError> {
-        let (client, mut server_events) = RoomClient::connect(&cfg.server, "tutti-lesson").await?;
+        let (client, mut server_events) =
+            RoomClient::connect_trusting(&cfg.server, "tutti-lesson", cfg.trust_ca_pem.as_deref())
+                .await?;
         client
             .request(ClientMessage::Knock {
                 code: code.to_owned(),
@@ -404,6 +430,7 @@ impl Lesson {
         let shared = Arc::new(Shared {
             client: Mutex::new(client),
             server: cfg.server.clone(),
+            trust_ca_pem: cfg.trust_ca_pem.as_deref().map(Arc::from),
             me: joined.you.peer.clone(),
             link_cfg,
             admit: cfg.admit,
@@ -415,7 +442,7 @@ impl Lesson {
             name: cfg.name.clone(),
             recording: Mutex::new(None),
             events: events_tx,
-            _tcp_turn: tcp_turn,
+            tcp_turn,
             video_fanout: VideoFanout::default(),
             video_sink: Mutex::new(None),
             is_host: joined.you.role == Role::Host,
@@ -825,6 +852,8 @@ impl LessonHandle {
                     .map(|d| d.as_secs_f64() * 1e3),
                 rtt_ms,
                 path: transport.path,
+                relay_over: (transport.path == Some(PathKind::Relayed))
+                    .then(|| self.shared.relay_transport()),
                 jitter_ms: j.jitter_ms,
                 buffer_ms,
                 target_ms: f64::from(j.target) * frame_ms,
@@ -1034,11 +1063,13 @@ struct Driver {
 /// One try to get back into the lesson on a new connection.
 async fn rejoin(
     server: &str,
+    trust_ca_pem: Option<&[u8]>,
     lesson: LessonId,
     peer: PeerId,
     token: ResumeToken,
 ) -> Result<Rejoined, LessonError> {
-    let (client, events) = RoomClient::connect(server, "tutti-lesson").await?;
+    let (client, events) =
+        RoomClient::connect_trusting(server, "tutti-lesson", trust_ca_pem).await?;
     match client
         .request(ClientMessage::Rejoin {
             lesson,
@@ -1217,9 +1248,11 @@ impl Driver {
                     token,
                 } => {
                     let server = shared.server.clone();
+                    let trust = shared.trust_ca_pem.clone();
                     let done = self.rejoin_tx.clone();
                     tokio::spawn(async move {
-                        let _ = done.send(rejoin(&server, lesson, peer, token).await);
+                        let rejoined = rejoin(&server, trust.as_deref(), lesson, peer, token);
+                        let _ = done.send(rejoined.await);
                     });
                 }
                 Effect::Send(msg @ ClientMessage::Signal { .. }) => {

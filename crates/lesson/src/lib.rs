@@ -2,9 +2,11 @@
 //! admit, run one media link per remote participant, follow the queue and chat. The desktop app
 //! and `tutti-peer` are thin shells over this.
 
+pub mod check;
 pub mod client;
 pub mod engine;
 pub mod lesson_core;
+pub mod socket;
 pub mod sources;
 
 pub use client::{ClientError, RoomClient};

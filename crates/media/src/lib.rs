@@ -44,5 +44,5 @@ pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 pub use jitter_feed::{AudioFeed, FeedStats, RemoteAudio, audio_feed};
 pub use link::{
     IceServerConfig, LinkConfig, LinkError, LinkEvent, LinkState, PathKind, PeerLink,
-    ReceivedVideo, SendFormat, TransportStats,
+    ReceivedVideo, RelayTransport, SendFormat, TransportStats,
 };

@@ -179,6 +179,15 @@ pub enum PathKind {
     Relayed,
 }
 
+/// How a relayed path reaches the relay: what a firewall let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayTransport {
+    Udp,
+    Tcp,
+    /// TCP with TLS (`turns:`), as on port 443: what gets through the strictest networks.
+    Tls,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct TransportStats {
     /// ICE's latest round-trip measurement on the path in use.

@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
@@ -29,6 +30,7 @@ pub struct TcpTurnBridge {
     local: SocketAddr,
     task: tokio::task::JoinHandle<()>,
     conns: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    target: Arc<Target>,
 }
 
 impl TcpTurnBridge {
@@ -48,9 +50,31 @@ impl TcpTurnBridge {
             host: host.to_owned(),
             port,
             tls,
+            started: std::time::Instant::now(),
+            media_heard_ms: AtomicU64::new(0),
         };
-        let task = tokio::spawn(run(socket, Arc::new(target), conns.clone()));
-        Ok(Self { local, task, conns })
+        let target = Arc::new(target);
+        let task = tokio::spawn(run(socket, target.clone(), conns.clone()));
+        Ok(Self {
+            local,
+            task,
+            conns,
+            target,
+        })
+    }
+
+    /// Whether the bridge speaks TLS to the server (`turns:`).
+    pub fn is_tls(&self) -> bool {
+        self.target.tls.is_some()
+    }
+
+    /// Whether relayed media (ChannelData) came through the bridge in the last `within`: the
+    /// lesson's path goes this way.
+    pub fn carried_media_within(&self, within: std::time::Duration) -> bool {
+        let heard = self.target.media_heard_ms.load(Relaxed);
+        let now = u64::try_from(self.target.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        heard > 0
+            && now.saturating_sub(heard) <= u64::try_from(within.as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Where the WebRTC stack should send its TURN traffic.
@@ -73,6 +97,9 @@ struct Target {
     host: String,
     port: u16,
     tls: Option<Arc<rustls::ClientConfig>>,
+    started: std::time::Instant,
+    /// When ChannelData last came from the server, ms after `started` (0: never).
+    media_heard_ms: AtomicU64,
 }
 
 async fn run(
@@ -128,7 +155,7 @@ async fn connection(
     };
     let _ = stream.set_nodelay(true);
     let Some(tls) = &target.tls else {
-        return pump(stream, socket, server, client, outgoing).await;
+        return pump(stream, socket, target.clone(), client, outgoing).await;
     };
     let name = match rustls::pki_types::ServerName::try_from(target.host.clone()) {
         Ok(n) => n,
@@ -141,7 +168,7 @@ async fn connection(
         .connect(name, stream)
         .await
     {
-        Ok(tls) => pump(tls, socket, server, client, outgoing).await,
+        Ok(tls) => pump(tls, socket, target.clone(), client, outgoing).await,
         Err(e) => tracing::warn!(%server, error = %e, "TURN over TLS: handshake failed"),
     }
 }
@@ -150,7 +177,7 @@ async fn connection(
 async fn pump<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
     socket: Arc<UdpSocket>,
-    server: String,
+    target: Arc<Target>,
     client: SocketAddr,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
 ) {
@@ -162,6 +189,7 @@ async fn pump<S: AsyncRead + AsyncWrite + Send + 'static>(
             }
         }
     };
+    let server = format!("{}:{}", target.host, target.port);
     let reader = async move {
         let mut buf = vec![0u8; MAX_MESSAGE];
         loop {
@@ -181,6 +209,10 @@ async fn pump<S: AsyncRead + AsyncWrite + Send + 'static>(
             };
             if read.read_exact(&mut buf[4..total]).await.is_err() {
                 break;
+            }
+            if buf[0] >> 6 == 1 {
+                let now = u64::try_from(target.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                target.media_heard_ms.store(now.max(1), Relaxed);
             }
             let _ = socket.send_to(&buf[..deliver], client).await;
         }

@@ -72,6 +72,23 @@ enum Command {
         #[arg(long)]
         answer_clicks: bool,
     },
+    /// The connection check: tries the room server (HTTP and WebSocket), STUN, and its relay
+    /// over UDP, TCP and TLS, and says what will work from this network. Exits 1 when no lesson
+    /// could start or no sound could get through.
+    Check {
+        /// The room server's WebSocket, e.g. wss://tutti.example.org/ws.
+        #[arg(long, default_value = "ws://127.0.0.1:8787/ws")]
+        server: String,
+        /// Print one JSON object instead of the text report.
+        #[arg(long)]
+        json: bool,
+        /// Also trust this CA certificate (PEM): a self-hosted server's.
+        #[arg(long)]
+        trust_ca: Option<PathBuf>,
+        /// Seconds each path is given.
+        #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
+        within: f64,
+    },
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -201,7 +218,8 @@ struct Common {
     /// Also print those lines every this many seconds on the way.
     #[arg(long, value_parser = parse_seconds)]
     stats_every: Option<f64>,
-    /// Also trust this CA certificate (PEM) for the relay's TLS (a self-hosted relay).
+    /// Also trust this CA certificate (PEM) for the room server's wss:// and the relay's TLS
+    /// (a self-hosted server).
     #[arg(long)]
     trust_ca: Option<PathBuf>,
     /// Video: `camera[:NAME]` sends a camera's picture, `test-pattern` the stamped
@@ -340,6 +358,12 @@ async fn main() -> anyhow::Result<()> {
             };
             join(common, &code, how, impair.as_deref(), said).await
         }
+        Command::Check {
+            server,
+            json,
+            trust_ca,
+            within,
+        } => check(&server, json, trust_ca.as_deref(), within).await,
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
         Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
@@ -349,6 +373,39 @@ async fn main() -> anyhow::Result<()> {
             tokio::task::spawn_blocking(move || jack_tap::run(seconds)).await?
         }
     }
+}
+
+async fn check(
+    server: &str,
+    json: bool,
+    trust_ca: Option<&std::path::Path>,
+    within: f64,
+) -> anyhow::Result<()> {
+    use tutti_lesson::check::{self, CheckOptions, Verdict};
+    let trust_ca_pem = match trust_ca {
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("--trust-ca {}", path.display()))?)
+        }
+        None => None,
+    };
+    let opts = CheckOptions {
+        trust_ca_pem,
+        within: Duration::from_secs_f64(within),
+        ..CheckOptions::new(server)
+    };
+    let report = check::run(&opts).await;
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    if matches!(
+        report.verdict,
+        Verdict::ServerUnreachable | Verdict::NoMedia
+    ) {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// How a peer takes part.
@@ -909,9 +966,15 @@ async fn print_peer_stats(lesson: &Lesson) {
             tutti_media::PathKind::Reflexive => "reflexive",
             tutti_media::PathKind::Relayed => "relayed",
         });
+        let relay_over = p.relay_over.map(|t| match t {
+            tutti_media::RelayTransport::Udp => "udp",
+            tutti_media::RelayTransport::Tcp => "tcp",
+            tutti_media::RelayTransport::Tls => "tls",
+        });
         let line = serde_json::json!({
             "peer": p.peer.as_str(),
             "path": path,
+            "relay_over": relay_over,
             "rtt_ms": p.rtt_ms,
             "one_way_ms": p.one_way_ms,
             "heard_after_ms": p.heard_after_ms,

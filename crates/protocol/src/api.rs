@@ -5,9 +5,29 @@
 //! cancelled lesson too, so the student is told so rather than "wrong code"), or an error status
 //! with an [`ApiError`] body: `400 invalid_code`, `404 unknown_code`, `429 rate_limited` (with
 //! `Retry-After`). Unknown codes count toward the same per-address limit as wrong knocks.
+//!
+//! `GET /api/check` answers `200` with a [`CheckInfo`], or `429 rate_limited`.
 
 use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
+
+/// Where a client asks what it needs for the connection check.
+pub const CHECK_PATH: &str = "/api/check";
+
+/// `GET /api/check`: what a client needs to try every way to this server before a lesson (the
+/// connection check). Limited per address more tightly than the rest of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckInfo {
+    /// The client's address as the server saw it.
+    pub your_address: String,
+    /// The STUN and TURN servers a lesson would use, TURN with credentials good for a few
+    /// minutes (not for a lesson).
+    pub ice_servers: Vec<crate::IceServer>,
+    /// A second STUN address on the relay (`stun:HOST:PORT`), to see whether the client's NAT
+    /// keeps one public address for different destinations, as direct connections need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stun_alt: Option<String>,
+}
 
 /// The body of every API error: the same codes as the WebSocket's `error` frames.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -492,10 +492,12 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
     .collect();
     assert_eq!(peer_types, peer_all, "peer messages without an example");
 
-    let (mut previews, mut errors) = (0, 0);
+    let (mut previews, mut checks, mut errors) = (0, 0, 0);
     for block in blocks(api_part) {
         if serde_json::from_str::<LessonInfo>(&block).is_ok() {
             previews += 1;
+        } else if serde_json::from_str::<crate::api::CheckInfo>(&block).is_ok() {
+            checks += 1;
         } else {
             serde_json::from_str::<crate::api::ApiError>(&block)
                 .unwrap_or_else(|e| panic!("{block}\n{e}"));
@@ -503,7 +505,7 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
         }
     }
     assert!(
-        previews >= 1 && errors >= 1,
+        previews >= 1 && checks >= 1 && errors >= 1,
         "the API's answers need examples"
     );
 }

@@ -5,6 +5,7 @@ import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
 import { VideoCanvas } from "../components/VideoCanvas";
+import { ConnectionCheck } from "../components/ConnectionCheck";
 
 /** What happens after the check. */
 export type Pending =
@@ -14,6 +15,8 @@ export type Pending =
 
 export function DeviceCheck(props: {
   settings: Settings;
+  /** The room server the lesson will use, for the connection check. */
+  server: string;
   onSettings: (s: Settings) => void;
   onBack: () => void;
   onContinue: () => void;
@@ -101,6 +104,7 @@ export function DeviceCheck(props: {
           {cameraError ? <ErrorLine error={cameraError} /> : <VideoCanvas peer="" label={t("you")} />}
         </div>
       </div>
+      <ConnectionCheck server={props.server} />
       <ErrorLine error={error} />
       <div className="actions">
         <button onClick={props.onBack}>{t("back")}</button>

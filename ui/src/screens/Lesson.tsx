@@ -202,9 +202,21 @@ export function Connection({ who, stats }: { who: ParticipantView; stats?: PeerS
       {loss > 0 && ` · ${t("loss")} ${loss.toFixed(1)} %`}
       {(stats.concealed_pct ?? 0) >= 0.1 &&
         ` · ${t("repaired")} ${(stats.concealed_pct ?? 0).toFixed(1)} %`}
-      {stats.path === "relayed" && " · TURN"}
+      {stats.path === "relayed" && <RelayMark over={stats.relay_over} />}
       {stats.clock_uncertainty_ms != null &&
         ` · ${t("clockSync")} ±${Math.max(0.1, stats.clock_uncertainty_ms).toFixed(1)} ms`}
+    </span>
+  );
+}
+
+/** The relay, and how it is reached when that is not UDP (a firewall let only TCP or TLS). */
+function RelayMark({ over }: { over: PeerStatsView["relay_over"] }) {
+  const { t } = useI18n();
+  const how = over == null || over === "udp" ? "UDP" : over.toUpperCase();
+  return (
+    <span data-testid="relay-mark" title={t("relayedOver").replace("{how}", how)}>
+      {" · TURN"}
+      {over === "tcp" || over === "tls" ? ` (${how})` : ""}
     </span>
   );
 }

@@ -4,6 +4,7 @@ import type { AppError, AudioSystem, Language, Settings } from "../types";
 import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
+import { ConnectionCheck } from "../components/ConnectionCheck";
 
 export function SettingsScreen(props: { settings: Settings; onSaved: (s: Settings) => void }) {
   const { t } = useI18n();
@@ -109,6 +110,7 @@ export function SettingsScreen(props: { settings: Settings; onSaved: (s: Setting
       <button type="submit" className="primary">
         {saved ? `✓ ${t("saved")}` : t("save")}
       </button>
+      <ConnectionCheck server={draft.server_url} />
     </form>
   );
 }
