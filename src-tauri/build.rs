@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "reopen_scheduled",
     "preview_invite",
     "check_connection",
+    "teacher_page",
     "join_lesson",
     "cancel_join",
     "lesson_view",

@@ -204,6 +204,8 @@ async fn open_room(addr: SocketAddr, size: usize, i: usize, timings: &Mutex<Timi
             host_name: "host".into(),
             scheduled_for: None,
             time_zone: None,
+            teacher_key: None,
+            teacher: None,
         })
         .await
     else {

@@ -8,7 +8,7 @@ use rusqlite_migration::{M, Migrations};
 use std::path::Path;
 use tutti_protocol::{
     InviteCode, LessonId, LessonInfo, LessonStatus, PeerId, Question, QuestionId, QuestionKind,
-    QuestionState, Role, UnixMs,
+    QuestionState, Role, TeacherId, TeacherPage, UnixMs,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,15 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
     // The host's time zone, shown to students beside their own.
     M::up("ALTER TABLE lessons ADD COLUMN time_zone TEXT;"),
+    // Teachers' pages, by the id their key gives; the lessons that name one.
+    M::up(
+        "CREATE TABLE teachers (
+        id TEXT PRIMARY KEY,
+        page TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) STRICT;
+    ALTER TABLE lessons ADD COLUMN teacher_id TEXT;",
+    ),
 ];
 
 /// A lesson as stored, with what only the server may see.
@@ -175,8 +184,8 @@ impl ServerDb {
         let i = &lesson.info;
         let result = self.conn.execute(
             "INSERT INTO lessons (id, code, title, host_name, status, scheduled_for, created_at,
-                                  started_at, ended_at, host_token_sha256, time_zone)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                  started_at, ended_at, host_token_sha256, time_zone, teacher_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             params![
                 i.id.as_str(),
                 i.code.to_string(),
@@ -189,6 +198,7 @@ impl ServerDb {
                 i.ended_at.map(|t| t.0),
                 lesson.host_token_sha256,
                 i.time_zone,
+                i.teacher.as_ref().map(|t| t.0.as_str()),
             ],
         );
         match result {
@@ -274,7 +284,8 @@ impl ServerDb {
     fn lesson_where(&self, clause: &str, key: &str) -> Result<Option<StoredLesson>, DbError> {
         let sql = format!(
             "SELECT id, code, title, host_name, status, scheduled_for, created_at, started_at,
-                    ended_at, host_token_sha256, time_zone FROM lessons WHERE {clause} = ?1"
+                    ended_at, host_token_sha256, time_zone, teacher_id FROM lessons
+             WHERE {clause} = ?1"
         );
         let row = self
             .conn
@@ -291,11 +302,24 @@ impl ServerDb {
                     r.get::<_, Option<i64>>(8)?,
                     r.get::<_, String>(9)?,
                     r.get::<_, Option<String>>(10)?,
+                    r.get::<_, Option<String>>(11)?,
                 ))
             })
             .optional()?;
-        let Some((id, code, title, host_name, status, sched, created, started, ended, hash, zone)) =
-            row
+        let Some((
+            id,
+            code,
+            title,
+            host_name,
+            status,
+            sched,
+            created,
+            started,
+            ended,
+            hash,
+            zone,
+            teacher,
+        )) = row
         else {
             return Ok(None);
         };
@@ -318,9 +342,39 @@ impl ServerDb {
                 created_at: UnixMs(created),
                 started_at: started.map(UnixMs),
                 ended_at: ended.map(UnixMs),
+                teacher: teacher.map(TeacherId),
             },
             host_token_sha256: hash,
         }))
+    }
+
+    /// Publishes (or replaces) a teacher's page.
+    pub fn put_teacher(
+        &self,
+        id: &TeacherId,
+        page: &TeacherPage,
+        now: UnixMs,
+    ) -> Result<(), DbError> {
+        let json = serde_json::to_string(page).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        self.conn.execute(
+            "INSERT INTO teachers (id, page, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET page = excluded.page, updated_at = excluded.updated_at",
+            params![id.0, json, now.0],
+        )?;
+        Ok(())
+    }
+
+    pub fn teacher(&self, id: &TeacherId) -> Result<Option<TeacherPage>, DbError> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT page FROM teachers WHERE id = ?1", [&id.0], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| DbError::Corrupt(format!("teacher page: {e}")))
+        })
+        .transpose()
     }
 
     pub fn lesson_by_id(&self, id: &LessonId) -> Result<Option<StoredLesson>, DbError> {
@@ -493,6 +547,7 @@ mod tests {
                 created_at: UnixMs(1_000),
                 started_at: None,
                 ended_at: None,
+                teacher: None,
             },
             host_token_sha256: "abc".into(),
         }
@@ -536,6 +591,32 @@ mod tests {
         live.started_at = Some(UnixMs(6_000));
         db.update_lesson_status(&live).unwrap();
         assert_eq!(db.lesson_by_id(&"l1".into()).unwrap().unwrap().info, live);
+    }
+
+    #[test]
+    fn a_teacher_s_page_is_kept_replaced_and_named_by_lessons() {
+        let db = ServerDb::open_in_memory().unwrap();
+        let id = TeacherId("0123456789abcdef".into());
+        assert_eq!(db.teacher(&id).unwrap(), None);
+        let mut page = TeacherPage {
+            name: "김선생".into(),
+            instruments: vec!["violin".into()],
+            bio: "Seoul Philharmonic, 20 years".into(),
+            ..TeacherPage::default()
+        };
+        db.put_teacher(&id, &page, UnixMs(1)).unwrap();
+        assert_eq!(db.teacher(&id).unwrap().as_ref(), Some(&page));
+        page.instruments.push("viola".into());
+        db.put_teacher(&id, &page, UnixMs(2)).unwrap();
+        assert_eq!(db.teacher(&id).unwrap().as_ref(), Some(&page));
+
+        let mut l = lesson("l1", "ABC-DEF-GHJ");
+        l.info.teacher = Some(id.clone());
+        db.insert_lesson(&l).unwrap();
+        assert_eq!(
+            db.lesson_by_id(&"l1".into()).unwrap().unwrap().info.teacher,
+            Some(id)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tutti_protocol::{ClientFrame, LessonInfo, ServerMessage};
+use tutti_protocol::{ClientFrame, LessonInfo, ServerMessage, TeacherPage};
 
 /// Frames queued for one connection before it counts as a slow consumer.
 pub const OUTBOX_FRAMES: usize = 512;
@@ -34,6 +34,11 @@ pub enum HubInput {
         addr: IpAddr,
         code: String,
         reply: oneshot::Sender<Result<LessonInfo, Lookup>>,
+    },
+    /// `GET /api/teachers/{id}`.
+    Teacher {
+        id: String,
+        reply: oneshot::Sender<Result<TeacherPage, Lookup>>,
     },
     Tick,
     Shutdown {
@@ -127,6 +132,10 @@ fn run(mut hub: Hub, metrics: Arc<Metrics>, mut inbox: mpsc::Receiver<HubInput>)
             }
             HubInput::Lookup { addr, code, reply } => {
                 let _ = reply.send(hub.lookup(addr, &code, now));
+                continue;
+            }
+            HubInput::Teacher { id, reply } => {
+                let _ = reply.send(hub.teacher(&id));
                 continue;
             }
             HubInput::Tick => hub.tick(now),

@@ -36,7 +36,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::Instrument;
-use tutti_protocol::api::{ApiError, CHECK_PATH, CheckInfo, decode_path_segment};
+use tutti_protocol::api::{ApiError, CHECK_PATH, CheckInfo, TEACHERS_API, decode_path_segment};
 use tutti_protocol::{
     ClientFrame, ErrorCode, InviteCode, MAX_FRAME_BYTES, RequestId, ServerMessage,
 };
@@ -511,13 +511,17 @@ async fn route(
         }
         (&Method::GET, "/ws") => upgrade(req, peer, shared),
         (&Method::GET, CHECK_PATH) => check(client_addr(&req, peer, &shared), &shared),
+        (&Method::GET, path) if path.starts_with(TEACHERS_API) => {
+            let client = client_addr(&req, peer, &shared);
+            teacher(&path[TEACHERS_API.len()..], client, &shared).await
+        }
         (&Method::GET, path) if path.starts_with(LESSONS_API) => {
             let client = client_addr(&req, peer, &shared);
             let segment = &path[LESSONS_API.len()..];
             lookup(segment, client, &shared).await
         }
         (_, "/healthz" | "/metrics" | "/ws") => plain(StatusCode::METHOD_NOT_ALLOWED, "only GET\n"),
-        (_, CHECK_PATH) => {
+        (_, path) if path == CHECK_PATH || path.starts_with(TEACHERS_API) => {
             let mut res = api_error(ErrorCode::InvalidMessage, "only GET".into());
             *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
             res
@@ -529,7 +533,7 @@ async fn route(
         }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: the room server serves /ws, /healthz, /metrics, /api/lessons/{code} and /api/check\n",
+            "not found: the room server serves /ws, /healthz, /metrics, /api/lessons/{code}, /api/teachers/{id} and /api/check\n",
         ),
     };
     Ok(res)
@@ -559,8 +563,10 @@ fn json(status: StatusCode, body: String) -> HttpResponse {
 
 fn api_error(code: ErrorCode, message: String) -> HttpResponse {
     let status = match code {
-        ErrorCode::InvalidCode => StatusCode::BAD_REQUEST,
-        ErrorCode::UnknownCode | ErrorCode::NoSuchLesson => StatusCode::NOT_FOUND,
+        ErrorCode::InvalidCode | ErrorCode::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorCode::UnknownCode | ErrorCode::NoSuchLesson | ErrorCode::NoSuchTeacher => {
+            StatusCode::NOT_FOUND
+        }
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     };
@@ -569,6 +575,19 @@ fn api_error(code: ErrorCode, message: String) -> HttpResponse {
 }
 
 /// `GET /api/lessons/{code}`, answered by the hub thread.
+/// Counts an API request from `addr`; the refusal when it is over the limit.
+fn over_api_limit(addr: IpAddr, shared: &Shared) -> Option<HttpResponse> {
+    let mut limit = shared.api_limit.lock().unwrap_or_else(|p| p.into_inner());
+    let now = Instant::now();
+    match limit.check(addr, now) {
+        Err(wait) => Some(rate_limited(wait)),
+        Ok(()) => {
+            limit.fail(addr, now);
+            None
+        }
+    }
+}
+
 fn rate_limited(wait: Duration) -> HttpResponse {
     let mut res = api_error(
         ErrorCode::RateLimited,
@@ -579,6 +598,27 @@ fn rate_limited(wait: Duration) -> HttpResponse {
         HeaderValue::from(crate::rate::whole_secs(wait)),
     );
     res
+}
+
+/// `GET /api/teachers/{id}`: a teacher's page.
+async fn teacher(id: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
+    if let Some(refused) = over_api_limit(addr, shared) {
+        return refused;
+    }
+    let (reply, answer) = oneshot::channel();
+    let id = id.to_owned();
+    let _ = shared.hub.send(HubInput::Teacher { id, reply }).await;
+    match answer.await {
+        Ok(Ok(page)) => json(
+            StatusCode::OK,
+            serde_json::to_string(&page).unwrap_or_default(),
+        ),
+        Ok(Err(refused)) => api_error(refused.code, refused.message),
+        Err(_) => api_error(
+            ErrorCode::Storage,
+            "the server's logic has stopped; try again later".into(),
+        ),
+    }
 }
 
 /// `GET /api/check`: the relay with credentials for a few minutes, the other ICE servers, and
@@ -614,17 +654,8 @@ fn check(addr: IpAddr, shared: &Shared) -> HttpResponse {
 }
 
 async fn lookup(segment: &str, addr: IpAddr, shared: &Shared) -> HttpResponse {
-    let limited = {
-        let mut limit = shared.api_limit.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let limited = limit.check(addr, now).err();
-        if limited.is_none() {
-            limit.fail(addr, now);
-        }
-        limited
-    };
-    if let Some(wait) = limited {
-        return rate_limited(wait);
+    if let Some(refused) = over_api_limit(addr, shared) {
+        return refused;
     }
     let Some(code) = decode_path_segment(segment) else {
         return api_error(

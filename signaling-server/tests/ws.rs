@@ -315,6 +315,8 @@ async fn bad_input_gets_typed_errors_and_the_connection_goes_on() {
             host_name: "h".into(),
             scheduled_for: None,
             time_zone: None,
+            teacher_key: None,
+            teacher: None,
         })
         .await,
         ServerMessage::LessonCreated { .. }
@@ -523,6 +525,8 @@ async fn a_restart_keeps_lessons_and_pre_questions() {
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_900_000_000_000)),
             time_zone: None,
+            teacher_key: None,
+            teacher: None,
         })
         .await
     else {
@@ -605,6 +609,8 @@ async fn an_invite_is_previewed_over_http_also_after_a_restart() {
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_900_000_000_000)),
             time_zone: Some("Asia/Seoul".into()),
+            teacher_key: None,
+            teacher: None,
         })
         .await
     else {
@@ -648,5 +654,34 @@ async fn an_invite_is_previewed_over_http_also_after_a_restart() {
         statuses.iter().all(|s| *s == 400 || *s == 429),
         "{statuses:?}"
     );
+    srv.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_check_and_teachers_pages_are_answered_over_http() {
+    let srv = server(None).await;
+    let addr = srv.local_addr();
+    // The check: the client's address and the ICE servers a lesson would use (no relay here).
+    let (status, body) = http_get(addr, "/api/check").await;
+    assert_eq!(status, 200, "{body}");
+    let info: tutti_protocol::api::CheckInfo = serde_json::from_str(&body).unwrap();
+    assert_eq!(info.your_address, "127.0.0.1");
+    assert_eq!(info.ice_servers[0].urls, vec!["stun:127.0.0.1:3478"]);
+    assert_eq!(info.stun_alt, None);
+    // Each check hands out relay credentials: ten in a burst, then one a minute.
+    for n in 2..=10 {
+        assert_eq!(http_get(addr, "/api/check").await.0, 200, "check {n}");
+    }
+    let (status, body) = http_get(addr, "/api/check").await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("\"rate_limited\""), "{body}");
+
+    // A teacher's page: the id's shape is checked, an unknown one is 404, each with its code.
+    let (status, body) = http_get(addr, "/api/teachers/not-an-id").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"invalid_input\""), "{body}");
+    let (status, body) = http_get(addr, "/api/teachers/0123456789abcdef").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("\"no_such_teacher\""), "{body}");
     srv.shutdown().await;
 }

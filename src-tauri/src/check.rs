@@ -27,6 +27,7 @@ pub enum CheckVerdict {
     RelayTlsOnly,
     NoMedia,
     MediaUnknown,
+    DirectOnly,
     ServerUnreachable,
 }
 
@@ -69,6 +70,7 @@ impl From<CheckReport> for ConnectionCheck {
                 Verdict::RelayTlsOnly => CheckVerdict::RelayTlsOnly,
                 Verdict::NoMedia => CheckVerdict::NoMedia,
                 Verdict::MediaUnknown => CheckVerdict::MediaUnknown,
+                Verdict::DirectOnly => CheckVerdict::DirectOnly,
                 Verdict::ServerUnreachable => CheckVerdict::ServerUnreachable,
             },
             extra_ms: r.extra_ms,

@@ -142,6 +142,7 @@ async fn engine_config(
         video: true,
         // As host: the takes students send, lossless, kept beside our own recordings.
         take_inbox: Some(state.data_dir.join("recordings").join("received")),
+        teacher: state.teacher(),
         ..EngineConfig::new(&url, settings.name.trim())
     };
     Ok((cfg, share))
@@ -296,6 +297,7 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
         settings.name.trim(),
         Some(start),
         &crate::state::local_zone(),
+        state.teacher(),
     )
     .await?;
     let new = NewLesson {
@@ -387,6 +389,7 @@ pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary>
         state.settings().name.trim(),
         record.scheduled_start,
         &record.host_tz,
+        state.teacher(),
     )
     .await?;
     tracing::info!(lesson = id, code = %lesson.code, "scheduled lesson made again on the server");
@@ -454,6 +457,18 @@ pub async fn preview_invite(
 #[specta::specta]
 pub async fn check_connection(server: String) -> AppResult<crate::check::ConnectionCheck> {
     crate::check::run(&server).await
+}
+
+/// A teacher's page (`id`, as a lesson or an invite preview names it) from the room server at
+/// `server`; `None` where it has none.
+#[tauri::command]
+#[specta::specta]
+pub async fn teacher_page(
+    state: S<'_>,
+    server: String,
+    id: String,
+) -> AppResult<Option<crate::teacher::TeacherPageView>> {
+    crate::teacher::fetch(&state.http()?, &server, &id).await
 }
 
 /// Knocks with `code` on the room server at `server` and waits until the host lets us in.

@@ -113,6 +113,10 @@ pub enum Problem {
     AlreadyRecording,
     /// The one to replay is not in the lesson.
     NotHere,
+    /// At most `max` of `what`.
+    TooMany { what: Field, max: u32 },
+    /// The photo must be a JPEG, PNG or WebP of at most `kb` KB.
+    Photo { kb: u32 },
     /// The room server refused, in its own code (as on the wire, e.g. `lesson_full`).
     Server { code: String },
 }
@@ -137,6 +141,8 @@ pub enum Field {
     ReferenceA,
     ReplaySeconds,
     Text,
+    Bio,
+    Instrument,
 }
 
 impl Field {
@@ -158,6 +164,8 @@ impl Field {
             Field::ReferenceA => "the reference A in Hz",
             Field::ReplaySeconds => "a replay in seconds",
             Field::Text => "the text",
+            Field::Bio => "the biography",
+            Field::Instrument => "an instrument",
         }
     }
 
@@ -200,6 +208,13 @@ impl std::fmt::Display for Problem {
             }
             Problem::AlreadyRecording => f.write_str("already recording"),
             Problem::NotHere => f.write_str("they are not in the lesson"),
+            Problem::TooMany { what, max } => write!(f, "at most {max} of {}", what.name()),
+            Problem::Photo { kb } => {
+                write!(
+                    f,
+                    "the photo must be a JPEG, PNG or WebP of at most {kb} KB"
+                )
+            }
             Problem::Server { code } => write!(f, "the room server refused ({code})"),
         }
     }

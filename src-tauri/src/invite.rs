@@ -24,6 +24,8 @@ pub struct InvitePreview {
     pub ended_ms: Option<i64>,
     /// The teacher's time zone (IANA), when the teacher's app said it.
     pub teacher_tz: Option<String>,
+    /// The teacher's page, when published (`teacher_page`).
+    pub teacher_page: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, specta::Type)]
@@ -57,6 +59,7 @@ impl From<LessonInfo> for InvitePreview {
             teacher_tz: l
                 .time_zone
                 .filter(|z| tutti_store::validate_zone(z).is_ok()),
+            teacher_page: l.teacher.map(|t| t.0),
         }
     }
 }
@@ -84,17 +87,17 @@ pub fn client() -> AppResult<reqwest::Client> {
         .map_err(|e| AppError::new(ErrorCode::Internal, format!("no HTTP client: {e}")))
 }
 
-/// Asks `server` about `code`. A code that cannot be one is refused here, without asking.
-/// `None`: the server has no preview to give (an older one, or a proxy that passes only the
-/// WebSocket); joining may still work.
-pub async fn preview(
-    http: &reqwest::Client,
-    server: &str,
-    code: &str,
-) -> AppResult<Option<InvitePreview>> {
-    let code = InviteCode::parse(code.trim())
-        .map_err(|e| AppError::new(ErrorCode::WrongCode, e.to_string()))?;
-    let url = format!("{}{}", http_base(server)?, lesson_path(&code.to_string()));
+/// An answer of a room server's HTTP API.
+pub struct ApiAnswer {
+    pub status: reqwest::StatusCode,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<u64>,
+    pub body: Vec<u8>,
+}
+
+/// `GET path` on the HTTP side of the room server at `server` (a `ws://` or `wss://` address).
+pub async fn api_get(http: &reqwest::Client, server: &str, path: &str) -> AppResult<ApiAnswer> {
+    let url = format!("{}{path}", http_base(server)?);
     let unreachable = |e: reqwest::Error| {
         AppError::new(
             ErrorCode::ServerUnreachable,
@@ -108,14 +111,41 @@ pub async fn preview(
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let body = res.bytes().await.map_err(unreachable)?;
+    let body = res.bytes().await.map_err(unreachable)?.to_vec();
+    Ok(ApiAnswer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// A successful answer's body, read as `T`.
+pub fn api_parse<T: serde::de::DeserializeOwned>(server: &str, body: &[u8]) -> AppResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        AppError::new(
+            ErrorCode::ServerUnreachable,
+            format!("{server} did not answer as a Tutti room server: {e}"),
+        )
+    })
+}
+
+/// Asks `server` about `code`. A code that cannot be one is refused here, without asking.
+/// `None`: the server has no preview to give (an older one, or a proxy that passes only the
+/// WebSocket); joining may still work.
+pub async fn preview(
+    http: &reqwest::Client,
+    server: &str,
+    code: &str,
+) -> AppResult<Option<InvitePreview>> {
+    let code = InviteCode::parse(code.trim())
+        .map_err(|e| AppError::new(ErrorCode::WrongCode, e.to_string()))?;
+    let ApiAnswer {
+        status,
+        retry_after,
+        body,
+    } = api_get(http, server, &lesson_path(&code.to_string())).await?;
     if status.is_success() {
-        let info: LessonInfo = serde_json::from_slice(&body).map_err(|e| {
-            AppError::new(
-                ErrorCode::ServerUnreachable,
-                format!("{server} did not answer as a Tutti room server: {e}"),
-            )
-        })?;
+        let info: LessonInfo = api_parse(server, &body)?;
         return Ok(Some(info.into()));
     }
     let Ok(ApiError { code, message }) = serde_json::from_slice(&body) else {
@@ -182,6 +212,8 @@ mod tests {
                 host_name: "김선생".into(),
                 scheduled_for: Some(UnixMs(1_900_000_000_000)),
                 time_zone: Some("Asia/Seoul".into()),
+                teacher_key: None,
+                teacher: None,
             })
             .await
             .unwrap()
@@ -202,6 +234,7 @@ mod tests {
                 started_ms: None,
                 ended_ms: None,
                 teacher_tz: Some("Asia/Seoul".into()),
+                teacher_page: None,
             }
         );
 

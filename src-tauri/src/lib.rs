@@ -18,6 +18,7 @@ mod sound;
 mod state;
 mod store_worker;
 mod sync;
+mod teacher;
 mod video;
 mod view;
 
@@ -48,6 +49,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             reopen_scheduled,
             preview_invite,
             check_connection,
+            teacher_page,
             join_lesson,
             cancel_join,
             lesson_view,

@@ -220,6 +220,7 @@ pub(crate) mod tests {
             problems: Vec::new(),
             share_urls: Vec::new(),
             server_url: "ws://127.0.0.1:8787/ws".into(),
+            teacher: None,
             metronome: None,
             metronome_volume: 1.0,
             recording: None,

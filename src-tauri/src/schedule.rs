@@ -14,7 +14,9 @@ pub async fn create(
     host_name: &str,
     scheduled_for: Option<UnixMs>,
     time_zone: &str,
+    teacher: Option<(String, tutti_protocol::TeacherPage)>,
 ) -> AppResult<(LessonInfo, HostToken)> {
+    let (teacher_key, teacher) = teacher.unzip();
     let (client, _events) = RoomClient::connect(url, "tutti-app").await?;
     let created = client
         .request(ClientMessage::CreateLesson {
@@ -22,6 +24,8 @@ pub async fn create(
             host_name: host_name.to_owned(),
             scheduled_for,
             time_zone: Some(time_zone.to_owned()),
+            teacher_key,
+            teacher,
         })
         .await?;
     match created {
@@ -104,6 +108,7 @@ mod tests {
             "김선생",
             Some(UnixMs(1_900_000_000_000)),
             "Asia/Seoul",
+            None,
         )
         .await
         .unwrap();

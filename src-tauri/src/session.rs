@@ -211,6 +211,7 @@ impl Session {
             problems,
             share_urls: server.share_urls,
             server_url: server.url,
+            teacher: lesson.info.teacher.as_ref().map(|t| t.0.clone()),
             metronome: None,
             metronome_volume: 1.0,
             recording: None,

@@ -60,6 +60,26 @@ pub struct Settings {
     pub speaker: Option<String>,
     pub camera: Option<String>,
     pub audio_system: AudioSystem,
+    /// The teacher's page students see (the invite preview, the lesson), published with every
+    /// lesson this app creates. Empty: none.
+    pub profile: Profile,
+}
+
+/// What a teacher says of themselves besides the name (Settings' `name`) and time zone (the
+/// computer's).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, specta::Type)]
+#[serde(default)]
+pub struct Profile {
+    pub instruments: Vec<String>,
+    pub bio: String,
+    /// A small picture as a data URL (the UI makes a 160×160 JPEG of the chosen file).
+    pub photo: Option<String>,
+}
+
+impl Profile {
+    pub fn is_empty(&self) -> bool {
+        self.instruments.is_empty() && self.bio.trim().is_empty() && self.photo.is_none()
+    }
 }
 
 impl Default for Settings {
@@ -76,6 +96,7 @@ impl Default for Settings {
             speaker: None,
             camera: None,
             audio_system: AudioSystem::Auto,
+            profile: Profile::default(),
         }
     }
 }
@@ -108,6 +129,59 @@ impl Settings {
             }));
         }
         self.music()?;
+        self.validate_profile()?;
+        Ok(())
+    }
+
+    /// The page as published: `None` while the profile is empty.
+    pub fn teacher_page(&self, time_zone: &str) -> Option<tutti_protocol::TeacherPage> {
+        (!self.profile.is_empty()).then(|| tutti_protocol::TeacherPage {
+            name: self.name.trim().to_owned(),
+            instruments: self
+                .profile
+                .instruments
+                .iter()
+                .map(|i| i.trim().to_owned())
+                .collect(),
+            bio: self.profile.bio.trim().to_owned(),
+            time_zone: Some(time_zone.to_owned()),
+            photo: self.profile.photo.clone(),
+        })
+    }
+
+    fn validate_profile(&self) -> AppResult<()> {
+        use tutti_protocol::limits::{BIO_CHARS, INSTRUMENT_CHARS, INSTRUMENTS, PHOTO_BYTES};
+        let max = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let p = &self.profile;
+        if p.instruments.len() > INSTRUMENTS {
+            return Err(AppError::invalid(Problem::TooMany {
+                what: Field::Instrument,
+                max: max(INSTRUMENTS),
+            }));
+        }
+        if p.instruments
+            .iter()
+            .any(|i| i.trim().is_empty() || i.trim().chars().count() > INSTRUMENT_CHARS)
+        {
+            return Err(AppError::invalid(Problem::Length {
+                what: Field::Instrument,
+                max: max(INSTRUMENT_CHARS),
+            }));
+        }
+        if p.bio.trim().chars().count() > BIO_CHARS {
+            return Err(AppError::invalid(Problem::Length {
+                what: Field::Bio,
+                max: max(BIO_CHARS),
+            }));
+        }
+        // The rest (a data URL of an image, within its size) as the room server checks it.
+        if let Some(page) = self.teacher_page("UTC")
+            && page.problem().is_some()
+        {
+            return Err(AppError::invalid(Problem::Photo {
+                kb: max(PHOTO_BYTES / 1024),
+            }));
+        }
         Ok(())
     }
 

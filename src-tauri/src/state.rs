@@ -55,6 +55,20 @@ impl AppState {
         }
     }
 
+    /// Our teacher's key and page as published with the lessons we create; `None` while the
+    /// page is empty (or the key cannot be kept: said in the log, the lesson goes on without).
+    pub fn teacher(&self) -> Option<(String, tutti_protocol::TeacherPage)> {
+        let page = self.settings().teacher_page(&local_zone())?;
+        let dir = self.settings_path.parent()?;
+        match crate::teacher::key(dir) {
+            Ok(key) => Some((key, page)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no teacher key: the lesson goes without the page");
+                None
+            }
+        }
+    }
+
     pub fn http(&self) -> AppResult<reqwest::Client> {
         if let Some(c) = self.http.get() {
             return Ok(c.clone());

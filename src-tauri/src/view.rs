@@ -459,6 +459,8 @@ pub struct LessonView {
     /// Addresses others can join through when the room server runs in this app.
     pub share_urls: Vec<String>,
     pub server_url: String,
+    /// The host's page on `server_url`, when the host's app published one (`teacher_page`).
+    pub teacher: Option<String>,
     /// The host's metronome, while it runs.
     pub metronome: Option<MetronomeView>,
     /// Its volume for us alone (0 mutes it here), 0–1.
@@ -600,6 +602,8 @@ pub struct Limits {
     pub question_chars: u32,
     pub chat_chars: u32,
     pub note_chars: u32,
+    pub bio_chars: u32,
+    pub instruments: u32,
 }
 
 impl Limits {
@@ -612,6 +616,8 @@ impl Limits {
             question_chars: n(wire::QUESTION_CHARS),
             chat_chars: n(wire::CHAT_CHARS),
             note_chars: n(store::MAX_NOTE_CHARS),
+            bio_chars: n(wire::BIO_CHARS),
+            instruments: n(wire::INSTRUMENTS),
         }
     }
 }

@@ -281,6 +281,19 @@ test("the lesson screen says reconnecting while the room server is away, and car
 
     await app.type(await app.until("the home screen", () => app.find(".home input")), "Scales");
     await app.press("Host");
+    // The connection check on the device check screen, against the lesson's room server (the
+    // app's command, the server's /api/check): it answers and offers no relay.
+    await app.press("Connection check", 30_000);
+    const verdict = await app.until(
+      "the connection check's verdict",
+      () => app.execute("const v = document.querySelector('[data-testid=check-verdict]'); return v && v.dataset.verdict;"),
+      30_000,
+    );
+    assert.equal(verdict, "direct_only");
+    assert.equal(
+      await app.execute("return document.querySelector('[data-testid=check-server_ws]').dataset.ok;"),
+      "true",
+    );
     await app.press("Continue", 30_000);
     const codeEl = await app.until("the invite code", () => app.find("[data-testid=invite-code]"), 30_000);
     const code = (await app.text(codeEl)).trim();

@@ -343,22 +343,27 @@ pub fn now_ns() -> u64 {
 
 pub const CLICK_MS: u64 = 100;
 
+/// The room server in its namespace, on the data directory `data`, with its relay; `extra`
+/// flags after those; returns once it printed `ready`.
+fn room_server_with(topo: &Topology, data: &Path, extra: &[&str], ready: &str) -> Proc {
+    let data = data.to_str().unwrap();
+    let mut args = vec![
+        "--listen",
+        "10.71.9.2:8787",
+        "--data",
+        data,
+        "--turn-listen",
+        "10.71.9.2:3478",
+    ];
+    args.extend_from_slice(extra);
+    let server = Proc::start(&topo.ns("s"), bin("tutti-server"), &args);
+    server.line(ready, Duration::from_secs(20));
+    server
+}
+
 /// The room server in its namespace, on the data directory `data`.
 pub fn room_server_in(topo: &Topology, data: &Path) -> Proc {
-    let server = Proc::start(
-        &topo.ns("s"),
-        bin("tutti-server"),
-        &[
-            "--listen",
-            "10.71.9.2:8787",
-            "--data",
-            data.to_str().unwrap(),
-            "--turn-listen",
-            "10.71.9.2:3478",
-        ],
-    );
-    server.line("tutti-server relay on", Duration::from_secs(20));
-    server
+    room_server_with(topo, data, &[], "tutti-server relay on")
 }
 
 /// The room server in its namespace speaking TLS on port 443 too (HTTPS, `wss://` and TURN
@@ -369,28 +374,15 @@ pub fn room_server_with_tls_in(topo: &Topology, data: &Path) -> (Proc, PathBuf) 
     let (cert, key) = (data.join("cert.pem"), data.join("key.pem"));
     std::fs::write(&cert, made.cert.pem()).unwrap();
     std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
-    let server = Proc::start(
-        &topo.ns("s"),
-        bin("tutti-server"),
-        &[
-            "--listen",
-            "10.71.9.2:8787",
-            "--data",
-            data.to_str().unwrap(),
-            "--turn-listen",
-            "10.71.9.2:3478",
-            "--tls-listen",
-            "10.71.9.2:443",
-            "--tls-cert",
-            cert.to_str().unwrap(),
-            "--tls-key",
-            key.to_str().unwrap(),
-        ],
-    );
-    server.line(
-        "tutti-server listening on https://",
-        Duration::from_secs(20),
-    );
+    let tls = [
+        "--tls-listen",
+        "10.71.9.2:443",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let server = room_server_with(topo, data, &tls, "tutti-server listening on https://");
     (server, cert)
 }
 

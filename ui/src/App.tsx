@@ -176,9 +176,10 @@ export function App() {
   );
 }
 
-/** The room server a lesson about to start will use: the invite's, this app's own, or the one
- *  in Settings. */
-export function lessonServer(p: Pending, s: Settings): string {
+/** The room server a lesson about to start will use, when it is elsewhere: the invite's, or
+ *  the one in Settings. `null` for the app's own (it starts with the lesson; the student's check
+ *  is the one that tells how they reach it). */
+export function lessonServer(p: Pending, s: Settings): string | null {
   if (p.kind === "join") return p.server;
-  return s.host_locally ? `ws://127.0.0.1:${s.local_port}/ws` : s.server_url;
+  return s.host_locally ? null : s.server_url;
 }

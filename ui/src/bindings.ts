@@ -43,6 +43,11 @@ export const commands = {
 	 *  and Settings run it.
 	 */
 	checkConnection: (server: string) => typedError<ConnectionCheck_Serialize, AppError_Serialize>(__TAURI_INVOKE("check_connection", { server })),
+	/**
+	 *  A teacher's page (`id`, as a lesson or an invite preview names it) from the room server at
+	 *  `server`; `None` where it has none.
+	 */
+	teacherPage: (server: string, id: string) => typedError<TeacherPageView_Serialize | null, AppError_Serialize>(__TAURI_INVOKE("teacher_page", { server, id })),
 	/**  Knocks with `code` on the room server at `server` and waits until the host lets us in. */
 	joinLesson: (code: string, server: string) => typedError<LessonView_Serialize, AppError_Serialize>(__TAURI_INVOKE("join_lesson", { code, server })),
 	cancelJoin: () => __TAURI_INVOKE<void>("cancel_join"),
@@ -124,7 +129,7 @@ export const events = {
 };
 
 /* Constants */
-export const LIMITS = {"chat_chars":2000,"name_chars":64,"note_chars":200000,"question_chars":1000,"title_chars":120} as const;
+export const LIMITS = {"bio_chars":1000,"chat_chars":2000,"instruments":8,"name_chars":64,"note_chars":200000,"question_chars":1000,"title_chars":120} as const;
 
 /* Types */
 export type AppError = AppError_Serialize | AppError_Deserialize;
@@ -225,7 +230,7 @@ export type CheckStarted_Serialize = {
 	camera: AppError_Serialize | null,
 };
 
-export type CheckVerdict = "direct_likely" | "relay_udp" | "relay_tcp" | "relay_tls_only" | "no_media" | "media_unknown" | "server_unreachable";
+export type CheckVerdict = "direct_likely" | "relay_udp" | "relay_tcp" | "relay_tls_only" | "no_media" | "media_unknown" | "direct_only" | "server_unreachable";
 
 /**  What the check found (see `tutti_lesson::check`). */
 export type ConnectionCheck = ConnectionCheck_Serialize | ConnectionCheck_Deserialize;
@@ -393,7 +398,7 @@ export type ErrorCode =
 "mix_failed" | "internal";
 
 /**  What a [`Problem`] is about. */
-export type Field = "title" | "name" | "question" | "message" | "note" | "about" | "lesson_minutes" | "local_port" | "bitrate" | "tempo" | "beats" | "count_in" | "volume" | "reference_a" | "replay_seconds" | "text";
+export type Field = "title" | "name" | "question" | "message" | "note" | "about" | "lesson_minutes" | "local_port" | "bitrate" | "tempo" | "beats" | "count_in" | "volume" | "reference_a" | "replay_seconds" | "text" | "bio" | "instrument";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -416,6 +421,8 @@ export type InvitePreview_Deserialize = {
 	ended_ms?: number | null,
 	/**  The teacher's time zone (IANA), when the teacher's app said it. */
 	teacher_tz?: string | null,
+	/**  The teacher's page, when published (`teacher_page`). */
+	teacher_page?: string | null,
 };
 
 /**  The lesson behind a code, as the join screen shows it. */
@@ -431,6 +438,8 @@ export type InvitePreview_Serialize = {
 	ended_ms: number | null,
 	/**  The teacher's time zone (IANA), when the teacher's app said it. */
 	teacher_tz: string | null,
+	/**  The teacher's page, when published (`teacher_page`). */
+	teacher_page: string | null,
 };
 
 export type InviteState = 
@@ -581,6 +590,8 @@ export type LessonView_Deserialize = {
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
+	/**  The host's page on `server_url`, when the host's app published one (`teacher_page`). */
+	teacher?: string | null,
 	/**  The host's metronome, while it runs. */
 	metronome?: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
@@ -617,6 +628,8 @@ export type LessonView_Serialize = {
 	/**  Addresses others can join through when the room server runs in this app. */
 	share_urls: string[],
 	server_url: string,
+	/**  The host's page on `server_url`, when the host's app published one (`teacher_page`). */
+	teacher: string | null,
 	/**  The host's metronome, while it runs. */
 	metronome: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
@@ -812,8 +825,40 @@ export type Problem =
 { key: "already_recording" } | 
 /**  The one to replay is not in the lesson. */
 { key: "not_here" } | 
+/**  At most `max` of `what`. */
+{ key: "too_many"; what: Field; max: number } | 
+/**  The photo must be a JPEG, PNG or WebP of at most `kb` KB. */
+{ key: "photo"; kb: number } | 
 /**  The room server refused, in its own code (as on the wire, e.g. `lesson_full`). */
 { key: "server"; code: string };
+
+/**
+ *  What a teacher says of themselves besides the name (Settings' `name`) and time zone (the
+ *  computer's).
+ */
+export type Profile = Profile_Serialize | Profile_Deserialize;
+
+/**
+ *  What a teacher says of themselves besides the name (Settings' `name`) and time zone (the
+ *  computer's).
+ */
+export type Profile_Deserialize = {
+	instruments?: string[],
+	bio?: string,
+	/**  A small picture as a data URL (the UI makes a 160×160 JPEG of the chosen file). */
+	photo?: string | null,
+};
+
+/**
+ *  What a teacher says of themselves besides the name (Settings' `name`) and time zone (the
+ *  computer's).
+ */
+export type Profile_Serialize = {
+	instruments: string[],
+	bio: string,
+	/**  A small picture as a data URL (the UI makes a 160×160 JPEG of the chosen file). */
+	photo: string | null,
+};
 
 export type QuestionState = "open" | "answered" | "dismissed";
 
@@ -950,6 +995,11 @@ export type Settings_Deserialize = {
 	speaker?: string | null,
 	camera?: string | null,
 	audio_system?: AudioSystem,
+	/**
+	 *  The teacher's page students see (the invite preview, the lesson), published with every
+	 *  lesson this app creates. Empty: none.
+	 */
+	profile?: Profile_Deserialize,
 };
 
 export type Settings_Serialize = {
@@ -976,6 +1026,11 @@ export type Settings_Serialize = {
 	speaker: string | null,
 	camera: string | null,
 	audio_system: AudioSystem,
+	/**
+	 *  The teacher's page students see (the invite preview, the lesson), published with every
+	 *  lesson this app creates. Empty: none.
+	 */
+	profile: Profile_Serialize,
 };
 
 /**  One recording of the lesson: its files on one timeline, and what happened when. */
@@ -1005,6 +1060,27 @@ export type TakeView_Serialize = {
 	marks: MarkView[],
 	/**  The file to play: the mix (a track if it has none). */
 	play: number | null,
+};
+
+/**  A teacher's page as the UI shows it. */
+export type TeacherPageView = TeacherPageView_Serialize | TeacherPageView_Deserialize;
+
+/**  A teacher's page as the UI shows it. */
+export type TeacherPageView_Deserialize = {
+	name: string,
+	instruments: string[],
+	bio: string,
+	time_zone?: string | null,
+	photo?: string | null,
+};
+
+/**  A teacher's page as the UI shows it. */
+export type TeacherPageView_Serialize = {
+	name: string,
+	instruments: string[],
+	bio: string,
+	time_zone: string | null,
+	photo: string | null,
 };
 
 export type TimeZones = {

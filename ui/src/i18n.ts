@@ -83,6 +83,14 @@ const en = {
   loss: "loss",
   repaired: "repaired",
   soundCards: "sound cards",
+  teacherPage: "Your page",
+  teacherPageHint: "Students see it in the invite preview and in the lesson; it goes to the room server with each lesson you create.",
+  instruments: "Instruments",
+  instrumentsHint: "violin, viola",
+  bio: "About you",
+  photo: "Photo",
+  removePhoto: "Remove the photo",
+  photoUnreadable: "That file could not be read as a picture.",
   checkConnection: "Connection check",
   checkConnectionHint: "Tries every way to the room server from this network (about 5 s): whether sound and picture can go directly, or only through the relay.",
   checking: "Checking…",
@@ -98,6 +106,7 @@ const en = {
   check_relay_tls_only: "Only the relay over TLS works: expect about {ms} ms more each way.",
   check_no_media: "The room server answers, but sound and picture cannot get through this network. Try another network, or ask its administrator to let UDP or TLS to the room server out.",
   check_media_unknown: "The room server answers; it did not say how sound and picture would travel (an older server).",
+  check_direct_only: "The room server answers and offers no relay: sound and picture must go directly, which works on one network and may not across the internet.",
   check_server_unreachable: "The room server is unreachable: check its address, your internet connection, and whether this network blocks it.",
   path_server_http: "Room server (HTTP)",
   path_server_ws: "Room server (WebSocket)",
@@ -300,6 +309,14 @@ const ko: Record<Key, string> = {
   buffer: "버퍼",
   repaired: "보정",
   soundCards: "사운드 카드",
+  teacherPage: "내 페이지",
+  teacherPageHint: "학생이 초대 미리보기와 수업에서 봅니다. 수업을 만들 때마다 룸 서버로 함께 보내집니다.",
+  instruments: "악기",
+  instrumentsHint: "바이올린, 비올라",
+  bio: "소개",
+  photo: "사진",
+  removePhoto: "사진 지우기",
+  photoUnreadable: "이 파일을 사진으로 읽을 수 없습니다.",
   checkConnection: "연결 점검",
   checkConnectionHint: "이 네트워크에서 룸 서버로 가는 모든 길을 시험합니다(약 5초): 소리와 화면이 직접 갈 수 있는지, 릴레이를 거쳐야만 하는지.",
   checking: "점검 중…",
@@ -315,6 +332,7 @@ const ko: Record<Key, string> = {
   check_relay_tls_only: "TLS 릴레이만 됩니다: 한쪽 방향으로 약 {ms} ms 더 걸립니다.",
   check_no_media: "룸 서버는 응답하지만 이 네트워크로는 소리와 화면이 지나가지 못합니다. 다른 네트워크를 쓰거나, 관리자에게 룸 서버로 가는 UDP 또는 TLS를 허용해 달라고 요청하세요.",
   check_media_unknown: "룸 서버는 응답하지만 소리와 화면이 어떻게 갈지 알려 주지 않았습니다(이전 버전의 서버).",
+  check_direct_only: "룸 서버는 응답하지만 릴레이를 제공하지 않습니다: 소리와 화면이 직접 가야 하므로 같은 네트워크에서는 되지만 인터넷 너머로는 안 될 수 있습니다.",
   check_server_unreachable: "룸 서버에 연결할 수 없습니다: 주소와 인터넷 연결, 그리고 이 네트워크가 서버를 막는지 확인하세요.",
   path_server_http: "룸 서버 (HTTP)",
   path_server_ws: "룸 서버 (WebSocket)",
@@ -555,6 +573,8 @@ const fields: Record<Lang, Record<Field, string>> = {
     reference_a: "The reference A (Hz)",
     replay_seconds: "A replay (seconds)",
     text: "The text",
+    bio: "The biography",
+    instrument: "An instrument",
   },
   ko: {
     title: "제목",
@@ -573,6 +593,8 @@ const fields: Record<Lang, Record<Field, string>> = {
     reference_a: "기준 음 A(Hz)",
     replay_seconds: "다시 듣기(초)",
     text: "글",
+    bio: "소개",
+    instrument: "악기",
   },
 };
 
@@ -641,6 +663,14 @@ export function problemText(lang: Lang, p: Problem): string | null {
       return ko ? "이미 녹음 중입니다." : "Already recording.";
     case "not_here":
       return ko ? "그 사람은 수업에 없습니다." : "They are not in the lesson.";
+    case "too_many":
+      return ko
+        ? `${fields.ko[p.what]}: 최대 ${num(p.max)}개까지입니다.`
+        : `${fields.en[p.what]}: at most ${num(p.max)}.`;
+    case "photo":
+      return ko
+        ? `사진은 ${num(p.kb)} KB 이하의 JPEG, PNG, WebP여야 합니다.`
+        : `The photo must be a JPEG, PNG or WebP of at most ${num(p.kb)} KB.`;
     case "server":
       return serverRefusals[lang][p.code] ?? null;
   }

@@ -17,6 +17,8 @@ export type {
   SearchHitView,
   CheckStarted_Serialize as CheckStarted,
   ConnectionCheck_Serialize as ConnectionCheck,
+  TeacherPageView_Serialize as TeacherPageView,
+  Profile_Serialize as Profile,
   DeviceList_Serialize as DeviceList,
   InvitePreview_Serialize as InvitePreview,
   LessonDetail_Serialize as LessonDetail,

@@ -103,6 +103,9 @@ pub enum Verdict {
     NoMedia,
     /// The room server answers, but did not say how media would travel (an older server).
     MediaUnknown,
+    /// The room server answers and offers no STUN or relay: sound and picture must go directly
+    /// (fine on one network, as with the app's own server; uncertain across the internet).
+    DirectOnly,
     /// The room server cannot be reached: no lesson can start.
     ServerUnreachable,
 }
@@ -124,6 +127,10 @@ impl Verdict {
                 .into(),
             Self::MediaUnknown => "The room server answers; it did not say how sound and picture \
                                    would travel (an older server)."
+                .into(),
+            Self::DirectOnly => "The room server answers and offers no relay: sound and picture \
+                                 must go directly, which works on one network and may not across \
+                                 the internet."
                 .into(),
             Self::ServerUnreachable => "The room server is unreachable: check its address, the \
                                         internet connection, and whether this network blocks it."
@@ -255,16 +262,22 @@ pub async fn run(opts: &CheckOptions) -> CheckReport {
         nat,
         paths,
     };
-    (report.verdict, report.extra_ms) = verdict(&report, info.is_some());
+    let offered = info
+        .as_ref()
+        .map(|i| i.ice_servers.iter().any(|s| !s.urls.is_empty()));
+    (report.verdict, report.extra_ms) = verdict(&report, offered);
     report
 }
 
-fn verdict(r: &CheckReport, told: bool) -> (Verdict, Option<f64>) {
+/// `offered`: whether the server offers STUN or a relay (`None`: it did not say).
+fn verdict(r: &CheckReport, offered: Option<bool>) -> (Verdict, Option<f64>) {
     if !r.works(PathName::ServerWs) {
         return (Verdict::ServerUnreachable, None);
     }
-    if !told {
-        return (Verdict::MediaUnknown, None);
+    match offered {
+        None => return (Verdict::MediaUnknown, None),
+        Some(false) => return (Verdict::DirectOnly, None),
+        Some(true) => {}
     }
     if r.works(PathName::Stun) && r.nat != Some(NatMapping::Varies) {
         return (Verdict::DirectLikely, None);
@@ -809,7 +822,7 @@ mod tests {
                 .iter()
                 .map(|&(p, ok, rtt)| (p, ok && !off.contains(&p), rtt))
                 .collect();
-            verdict(&report(&paths, nat), true)
+            verdict(&report(&paths, nat), Some(true))
         };
         assert_eq!(
             with(&[], Some(NatMapping::Consistent)).0,
@@ -834,7 +847,12 @@ mod tests {
         );
         assert_eq!(with(&[ServerWs], None).0, Verdict::ServerUnreachable);
         // Without the API (an older server, or a proxy passing only /ws): nothing to say.
-        assert_eq!(verdict(&report(&all, None), false).0, Verdict::MediaUnknown);
+        assert_eq!(verdict(&report(&all, None), None).0, Verdict::MediaUnknown);
+        // A server with no STUN or relay (the app's own): direct only, not "no way through".
+        assert_eq!(
+            verdict(&report(&all[..2], None), Some(false)).0,
+            Verdict::DirectOnly
+        );
         assert!(
             Verdict::RelayTlsOnly
                 .say(Some(41.6))

@@ -121,6 +121,8 @@ pub struct EngineConfig {
     pub trust_ca_pem: Option<Vec<u8>>,
     /// Video (VP8) beside the audio on every link.
     pub video: bool,
+    /// As host: the teacher's key and page, published with the lesson it creates.
+    pub teacher: Option<(String, tutti_protocol::TeacherPage)>,
     /// As host: where the takes participants send us are kept (none: they are refused).
     pub take_inbox: Option<std::path::PathBuf>,
     /// The pace our takes travel to the host at, bytes a second.
@@ -141,6 +143,7 @@ impl EngineConfig {
             candidate_rewrite: None,
             relay_only: false,
             trust_ca_pem: None,
+            teacher: None,
             video: false,
             take_inbox: None,
             take_bytes_per_s: tutti_media::link::TAKE_BYTES_PER_S,
@@ -313,6 +316,8 @@ impl Lesson {
                 host_name: cfg.name.clone(),
                 scheduled_for: None,
                 time_zone: None,
+                teacher_key: cfg.teacher.as_ref().map(|(key, _)| key.clone()),
+                teacher: cfg.teacher.as_ref().map(|(_, page)| page.clone()),
             })
             .await?;
         let ServerMessage::LessonCreated {

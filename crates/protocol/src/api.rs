@@ -11,6 +11,14 @@
 use crate::error::ErrorCode;
 use serde::{Deserialize, Serialize};
 
+/// Where a teacher's page is read: `GET /api/teachers/{id}` answers `200` with the
+/// [`crate::TeacherPage`], or `400 invalid_input`, `404 no_such_teacher`, `429 rate_limited`.
+pub const TEACHERS_API: &str = "/api/teachers/";
+
+pub fn teacher_path(id: &crate::TeacherId) -> String {
+    format!("{TEACHERS_API}{}", id.0)
+}
+
 /// Where a client asks what it needs for the connection check.
 pub const CHECK_PATH: &str = "/api/check";
 

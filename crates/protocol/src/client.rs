@@ -35,6 +35,12 @@ pub enum ClientMessage {
         /// in both zones.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time_zone: Option<String>,
+        /// The teacher's page, published (or updated) with the lesson under `teacher_key`, a
+        /// secret the teacher's app keeps (16–128 characters): the lesson then names the page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher_key: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        teacher: Option<crate::TeacherPage>,
     },
     /// Host only, with the host token, from any connection: a lesson that will not take place.
     /// Its code stops working and anyone waiting is told (`lesson_ended`). Reply: `ok`, also

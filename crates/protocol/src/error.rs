@@ -50,6 +50,8 @@ pub enum ErrorCode {
     AlreadyInLesson,
     NoSuchPeer,
     NoSuchQuestion,
+    /// No teacher's page has this id.
+    NoSuchTeacher,
     /// The server could not save; nothing was changed.
     Storage,
 }
@@ -79,6 +81,7 @@ impl ErrorCode {
             Self::AlreadyInLesson => "already_in_lesson",
             Self::NoSuchPeer => "no_such_peer",
             Self::NoSuchQuestion => "no_such_question",
+            Self::NoSuchTeacher => "no_such_teacher",
             Self::Storage => "storage",
         }
     }
@@ -106,6 +109,7 @@ impl ErrorCode {
         Self::AlreadyInLesson,
         Self::NoSuchPeer,
         Self::NoSuchQuestion,
+        Self::NoSuchTeacher,
         Self::Storage,
     ];
 }

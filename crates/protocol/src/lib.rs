@@ -21,7 +21,7 @@ pub use ids::{ChatId, HostToken, LessonId, PeerId, QuestionId, RequestId, Resume
 pub use invite::{InviteCode, InviteCodeError};
 pub use model::{
     ChatMessage, IceServer, JoinRole, Knock, LeaveReason, LessonInfo, LessonStatus, Participant,
-    Question, QuestionKind, QuestionState, Role, Signal,
+    Question, QuestionKind, QuestionState, Role, Signal, TeacherId, TeacherPage,
 };
 pub use peer::{Accent, MetronomeError, MetronomePlan, PeerMessage};
 pub use server::{Joined, ServerMessage};
@@ -41,6 +41,14 @@ pub mod limits {
     pub const QUESTION_CHARS: usize = 1000;
     pub const CHAT_CHARS: usize = 2000;
     pub const SDP_BYTES: usize = 32 * 1024;
+    /// The teacher's page: a short biography, instruments, and a small photo (a data URL; a
+    /// 160×160 JPEG is about 15 KB of it), all within one frame.
+    pub const BIO_CHARS: usize = 1000;
+    pub const INSTRUMENTS: usize = 8;
+    pub const INSTRUMENT_CHARS: usize = 40;
+    pub const PHOTO_BYTES: usize = 40 * 1024;
+    /// A teacher's key (the app's secret that owns the page).
+    pub const TEACHER_KEY_CHARS: usize = 128;
 }
 
 impl ServerMessage {

@@ -32,6 +32,99 @@ pub struct LessonInfo {
     pub started_at: Option<UnixMs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<UnixMs>,
+    /// The host's page, when the host's app published one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teacher: Option<TeacherId>,
+}
+
+/// The teacher's page (the seed's "my page"): what a student sees of the teacher in the invite
+/// preview and in the lesson. Kept on the room server under the teacher's key (a secret the
+/// teacher's app keeps), published with every lesson the teacher creates; anyone with the
+/// lesson's code can read it (`GET /api/teachers/{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TeacherPage {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instruments: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub bio: String,
+    /// IANA, e.g. `Asia/Seoul`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// A small picture as a data URL: `data:image/jpeg;base64,…` (or png, webp).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo: Option<String>,
+}
+
+impl TeacherPage {
+    /// What is wrong with it, if anything, for a person.
+    pub fn problem(&self) -> Option<String> {
+        use crate::limits::*;
+        let chars = |s: &str| s.chars().count();
+        if self.name.trim().is_empty() || chars(&self.name) > NAME_CHARS {
+            return Some(format!("the name must be 1–{NAME_CHARS} characters"));
+        }
+        if self.instruments.len() > INSTRUMENTS
+            || self
+                .instruments
+                .iter()
+                .any(|i| i.trim().is_empty() || chars(i) > INSTRUMENT_CHARS)
+        {
+            return Some(format!(
+                "at most {INSTRUMENTS} instruments of 1–{INSTRUMENT_CHARS} characters each"
+            ));
+        }
+        if chars(&self.bio) > BIO_CHARS {
+            return Some(format!(
+                "the biography is longer than {BIO_CHARS} characters"
+            ));
+        }
+        if let Some(zone) = &self.time_zone
+            && !crate::api::is_zone_name(zone)
+        {
+            return Some("the time zone is not an IANA name such as Asia/Seoul".into());
+        }
+        if let Some(photo) = &self.photo
+            && !is_photo(photo)
+        {
+            return Some(format!(
+                "the photo must be a JPEG, PNG or WebP data URL of at most {} KB",
+                PHOTO_BYTES / 1024
+            ));
+        }
+        None
+    }
+}
+
+fn is_photo(url: &str) -> bool {
+    let Some(data) = [
+        "data:image/jpeg;base64,",
+        "data:image/png;base64,",
+        "data:image/webp;base64,",
+    ]
+    .iter()
+    .find_map(|p| url.strip_prefix(p)) else {
+        return false;
+    };
+    url.len() <= crate::limits::PHOTO_BYTES
+        && !data.is_empty()
+        && data
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
+}
+
+/// Where a teacher's page is found: derived from the teacher's key, which it does not reveal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TeacherId(pub String);
+
+impl TeacherId {
+    /// 16 hex digits, as the server makes them.
+    pub fn is_valid(s: &str) -> bool {
+        s.len() == 16
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

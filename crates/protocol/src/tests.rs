@@ -14,6 +14,7 @@ fn lesson() -> LessonInfo {
         created_at: UnixMs(1_794_000_000_000),
         started_at: Some(UnixMs(1_795_000_060_000)),
         ended_at: None,
+        teacher: None,
     }
 }
 
@@ -67,6 +68,8 @@ pub(crate) fn client_samples() -> Vec<ClientMessage> {
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_795_000_000_000)),
             time_zone: Some("Asia/Seoul".into()),
+            teacher_key: None,
+            teacher: None,
         },
         StartLesson {
             lesson: "l7x2k9m4q8w3e5r6".into(),
@@ -492,12 +495,15 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
     .collect();
     assert_eq!(peer_types, peer_all, "peer messages without an example");
 
-    let (mut previews, mut checks, mut errors) = (0, 0, 0);
+    let (mut previews, mut checks, mut pages, mut errors) = (0, 0, 0, 0);
     for block in blocks(api_part) {
         if serde_json::from_str::<LessonInfo>(&block).is_ok() {
             previews += 1;
         } else if serde_json::from_str::<crate::api::CheckInfo>(&block).is_ok() {
             checks += 1;
+        } else if let Ok(page) = serde_json::from_str::<crate::TeacherPage>(&block) {
+            assert_eq!(page.problem(), None, "{block}");
+            pages += 1;
         } else {
             serde_json::from_str::<crate::api::ApiError>(&block)
                 .unwrap_or_else(|e| panic!("{block}\n{e}"));
@@ -505,7 +511,7 @@ fn protocol_doc_examples_parse_and_cover_every_message() {
         }
     }
     assert!(
-        previews >= 1 && checks >= 1 && errors >= 1,
+        previews >= 1 && checks >= 1 && pages >= 1 && errors >= 1,
         "the API's answers need examples"
     );
 }

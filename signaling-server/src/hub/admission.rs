@@ -8,21 +8,26 @@ use crate::secrets::hash_token;
 use std::sync::Arc;
 use tutti_protocol::{
     ErrorCode, HostToken, JoinRole, Joined, Knock, LeaveReason, LessonId, LessonInfo, LessonStatus,
-    Participant, PeerId, RequestId, ResumeToken, Role, ServerMessage, UnixMs, limits,
+    Participant, PeerId, RequestId, ResumeToken, Role, ServerMessage, TeacherId, TeacherPage,
+    UnixMs, limits,
 };
 
 impl Hub {
-    #[allow(clippy::too_many_arguments)] // the message's fields, as the other handlers take them
     pub(super) fn create_lesson(
         &mut self,
         conn: ConnId,
         re: RequestId,
-        title: &str,
-        host_name: &str,
-        scheduled_for: Option<UnixMs>,
-        time_zone: Option<String>,
+        new: NewLesson<'_>,
         now: Now,
     ) -> Result<ServerMessage, Refusal> {
+        let NewLesson {
+            title,
+            host_name,
+            scheduled_for,
+            time_zone,
+            teacher_key,
+            teacher,
+        } = new;
         let title = clean_text(title, "title", limits::TITLE_CHARS, false, false)?;
         let host_name = clean_text(host_name, "name", limits::NAME_CHARS, false, false)?;
         if let Some(zone) = &time_zone
@@ -33,7 +38,41 @@ impl Hub {
                 "the time zone is not an IANA name such as Asia/Seoul",
             );
         }
+        let teacher_id = match (teacher_key, &teacher) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                return refuse(ErrorCode::InvalidInput, "a teacher's page needs its key");
+            }
+            (Some(key), page) => {
+                if key.chars().count() < 16
+                    || key.len() > limits::TEACHER_KEY_CHARS
+                    || !key.bytes().all(|b| b.is_ascii_graphic())
+                {
+                    return refuse(
+                        ErrorCode::InvalidInput,
+                        "a teacher's key is 16–128 printable ASCII characters",
+                    );
+                }
+                if let Some(why) = page.as_ref().and_then(TeacherPage::problem) {
+                    return refuse(
+                        ErrorCode::InvalidInput,
+                        format!("the teacher's page: {why}"),
+                    );
+                }
+                Some(teacher_id(key))
+            }
+        };
         self.count_creation(conn, now)?;
+        // Published with the lesson: the page as the teacher's app has it now. A key without a
+        // page names the one published before, if any.
+        let teacher_id = match (teacher_id, teacher) {
+            (Some(id), Some(page)) => {
+                self.db.put_teacher(&id, &page, now.wall)?;
+                Some(id)
+            }
+            (Some(id), None) => self.db.teacher(&id)?.map(|_| id),
+            (None, _) => None,
+        };
         let host_token = self.secrets.host_token();
         // A code collision is a one-in-2^44 event per existing lesson; retry a few times.
         for _ in 0..8 {
@@ -49,6 +88,7 @@ impl Hub {
                     created_at: now.wall,
                     started_at: None,
                     ended_at: None,
+                    teacher: teacher_id.clone(),
                 },
                 host_token_sha256: hash_token(host_token.as_str()),
             };
@@ -610,4 +650,22 @@ fn require_host_token(lesson: &Lesson, token: &HostToken) -> Result<(), Refusal>
         );
     }
     Ok(())
+}
+
+/// A lesson as `create_lesson` asks for it.
+pub(super) struct NewLesson<'a> {
+    pub title: &'a str,
+    pub host_name: &'a str,
+    pub scheduled_for: Option<UnixMs>,
+    pub time_zone: Option<String>,
+    pub teacher_key: Option<&'a str>,
+    pub teacher: Option<TeacherPage>,
+}
+
+/// Where a key's page is kept: the first 8 bytes of its SHA-256, in hex. The key itself is
+/// never stored, so the id cannot be turned back into it.
+pub(super) fn teacher_id(key: &str) -> TeacherId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    TeacherId(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -13,6 +13,7 @@ use crate::db::{DbError, ServerDb};
 use crate::metrics::Metrics;
 use crate::rate::AddressLimiter;
 use crate::secrets::Secrets;
+use admission::NewLesson;
 use lesson::{Lesson, Member};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,7 +22,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use tutti_protocol::{
     ClientFrame, ClientMessage, ErrorCode, IceServer, InviteCode, LessonId, LessonInfo,
-    LessonStatus, MAX_FRAME_BYTES, PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, UnixMs,
+    LessonStatus, MAX_FRAME_BYTES, PROTOCOL_VERSION, PeerId, RequestId, ServerMessage, TeacherId,
+    TeacherPage, UnixMs,
 };
 
 pub type ConnId = u64;
@@ -358,6 +360,35 @@ impl Hub {
         })
     }
 
+    /// `GET /api/teachers/{id}`: a teacher's page.
+    pub fn teacher(&mut self, id: &str) -> Result<TeacherPage, Lookup> {
+        let refused = |code: ErrorCode, message: &str| Lookup {
+            code,
+            message: message.into(),
+            retry_after_s: None,
+        };
+        if !TeacherId::is_valid(id) {
+            return Err(refused(
+                ErrorCode::InvalidInput,
+                "a teacher's id is 16 lowercase hex digits",
+            ));
+        }
+        match self.db.teacher(&TeacherId(id.to_owned())) {
+            Ok(Some(page)) => Ok(page),
+            Ok(None) => Err(refused(
+                ErrorCode::NoSuchTeacher,
+                "no teacher's page has this id",
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "reading a teacher's page");
+                Err(refused(
+                    ErrorCode::Storage,
+                    "the server could not read it; try again",
+                ))
+            }
+        }
+    }
+
     pub fn connections(&self) -> usize {
         self.conns.len()
     }
@@ -377,7 +408,21 @@ impl Hub {
                 host_name,
                 scheduled_for,
                 time_zone,
-            } => self.create_lesson(conn, re, &title, &host_name, scheduled_for, time_zone, now),
+                teacher_key,
+                teacher,
+            } => self.create_lesson(
+                conn,
+                re,
+                NewLesson {
+                    title: &title,
+                    host_name: &host_name,
+                    scheduled_for,
+                    time_zone,
+                    teacher_key: teacher_key.as_deref(),
+                    teacher,
+                },
+                now,
+            ),
             M::StartLesson { lesson, host_token } => {
                 self.start_lesson(conn, re, &lesson, &host_token, now)
             }

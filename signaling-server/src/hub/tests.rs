@@ -131,6 +131,8 @@ impl T {
                 host_name: "김선생".into(),
                 scheduled_for: at,
                 time_zone: None,
+                teacher_key: None,
+                teacher: None,
             },
         );
         match out.reply {
@@ -1244,6 +1246,8 @@ fn user_text_is_checked() {
         host_name: name.into(),
         scheduled_for: None,
         time_zone: None,
+        teacher_key: None,
+        teacher: None,
     };
     assert_eq!(t.err(h, create("", "x")), ErrorCode::InvalidInput);
     assert_eq!(t.err(h, create("x", "  ")), ErrorCode::InvalidInput);
@@ -1306,6 +1310,8 @@ fn a_storage_failure_changes_nothing() {
                 host_name: "n".into(),
                 scheduled_for: None,
                 time_zone: None,
+                teacher_key: None,
+                teacher: None,
             }
         ),
         ErrorCode::Storage
@@ -1483,6 +1489,8 @@ fn an_address_may_create_only_so_many_lessons_and_pre_questions() {
         host_name: "h".into(),
         scheduled_for: None,
         time_zone: None,
+        teacher_key: None,
+        teacher: None,
     };
     assert_eq!(t.err(c, create.clone()), ErrorCode::RateLimited);
     // Another address is not affected; this one gets one back a minute later.
@@ -1774,6 +1782,8 @@ fn the_http_lookup_shows_a_lesson_in_any_state_and_counts_wrong_codes_with_knock
             host_name: "김선생".into(),
             scheduled_for: Some(UnixMs(1_795_100_000_000)),
             time_zone: Some("Asia/Seoul".into()),
+            teacher_key: None,
+            teacher: None,
         },
     );
     let ServerMessage::LessonCreated {
@@ -1846,6 +1856,8 @@ fn a_time_zone_that_is_not_a_zone_name_is_refused() {
         host_name: "h".into(),
         scheduled_for: None,
         time_zone: Some(zone.into()),
+        teacher_key: None,
+        teacher: None,
     };
     assert_eq!(t.err(h, create("<b>Seoul</b>")), ErrorCode::InvalidInput);
     assert_eq!(t.err(h, create("")), ErrorCode::InvalidInput);
@@ -1916,5 +1928,82 @@ fn cancelling_a_scheduled_lesson_tells_whoever_waits_and_stops_its_code() {
             }
         ),
         ErrorCode::NoSuchLesson
+    );
+}
+
+#[test]
+fn a_teacher_s_page_is_published_under_its_key_and_refused_out_of_bounds() {
+    let mut t = T::new();
+    let h = t.conn();
+    let page = TeacherPage {
+        name: "김선생".into(),
+        instruments: vec!["violin".into()],
+        bio: "Bowing and intonation.".into(),
+        ..TeacherPage::default()
+    };
+    let create = |key: Option<&str>, page: Option<TeacherPage>| ClientMessage::CreateLesson {
+        title: "t".into(),
+        host_name: "h".into(),
+        scheduled_for: None,
+        time_zone: None,
+        teacher_key: key.map(str::to_owned),
+        teacher: page,
+    };
+    let named = |out: &Out| match &out.reply {
+        ServerMessage::LessonCreated { lesson, .. } => lesson.teacher.clone(),
+        other => panic!("{other:?}"),
+    };
+    let key = "a-key-of-at-least-16-characters";
+    // A key alone names nothing until a page was published under it.
+    assert_eq!(named(&t.ok(h, create(Some(key), None))), None);
+    let id = named(&t.ok(h, create(Some(key), Some(page.clone())))).unwrap();
+    assert!(TeacherId::is_valid(&id.0), "{id:?}");
+    assert_eq!(t.hub.teacher(&id.0).unwrap(), page);
+    assert_eq!(named(&t.ok(h, create(Some(key), None))), Some(id.clone()));
+    // The key is not kept: the id is its hash, and another key's page is another id.
+    assert!(!id.0.contains("key"));
+    let other = named(&t.ok(
+        h,
+        create(Some("another-key-0123456789"), Some(page.clone())),
+    ));
+    assert_ne!(other, Some(id.clone()));
+
+    for bad in [
+        create(None, Some(page.clone())),
+        create(Some("short"), Some(page.clone())),
+        create(Some("a key with spaces in it"), Some(page.clone())),
+        create(
+            Some(key),
+            Some(TeacherPage {
+                photo: Some("javascript:alert(1)".into()),
+                ..page.clone()
+            }),
+        ),
+        create(
+            Some(key),
+            Some(TeacherPage {
+                bio: "x".repeat(tutti_protocol::limits::BIO_CHARS + 1),
+                ..page.clone()
+            }),
+        ),
+        create(
+            Some(key),
+            Some(TeacherPage {
+                instruments: vec![String::new()],
+                ..page.clone()
+            }),
+        ),
+    ] {
+        assert_eq!(t.err(h, bad), ErrorCode::InvalidInput);
+    }
+    // Nothing refused touched the page.
+    assert_eq!(t.hub.teacher(&id.0).unwrap(), page);
+    assert_eq!(
+        t.hub.teacher("0000000000000000").unwrap_err().code,
+        ErrorCode::NoSuchTeacher
+    );
+    assert_eq!(
+        t.hub.teacher("../../etc/passwd").unwrap_err().code,
+        ErrorCode::InvalidInput
     );
 }

@@ -178,6 +178,8 @@ pub async fn live_lesson(addr: SocketAddr, title: &str) -> (Client, LessonId, St
             host_name: "김선생".into(),
             scheduled_for: None,
             time_zone: None,
+            teacher_key: None,
+            teacher: None,
         })
         .await
     else {

@@ -14,6 +14,7 @@ const VERDICT: Record<Report["verdict"], Key> = {
   relay_tls_only: "check_relay_tls_only",
   no_media: "check_no_media",
   media_unknown: "check_media_unknown",
+  direct_only: "check_direct_only",
   server_unreachable: "check_server_unreachable",
 };
 

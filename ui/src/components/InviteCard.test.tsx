@@ -15,6 +15,7 @@ const scheduled: InvitePreview = {
   started_ms: null,
   ended_ms: null,
   teacher_tz: "Asia/Seoul",
+  teacher_page: null,
 };
 
 function Typing() {
@@ -48,6 +49,39 @@ describe("the invite card", () => {
     // Another code: the card goes until the server has answered for it.
     await user.type(screen.getByLabelText("code"), "{backspace}");
     expect(screen.queryByTestId("invite-card")).toBeNull();
+  });
+
+  it("shows the teacher's page when the lesson names one", async () => {
+    const page = {
+      name: "김선생",
+      instruments: ["violin", "viola"],
+      bio: "Seoul Philharmonic, 20 years.",
+      time_zone: "Asia/Seoul",
+      photo: "data:image/jpeg;base64,/9j/4AAQ",
+    };
+    const backend = fakeBackend({
+      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef" }),
+      teacher_page: () => page,
+    });
+    render(<Typing />);
+    await userEvent.setup().type(screen.getByLabelText("code"), "K7Q4MZXP3");
+    const card = await screen.findByTestId("teacher-card");
+    expect(backend.called("teacher_page")).toEqual([{ server: "ws://rooms.example/ws", id: "0123456789abcdef" }]);
+    expect(card.textContent).toContain("violin, viola");
+    expect(card.textContent).toContain("Seoul Philharmonic, 20 years.");
+    expect(card.querySelector("img")?.getAttribute("src")).toBe(page.photo);
+  });
+
+  it("shows no page where the server has none", async () => {
+    fakeBackend({
+      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef" }),
+      teacher_page: () => null,
+    });
+    render(<Typing />);
+    await userEvent.setup().type(screen.getByLabelText("code"), "K7Q4MZXP3");
+    await screen.findByTestId("invite-card");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(screen.queryByTestId("teacher-card")).toBeNull();
   });
 
   it("says a wrong code before anyone knocks", async () => {

@@ -5,6 +5,7 @@ import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { cityOf, formatIn } from "../time";
 import { ErrorLine } from "./ErrorLine";
+import { TeacherCard } from "./TeacherCard";
 
 /** Letters and digits of a code, as the server reads it: nine make a whole code. */
 export function codeChars(code: string): string {
@@ -70,6 +71,7 @@ export function InviteCard(props: { code: string; server: string }) {
           )}
         </p>
       )}
+      {p.teacher_page && <TeacherCard server={props.server} id={p.teacher_page} />}
     </div>
   );
 }

@@ -15,8 +15,8 @@ export type Pending =
 
 export function DeviceCheck(props: {
   settings: Settings;
-  /** The room server the lesson will use, for the connection check. */
-  server: string;
+  /** The room server the lesson will use, for the connection check (none: the app's own). */
+  server: string | null;
   onSettings: (s: Settings) => void;
   onBack: () => void;
   onContinue: () => void;
@@ -104,7 +104,7 @@ export function DeviceCheck(props: {
           {cameraError ? <ErrorLine error={cameraError} /> : <VideoCanvas peer="" label={t("you")} />}
         </div>
       </div>
-      <ConnectionCheck server={props.server} />
+      {props.server && <ConnectionCheck server={props.server} />}
       <ErrorLine error={error} />
       <div className="actions">
         <button onClick={props.onBack}>{t("back")}</button>

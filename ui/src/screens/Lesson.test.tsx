@@ -81,4 +81,18 @@ describe("the lesson screen", () => {
     expect(screen.queryByRole("button", { name: "Remove" })).toBeNull();
     expect(screen.getByRole("button", { name: "Leave" })).toBeTruthy();
   });
+
+  it("says when the relay is reached over TLS, and shows a student the teacher's page", async () => {
+    fakeBackend({ teacher_page: () => ({ name: "김선생", instruments: ["violin"], bio: "", time_zone: null, photo: null }) });
+    render(<Lesson view={lessonView({ host: false, teacher: "0123456789abcdef" })} onLeft={() => {}} />);
+    await vi.waitFor(async () => {
+      await emit("lesson-stats", {
+        peers: [{ peer: "p-omar", one_way_ms: 60, rtt_ms: 90, path: "relayed", relay_over: "tls", jitter_ms: 1, buffer_ms: 10, loss_pct: 0, level: 0.2 }],
+        send_level: 0.1,
+      });
+      expect(screen.getByTestId("relay-mark").textContent).toBe(" · TURN (TLS)");
+    });
+    expect(screen.getByTestId("relay-mark").title).toContain("over TLS");
+    expect((await screen.findByTestId("teacher-card")).textContent).toContain("violin");
+  });
 });

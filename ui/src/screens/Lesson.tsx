@@ -8,6 +8,7 @@ import { VideoCanvas } from "../components/VideoCanvas";
 import { SidePanel } from "../components/SidePanel";
 import { LevelMeter } from "../components/LevelMeter";
 import { Metronome } from "../components/Metronome";
+import { TeacherCard } from "../components/TeacherCard";
 import { Tuner } from "../components/Tuner";
 import { Duet } from "../components/Duet";
 import { Replay } from "../components/Replay";
@@ -55,6 +56,7 @@ export function Lesson(props: {
         <header className="lesson-head">
           <h1>{view.title}</h1>
           {view.host && <InviteCode code={view.code} shareUrls={view.share_urls} />}
+          {!view.host && view.teacher && <TeacherCard server={view.server_url} id={view.teacher} />}
         </header>
         {view.problems.map((p, i) => (
           <ErrorLine key={i} error={p} />

@@ -5,6 +5,7 @@ import { asAppError, ok } from "../api";
 import { useI18n } from "../i18n";
 import { ErrorLine } from "../components/ErrorLine";
 import { ConnectionCheck } from "../components/ConnectionCheck";
+import { ProfileEditor } from "../components/ProfileEditor";
 
 export function SettingsScreen(props: { settings: Settings; onSaved: (s: Settings) => void }) {
   const { t } = useI18n();
@@ -106,6 +107,7 @@ export function SettingsScreen(props: { settings: Settings; onSaved: (s: Setting
           onChange={(e) => set({ bitrate_kbps: Number(e.target.value) })}
         />
       </label>
+      <ProfileEditor profile={draft.profile} onChange={(profile) => set({ profile })} />
       <ErrorLine error={error} />
       <button type="submit" className="primary">
         {saved ? `✓ ${t("saved")}` : t("save")}

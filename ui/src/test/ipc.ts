@@ -40,6 +40,7 @@ export const settings: Settings = {
   speaker: null,
   camera: null,
   audio_system: "auto",
+  profile: { instruments: [], bio: "", photo: null },
 };
 
 export function question(id: number, patch: Partial<QuestionView> = {}): QuestionView {
@@ -88,6 +89,7 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     problems: [],
     share_urls: ["ws://192.168.1.20:8787/ws"],
     server_url: "ws://127.0.0.1:8787/ws",
+    teacher: null,
     metronome: null,
     metronome_volume: 1,
     recording: null,

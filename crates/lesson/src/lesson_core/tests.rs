@@ -214,6 +214,7 @@ fn joined(me: &str, everyone: &[&str]) -> Joined {
             created_at: UnixMs(0),
             started_at: None,
             ended_at: None,
+            teacher: None,
         },
         you: participant(me),
         resume_token: ResumeToken::from(format!("token-{me}").as_str()),
