@@ -596,7 +596,7 @@ mod tests {
     #[test]
     fn a_teacher_s_page_is_kept_replaced_and_named_by_lessons() {
         let db = ServerDb::open_in_memory().unwrap();
-        let id = TeacherId("0123456789abcdef".into());
+        let id = TeacherId("0123456789abcdef0123456789abcdef".into());
         assert_eq!(db.teacher(&id).unwrap(), None);
         let mut page = TeacherPage {
             name: "김선생".into(),

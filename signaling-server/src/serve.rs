@@ -324,7 +324,7 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(serve_http(stream, peer, shared.clone()));
+                    tokio::spawn(serve_http(stream, Peer::plain(peer), shared.clone()));
                 }
                 // Out of file descriptors and the like: wait a little rather than spin.
                 Err(e) => {
@@ -423,7 +423,9 @@ async fn serve_tls(
         }
     };
     match (carried, shared.relay_tcp) {
-        (Carried::Http, _) => serve_http(Rewound::new(front, tls), peer, shared).await,
+        (Carried::Http, _) => {
+            serve_http(Rewound::new(front, tls), Peer::direct(peer), shared).await;
+        }
         (Carried::Turn, Some(relay)) => relay_turn(tls, &front, relay, &shared).await,
         (Carried::Turn, None) => tracing::debug!(%peer, "TURN over TLS, but no relay runs here"),
     }
@@ -449,7 +451,39 @@ where
     }
 }
 
-async fn serve_http<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+/// Who is on the other end of an HTTP connection.
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    addr: SocketAddr,
+    /// Whether `X-Forwarded-For` may name the client: only on the plain port, where a proxy
+    /// (and `--trust-forwarded-for`) puts it; on the TLS port clients come straight, and could
+    /// name any address to dodge the per-address limits.
+    may_forward: bool,
+}
+
+impl Peer {
+    fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            may_forward: true,
+        }
+    }
+
+    fn direct(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            may_forward: false,
+        }
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.addr.fmt(f)
+    }
+}
+
+async fn serve_http<S>(stream: S, peer: Peer, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -490,7 +524,7 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
 
 async fn route(
     req: Request<Incoming>,
-    peer: SocketAddr,
+    peer: Peer,
     shared: Arc<Shared>,
 ) -> Result<HttpResponse, Infallible> {
     let res = match (req.method(), req.uri().path()) {
@@ -541,11 +575,11 @@ async fn route(
 
 const LESSONS_API: &str = "/api/lessons/";
 
-fn client_addr(req: &Request<Incoming>, peer: SocketAddr, shared: &Shared) -> IpAddr {
-    if shared.trust_forwarded_for {
-        forwarded_for(req).unwrap_or(peer.ip())
+fn client_addr(req: &Request<Incoming>, peer: Peer, shared: &Shared) -> IpAddr {
+    if shared.trust_forwarded_for && peer.may_forward {
+        forwarded_for(req).unwrap_or(peer.addr.ip())
     } else {
-        peer.ip()
+        peer.addr.ip()
     }
 }
 
@@ -637,7 +671,14 @@ fn check(addr: IpAddr, shared: &Shared) -> HttpResponse {
         .map_or(0, |d| d.as_secs());
     let mut ice_servers = shared.ice_servers.clone();
     if let Some(relay) = &shared.relay {
-        ice_servers.insert(0, relay.for_check(unix));
+        let (name, server) = relay.for_check(unix);
+        ice_servers.insert(0, server);
+        // Once the credentials have expired, whatever was allocated with them goes too.
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(turn::CHECK_TTL).await;
+            relay.revoke(&name, unix + turn::CHECK_TTL.as_secs());
+        });
     }
     let info = CheckInfo {
         your_address: addr.to_string(),
@@ -704,7 +745,7 @@ fn header_has_token(req: &Request<Incoming>, name: header::HeaderName, token: &s
 }
 
 /// RFC 6455 handshake on hyper's side; the socket is handed to tungstenite once upgraded.
-fn upgrade(mut req: Request<Incoming>, peer: SocketAddr, shared: Arc<Shared>) -> HttpResponse {
+fn upgrade(mut req: Request<Incoming>, peer: Peer, shared: Arc<Shared>) -> HttpResponse {
     let key = req.headers().get(header::SEC_WEBSOCKET_KEY).cloned();
     let version_ok = req
         .headers()

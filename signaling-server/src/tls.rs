@@ -161,8 +161,9 @@ impl Carried {
         }
     }
 
-    /// From the first byte the client sent: STUN messages (RFC 5389 §6) start with two zero
-    /// bits, TURN's ChannelData with `01` (RFC 5766 §11.4); an HTTP method starts with a letter.
+    /// From the first byte the client sent: a TURN connection opens with a STUN request (RFC
+    /// 5389 §6: two zero bits first), an HTTP request with a method's capital letter. (ChannelData,
+    /// `01…`, comes only after an allocation, never first.)
     pub fn by_first_byte(first: u8) -> Self {
         if first < 0x80 && !first.is_ascii_alphabetic() {
             Self::Turn
@@ -250,9 +251,9 @@ mod tests {
     }
 
     #[test]
-    fn stun_and_channel_data_are_told_from_http_by_their_first_byte() {
-        // A STUN Allocate request (0x0003), a Binding request (0x0001), ChannelData (0x4000).
-        for b in [0x00, 0x01, 0x40, 0x7f] {
+    fn a_stun_request_is_told_from_http_by_its_first_byte() {
+        // Every STUN message type starts 0x00–0x3f (Binding 0x0001, Allocate 0x0003).
+        for b in [0x00, 0x01, 0x3f] {
             assert_eq!(Carried::by_first_byte(b), Carried::Turn, "{b:#x}");
         }
         for method in ["GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE"] {

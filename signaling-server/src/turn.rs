@@ -26,8 +26,9 @@ use crate::tls::Certificate;
 
 /// The realm the relay announces; clients take it from the server's challenge.
 const REALM: &str = "tutti";
-/// How long the connection check's credentials last.
-pub const CHECK_TTL: Duration = Duration::from_secs(180);
+/// How long the connection check's credentials last (a check takes 5 s at most), and its
+/// allocations: they are dropped then.
+pub const CHECK_TTL: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
@@ -195,17 +196,13 @@ impl TurnIssuer {
         lock(&self.revocations.state).revoked.contains_key(username)
     }
 
-    /// The STUN and TURN entry for participant `peer`, valid from `now_unix` (seconds) for the
-    /// issuer's time to live.
-    /// Credentials for the connection check: good for `CHECK_TTL`, for no participant (nothing
-    /// to revoke; an allocation made with them cannot be refreshed past it).
-    pub fn for_check(&self, now_unix: u64) -> IceServer {
-        let username = format!("{}:check", now_unix + CHECK_TTL.as_secs());
-        IceServer {
-            urls: self.urls.clone(),
-            credential: Some(password(&self.secret, &username)),
-            username: Some(username),
-        }
+    /// Credentials for one connection check, under a name of their own (returned), good for
+    /// `CHECK_TTL`. The caller revokes that name once `CHECK_TTL` has passed, which drops any
+    /// allocation made with them: a check is not a relay for anyone who asks.
+    pub fn for_check(&self, now_unix: u64) -> (String, IceServer) {
+        let name = format!("check-{:016x}", rand::random::<u64>());
+        let server = self.issue(&name, now_unix, CHECK_TTL);
+        (name, server)
     }
 
     /// The relay's second STUN address, if it has one.
@@ -213,8 +210,14 @@ impl TurnIssuer {
         self.stun_alt.as_deref()
     }
 
+    /// The STUN and TURN entry for participant `peer`, valid from `now_unix` (seconds) for the
+    /// issuer's time to live.
     pub fn ice_server(&self, peer: &str, now_unix: u64) -> IceServer {
-        let username = format!("{}:{peer}", now_unix + self.ttl.as_secs());
+        self.issue(peer, now_unix, self.ttl)
+    }
+
+    fn issue(&self, peer: &str, now_unix: u64, ttl: Duration) -> IceServer {
+        let username = format!("{}:{peer}", now_unix + ttl.as_secs());
         let credential = password(&self.secret, &username);
         {
             let mut st = lock(&self.revocations.state);
@@ -535,6 +538,23 @@ mod tests {
             "admitted again: a fresh credential works"
         );
         assert!(issuer.is_revoked(&a), "and the old one stays dead");
+    }
+
+    #[test]
+    fn each_check_gets_a_short_lived_name_of_its_own_that_can_be_revoked() {
+        let issuer = TurnIssuer::new(
+            "10.9.0.2:3478".parse().unwrap(),
+            b"s3cret",
+            Duration::from_secs(3600),
+        );
+        let (a, first) = issuer.for_check(1_000);
+        let (b, _) = issuer.for_check(1_000);
+        assert_ne!(a, b, "no two checks share credentials");
+        let user = first.username.unwrap();
+        assert_eq!(expiry_of(&user), Some(1_000 + CHECK_TTL.as_secs()));
+        assert!(!issuer.is_revoked(&user));
+        issuer.revoke(&a, 1_000 + CHECK_TTL.as_secs());
+        assert!(issuer.is_revoked(&user), "revoked, its allocations dropped");
     }
 
     #[test]

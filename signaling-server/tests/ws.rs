@@ -680,7 +680,7 @@ async fn the_check_and_teachers_pages_are_answered_over_http() {
     let (status, body) = http_get(addr, "/api/teachers/not-an-id").await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"invalid_input\""), "{body}");
-    let (status, body) = http_get(addr, "/api/teachers/0123456789abcdef").await;
+    let (status, body) = http_get(addr, "/api/teachers/0123456789abcdef0123456789abcdef").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"no_such_teacher\""), "{body}");
     srv.shutdown().await;

@@ -28,6 +28,7 @@ pub enum CheckVerdict {
     NoMedia,
     MediaUnknown,
     DirectOnly,
+    TooSoon,
     ServerUnreachable,
 }
 
@@ -71,6 +72,7 @@ impl From<CheckReport> for ConnectionCheck {
                 Verdict::NoMedia => CheckVerdict::NoMedia,
                 Verdict::MediaUnknown => CheckVerdict::MediaUnknown,
                 Verdict::DirectOnly => CheckVerdict::DirectOnly,
+                Verdict::TooSoon => CheckVerdict::TooSoon,
                 Verdict::ServerUnreachable => CheckVerdict::ServerUnreachable,
             },
             extra_ms: r.extra_ms,

@@ -142,7 +142,7 @@ async fn engine_config(
         video: true,
         // As host: the takes students send, lossless, kept beside our own recordings.
         take_inbox: Some(state.data_dir.join("recordings").join("received")),
-        teacher: state.teacher(),
+        teacher: state.teacher_for(&url),
         ..EngineConfig::new(&url, settings.name.trim())
     };
     Ok((cfg, share))
@@ -297,7 +297,7 @@ pub async fn schedule_lesson(state: S<'_>, request: ScheduleRequest) -> AppResul
         settings.name.trim(),
         Some(start),
         &crate::state::local_zone(),
-        state.teacher(),
+        state.teacher_for(&url),
     )
     .await?;
     let new = NewLesson {
@@ -389,7 +389,7 @@ pub async fn reopen_scheduled(state: S<'_>, id: i64) -> AppResult<LessonSummary>
         state.settings().name.trim(),
         record.scheduled_start,
         &record.host_tz,
-        state.teacher(),
+        state.teacher_for(&url),
     )
     .await?;
     tracing::info!(lesson = id, code = %lesson.code, "scheduled lesson made again on the server");

@@ -55,13 +55,14 @@ impl AppState {
         }
     }
 
-    /// Our teacher's key and page as published with the lessons we create; `None` while the
-    /// page is empty (or the key cannot be kept: said in the log, the lesson goes on without).
-    pub fn teacher(&self) -> Option<(String, tutti_protocol::TeacherPage)> {
+    /// Our teacher's key for the room server at `server`, and our page, as published with the
+    /// lessons we create there; `None` while the page is empty (or the key cannot be kept: said
+    /// in the log, the lesson goes on without).
+    pub fn teacher_for(&self, server: &str) -> Option<(String, tutti_protocol::TeacherPage)> {
         let page = self.settings().teacher_page(&local_zone())?;
         let dir = self.settings_path.parent()?;
         match crate::teacher::key(dir) {
-            Ok(key) => Some((key, page)),
+            Ok(key) => Some((crate::teacher::key_for(&key, server), page)),
             Err(e) => {
                 tracing::warn!(error = %e, "no teacher key: the lesson goes without the page");
                 None

@@ -34,6 +34,24 @@ pub fn key(config_dir: &Path) -> AppResult<String> {
     Ok(key)
 }
 
+/// The key as one room server gets it: `HMAC-SHA256(key, its origin)`, so that no server
+/// (or anyone reading a `ws://` connection to it) learns what opens our page on another.
+pub fn key_for(key: &str, server: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let server = server.trim().to_ascii_lowercase();
+    let origin = crate::invite::http_base(&server).unwrap_or(server);
+    // HMAC takes a key of any length.
+    let Ok(mut mac) = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()) else {
+        return key.to_owned();
+    };
+    mac.update(origin.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -123,6 +141,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn each_room_server_gets_a_key_of_its_own() {
+        let key = "a".repeat(64);
+        let seoul = key_for(&key, "wss://seoul.example/ws");
+        assert_eq!(seoul.len(), 64);
+        assert_ne!(seoul, key, "the key itself never goes");
+        assert_eq!(
+            seoul,
+            key_for(&key, " WSS://Seoul.example/ws/ "),
+            "one server, one key"
+        );
+        assert_ne!(seoul, key_for(&key, "wss://dubai.example/ws"));
+        assert_ne!(seoul, key_for(&"b".repeat(64), "wss://seoul.example/ws"));
+    }
+
     /// Through the real server and HTTP client: published with a lesson, named by its preview,
     /// read back; replaced by the next lesson; another key cannot touch it.
     #[tokio::test]
@@ -207,7 +240,9 @@ mod tests {
         assert_eq!(fetch(&http, &server, &id).await.unwrap(), Some(page.into()));
         // Nothing under an id nobody published, nor under one that is not an id.
         assert_eq!(
-            fetch(&http, &server, "0000000000000000").await.unwrap(),
+            fetch(&http, &server, "00000000000000000000000000000000")
+                .await
+                .unwrap(),
             None
         );
         assert_eq!(fetch(&http, &server, "../etc").await.unwrap(), None);

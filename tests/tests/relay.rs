@@ -178,8 +178,28 @@ fn certificate_for_localhost(dir: &std::path::Path) -> String {
 
 /// `GET path` over TLS to `port` on loopback, trusting `ca_pem`: the status line, or the error.
 async fn https_get(port: u16, path: &str, ca_pem: &str) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    https_request(port, path, ca_pem, "").await
+}
+
+/// As `https_get`, with `headers` (each ending in CRLF) added to the request.
+async fn https_request(
+    port: u16,
+    path: &str,
+    ca_pem: &str,
+    headers: &str,
+) -> Result<String, String> {
     let tls = tutti_lesson::socket::tls_config(Some(ca_pem.as_bytes()))?;
+    https_with(tls, port, path, headers).await
+}
+
+/// The request over TLS made with `tls`.
+async fn https_with(
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    port: u16,
+    path: &str,
+    headers: &str,
+) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .map_err(|e| e.to_string())?;
@@ -188,7 +208,8 @@ async fn https_get(port: u16, path: &str, ca_pem: &str) -> Result<String, String
         .connect(name, tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n");
     s.write_all(request.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
@@ -333,4 +354,93 @@ async fn tutti_server_reads_its_certificate_again_on_sighup() {
     }
     assert_eq!(renewed.unwrap(), "HTTP/1.1 200 OK");
     assert!(https_get(port, "/healthz", &first).await.is_err());
+}
+
+/// A STUN Binding request over TLS to `port`, offering `alpn`: the answer's message type.
+async fn stun_over_tls(port: u16, ca_pem: &str, alpn: &[&[u8]]) -> Result<u16, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut config = (*tutti_media::tcp_turn::client_tls(Some(ca_pem.as_bytes()))?).clone();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Binding request: type 0x0001, no attributes, the magic cookie, a transaction id.
+    let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    request.extend_from_slice(b"tutti-check!");
+    s.write_all(&request).await.map_err(|e| e.to_string())?;
+    let mut header = [0u8; 20];
+    tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut header))
+        .await
+        .map_err(|_| "no answer".to_string())?
+        .map_err(|e| e.to_string())?;
+    assert_eq!(
+        &header[8..20],
+        b"tutti-check!",
+        "the answer is to our request"
+    );
+    Ok(u16::from_be_bytes([header[0], header[1]]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_the_tls_port_alpn_tells_turn_from_http_and_forwarded_addresses_are_not_believed() {
+    let _turn = tutti_e2e::one_at_a_time().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certificate_for_localhost(dir.path());
+    let server = tutti_server::start(ServerConfig {
+        turn: Some(TurnSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            secret: SECRET.to_vec(),
+            ttl: Duration::from_secs(3600),
+            relay_ports: (43_000, 43_999),
+            tls: None,
+        }),
+        tls: Some(tutti_server::tls::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_pem: dir.path().join("cert.pem"),
+            key_pem: dir.path().join("key.pem"),
+            name: Some("localhost".into()),
+        }),
+        trust_forwarded_for: true,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap();
+    let port = server.tls_addr().unwrap().port();
+    // TURN by ALPN (RFC 7443), and by its first byte when no protocol was offered: the relay
+    // answers the Binding request (0x0101: success).
+    assert_eq!(stun_over_tls(port, &ca, &[b"stun.turn"]).await, Ok(0x0101));
+    assert_eq!(stun_over_tls(port, &ca, &[]).await, Ok(0x0101));
+    // HTTP with no ALPN at all.
+    let mut bare = (*tutti_media::tcp_turn::client_tls(Some(ca.as_bytes())).unwrap()).clone();
+    bare.alpn_protocols.clear();
+    assert_eq!(
+        https_with(std::sync::Arc::new(bare), port, "/healthz", "")
+            .await
+            .unwrap(),
+        "HTTP/1.1 200 OK"
+    );
+
+    // On the TLS port clients come straight: a forged X-Forwarded-For does not make each check
+    // another address (ten in a burst, then refused).
+    let mut statuses = Vec::new();
+    for n in 1..=11 {
+        let forged = format!("X-Forwarded-For: 198.51.100.{n}\r\n");
+        statuses.push(
+            https_request(port, "/api/check", &ca, &forged)
+                .await
+                .unwrap(),
+        );
+    }
+    assert!(
+        statuses[..10].iter().all(|s| s == "HTTP/1.1 200 OK"),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses[10], "HTTP/1.1 429 Too Many Requests");
+    server.shutdown().await;
 }

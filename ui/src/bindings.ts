@@ -230,7 +230,7 @@ export type CheckStarted_Serialize = {
 	camera: AppError_Serialize | null,
 };
 
-export type CheckVerdict = "direct_likely" | "relay_udp" | "relay_tcp" | "relay_tls_only" | "no_media" | "media_unknown" | "direct_only" | "server_unreachable";
+export type CheckVerdict = "direct_likely" | "relay_udp" | "relay_tcp" | "relay_tls_only" | "no_media" | "media_unknown" | "direct_only" | "too_soon" | "server_unreachable";
 
 /**  What the check found (see `tutti_lesson::check`). */
 export type ConnectionCheck = ConnectionCheck_Serialize | ConnectionCheck_Deserialize;

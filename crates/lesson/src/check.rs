@@ -103,9 +103,11 @@ pub enum Verdict {
     NoMedia,
     /// The room server answers, but did not say how media would travel (an older server).
     MediaUnknown,
-    /// The room server answers and offers no STUN or relay: sound and picture must go directly
-    /// (fine on one network, as with the app's own server; uncertain across the internet).
+    /// The room server answers and offers no relay: sound and picture must go directly (fine on
+    /// one network, as with the app's own server; uncertain across the internet).
     DirectOnly,
+    /// Too many checks from this network just now: the room server said nothing more.
+    TooSoon,
     /// The room server cannot be reached: no lesson can start.
     ServerUnreachable,
 }
@@ -132,6 +134,9 @@ impl Verdict {
                                  must go directly, which works on one network and may not across \
                                  the internet."
                 .into(),
+            Self::TooSoon => {
+                "Too many checks from this network just now: try again in a minute.".into()
+            }
             Self::ServerUnreachable => "The room server is unreachable: check its address, the \
                                         internet connection, and whether this network blocks it."
                 .into(),
@@ -202,9 +207,14 @@ pub async fn run(opts: &CheckOptions) -> CheckReport {
         bounded(opts.within, server_http(&opts.server, trust)),
         bounded(opts.within, server_ws(&opts.server, trust)),
     );
-    let (http, info) = match http {
-        Ok((rtt, to, info)) => (ok(PathName::ServerHttp, rtt, to), info),
-        Err(e) => (failed(PathName::ServerHttp, None, e), None),
+    let (http, told) = match http {
+        Ok((rtt, to, told)) => (ok(PathName::ServerHttp, rtt, to), told),
+        Err(e) => (failed(PathName::ServerHttp, None, e), Told::Nothing),
+    };
+    let (info, mut offered) = match told {
+        Told::Info(info) => (Some(info), Offered::Unknown),
+        Told::TooSoon => (None, Offered::TooSoon),
+        Told::Nothing => (None, Offered::Unknown),
     };
     let ws = match ws {
         Ok((rtt, to)) => ok(PathName::ServerWs, rtt, to),
@@ -224,6 +234,10 @@ pub async fn run(opts: &CheckOptions) -> CheckReport {
             .flat_map(|s| s.urls.iter())
             .find(|u| u.starts_with("stun:"))
             .cloned();
+        offered = Offered::Servers {
+            any: info.ice_servers.iter().any(|s| !s.urls.is_empty()),
+            relay: relay.is_some(),
+        };
         let turn = |transport| relay.and_then(|r| turn_target(r, transport));
         let (stun, turn_udp, turn_tcp, turn_tls) = tokio::join!(
             bounded(
@@ -262,23 +276,20 @@ pub async fn run(opts: &CheckOptions) -> CheckReport {
         nat,
         paths,
     };
-    let offered = info
-        .as_ref()
-        .map(|i| i.ice_servers.iter().any(|s| !s.urls.is_empty()));
     (report.verdict, report.extra_ms) = verdict(&report, offered);
     report
 }
 
-/// `offered`: whether the server offers STUN or a relay (`None`: it did not say).
-fn verdict(r: &CheckReport, offered: Option<bool>) -> (Verdict, Option<f64>) {
+fn verdict(r: &CheckReport, offered: Offered) -> (Verdict, Option<f64>) {
     if !r.works(PathName::ServerWs) {
         return (Verdict::ServerUnreachable, None);
     }
-    match offered {
-        None => return (Verdict::MediaUnknown, None),
-        Some(false) => return (Verdict::DirectOnly, None),
-        Some(true) => {}
-    }
+    let relay = match offered {
+        Offered::Unknown => return (Verdict::MediaUnknown, None),
+        Offered::TooSoon => return (Verdict::TooSoon, None),
+        Offered::Servers { any: false, .. } => return (Verdict::DirectOnly, None),
+        Offered::Servers { relay, .. } => relay,
+    };
     if r.works(PathName::Stun) && r.nat != Some(NatMapping::Varies) {
         return (Verdict::DirectLikely, None);
     }
@@ -293,7 +304,12 @@ fn verdict(r: &CheckReport, offered: Option<bool>) -> (Verdict, Option<f64>) {
             return (v, extra(name));
         }
     }
-    (Verdict::NoMedia, None)
+    // Without a relay to try, a direct path may still work to a peer with an open NAT.
+    if relay {
+        (Verdict::NoMedia, None)
+    } else {
+        (Verdict::DirectOnly, None)
+    }
 }
 
 fn ok(path: PathName, rtt: Duration, to: String) -> PathResult {
@@ -329,7 +345,7 @@ async fn bounded<T>(
 async fn server_http(
     server: &str,
     trust: Option<&[u8]>,
-) -> Result<(Duration, String, Option<CheckInfo>), String> {
+) -> Result<(Duration, String, Told), String> {
     let base = socket::http_base(server)?;
     let http = socket::http_builder(trust)?
         .build()
@@ -352,11 +368,34 @@ async fn server_http(
     get(health).await?;
     let rtt = began.elapsed();
     // An older server has no check API: the server is fine, the rest unknown.
-    let info = match get(format!("{base}{CHECK_PATH}")).await {
-        Ok((status, body)) if status.is_success() => serde_json::from_slice(&body).ok(),
-        _ => None,
+    let told = match get(format!("{base}{CHECK_PATH}")).await {
+        Ok((status, body)) if status.is_success() => serde_json::from_slice(&body)
+            .map(Told::Info)
+            .unwrap_or(Told::Nothing),
+        Ok((status, _)) if status == reqwest::StatusCode::TOO_MANY_REQUESTS => Told::TooSoon,
+        _ => Told::Nothing,
     };
-    Ok((rtt, base, info))
+    Ok((rtt, base, told))
+}
+
+/// What `/api/check` said.
+enum Told {
+    Info(CheckInfo),
+    /// Too many checks from this address just now.
+    TooSoon,
+    /// Nothing: an older server, or a proxy that passes only the WebSocket.
+    Nothing,
+}
+
+/// What the server offers for media, as the verdict weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offered {
+    /// It did not say.
+    Unknown,
+    /// It would not say now (too many checks).
+    TooSoon,
+    /// STUN or TURN servers (`any`), of them a relay with credentials (`relay`).
+    Servers { any: bool, relay: bool },
 }
 
 fn say_reqwest(e: &reqwest::Error) -> String {
@@ -415,10 +454,12 @@ async fn stun(url: Option<&str>, alt: Option<&str>) -> Result<StunFound, String>
     if let Some(alt) = alt
         && let Ok((second, _)) = ask_udp(&socket, alt, &binding()?).await
     {
-        nat = Some(if mapped_address(&second)? == mapped {
-            NatMapping::Consistent
-        } else {
-            NatMapping::Varies
+        nat = mapped_address(&second).ok().map(|seen| {
+            if seen == mapped {
+                NatMapping::Consistent
+            } else {
+                NatMapping::Varies
+            }
         });
     }
     Ok(StunFound {
@@ -556,37 +597,41 @@ async fn allocate(target: Option<TurnTarget>, trust: Option<&[u8]>) -> Result<Du
     let first = allocate_request(None)?;
     let (challenge, rtt) = carrier.ask(&first).await?;
     let mut answer = challenge;
-    for _ in 0..2 {
-        if answer.typ.class == CLASS_SUCCESS_RESPONSE {
-            break;
-        }
-        let mut code = ErrorCodeAttribute::default();
-        code.get_from(&answer)
-            .map_err(|e| format!("an unreadable answer: {e}"))?;
-        if code.code != CODE_UNAUTHORIZED && code.code != CODE_STALE_NONCE {
-            return Err(format!("refused: {code}"));
-        }
-        let realm = text(&answer, ATTR_REALM)?;
-        let nonce = text(&answer, ATTR_NONCE)?;
-        let auth = Auth::new(&t, &realm, &nonce)?;
-        let request = allocate_request(Some(&auth))?;
-        answer = carrier.ask(&request).await?.0;
+    let mut auth = None;
+    // The first answer is a challenge (401), a stale nonce (438) may follow once.
+    for _ in 0..3 {
         if answer.typ.class == CLASS_SUCCESS_RESPONSE {
             let mut relayed = RelayedAddress::default();
             relayed
                 .get_from(&answer)
                 .map_err(|e| format!("no relayed address: {e}"))?;
             // Released at once: the check is not a lesson.
-            if let Ok(release) = refresh_zero(&auth) {
+            if let Ok(release) = refresh_zero(auth.as_ref()) {
                 let _ =
                     tokio::time::timeout(Duration::from_millis(500), carrier.ask(&release)).await;
             }
             return Ok(rtt);
         }
+        let mut code = ErrorCodeAttribute::default();
+        code.get_from(&answer)
+            .map_err(|e| format!("an unreadable answer: {e}"))?;
+        let retry =
+            code.code == CODE_UNAUTHORIZED && auth.is_none() || code.code == CODE_STALE_NONCE;
+        if !retry {
+            return Err(if code.code == CODE_UNAUTHORIZED {
+                format!("the relay refused the credentials: {code}")
+            } else {
+                format!("refused: {code}")
+            });
+        }
+        let realm = text(&answer, ATTR_REALM)?;
+        let nonce = text(&answer, ATTR_NONCE)?;
+        let signed = Auth::new(&t, &realm, &nonce)?;
+        let request = allocate_request(Some(&signed))?;
+        auth = Some(signed);
+        answer = carrier.ask(&request).await?.0;
     }
-    let mut code = ErrorCodeAttribute::default();
-    let _ = code.get_from(&answer);
-    Err(format!("the relay refused the credentials: {code}"))
+    Err("the relay kept asking for a new nonce".into())
 }
 
 fn text(m: &Message, attr: rtc_stun::attributes::AttrType) -> Result<String, String> {
@@ -649,7 +694,7 @@ fn allocate_request(auth: Option<&Auth>) -> Result<Message, String> {
     Ok(m)
 }
 
-fn refresh_zero(auth: &Auth) -> Result<Message, String> {
+fn refresh_zero(auth: Option<&Auth>) -> Result<Message, String> {
     let mut m = Message::new();
     m.build(&[
         Box::new(rtc_stun::message::TransactionId::new()),
@@ -657,7 +702,9 @@ fn refresh_zero(auth: &Auth) -> Result<Message, String> {
         Box::new(Lifetime(Duration::ZERO)),
     ])
     .map_err(|e| e.to_string())?;
-    auth.sign(&mut m)?;
+    if let Some(auth) = auth {
+        auth.sign(&mut m)?;
+    }
     Ok(m)
 }
 
@@ -822,7 +869,13 @@ mod tests {
                 .iter()
                 .map(|&(p, ok, rtt)| (p, ok && !off.contains(&p), rtt))
                 .collect();
-            verdict(&report(&paths, nat), Some(true))
+            verdict(
+                &report(&paths, nat),
+                Offered::Servers {
+                    any: true,
+                    relay: true,
+                },
+            )
         };
         assert_eq!(
             with(&[], Some(NatMapping::Consistent)).0,
@@ -847,10 +900,29 @@ mod tests {
         );
         assert_eq!(with(&[ServerWs], None).0, Verdict::ServerUnreachable);
         // Without the API (an older server, or a proxy passing only /ws): nothing to say.
-        assert_eq!(verdict(&report(&all, None), None).0, Verdict::MediaUnknown);
-        // A server with no STUN or relay (the app's own): direct only, not "no way through".
         assert_eq!(
-            verdict(&report(&all[..2], None), Some(false)).0,
+            verdict(&report(&all, None), Offered::Unknown).0,
+            Verdict::MediaUnknown
+        );
+        // Refused for too many checks: said so, not taken for an older server.
+        assert_eq!(
+            verdict(&report(&all[..2], None), Offered::TooSoon).0,
+            Verdict::TooSoon
+        );
+        // A server with no STUN or relay (the app's own): direct only, not "no way through".
+        let servers = |any, relay| Offered::Servers { any, relay };
+        assert_eq!(
+            verdict(&report(&all[..2], None), servers(false, false)).0,
+            Verdict::DirectOnly
+        );
+        // STUN alone, behind a NAT that varies: direct may still work to an open peer.
+        let stun_only: Vec<_> = all[..3].to_vec();
+        assert_eq!(
+            verdict(
+                &report(&stun_only, Some(NatMapping::Varies)),
+                servers(true, false)
+            )
+            .0,
             Verdict::DirectOnly
         );
         assert!(

@@ -390,7 +390,8 @@ async fn check(
     };
     let opts = CheckOptions {
         trust_ca_pem,
-        within: Duration::from_secs_f64(within),
+        // Half a second to a minute: anything else is a typo, and 1e20 s would not fit.
+        within: Duration::from_secs_f64(within.clamp(0.5, 60.0)),
         ..CheckOptions::new(server)
     };
     let report = check::run(&opts).await;

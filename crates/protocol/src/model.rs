@@ -119,9 +119,9 @@ fn is_photo(url: &str) -> bool {
 pub struct TeacherId(pub String);
 
 impl TeacherId {
-    /// 16 hex digits, as the server makes them.
+    /// 32 lowercase hex digits, as the server makes them.
     pub fn is_valid(s: &str) -> bool {
-        s.len() == 16
+        s.len() == 32
             && s.bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     }

@@ -662,10 +662,11 @@ pub(super) struct NewLesson<'a> {
     pub teacher: Option<TeacherPage>,
 }
 
-/// Where a key's page is kept: the first 8 bytes of its SHA-256, in hex. The key itself is
+/// Where a key's page is kept: the first 16 bytes of its SHA-256, in hex (128 bits: no key
+/// but the teacher's finds it). The key itself is
 /// never stored, so the id cannot be turned back into it.
 pub(super) fn teacher_id(key: &str) -> TeacherId {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(key.as_bytes());
-    TeacherId(digest[..8].iter().map(|b| format!("{b:02x}")).collect())
+    TeacherId(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }

@@ -370,7 +370,7 @@ impl Hub {
         if !TeacherId::is_valid(id) {
             return Err(refused(
                 ErrorCode::InvalidInput,
-                "a teacher's id is 16 lowercase hex digits",
+                "a teacher's id is 32 lowercase hex digits",
             ));
         }
         match self.db.teacher(&TeacherId(id.to_owned())) {

@@ -1961,7 +1961,6 @@ fn a_teacher_s_page_is_published_under_its_key_and_refused_out_of_bounds() {
     assert_eq!(t.hub.teacher(&id.0).unwrap(), page);
     assert_eq!(named(&t.ok(h, create(Some(key), None))), Some(id.clone()));
     // The key is not kept: the id is its hash, and another key's page is another id.
-    assert!(!id.0.contains("key"));
     let other = named(&t.ok(
         h,
         create(Some("another-key-0123456789"), Some(page.clone())),
@@ -1999,7 +1998,10 @@ fn a_teacher_s_page_is_published_under_its_key_and_refused_out_of_bounds() {
     // Nothing refused touched the page.
     assert_eq!(t.hub.teacher(&id.0).unwrap(), page);
     assert_eq!(
-        t.hub.teacher("0000000000000000").unwrap_err().code,
+        t.hub
+            .teacher("00000000000000000000000000000000")
+            .unwrap_err()
+            .code,
         ErrorCode::NoSuchTeacher
     );
     assert_eq!(

@@ -15,6 +15,7 @@ const VERDICT: Record<Report["verdict"], Key> = {
   no_media: "check_no_media",
   media_unknown: "check_media_unknown",
   direct_only: "check_direct_only",
+  too_soon: "check_too_soon",
   server_unreachable: "check_server_unreachable",
 };
 

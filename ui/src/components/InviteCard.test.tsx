@@ -60,13 +60,13 @@ describe("the invite card", () => {
       photo: "data:image/jpeg;base64,/9j/4AAQ",
     };
     const backend = fakeBackend({
-      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef" }),
+      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef0123456789abcdef" }),
       teacher_page: () => page,
     });
     render(<Typing />);
     await userEvent.setup().type(screen.getByLabelText("code"), "K7Q4MZXP3");
     const card = await screen.findByTestId("teacher-card");
-    expect(backend.called("teacher_page")).toEqual([{ server: "ws://rooms.example/ws", id: "0123456789abcdef" }]);
+    expect(backend.called("teacher_page")).toEqual([{ server: "ws://rooms.example/ws", id: "0123456789abcdef0123456789abcdef" }]);
     expect(card.textContent).toContain("violin, viola");
     expect(card.textContent).toContain("Seoul Philharmonic, 20 years.");
     expect(card.querySelector("img")?.getAttribute("src")).toBe(page.photo);
@@ -74,7 +74,7 @@ describe("the invite card", () => {
 
   it("shows no page where the server has none", async () => {
     fakeBackend({
-      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef" }),
+      preview_invite: () => ({ ...scheduled, teacher_page: "0123456789abcdef0123456789abcdef" }),
       teacher_page: () => null,
     });
     render(<Typing />);

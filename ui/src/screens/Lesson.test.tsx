@@ -84,7 +84,7 @@ describe("the lesson screen", () => {
 
   it("says when the relay is reached over TLS, and shows a student the teacher's page", async () => {
     fakeBackend({ teacher_page: () => ({ name: "김선생", instruments: ["violin"], bio: "", time_zone: null, photo: null }) });
-    render(<Lesson view={lessonView({ host: false, teacher: "0123456789abcdef" })} onLeft={() => {}} />);
+    render(<Lesson view={lessonView({ host: false, teacher: "0123456789abcdef0123456789abcdef" })} onLeft={() => {}} />);
     await vi.waitFor(async () => {
       await emit("lesson-stats", {
         peers: [{ peer: "p-omar", one_way_ms: 60, rtt_ms: 90, path: "relayed", relay_over: "tls", jitter_ms: 1, buffer_ms: 10, loss_pct: 0, level: 0.2 }],
