@@ -176,6 +176,35 @@ fn certificate_for_localhost(dir: &std::path::Path) -> String {
     made.cert.pem()
 }
 
+/// A room server on loopback with its relay and TLS on one port (the certificate and key in
+/// `dir`), trusting `X-Forwarded-For` where it may if `forwarded`.
+async fn room_server_with_tls(
+    dir: &std::path::Path,
+    relay_ports: (u16, u16),
+    forwarded: bool,
+) -> tutti_server::RunningServer {
+    tutti_server::start(ServerConfig {
+        turn: Some(TurnSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_ip: None,
+            secret: SECRET.to_vec(),
+            ttl: Duration::from_secs(3600),
+            relay_ports,
+            tls: None,
+        }),
+        tls: Some(tutti_server::tls::TlsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            cert_pem: dir.join("cert.pem"),
+            key_pem: dir.join("key.pem"),
+            name: Some("localhost".into()),
+        }),
+        trust_forwarded_for: forwarded,
+        ..ServerConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
 /// `GET path` over TLS to `port` on loopback, trusting `ca_pem`: the status line, or the error.
 async fn https_get(port: u16, path: &str, ca_pem: &str) -> Result<String, String> {
     https_request(port, path, ca_pem, "").await
@@ -223,25 +252,7 @@ async fn https_wss_and_the_relay_share_one_tls_port_and_a_renewed_certificate_is
     let _turn = tutti_e2e::one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let first = certificate_for_localhost(dir.path());
-    let server = tutti_server::start(ServerConfig {
-        turn: Some(TurnSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            secret: SECRET.to_vec(),
-            ttl: Duration::from_secs(3600),
-            relay_ports: (42_000, 42_999),
-            tls: None,
-        }),
-        tls: Some(tutti_server::tls::TlsSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            cert_pem: dir.path().join("cert.pem"),
-            key_pem: dir.path().join("key.pem"),
-            name: Some("localhost".into()),
-        }),
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = room_server_with_tls(dir.path(), (42_000, 42_999), false).await;
     let port = server.tls_addr().unwrap().port();
 
     // HTTPS.
@@ -391,26 +402,7 @@ async fn on_the_tls_port_alpn_tells_turn_from_http_and_forwarded_addresses_are_n
     let _turn = tutti_e2e::one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = certificate_for_localhost(dir.path());
-    let server = tutti_server::start(ServerConfig {
-        turn: Some(TurnSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            secret: SECRET.to_vec(),
-            ttl: Duration::from_secs(3600),
-            relay_ports: (43_000, 43_999),
-            tls: None,
-        }),
-        tls: Some(tutti_server::tls::TlsSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            cert_pem: dir.path().join("cert.pem"),
-            key_pem: dir.path().join("key.pem"),
-            name: Some("localhost".into()),
-        }),
-        trust_forwarded_for: true,
-        ..ServerConfig::default()
-    })
-    .await
-    .unwrap();
+    let server = room_server_with_tls(dir.path(), (43_000, 43_999), true).await;
     let port = server.tls_addr().unwrap().port();
     // TURN by ALPN (RFC 7443), and by its first byte when no protocol was offered: the relay
     // answers the Binding request (0x0101: success).
