@@ -27,6 +27,7 @@ use tutti_protocol::IceServer;
 use tutti_protocol::api::{CHECK_PATH, CheckInfo};
 
 use crate::socket::{self, Io};
+use tutti_media::tcp_turn::{IceScheme, IceUrl};
 
 /// What to check, and for how long at most.
 #[derive(Debug, Clone)]
@@ -261,7 +262,7 @@ pub async fn run(opts: &CheckOptions) -> CheckReport {
             (PathName::TurnTcp, Transport::Tcp, turn_tcp),
             (PathName::TurnTls, Transport::Tls, turn_tls),
         ] {
-            let to = turn(transport).map(|t| format!("{}:{}", t.host, t.port));
+            let to = turn(transport).map(|t| t.host_port);
             paths.push(match result {
                 Ok(rtt) => ok(name, rtt, to.unwrap_or_default()),
                 Err(e) => failed(name, to, e),
@@ -497,8 +498,9 @@ enum Transport {
 /// A TURN server to try, and its credentials.
 #[derive(Debug, Clone)]
 struct TurnTarget {
+    /// `HOST:PORT`, IPv6 in brackets.
+    host_port: String,
     host: String,
-    port: u16,
     transport: Transport,
     username: String,
     password: String,
@@ -506,27 +508,19 @@ struct TurnTarget {
 
 /// The first URL of `server` that is TURN over `transport`.
 fn turn_target(server: &IceServer, transport: Transport) -> Option<TurnTarget> {
-    let url = server.urls.iter().find(|u| {
-        let (secure, query) = match (u.strip_prefix("turns:"), u.strip_prefix("turn:")) {
-            (Some(rest), _) => (true, rest.split_once('?').map_or("", |(_, q)| q)),
-            (None, Some(rest)) => (false, rest.split_once('?').map_or("", |(_, q)| q)),
-            _ => return false,
-        };
-        let tcp = query.contains("transport=tcp");
-        match transport {
-            Transport::Udp => !secure && !tcp,
-            Transport::Tcp => !secure && tcp,
-            Transport::Tls => secure,
-        }
-    })?;
-    let hp = host_port(url)?;
-    let (host, port) = hp.rsplit_once(':')?;
+    let url = server
+        .urls
+        .iter()
+        .filter_map(|u| IceUrl::parse(u))
+        .find(|u| match (u.scheme, transport) {
+            (IceScheme::Turn, Transport::Udp) => !u.tcp,
+            (IceScheme::Turn, Transport::Tcp) => u.tcp,
+            (IceScheme::Turns, Transport::Tls) => true,
+            _ => false,
+        })?;
     Some(TurnTarget {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port: port.parse().ok()?,
+        host_port: url.host_port(),
+        host: url.host,
         transport,
         username: server.username.clone()?,
         password: server.credential.clone()?,
@@ -535,20 +529,7 @@ fn turn_target(server: &IceServer, transport: Transport) -> Option<TurnTarget> {
 
 /// `stun:HOST:PORT?…` → `HOST:PORT` (the scheme's default port when none is given).
 fn host_port(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once(':')?;
-    let default = if scheme == "turns" { 5349 } else { 3478 };
-    let hostport = rest.split_once('?').map_or(rest, |(h, _)| h);
-    let has_port = match hostport.rsplit_once(':') {
-        Some((h, p)) => (!h.contains(':') || h.ends_with(']')) && p.parse::<u16>().is_ok(),
-        None => false,
-    };
-    if hostport.is_empty() {
-        None
-    } else if has_port {
-        Some(hostport.to_owned())
-    } else {
-        Some(format!("{hostport}:{default}"))
-    }
+    IceUrl::parse(url).map(|u| u.host_port())
 }
 
 async fn resolve(host_port: &str) -> Result<SocketAddr, String> {
@@ -563,7 +544,7 @@ async fn resolve(host_port: &str) -> Result<SocketAddr, String> {
 /// first request's, after the connection (and TLS) is up.
 async fn allocate(target: Option<TurnTarget>, trust: Option<&[u8]>) -> Result<Duration, String> {
     let t = target.ok_or("the room server offers no relay this way")?;
-    let addr = resolve(&format!("{}:{}", t.host, t.port)).await?;
+    let addr = resolve(&t.host_port).await?;
     let mut carrier = match t.transport {
         Transport::Udp => {
             let local = if addr.is_ipv4() {
@@ -822,10 +803,19 @@ mod tests {
             credential: Some("p".into()),
         };
         let tls = turn_target(&relay, Transport::Tls).unwrap();
-        assert_eq!((tls.host.as_str(), tls.port), ("tutti.example.org", 443));
+        assert_eq!(
+            (tls.host.as_str(), tls.host_port.as_str()),
+            ("tutti.example.org", "tutti.example.org:443")
+        );
         let udp = turn_target(&relay, Transport::Udp).unwrap();
-        assert_eq!((udp.host.as_str(), udp.port), ("10.9.0.2", 3478));
-        assert_eq!(turn_target(&relay, Transport::Tcp).unwrap().port, 3478);
+        assert_eq!(
+            (udp.host.as_str(), udp.host_port.as_str()),
+            ("10.9.0.2", "10.9.0.2:3478")
+        );
+        assert_eq!(
+            turn_target(&relay, Transport::Tcp).unwrap().host_port,
+            "10.9.0.2:3478"
+        );
         let anonymous = IceServer {
             username: None,
             ..relay

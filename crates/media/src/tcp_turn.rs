@@ -294,27 +294,85 @@ pub fn bridge_tcp_turn(
     (servers, bridges)
 }
 
+/// A STUN or TURN URL (RFC 7064, 7065) read into its parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceUrl {
+    pub scheme: IceScheme,
+    /// Without brackets for IPv6.
+    pub host: String,
+    /// The scheme's default when the URL gives none (3478; 5349 for `turns:`).
+    pub port: u16,
+    /// `?transport=tcp` (`turns:` is TCP whatever it says).
+    pub tcp: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IceScheme {
+    Stun,
+    Turn,
+    Turns,
+}
+
+impl IceUrl {
+    pub fn parse(url: &str) -> Option<IceUrl> {
+        let (scheme, rest) = url.split_once(':')?;
+        let scheme = match scheme {
+            "stun" => IceScheme::Stun,
+            "turn" => IceScheme::Turn,
+            "turns" => IceScheme::Turns,
+            _ => return None,
+        };
+        let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let transport_tcp = query
+            .split('&')
+            .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"));
+        let default = if scheme == IceScheme::Turns {
+            5349
+        } else {
+            3478
+        };
+        let (host, port) = match hostport.strip_prefix('[') {
+            Some(bracketed) => {
+                let (host, after) = bracketed.split_once(']')?;
+                match after.strip_prefix(':') {
+                    Some(p) => (host, p.parse().ok()?),
+                    None if after.is_empty() => (host, default),
+                    None => return None,
+                }
+            }
+            None => match hostport.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => (h, p.parse().ok()?),
+                _ => (hostport, default),
+            },
+        };
+        (!host.is_empty()).then(|| IceUrl {
+            scheme,
+            host: host.to_owned(),
+            port,
+            tcp: transport_tcp || scheme == IceScheme::Turns && query.is_empty(),
+        })
+    }
+
+    /// `HOST:PORT`, IPv6 in brackets: what a socket address lookup takes.
+    pub fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// `turn:HOST:PORT?transport=tcp` → (HOST, PORT, false); `turns:HOST:PORT[?transport=tcp]`
 /// → (HOST, PORT, true); `None` for anything else (UDP TURN, STUN).
 fn tcp_turn_target(url: &str) -> Option<(String, u16, bool)> {
-    let (rest, secure) = match url.strip_prefix("turns:") {
-        Some(rest) => (rest, true),
-        None => (url.strip_prefix("turn:")?, false),
+    let u = IceUrl::parse(url)?;
+    let secure = match u.scheme {
+        IceScheme::Turns => true,
+        IceScheme::Turn => false,
+        IceScheme::Stun => return None,
     };
-    let (hostport, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let tcp = query
-        .split('&')
-        .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"));
-    if !(tcp || secure && query.is_empty()) {
-        return None;
-    }
-    let default_port = if secure { 5349 } else { 3478 };
-    let (host, port) = match hostport.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (h, p.parse().ok()?),
-        _ => (hostport, default_port),
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    (!host.is_empty()).then(|| (host.to_owned(), port, secure))
+    u.tcp.then_some((u.host, u.port, secure))
 }
 
 #[cfg(test)]
