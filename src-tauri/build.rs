@@ -33,6 +33,7 @@ const COMMANDS: &[&str] = &[
     "set_muted",
     "set_metronome",
     "set_metronome_volume",
+    "set_fader",
     "metronome_beat",
     "tuner",
     "set_leader_follower",

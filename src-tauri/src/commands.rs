@@ -9,8 +9,9 @@ use crate::settings::Settings;
 use crate::state::AppState;
 use crate::video::PictureFormat;
 use crate::view::{
-    BeatView, ChatView, DuetView, LessonDetail, LessonSummary, LessonView, MetronomeView, NoteView,
-    PitchView, QuestionState, QuestionView, RecordingView, SearchHitView, TakeView,
+    BeatView, ChatView, DuetView, FaderView, LessonDetail, LessonSummary, LessonView,
+    MetronomeView, NoteView, PitchView, QuestionState, QuestionView, RecordingView, SearchHitView,
+    TakeView,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::InvokeResponseBody;
@@ -756,6 +757,13 @@ pub async fn set_metronome(state: S<'_>, metronome: Option<MetronomeView>) -> Ap
 #[specta::specta]
 pub async fn set_metronome_volume(state: S<'_>, volume: f32) -> AppResult<()> {
     with_session(&state, async |s| s.set_metronome_volume(volume)).await
+}
+
+/// Our mixer: how we hear `peer_id` (volume 0–2, pan −1–1, muted for us alone).
+#[tauri::command]
+#[specta::specta]
+pub async fn set_fader(state: S<'_>, peer_id: String, fader: FaderView) -> AppResult<()> {
+    with_session(&state, async |s| s.set_fader(&peer_id, fader)).await
 }
 
 /// The tuner: our own pitch and each participant's, against the reference A (415–466 Hz).

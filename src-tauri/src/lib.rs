@@ -66,6 +66,7 @@ pub fn specta_builder() -> Builder<tauri::Wry> {
             set_muted,
             set_metronome,
             set_metronome_volume,
+            set_fader,
             metronome_beat,
             tuner,
             set_leader_follower,

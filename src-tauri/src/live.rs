@@ -223,6 +223,7 @@ pub(crate) mod tests {
             teacher: None,
             metronome: None,
             metronome_volume: 1.0,
+            mix: Vec::new(),
             recording: None,
             marks: 0,
         };

@@ -10,8 +10,8 @@ use crate::store_worker::StoreWorker;
 use crate::sync::lock;
 use crate::video::{CameraSwitch, CameraTap, VideoOut};
 use crate::view::{
-    BeatView, CameraStatus, DuetView, KnockView, LessonView, MetronomeView, ParticipantView,
-    PeerLevel, PeerStatsView, PitchView,
+    BeatView, CameraStatus, DuetView, FaderView, KnockView, LessonView, MetronomeView,
+    ParticipantView, PeerFader, PeerLevel, PeerStatsView, PitchView,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use tutti_lesson::{Lesson, LessonEvent, LessonHandle, MetronomeSettings, OverReason};
 use tutti_media::MusicConfig;
 use tutti_media::device::{Capture, Playback};
+use tutti_media::fader::{Fader, FaderError, MAX_VOLUME};
 use tutti_media::signal::{AudioSink, AudioSource, Gate, NullSink, Silence};
 use tutti_media::video::{CameraSource, Vp8Config};
 use tutti_protocol::{ClientMessage, MetronomePlan, PeerId, QuestionId};
@@ -214,6 +215,7 @@ impl Session {
             teacher: lesson.info.teacher.as_ref().map(|t| t.0.clone()),
             metronome: None,
             metronome_volume: 1.0,
+            mix: Vec::new(),
             recording: None,
             marks: 0,
         };
@@ -320,6 +322,35 @@ impl Session {
         }
         self.handle.set_metronome_gain(volume);
         lock(&self.live).view.metronome_volume = volume;
+        self.changed();
+        Ok(())
+    }
+
+    /// How we hear `peer`: volume 0–2, pan −1–1, muted for us. For us alone; the lesson
+    /// keeps it if their link is rebuilt.
+    pub fn set_fader(&self, peer: &str, fader: FaderView) -> AppResult<()> {
+        let range = |what, min, max| AppError::invalid(Problem::Range { what, min, max });
+        let set = Fader {
+            volume: fader.volume,
+            pan: fader.pan,
+            muted: fader.muted,
+        };
+        self.handle
+            .set_fader(&PeerId(peer.to_owned()), set)
+            .map_err(|e| match e {
+                FaderError::Volume(_) => range(Field::Volume, 0.0, f64::from(MAX_VOLUME)),
+                FaderError::Pan(_) => range(Field::Pan, -1.0, 1.0),
+            })?;
+        let mut live = lock(&self.live);
+        let mix = &mut live.view.mix;
+        match mix.iter_mut().find(|f| f.peer == peer) {
+            Some(f) => f.fader = fader,
+            None => mix.push(PeerFader {
+                peer: peer.to_owned(),
+                fader,
+            }),
+        }
+        drop(live);
         self.changed();
         Ok(())
     }

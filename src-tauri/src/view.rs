@@ -465,10 +465,40 @@ pub struct LessonView {
     pub metronome: Option<MetronomeView>,
     /// Its volume for us alone (0 mutes it here), 0–1.
     pub metronome_volume: f32,
+    /// Our mixer: how we hear those whose fader was moved (the rest at unity, centred).
+    pub mix: Vec<PeerFader>,
     /// The folder our recording goes into, while we record.
     pub recording: Option<String>,
     /// Marks made in this lesson (the mark button).
     pub marks: u32,
+}
+
+/// One participant's fader in our mixer: for us alone.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct FaderView {
+    /// 0–2 (1: as they arrive; 2 is +6 dB).
+    pub volume: f32,
+    /// −1 left, 0 centre, 1 right.
+    pub pan: f32,
+    /// Not heard here (the others still hear them).
+    pub muted: bool,
+}
+
+impl Default for FaderView {
+    fn default() -> Self {
+        Self {
+            volume: 1.0,
+            pan: 0.0,
+            muted: false,
+        }
+    }
+}
+
+/// A participant's fader, by their peer id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, specta::Type)]
+pub struct PeerFader {
+    pub peer: String,
+    pub fader: FaderView,
 }
 
 /// The metronome as the host set it.

@@ -72,6 +72,8 @@ export const commands = {
 	setMetronome: (metronome: MetronomeView | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_metronome", { metronome })),
 	/**  The metronome's volume for us alone, 0–1 (0 mutes it here). */
 	setMetronomeVolume: (volume: number | null) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_metronome_volume", { volume })),
+	/**  Our mixer: how we hear `peer_id` (volume 0–2, pan −1–1, muted for us alone). */
+	setFader: (peerId: string, fader: FaderView) => typedError<null, AppError_Serialize>(__TAURI_INVOKE("set_fader", { peerId, fader })),
 	/**  The beat sounding now, while the metronome runs. */
 	metronomeBeat: () => typedError<BeatView | null, AppError_Serialize>(__TAURI_INVOKE("metronome_beat")),
 	/**  The tuner: our own pitch and each participant's, against the reference A (415–466 Hz). */
@@ -397,8 +399,18 @@ export type ErrorCode =
 /**  A recording's mix could not be made (its tracks are kept, and play in the history). */
 "mix_failed" | "internal";
 
+/**  One participant's fader in our mixer: for us alone. */
+export type FaderView = {
+	/**  0–2 (1: as they arrive; 2 is +6 dB). */
+	volume: number | null,
+	/**  −1 left, 0 centre, 1 right. */
+	pan: number | null,
+	/**  Not heard here (the others still hear them). */
+	muted: boolean,
+};
+
 /**  What a [`Problem`] is about. */
-export type Field = "title" | "name" | "question" | "message" | "note" | "about" | "lesson_minutes" | "local_port" | "bitrate" | "tempo" | "beats" | "count_in" | "volume" | "reference_a" | "replay_seconds" | "text" | "bio" | "instrument";
+export type Field = "title" | "name" | "question" | "message" | "note" | "about" | "lesson_minutes" | "local_port" | "bitrate" | "tempo" | "beats" | "count_in" | "volume" | "pan" | "reference_a" | "replay_seconds" | "text" | "bio" | "instrument";
 
 /**  The microphone's level during the device check, 0–1, about 15 times a second. */
 export type InputLevel = {
@@ -596,6 +608,8 @@ export type LessonView_Deserialize = {
 	metronome?: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
 	metronome_volume: number | null,
+	/**  Our mixer: how we hear those whose fader was moved (the rest at unity, centred). */
+	mix: PeerFader[],
 	/**  The folder our recording goes into, while we record. */
 	recording?: string | null,
 	/**  Marks made in this lesson (the mark button). */
@@ -634,6 +648,8 @@ export type LessonView_Serialize = {
 	metronome: MetronomeView | null,
 	/**  Its volume for us alone (0 mutes it here), 0–1. */
 	metronome_volume: number | null,
+	/**  Our mixer: how we hear those whose fader was moved (the rest at unity, centred). */
+	mix: PeerFader[],
 	/**  The folder our recording goes into, while we record. */
 	recording: string | null,
 	/**  Marks made in this lesson (the mark button). */
@@ -708,6 +724,12 @@ export type ParticipantView_Serialize = {
 	hearing: boolean,
 	/**  They record the lesson (the room server tells everyone). */
 	recording: boolean,
+};
+
+/**  A participant's fader, by their peer id. */
+export type PeerFader = {
+	peer: string,
+	fader: FaderView,
 };
 
 /**  How loud what we hear from one participant is, 0–1 (peak, falling off). */

@@ -25,7 +25,7 @@ describe("language", () => {
   it("says every problem in Korean with no English in it", () => {
     const fields: Field[] = [
       "title", "name", "question", "message", "note", "about", "lesson_minutes", "local_port",
-      "bitrate", "tempo", "beats", "count_in", "volume", "reference_a", "replay_seconds", "text",
+      "bitrate", "tempo", "beats", "count_in", "volume", "pan", "reference_a", "replay_seconds", "text",
     ];
     const problems: Problem[] = [
       ...fields.flatMap((what): Problem[] => [

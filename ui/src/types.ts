@@ -6,6 +6,7 @@ export type {
   CameraStatus,
   ChatView,
   ErrorCode,
+  FaderView,
   Field,
   Problem,
   InviteState,

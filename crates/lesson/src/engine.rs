@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 pub use tutti_media::ReceivedVideo;
 use tutti_media::clock::monotonic_ns;
 use tutti_media::duet::{Alignment, Clip};
+use tutti_media::fader::{Fader, FaderError};
 use tutti_media::impair::CandidateRewrite;
 use tutti_media::metronome::Beat;
 use tutti_media::pipeline::{
@@ -801,6 +802,22 @@ impl LessonHandle {
             out.push((Some(p), pitch));
         }
         out
+    }
+
+    /// Our peer id in the lesson.
+    pub fn me(&self) -> &PeerId {
+        &self.shared.me
+    }
+
+    /// How we hear `peer` (volume, pan, muted for us): for us alone, kept across rebuilt
+    /// links. Refused outside its ranges.
+    pub fn set_fader(&self, peer: &PeerId, fader: Fader) -> Result<(), FaderError> {
+        self.shared.mix.set_fader(peer.as_str(), fader.checked()?);
+        Ok(())
+    }
+
+    pub fn fader(&self, peer: &PeerId) -> Fader {
+        self.shared.mix.fader(peer.as_str())
     }
 
     /// The level of what we hear from each participant, 0–1 (cheap: for meters).

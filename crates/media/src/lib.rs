@@ -9,6 +9,7 @@ pub mod codec;
 pub mod device;
 pub mod drift;
 pub mod duet;
+pub mod fader;
 pub mod feedback;
 pub mod format;
 pub mod impair;

@@ -8,6 +8,7 @@
 use crate::clock::monotonic_ns;
 use crate::codec::{CodecError, MAX_PACKET, MusicConfig, MusicEncoder};
 use crate::duet::{Alignment, Clip, Follow, KEEP_SECONDS, MAX_CHUNK, TimedRing};
+use crate::fader::{Fader, SharedFader};
 use crate::format::{FrameDuration, SAMPLE_RATE};
 use crate::jitter_feed::RemoteAudio;
 use crate::link::{LinkError, PeerLink, SendFormat, lock};
@@ -503,7 +504,18 @@ pub struct Mix(
     Duet,
     Recent,
     Arc<RecorderSlot>,
+    Faders,
 );
+
+/// Each participant's fader, kept by participant so that a rebuilt link keeps its setting.
+#[derive(Clone, Default)]
+struct Faders(Arc<Mutex<HashMap<String, Arc<SharedFader>>>>);
+
+impl Faders {
+    fn of(&self, who: &str) -> Arc<SharedFader> {
+        lock(&self.0).entry(who.to_owned()).or_default().clone()
+    }
+}
 
 /// Where the metronome's shared time comes from.
 #[derive(Clone, Default)]
@@ -570,6 +582,8 @@ struct Stream {
     audio: Mutex<Option<RemoteAudio>>,
     meter: Meter,
     muted: AtomicBool,
+    /// How we hear them (`muted` above is the room server's: nobody hears them).
+    fader: Arc<SharedFader>,
     /// Its link's channel: where its stream stands against its sender's clock, and where our
     /// measure of its delay to our ear goes. None: not measured.
     channel: Option<Arc<PeerChannelState>>,
@@ -598,6 +612,7 @@ impl Mix {
             audio: Mutex::new(Some(audio)),
             meter: Meter::default(),
             muted: AtomicBool::new(false),
+            fader: self.6.of(who),
             channel,
             track: self.5.track_of(who),
         });
@@ -617,6 +632,19 @@ impl Mix {
         if let Some(s) = lock(&self.0.items).iter().find(|s| s.who == who) {
             s.muted.store(muted, Relaxed);
         }
+    }
+
+    /// How we hear `who` from now on (and after a rebuilt link), whether or not they are
+    /// in the mix yet.
+    pub fn set_fader(&self, who: &str, fader: Fader) {
+        self.6.of(who).set(fader);
+    }
+
+    pub fn fader(&self, who: &str) -> Fader {
+        lock(&self.6.0)
+            .get(who)
+            .map(|f| f.get())
+            .unwrap_or_default()
     }
 
     /// The speaker's delay, us to the air.
@@ -1287,9 +1315,7 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     if let Some(at) = at {
                         mix.5.push(stream.track, at, &one, true);
                     }
-                    for (out, s) in pcm.iter_mut().zip(&one) {
-                        *out += s;
-                    }
+                    stream.fader.get().mix_into(&one, &mut pcm);
                 }
                 let version = mix.2.version.load(Relaxed);
                 if version != metronome_seen
@@ -1904,6 +1930,101 @@ mod tests {
             .expect("their click replayed");
         // 200 ms apart, as played.
         assert_eq!(theirs - ours, 9_600);
+    }
+
+    /// Plays a 440 Hz tone from `who` into `mix` (Opus, 5-ms frames, in real time) for
+    /// `seconds`, through a playout loop; returns what the loop played.
+    fn play_tone_from(mix: &Mix, who: &str, seconds: f64) -> Vec<f32> {
+        let frame = FrameDuration::Ms5;
+        let (mut feed, audio, _) =
+            crate::jitter_feed::audio_feed(crate::jitter::JitterConfig::for_frame(frame));
+        mix.add(who, audio);
+        let sink = MemorySink::default();
+        let playout = PlayoutLoop::spawn(mix.clone(), frame, sink.clone()).unwrap();
+        let mut enc = MusicEncoder::new(MusicConfig {
+            frame,
+            ..MusicConfig::default()
+        })
+        .unwrap();
+        let mut tone = crate::signal::Sine::new(440.0, 0.3);
+        let mut pcm = vec![0.0f32; frame.interleaved()];
+        let mut out = [0u8; MAX_PACKET];
+        let start = Instant::now();
+        let frames = (seconds / 0.005) as u32;
+        for i in 0..frames {
+            tone.fill(&mut pcm);
+            let n = enc.encode(&pcm, &mut out).unwrap();
+            let at = start + Duration::from_millis(5 * u64::from(i));
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            feed.packet(
+                i as u16,
+                i * frame.samples() as u32,
+                frame.samples() as u32,
+                Bytes::copy_from_slice(&out[..n]),
+                Instant::now(),
+            );
+        }
+        let _ = playout.stop();
+        sink.take().samples
+    }
+
+    fn energy(samples: impl Iterator<Item = f32>) -> f32 {
+        samples.map(|s| s * s).sum()
+    }
+
+    /// The mixer: each participant's fader, set before they are even in the mix, shapes what
+    /// we hear of them, and only that: the meter still shows them, and their part as kept for
+    /// replays is as it arrived.
+    #[test]
+    fn a_fader_pans_turns_down_and_mutes_one_participant_for_us_alone() {
+        let mix = Mix::default();
+        mix.set_fader(
+            "left",
+            Fader {
+                pan: -1.0,
+                ..Fader::default()
+            },
+        );
+        let played = play_tone_from(&mix, "left", 1.0);
+        let (l, r) = (
+            energy(played.iter().step_by(2).copied()),
+            energy(played.iter().skip(1).step_by(2).copied()),
+        );
+        assert!(l > 100.0, "the tone is heard on the left ({l})");
+        assert_eq!(r, 0.0, "and not at all on the right");
+
+        let mix = Mix::default();
+        mix.set_fader(
+            "quiet",
+            Fader {
+                muted: true,
+                ..Fader::default()
+            },
+        );
+        let played = play_tone_from(&mix, "quiet", 1.0);
+        assert_eq!(energy(played.into_iter()), 0.0, "muted for us");
+        assert!(mix.level("quiet").unwrap() > 0.05, "yet metered");
+        let kept = energy(lock(&mix.4.0.parts)["quiet"].last(0.5).into_iter());
+        assert!(kept > 100.0, "and kept for a replay as it came ({kept})");
+
+        // Unmuted at half volume: a quarter of the energy of the same tone at unity.
+        let mix = Mix::default();
+        let full = energy(play_tone_from(&mix, "p", 1.0).into_iter());
+        let mix = Mix::default();
+        mix.set_fader(
+            "p",
+            Fader {
+                volume: 0.5,
+                ..Fader::default()
+            },
+        );
+        assert_eq!(mix.fader("p").volume, 0.5);
+        let half = energy(play_tone_from(&mix, "p", 1.0).into_iter());
+        let ratio = half / full;
+        assert!(
+            (0.2..0.3).contains(&ratio),
+            "half volume, {ratio} of the energy"
+        );
     }
 
     /// Instant replay: a participant's last seconds, as the playout loop kept them, played

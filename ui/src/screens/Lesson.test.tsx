@@ -50,6 +50,17 @@ describe("the lesson screen", () => {
     await vi.waitFor(() => expect(screen.getByTestId("conn-p-omar").textContent).toContain("clock ±0.3 ms"));
   });
 
+  it("opens the mixer, and tells a student whose mic the teacher took", async () => {
+    fakeBackend({});
+    const student = lessonView({ host: false });
+    student.you = { ...student.you, role: "student", mic: false };
+    render(<Lesson view={student} onLeft={() => {}} />);
+    expect(screen.getByTestId("mic-taken").textContent).toContain("muted your microphone for everyone");
+    expect(screen.queryByTestId("strip-p-omar")).toBeNull();
+    await userEvent.click(screen.getByRole("button", { name: "Mixer" }));
+    expect(screen.getByTestId("strip-p-omar")).toBeTruthy();
+  });
+
   it("lets the host admit or deny who is waiting, and end the lesson", async () => {
     const ipc = fakeBackend({});
     const left = vi.fn();

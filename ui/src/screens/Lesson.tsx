@@ -10,6 +10,7 @@ import { LevelMeter } from "../components/LevelMeter";
 import { Metronome } from "../components/Metronome";
 import { TeacherCard } from "../components/TeacherCard";
 import { Tuner } from "../components/Tuner";
+import { Mixer } from "../components/Mixer";
 import { Duet } from "../components/Duet";
 import { Replay } from "../components/Replay";
 import { Recording } from "../components/Recording";
@@ -28,6 +29,7 @@ export function Lesson(props: {
   });
   const [error, setError] = useState<AppError | null>(null);
   const [tuner, setTuner] = useState(false);
+  const [mixer, setMixer] = useState(false);
   const act = (p: Promise<unknown>) => p.catch((e) => setError(asAppError(e)));
 
   useEffect(() => {
@@ -61,6 +63,11 @@ export function Lesson(props: {
         {view.problems.map((p, i) => (
           <ErrorLine key={i} error={p} />
         ))}
+        {!view.host && !view.you.mic && (
+          <p className="notice" role="status" data-testid="mic-taken">
+            {view.you.role === "observer" ? t("listeningOnly") : t("mutedByHost")}
+          </p>
+        )}
         {view.host && view.waiting.length > 0 && (
           <section className="waiting card" aria-label={t("waiting")}>
             <h3>{t("waiting")}</h3>
@@ -111,6 +118,7 @@ export function Lesson(props: {
         </div>
         {(view.host || view.metronome) && <Metronome view={view} />}
         {tuner && <Tuner view={view} />}
+        {mixer && others.length > 0 && <Mixer view={view} levels={levels.peers} stats={stats} />}
         {view.host && view.others.some((o) => o.role === "student") && <Duet view={view} />}
         <Recording view={view} />
         <ErrorLine error={error} />
@@ -128,6 +136,9 @@ export function Lesson(props: {
           )}
           <button aria-pressed={tuner} onClick={() => setTuner(!tuner)}>
             {t("tuner")}
+          </button>
+          <button aria-pressed={mixer} onClick={() => setMixer(!mixer)}>
+            {t("mixer")}
           </button>
           <button onClick={() => act(ok(commands.leaveLesson(false)).then(() => onLeft(false)))}>
             {t("leave")}

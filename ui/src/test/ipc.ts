@@ -92,6 +92,7 @@ export function lessonView(patch: Partial<LessonView> = {}): LessonView {
     teacher: null,
     metronome: null,
     metronome_volume: 1,
+    mix: [],
     recording: null,
     marks: 0,
     ...patch,

@@ -1,0 +1,114 @@
+import { useState } from "react";
+import { commands } from "../bindings";
+import type { AppError, FaderView, LessonView, PeerStatsView } from "../types";
+import { asAppError, ok } from "../api";
+import { useI18n } from "../i18n";
+import { ErrorLine } from "./ErrorLine";
+import { LevelMeter } from "./LevelMeter";
+
+const UNITY: FaderView = { volume: 1, pan: 0, muted: false };
+
+/** Our own mix of the lesson: per participant a level, the delay to them, volume, pan and
+ * mute for us alone; the host can also take someone's microphone for everyone. */
+export function Mixer(props: {
+  view: LessonView;
+  levels: Record<string, number>;
+  stats: Record<string, PeerStatsView>;
+}) {
+  const { view, levels, stats } = props;
+  const { t } = useI18n();
+  const [error, setError] = useState<AppError | null>(null);
+  const faderOf = (peer: string) => view.mix.find((m) => m.peer === peer)?.fader ?? UNITY;
+  const set = (peer: string, change: Partial<FaderView>) =>
+    ok(commands.setFader(peer, { ...faderOf(peer), ...change })).then(
+      () => setError(null),
+      (e) => setError(asAppError(e)),
+    );
+  return (
+    <section className="mixer card" aria-label={t("mixer")}>
+      <h3>{t("mixer")}</h3>
+      <table>
+        <tbody>
+          {view.others.map((p) => {
+            const f = faderOf(p.peer);
+            const volume = f.volume ?? 1;
+            const pan = f.pan ?? 0;
+            const s = stats[p.peer];
+            const delay = s?.heard_after_ms ?? s?.one_way_ms ?? null;
+            return (
+              <tr key={p.peer} data-testid={`strip-${p.peer}`}>
+                <th scope="row">{p.name}</th>
+                <td className="strip-meter">
+                  <LevelMeter level={levels[p.peer] ?? 0} label={`${t("theirLevel")} ${p.name}`} />
+                </td>
+                <td className="strip-delay">{delay == null ? "—" : `${Math.round(delay)} ms`}</td>
+                <td>
+                  <label>
+                    {t("volume")}{" "}
+                    <input
+                      type="range"
+                      min={0}
+                      max={200}
+                      step={5}
+                      value={Math.round(volume * 100)}
+                      aria-label={`${t("volume")} ${p.name}`}
+                      onChange={(e) => set(p.peer, { volume: Number(e.target.value) / 100 })}
+                    />
+                    <output>{Math.round(volume * 100)} %</output>
+                  </label>
+                </td>
+                <td>
+                  <label>
+                    {t("pan")}{" "}
+                    <input
+                      type="range"
+                      min={-100}
+                      max={100}
+                      step={10}
+                      value={Math.round(pan * 100)}
+                      aria-label={`${t("pan")} ${p.name}`}
+                      onChange={(e) => set(p.peer, { pan: Number(e.target.value) / 100 })}
+                      onDoubleClick={() => set(p.peer, { pan: 0 })}
+                    />
+                    <output>{panLabel(pan, t("left"), t("right"))}</output>
+                  </label>
+                </td>
+                <td>
+                  <button aria-pressed={f.muted} onClick={() => set(p.peer, { muted: !f.muted })}>
+                    {f.muted ? t("hearAgain") : t("muteForMe")}
+                  </button>
+                </td>
+                {view.host && (
+                  <td>
+                    <button
+                      aria-pressed={!p.mic}
+                      onClick={() => act(commands.setMic(p.peer, !p.mic))}
+                      title={t("muteForAllHint")}
+                    >
+                      {p.mic ? t("muteForAll") : t("giveMicBack")}
+                    </button>
+                  </td>
+                )}
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      <ErrorLine error={error} />
+    </section>
+  );
+
+  function act(p: ReturnType<typeof commands.setMic>) {
+    ok(p).then(
+      () => setError(null),
+      (e) => setError(asAppError(e)),
+    );
+  }
+}
+
+/** "C", or how far to one side: "L 40", "R 100". */
+export function panLabel(pan: number, left: string, right: string): string {
+  const v = Math.round(pan * 100);
+  if (v === 0) return "C";
+  return v < 0 ? `${left} ${-v}` : `${right} ${v}`;
+}
