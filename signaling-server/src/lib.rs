@@ -10,6 +10,7 @@ pub mod secrets;
 pub mod serve;
 pub mod tls;
 pub mod turn;
+pub mod web;
 
 mod hub_thread;
 

@@ -527,6 +527,11 @@ async fn route(
     peer: Peer,
     shared: Arc<Shared>,
 ) -> Result<HttpResponse, Infallible> {
+    if req.method() == Method::GET
+        && let Some(page) = crate::web::serve(req.uri().path())
+    {
+        return Ok(page);
+    }
     let res = match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") if shared.hub_alive.load(Relaxed) => {
             plain(StatusCode::OK, "ok\n")
@@ -567,7 +572,7 @@ async fn route(
         }
         _ => plain(
             StatusCode::NOT_FOUND,
-            "not found: the room server serves /ws, /healthz, /metrics, /api/lessons/{code}, /api/teachers/{id} and /api/check\n",
+            "not found: the room server serves /join/{code}, /watch/{code}, /ws, /healthz, /metrics, /api/lessons/{code}, /api/teachers/{id} and /api/check\n",
         ),
     };
     Ok(res)

@@ -683,5 +683,14 @@ async fn the_check_and_teachers_pages_are_answered_over_http() {
     let (status, body) = http_get(addr, "/api/teachers/0123456789abcdef0123456789abcdef").await;
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("\"no_such_teacher\""), "{body}");
+
+    // The lesson page for any browser, with its script; a path beside it is not found.
+    let (status, body) = http_get(addr, "/join/K7M-4QX-9TD").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("/web/lesson.js"), "{body}");
+    let (status, body) = http_get(addr, "/web/lesson.js").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("new RTCPeerConnection"), "{body}");
+    assert_eq!(http_get(addr, "/join/").await.0, 404);
     srv.shutdown().await;
 }

@@ -9,11 +9,8 @@
 // what it receives through an audio element, and reports Chromium's own receive statistics:
 // the codec, packets, samples decoded and concealed, and the level.
 import { createServer } from "node:http";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { chromium } from "../../ui/node_modules/playwright-core/index.mjs";
+import { launchWithTone } from "./chromium-launch.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,56 +19,13 @@ const arg = (name, dflt) => {
 const hz = Number(arg("tone", "440"));
 const out = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
 
-// Ten seconds of the tone at 0.3, 48 kHz mono, 16-bit (Chromium loops the file).
-const dir = mkdtempSync(join(tmpdir(), "tutti-chromium-"));
-const wav = join(dir, "tone.wav");
-{
-  const rate = 48000;
-  const n = rate * 10;
-  const buf = Buffer.alloc(44 + n * 2);
-  buf.write("RIFF", 0);
-  buf.writeUInt32LE(36 + n * 2, 4);
-  buf.write("WAVEfmt ", 8);
-  buf.writeUInt32LE(16, 16);
-  buf.writeUInt16LE(1, 20);
-  buf.writeUInt16LE(1, 22);
-  buf.writeUInt32LE(rate, 24);
-  buf.writeUInt32LE(rate * 2, 28);
-  buf.writeUInt16LE(2, 32);
-  buf.writeUInt16LE(16, 34);
-  buf.write("data", 36);
-  buf.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) {
-    buf.writeInt16LE(Math.round(0.3 * 32767 * Math.sin((2 * Math.PI * hz * i) / rate)), 44 + i * 2);
-  }
-  writeFileSync(wav, buf);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    `--use-file-for-fake-audio-capture=${wav}`,
-    // Loopback host candidates, not mDNS names (the test runs on one machine).
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-  ],
-});
+const { browser, close } = await launchWithTone(hz);
 // Media devices exist only in a secure context: loopback HTTP is one.
 const server = createServer((_, res) => res.end("<!doctype html><title>peer</title>"));
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const done = async (code) => {
-  await browser.close().catch(() => {});
+  await close();
   server.close();
-  rmSync(dir, { recursive: true, force: true });
   process.exit(code);
 };
 try {

@@ -180,3 +180,191 @@ async fn chromium_and_tutti_hear_each_other() {
         "Chromium hears Tutti's 0.3 tone at {level}: {report}"
     );
 }
+
+/// Asks the page driver for its pages' reports, in the order of their URLs.
+async fn page_reports(
+    to: &mut tokio::process::ChildStdin,
+    from: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> Vec<Value> {
+    to.write_all(b"report\n").await.unwrap();
+    to.flush().await.unwrap();
+    let line = from
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the page driver ended early");
+    serde_json::from_value(serde_json::from_str(&line).unwrap()).unwrap()
+}
+
+/// What a page hears and sees of `peer`: fails unless it is the teacher's 440 Hz at its pitch
+/// and the 640×480 pattern, decoded.
+fn hears_and_sees_the_teacher(page: &Value, peer: &str) {
+    let teacher = &page["peers"][peer];
+    assert_eq!(teacher["audio"]["codec"], "audio/opus", "{page}");
+    let (got, concealed) = (
+        teacher["audio"]["samples"].as_f64().unwrap_or(0.0),
+        teacher["audio"]["concealed"].as_f64().unwrap_or(0.0),
+    );
+    assert!(
+        got > 96_000.0 && concealed / got < 0.05,
+        "the browser decoded {got} samples of the teacher's, {concealed} concealed: {page}"
+    );
+    let pitch = teacher["pitch_hz"].as_f64().unwrap_or(0.0);
+    assert!(
+        (pitch - 440.0).abs() < 6.0,
+        "the browser hears the teacher's 440 Hz at {pitch} Hz: {page}"
+    );
+    assert_eq!(teacher["video"]["codec"], "video/VP8", "{page}");
+    assert_eq!(
+        (
+            teacher["video"]["width"].as_u64(),
+            teacher["video"]["height"].as_u64()
+        ),
+        (Some(640), Some(480)),
+        "{page}"
+    );
+    assert!(
+        teacher["video"]["decoded"].as_u64().unwrap_or(0) > 60,
+        "pictures decoded in the browser: {page}"
+    );
+    assert!(
+        page["chat"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap_or("").contains("어서 오세요")),
+        "the chat reaches the page: {page}"
+    );
+}
+
+/// Anyone with a browser takes part: the room server's own page in headless Chromium, default
+/// WebRTC settings everywhere, as a student (`/join/CODE`) and as a listener (`/watch/CODE`);
+/// the teacher a Tutti engine sending a tone and the test pattern. Whoever offers on each link
+/// (their peer ids decide), both pages hear the teacher's tone at its pitch and decode the
+/// picture, the teacher hears the student's tone, and the chat reaches both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
+    use tutti_e2e::{engine, room_server};
+    use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson};
+    use tutti_media::video::{TestPattern, Vp8Config};
+    use tutti_protocol::ClientMessage;
+
+    if let Some(why) = missing() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "{why}, and CI=true requires this test"
+        );
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let _turn = one_at_a_time().await;
+    let server = room_server().await;
+    let music = MusicConfig::default();
+    let mut host = Lesson::host(
+        EngineConfig {
+            video: true,
+            ..engine(&server, "김선생", music, AdmitPolicy::Everyone)
+        },
+        "Scales",
+    )
+    .await
+    .unwrap();
+    let heard = MemorySink::default();
+    host.start_audio(
+        Box::new(Sine::new(440.0, 0.3)),
+        Box::new(heard.clone()),
+        music,
+    )
+    .unwrap();
+    host.start_video(
+        Some(Box::new(TestPattern::new(640, 480))),
+        Arc::new(|_, _| {}),
+        Vp8Config::default(),
+    )
+    .unwrap();
+    let (addr, code) = (server.local_addr(), host.invite_code().to_string());
+    let mut node = tokio::process::Command::new("node")
+        .arg(repo().join("tests/app/chromium-page.mjs"))
+        .args(["--tone", "660", "--url"])
+        .arg(format!("http://{addr}/join/{code}?name=Layla&autojoin=1"))
+        .arg("--url")
+        .arg(format!(
+            "http://{addr}/watch/{code}?name=Listener&autojoin=1"
+        ))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut to_pages = node.stdin.take().unwrap();
+    let mut from_pages = BufReader::new(node.stdout.take().unwrap()).lines();
+    let host_id = host.handle().me().0.clone();
+    // Until both pages decode the teacher's picture (taking the host's events meanwhile).
+    let mut events = Vec::new();
+    let joined = tokio::time::timeout(Duration::from_secs(40), async {
+        loop {
+            let r = page_reports(&mut to_pages, &mut from_pages).await;
+            if r.iter().all(|p| {
+                p["peers"][&host_id]["video"]["decoded"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    > 0
+            }) {
+                return r;
+            }
+            while let Ok(Some(e)) =
+                tokio::time::timeout(Duration::from_millis(500), host.next_event()).await
+            {
+                events.push(format!("{e:?}"));
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the pages join and connect; the host saw {events:#?}"));
+    eprintln!("joined: {joined:?}");
+    host.request(ClientMessage::Chat {
+        text: "어서 오세요".into(),
+    })
+    .await
+    .unwrap();
+    // Four seconds of each other's sound.
+    heard.take();
+    let until = tokio::time::Instant::now() + Duration::from_secs(4);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(Duration::from_millis(200), host.next_event()).await;
+    }
+    let samples = heard.take().samples;
+    let reports = page_reports(&mut to_pages, &mut from_pages).await;
+    eprintln!("the pages' reports: {reports:#?}");
+    drop(to_pages);
+    let _ = tokio::time::timeout(Duration::from_secs(10), node.wait()).await;
+    host.leave().await;
+    server.shutdown().await;
+
+    let (student, listener) = (&reports[0], &reports[1]);
+    hears_and_sees_the_teacher(student, &host_id);
+    hears_and_sees_the_teacher(listener, &host_id);
+    // The mesh: the student and the listener are linked too; the listener hears the student.
+    let student_id = student["me"].as_str().unwrap();
+    let heard_student = listener["peers"][student_id]["pitch_hz"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(
+        (heard_student - 660.0).abs() < 6.0,
+        "the listener hears the student's 660 Hz at {heard_student}: {listener}"
+    );
+    // The listener sends nothing: it was not given the mic.
+    assert_eq!(
+        student["peers"][listener["me"].as_str().unwrap()]["audio"]["packets"]
+            .as_u64()
+            .unwrap_or(0),
+        0,
+        "{student}"
+    );
+    let (clean, tones) = clean_windows(&samples, 660.0);
+    eprintln!(
+        "the teacher heard the student's 660 Hz cleanly in {clean} of 8 windows (SNR dB {:?})",
+        tones.iter().map(|t| t.snr_db.round()).collect::<Vec<_>>()
+    );
+    assert!(clean >= 6, "the teacher hears the student: {tones:?}");
+}
