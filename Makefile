@@ -12,6 +12,7 @@ APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
 	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
+	bench-ensemble \
 	bench-together \
 	app-peers
 
@@ -88,7 +89,13 @@ bench-devices: setup ui-deps
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --sound-server jack --jack-period 64
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench devices --seconds 20 --sound-server jack --jack-period 128
 bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
-	bench-together
+	bench-together bench-ensemble
+
+## An ensemble of 2 to 6 players in a full mesh, each its own process on loopback: every pair's
+## delay and each process's CPU against the number of players.
+bench-ensemble: setup
+	cargo build --release -p signaling-server -p tutti-peer
+	$(CARGO_TARGET_DIR)/release/tutti-peer bench ensemble --peers 6 --frame-ms 5 --seconds 15
 
 ## Playing together: the host's metronome as both speakers play it (one PulseAudio sink, the
 ## student 70 ± 10 ms away), the shared clock's error, an hour of drifting cards simulated; then

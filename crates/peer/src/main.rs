@@ -3,6 +3,7 @@
 
 mod bench;
 mod devices;
+mod ensemble;
 #[cfg(target_os = "linux")]
 mod jack_tap;
 mod together;
@@ -110,6 +111,10 @@ enum BenchCommand {
     /// server the benchmark starts, the student 70 ± 10 ms away; the shared clock's error; an
     /// hour of drifting sound cards, simulated. One JSON line last.
     Together(together::TogetherArgs),
+    /// An ensemble of up to N players in a full mesh, each its own process on loopback: every
+    /// pair's delay and each process's CPU against the number of players; one JSON line per
+    /// size, the summary last.
+    Ensemble(ensemble::EnsembleArgs),
     /// The JACK client of `bench devices --sound-server jack` (run by it, not by hand).
     #[cfg(target_os = "linux")]
     #[command(hide = true)]
@@ -366,6 +371,7 @@ async fn main() -> anyhow::Result<()> {
         } => check(&server, json, trust_ca.as_deref(), within).await,
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
+        Command::Bench(BenchCommand::Ensemble(args)) => ensemble::ensemble(args).await,
         Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
         Command::Bench(BenchCommand::Together(args)) => together::together(args).await,
         #[cfg(target_os = "linux")]
