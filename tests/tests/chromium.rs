@@ -241,13 +241,15 @@ fn hears_and_sees_the_teacher(page: &Value, peer: &str) {
 /// WebRTC settings everywhere, as a student (`/join/CODE`) and as a listener (`/watch/CODE`);
 /// the teacher a Tutti engine sending a tone and the test pattern. Whoever offers on each link
 /// (their peer ids decide), both pages hear the teacher's tone at its pitch and decode the
-/// picture, the teacher hears the student's tone, and the chat reaches both.
+/// picture, the teacher hears the student's tone, and the chat reaches both; a Tutti student
+/// who comes in after the browsers is heard by both pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     use tutti_e2e::{engine, room_server};
     use tutti_lesson::{AdmitPolicy, EngineConfig, Lesson};
+    use tutti_media::signal::NullSink;
     use tutti_media::video::{TestPattern, Vp8Config};
-    use tutti_protocol::ClientMessage;
+    use tutti_protocol::{ClientMessage, JoinRole};
 
     if let Some(why) = missing() {
         assert!(
@@ -322,6 +324,51 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     .await
     .unwrap_or_else(|_| panic!("the pages join and connect; the host saw {events:#?}"));
     eprintln!("joined: {joined:?}");
+    // A Tutti student comes in after the browsers (it asks for links as it enters: the pages
+    // must not build theirs twice when they offer).
+    let mut late = Lesson::join(
+        engine(&server, "Omar", music, AdmitPolicy::Manual),
+        &code,
+        JoinRole::Student,
+    )
+    .await
+    .unwrap();
+    late.start_audio(Box::new(Sine::new(330.0, 0.3)), Box::new(NullSink), music)
+        .unwrap();
+    let late_id = late.handle().me().0.clone();
+    // The teacher mutes it for themselves (the mixer), so as to hear the browser's tone alone.
+    host.handle()
+        .set_fader(
+            late.handle().me(),
+            tutti_media::fader::Fader {
+                muted: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let hears_late = |r: &[Value]| {
+        r.iter().all(|p| {
+            let hz = p["peers"][&late_id]["pitch_hz"].as_f64().unwrap_or(0.0);
+            (hz - 330.0).abs() < 6.0
+        })
+    };
+    let within = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = page_reports(&mut to_pages, &mut from_pages).await;
+        if hears_late(&r) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < within,
+            "both pages hear the late Tutti student within 20 s: {r:#?}"
+        );
+        for l in [&mut host, &mut late] {
+            while let Ok(Some(_)) =
+                tokio::time::timeout(Duration::from_millis(100), l.next_event()).await
+            {}
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     host.request(ClientMessage::Chat {
         text: "어서 오세요".into(),
     })
@@ -331,13 +378,15 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     heard.take();
     let until = tokio::time::Instant::now() + Duration::from_secs(4);
     while tokio::time::Instant::now() < until {
-        let _ = tokio::time::timeout(Duration::from_millis(200), host.next_event()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(100), host.next_event()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(100), late.next_event()).await;
     }
     let samples = heard.take().samples;
     let reports = page_reports(&mut to_pages, &mut from_pages).await;
     eprintln!("the pages' reports: {reports:#?}");
     drop(to_pages);
     let _ = tokio::time::timeout(Duration::from_secs(10), node.wait()).await;
+    late.leave().await;
     host.leave().await;
     server.shutdown().await;
 

@@ -18,6 +18,11 @@ const TEXT = {
     removed: "You were removed from the lesson.",
     ended: "The lesson has ended.",
     lost: "The connection to the room server was lost. Reload the page to come back.",
+    reconnecting: "The room server cannot be reached: trying again… (sound and picture go on meanwhile)",
+    expired: "Your place in the lesson has expired: reload the page to knock again.",
+    needsHttps: "This browser allows the microphone only on a secure (https) page: you can listen and watch.",
+    clickToHear: "Click to hear the lesson",
+    mutedByHost: "The teacher has muted your microphone for everyone.",
     noMic: "No microphone: the others will not hear you, but you can listen and watch.",
     badCode: "This link has no lesson code.",
     refused: "The room server refused: ",
@@ -47,6 +52,11 @@ const TEXT = {
     removed: "수업에서 내보내졌습니다.",
     ended: "수업이 끝났습니다.",
     lost: "룸 서버와의 연결이 끊겼습니다. 페이지를 새로 고쳐 다시 들어오세요.",
+    reconnecting: "룸 서버에 연결할 수 없습니다. 다시 시도하는 중… (소리와 화면은 계속됩니다)",
+    expired: "수업 자리가 만료되었습니다. 페이지를 새로 고쳐 다시 입장을 요청하세요.",
+    needsHttps: "이 브라우저는 보안(https) 페이지에서만 마이크를 허용합니다. 보고 들을 수는 있습니다.",
+    clickToHear: "눌러서 수업 소리 듣기",
+    mutedByHost: "선생님이 내 마이크를 모두에게 음소거했습니다.",
     noMic: "마이크가 없습니다. 다른 사람은 내 소리를 들을 수 없지만 보고 들을 수는 있습니다.",
     badCode: "이 링크에는 수업 코드가 없습니다.",
     refused: "룸 서버가 거절했습니다: ",
@@ -70,7 +80,13 @@ const $ = (id) => document.getElementById(id);
 
 const [, kind, rawCode] = location.pathname.split("/");
 const role = kind === "watch" ? "observer" : "student";
-const code = decodeURIComponent(rawCode || "");
+const code = (() => {
+  try {
+    return decodeURIComponent(rawCode || "");
+  } catch {
+    return "";
+  }
+})();
 const query = new URLSearchParams(location.search);
 
 // The lesson as this page knows it.
@@ -84,7 +100,14 @@ const state = {
   links: new Map(), // peer -> Link
   questions: new Map(),
   mic: null, // MediaStream, or null (none, or an observer without the mic)
+  micAllowed: role === "student",
   joinedAt: 0,
+  name: "",
+  // Our place once admitted, to come back to after a lost connection (`rejoin`).
+  place: null,
+  backoff: 250,
+  myVotes: new Set(),
+  over: false,
 };
 
 // What the tests (and a curious user, in the console) can read: per participant, what arrives.
@@ -99,6 +122,12 @@ function status(text, bad = false) {
   $("status").className = bad ? "bad" : "";
 }
 
+/** What stays said while the lesson goes on (no microphone, muted by the teacher). */
+function notice(text) {
+  $("notice").textContent = text || "";
+  $("notice").hidden = !text;
+}
+
 if (!code) {
   status(t("badCode"), true);
 } else {
@@ -106,17 +135,26 @@ if (!code) {
   $("name").value = query.get("name") || localStorage.getItem("tutti-name") || "";
   $("enter").addEventListener("submit", (e) => {
     e.preventDefault();
-    enter($("name").value.trim());
+    enter($("name").value);
   });
   if (query.has("name") && query.get("autojoin") === "1") enter(query.get("name"));
 }
+// Leaving the page leaves the lesson (else our place waits for us through the grace period).
+addEventListener("pagehide", () => state.place && send({ req: ++state.req, type: "leave" }));
 
-async function enter(name) {
+async function enter(raw) {
+  const name = raw.trim().slice(0, 60);
   if (!name) return;
+  state.name = name;
   localStorage.setItem("tutti-name", name);
   $("enter").hidden = true;
   status(t("connecting"));
   if (role === "student") await openMic();
+  connect();
+}
+
+/** To the room server: knocks, or after a lost connection takes our place back. */
+async function connect() {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/ws`);
   state.ws = ws;
@@ -130,29 +168,50 @@ async function enter(name) {
     onMessage(msg);
   };
   ws.onclose = () => {
-    if (!state.over) status(t("lost"), true);
-    for (const l of state.links.values()) l.close();
+    for (const p of state.pending.values()) p.reject({ code: "connection_lost", message: "" });
+    state.pending.clear();
+    if (state.over || state.ws !== ws) return;
+    if (!state.place) return status(t("lost"), true);
+    // The media links are peer to peer and go on; only the room server is gone for now.
+    status(t("reconnecting"), true);
+    setTimeout(connect, state.backoff);
+    state.backoff = Math.min(state.backoff * 2, 4000);
   };
-  await new Promise((r) => (ws.onopen = r));
+  const opened = await new Promise((resolve) => {
+    ws.onopen = () => resolve(true);
+    ws.onerror = () => resolve(false);
+  });
+  if (!opened) return;
   try {
     await request({ type: "hello", protocol: 1, client: "tutti-web/1" });
-    const waiting = await request({ type: "knock", code, name, role });
-    state.me = waiting.you;
-    status(waiting.host_present ? t("waiting") : t("hostAway"));
+    if (state.place) {
+      await request({ type: "rejoin", ...state.place });
+      state.backoff = 250;
+    } else {
+      const waiting = await request({ type: "knock", code, name: state.name, role });
+      state.me = waiting.you;
+      status(waiting.host_present ? t("waiting") : t("hostAway"));
+    }
   } catch (err) {
+    if (err.code === "connection_lost") return;
+    if (err.code === "session_expired") return over(t("expired"));
     status(t("refused") + (err.message || err.code), true);
   }
 }
 
 /** The microphone as a musician wants it: nothing processed. */
 async function openMic() {
+  if (!navigator.mediaDevices) {
+    notice(t("needsHttps"));
+    return;
+  }
   try {
     state.mic = await navigator.mediaDevices.getUserMedia({
       audio: { echoCancellation: false, autoGainControl: false, noiseSuppression: false, channelCount: 2 },
     });
   } catch {
     state.mic = null;
-    status(t("noMic"), true);
+    notice(t("noMic"));
   }
 }
 
@@ -190,6 +249,8 @@ function onMessage(msg) {
       return renderStage();
     case "signal":
       return onSignal(msg.from, msg.signal);
+    case "session_expired":
+      return over(t("expired"));
     case "question_updated":
       state.questions.set(msg.question.id, msg.question);
       return renderQuestions();
@@ -218,6 +279,7 @@ function over(text) {
 function onJoined(msg) {
   state.joinedAt = performance.now();
   state.me = msg.you.peer;
+  state.place = { lesson: msg.lesson.id, peer: msg.you.peer, token: msg.resume_token };
   state.iceServers = (msg.ice_servers || []).map((s) => ({
     urls: s.urls,
     username: s.username,
@@ -227,33 +289,65 @@ function onJoined(msg) {
   document.title = `${msg.lesson.title} — Tutti`;
   status(t("inLesson"));
   $("lesson").hidden = false;
+  // Whole again on every `joined` (a rejoin brings what was missed).
+  state.questions.clear();
   for (const q of msg.questions) state.questions.set(q.id, q);
+  state.myVotes = new Set(msg.your_votes);
   renderQuestions();
+  $("chat").replaceChildren();
   for (const c of msg.chat) addChat(c);
+  const present = new Set(msg.participants.map((p) => p.peer));
+  for (const peer of [...state.participants.keys()]) {
+    if (!present.has(peer)) {
+      state.participants.delete(peer);
+      state.links.get(peer)?.close();
+      state.links.delete(peer);
+    }
+  }
   for (const p of msg.participants) onParticipant(p);
+  renderStage();
 }
 
 function onParticipant(p) {
-  if (p.peer === state.me) {
-    // The host gave or took our mic (an observer asking aloud).
-    if (role === "observer" && p.mic && !state.mic) {
-      openMic().then(() => {
-        for (const l of state.links.values()) l.addMic();
-      });
-    }
-    return;
-  }
+  if (p.peer === state.me) return onOwnMic(p.mic);
   state.participants.set(p.peer, p);
-  if (p.connected && !state.links.has(p.peer)) {
-    const link = new Link(p.peer);
-    state.links.set(p.peer, link);
-    link.start();
+  const link = state.links.get(p.peer);
+  if (p.connected && (!link || link.dead())) {
+    // New, or back with its link gone: the offerer builds one, the answerer asks for one.
+    const fresh = new Link(p.peer);
+    link?.close();
+    state.links.set(p.peer, fresh);
+    fresh.start();
   }
   renderStage();
 }
 
+/** The host gave or took our mic: nothing of ours is sent without it. */
+function onOwnMic(allowed) {
+  const was = state.micAllowed;
+  state.micAllowed = allowed;
+  if (state.mic) for (const track of state.mic.getAudioTracks()) track.enabled = allowed;
+  notice(!allowed && role === "student" ? t("mutedByHost") : "");
+  if (allowed && !was && role === "observer" && !state.mic) {
+    // An observer asking aloud: the mic goes out on the next negotiation of each link.
+    openMic().then(() => {
+      if (state.mic) for (const l of state.links.values()) l.addMic();
+    });
+  }
+}
+
 function onSignal(from, signal) {
   let link = state.links.get(from);
+  if (signal.kind === "offer" && state.me < from) {
+    // We offer to them: an offer from them is against the contract (glare), and ignored.
+    console.warn(`an offer from ${from}, to whom we offer: ignored`);
+    return;
+  }
+  if (signal.kind === "restart" && (!link || link.pc.signalingState !== "stable")) {
+    // A restart of a link we no longer hold: say so, and the offerer builds a new one.
+    request({ type: "signal", to: from, signal: { kind: "ready" } }).catch(() => {});
+    return;
+  }
   if (signal.kind === "offer") {
     // Every offer is a fresh start of the other side's: a new peer connection answers it.
     link?.close();
@@ -271,6 +365,7 @@ class Link {
     this.peer = peer;
     this.offerer = state.me < peer;
     this.remoteSet = false;
+    this.offeredAt = 0;
     this.held = []; // candidates before the remote description
     this.stream = new MediaStream();
     const pc = new RTCPeerConnection({ iceServers: state.iceServers });
@@ -279,7 +374,12 @@ class Link {
     this.channel = pc.createDataChannel("tutti", { negotiated: true, id: 0, ordered: false, maxRetransmits: 0 });
     this.channel.onmessage = (e) => this.onPeerMessage(e.data);
     pc.createDataChannel("tutti-take", { negotiated: true, id: 1 });
-    if (state.mic) for (const track of state.mic.getTracks()) pc.addTrack(track, state.mic);
+    if (state.mic) {
+      for (const track of state.mic.getTracks()) {
+        track.enabled = state.micAllowed;
+        pc.addTrack(track, state.mic);
+      }
+    }
     pc.onicecandidate = (e) => {
       if (e.candidate) {
         const { candidate, sdpMid, sdpMLineIndex } = e.candidate;
@@ -294,16 +394,27 @@ class Link {
     };
     pc.onconnectionstatechange = () => {
       renderStage();
-      // The offerer builds a failed link again; the answerer asks it to.
-      if (pc.connectionState === "failed" && !this.closed) {
-        if (this.offerer) this.restart();
-        else this.signal({ kind: "ready" });
-      }
+      clearTimeout(this.stall);
+      if (this.closed) return;
+      // The offerer builds a failed link again, or one whose path has been gone 5 s (a
+      // network changed); the answerer asks it to.
+      if (pc.connectionState === "failed") this.lost();
+      if (pc.connectionState === "disconnected") this.stall = setTimeout(() => this.lost(), 5000);
     };
   }
 
   signal(signal) {
     request({ type: "signal", to: this.peer, signal }).catch(() => {});
+  }
+
+  dead() {
+    return this.closed || ["failed", "closed"].includes(this.pc.connectionState);
+  }
+
+  lost() {
+    if (this.closed || state.links.get(this.peer) !== this) return;
+    if (this.offerer) this.restart();
+    else this.signal({ kind: "ready" });
   }
 
   start() {
@@ -325,6 +436,7 @@ class Link {
     if (!state.mic) pc.addTransceiver("audio", { direction: "recvonly" });
     pc.addTransceiver("video", { direction: "recvonly" });
     await pc.setLocalDescription(await pc.createOffer());
+    this.offeredAt = performance.now();
     this.signal({ kind: "offer", sdp: pc.localDescription.sdp });
   }
 
@@ -357,7 +469,9 @@ class Link {
         if (this.remoteSet) await pc.addIceCandidate(c);
         else this.held.push(c);
       } else if (s.kind === "ready" && this.offerer) {
-        this.restart();
+        // Said as they came in, before our offer reached them: that offer is their link.
+        const waiting = pc.signalingState === "have-local-offer" && performance.now() - this.offeredAt < 5000;
+        if (!waiting) this.restart();
       }
     } catch (err) {
       console.warn(`signal ${s.kind} from ${this.peer}: ${err}`);
@@ -407,9 +521,11 @@ function renderStage() {
     }
     const link = state.links.get(peer);
     const video = tile.querySelector("video");
+    // One whose mic the host took is not heard (Tutti's app does the same).
+    video.muted = !p.mic;
     if (link && video.srcObject !== link.stream) {
       video.srcObject = link.stream;
-      video.play().catch(() => {});
+      video.play().catch(() => askToPlay());
     }
     const conn = link?.pc.connectionState;
     tile.querySelector(".who").textContent =
@@ -420,10 +536,21 @@ function renderStage() {
   }
 }
 
+/** The browser would not play sound before a click on the page: one click starts it all. */
+function askToPlay() {
+  const b = $("play");
+  b.textContent = t("clickToHear");
+  b.hidden = false;
+  b.onclick = () => {
+    b.hidden = true;
+    for (const v of document.querySelectorAll("#stage video")) v.play().catch(() => {});
+  };
+}
+
 function renderQuestions() {
   const list = $("questions");
   list.replaceChildren();
-  const qs = [...state.questions.values()].sort(
+  const qs = [...state.questions.values()].filter((q) => q.state !== "dismissed").sort(
     (a, b) => (b.pinned - a.pinned) || ((a.state === "answered") - (b.state === "answered")) || (b.votes - a.votes) || (a.asked_at - b.asked_at),
   );
   for (const q of qs) {
@@ -432,7 +559,14 @@ function renderQuestions() {
     const vote = document.createElement("button");
     vote.textContent = `${t("vote")} ${q.votes}`;
     vote.title = t("votes");
-    vote.onclick = () => request({ type: "vote", question: q.id, up: true }).catch(() => {});
+    const mine = state.myVotes.has(q.id);
+    vote.setAttribute("aria-pressed", String(mine));
+    vote.onclick = () =>
+      request({ type: "vote", question: q.id, up: !mine }).then(() => {
+        if (mine) state.myVotes.delete(q.id);
+        else state.myVotes.add(q.id);
+        renderQuestions();
+      }, () => {});
     const text = document.createElement("span");
     const who = q.anonymous ? t("anonymous") : q.author === state.me ? t("you") : q.author_name || "";
     text.textContent = ` ${q.text || t("voice")} — ${who}${q.state === "answered" ? ` (${t("answered")})` : ""}`;
