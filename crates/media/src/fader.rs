@@ -53,7 +53,7 @@ impl Fader {
 
     /// The gain of each ear. A balance, not a panner: the sources are already stereo (or mono
     /// in both channels), so turning one way only lowers the other side, never raises this
-    /// one: centred is exactly as sent, and no setting clips what did not clip.
+    /// one: centred at unity is exactly as sent (a volume above 1 raises both, and can clip).
     pub fn gains(&self) -> (f32, f32) {
         if self.muted {
             return (0.0, 0.0);
@@ -73,6 +73,30 @@ impl Fader {
             out[0] += inp[0] * l;
             out[1] += inp[1] * r;
         }
+    }
+}
+
+impl Fader {
+    /// As [`Fader::mix_into`], with the gains moving in a straight line from `from` (what they
+    /// were last frame) to this fader's across the frame, so that a fader dragged or a mute
+    /// pressed mid-note does not click; returns the gains reached.
+    pub fn mix_into_from(&self, from: (f32, f32), frame: &[f32], mix: &mut [f32]) -> (f32, f32) {
+        let to = self.gains();
+        if from == to {
+            self.mix_into(frame, mix);
+            return to;
+        }
+        let n = (frame.len() / 2).max(1) as f32;
+        for (i, (out, inp)) in mix
+            .chunks_exact_mut(2)
+            .zip(frame.chunks_exact(2))
+            .enumerate()
+        {
+            let k = (i + 1) as f32 / n;
+            out[0] += inp[0] * (from.0 + (to.0 - from.0) * k);
+            out[1] += inp[1] * (from.1 + (to.1 - from.1) * k);
+        }
+        to
     }
 }
 
@@ -191,6 +215,23 @@ mod tests {
         ] {
             assert!(bad.checked().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_moved_fader_glides_over_one_frame_and_then_holds() {
+        let muted = Fader {
+            muted: true,
+            ..Fader::default()
+        };
+        let frame = [1.0f32; 8]; // four stereo samples
+        let mut out = vec![0.0; 8];
+        let reached = muted.mix_into_from((1.0, 1.0), &frame, &mut out);
+        assert_eq!(reached, (0.0, 0.0));
+        // 3/4, 1/2, 1/4, 0: no step from full to nothing.
+        assert_eq!(out, [0.75, 0.75, 0.5, 0.5, 0.25, 0.25, 0.0, 0.0]);
+        let mut out = vec![0.0; 8];
+        assert_eq!(muted.mix_into_from(reached, &frame, &mut out), reached);
+        assert_eq!(out, [0.0; 8]);
     }
 
     #[test]

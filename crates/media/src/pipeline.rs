@@ -1105,7 +1105,12 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
             crate::realtime::promote_current_thread();
             let mut report = PlayoutReport::default();
             // What the thread owns of each stream, by stream id.
-            let mut playing: HashMap<u64, (StreamDecoder, RemoteAudio, Timing)> = HashMap::new();
+            // Each stream's decoder, audio, timing, and the gains its fader had last frame.
+            #[allow(clippy::type_complexity)]
+            let mut playing: HashMap<
+                u64,
+                (StreamDecoder, RemoteAudio, Timing, (f32, f32)),
+            > = HashMap::new();
             let (mut streams, mut streams_seen) = (Vec::new(), 0u64);
             let mut one = vec![0.0f32; frame.interleaved()];
             let mut pcm = vec![0.0f32; frame.interleaved()];
@@ -1263,9 +1268,14 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                         // engine holds it only while handing the stream over).
                         && let Some(audio) = stream.audio.try_lock().ok().and_then(|mut a| a.take())
                     {
-                        slot.insert((decoder, audio, Timing::default()));
+                        slot.insert((
+                            decoder,
+                            audio,
+                            Timing::default(),
+                            stream.fader.get().gains(),
+                        ));
                     }
-                    let Some((decoder, audio, timing)) = playing.get_mut(&stream.id) else {
+                    let Some((decoder, audio, timing, gains)) = playing.get_mut(&stream.id) else {
                         continue;
                     };
                     // Where a recording places this frame: when it was played at its
@@ -1315,7 +1325,8 @@ impl<S: AudioSink + 'static> PlayoutLoop<S> {
                     if let Some(at) = at {
                         mix.5.push(stream.track, at, &one, true);
                     }
-                    stream.fader.get().mix_into(&one, &mut pcm);
+                    // A moved fader glides there over the frame: no click.
+                    *gains = stream.fader.get().mix_into_from(*gains, &one, &mut pcm);
                 }
                 let version = mix.2.version.load(Relaxed);
                 if version != metronome_seen

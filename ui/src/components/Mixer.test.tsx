@@ -24,11 +24,12 @@ describe("the mixer", () => {
     fireEvent.change(within(strip).getByRole("slider", { name: /Pan/ }), { target: { value: "-40" } });
     fireEvent.click(within(strip).getByRole("button", { name: "Mute for me" }));
     await vi.waitFor(() => expect(backend.called("set_fader").length).toBe(2));
-    // Each change keeps the rest of the fader as set.
+    // Each change keeps what was set before it, even before the view confirms it.
     expect(backend.called("set_fader")).toEqual([
       { peerId: "p-omar", fader: { volume: 0.5, pan: -0.4, muted: false } },
-      { peerId: "p-omar", fader: { volume: 0.5, pan: 0, muted: true } },
+      { peerId: "p-omar", fader: { volume: 0.5, pan: -0.4, muted: true } },
     ]);
+    expect(strip.textContent).toContain("L 40");
     // A student's mixer has no way to mute someone for everyone.
     expect(within(strip).queryByRole("button", { name: "Mute for everyone" })).toBeNull();
   });
@@ -40,6 +41,9 @@ describe("the mixer", () => {
     const { rerender } = render(<Mixer view={view} levels={{}} stats={{}} />);
     const strip = screen.getByTestId("strip-p-omar");
     expect(strip.textContent).toContain("—");
+    // An estimate until measured.
+    rerender(<Mixer view={view} levels={{}} stats={{ "p-omar": { peer: "p-omar", one_way_ms: 30.4 } as never }} />);
+    expect(strip.textContent).toContain("≈30 ms");
     fireEvent.click(within(strip).getByRole("button", { name: "Mute for everyone" }));
     await vi.waitFor(() => expect(backend.called("set_mic")).toEqual([{ peerId: "p-omar", allowed: false }]));
     const muted = lessonView({ host: true });

@@ -1,4 +1,4 @@
-import { useState } from "react";
+import { useRef, useState } from "react";
 import { commands } from "../bindings";
 import type { AppError, FaderView, LessonView, PeerStatsView } from "../types";
 import { asAppError, ok } from "../api";
@@ -18,12 +18,30 @@ export function Mixer(props: {
   const { view, levels, stats } = props;
   const { t } = useI18n();
   const [error, setError] = useState<AppError | null>(null);
-  const faderOf = (peer: string) => view.mix.find((m) => m.peer === peer)?.fader ?? UNITY;
-  const set = (peer: string, change: Partial<FaderView>) =>
-    ok(commands.setFader(peer, { ...faderOf(peer), ...change })).then(
+  // What was last set here, ahead of the view that confirms it: a second control moved before
+  // the first change came back must not send the first one's old value.
+  const sent = useRef<Record<string, FaderView>>({});
+  const [, redraw] = useState(0);
+  const faderOf = (peer: string) =>
+    sent.current[peer] ?? view.mix.find((m) => m.peer === peer)?.fader ?? UNITY;
+  const set = (peer: string, change: Partial<FaderView>) => {
+    const before = sent.current[peer];
+    const next = { ...faderOf(peer), ...change };
+    sent.current[peer] = next;
+    redraw((n) => n + 1);
+    ok(commands.setFader(peer, next)).then(
       () => setError(null),
-      (e) => setError(asAppError(e)),
+      (e) => {
+        // Refused: back to what was in force.
+        if (sent.current[peer] === next) {
+          if (before) sent.current[peer] = before;
+          else delete sent.current[peer];
+          redraw((n) => n + 1);
+        }
+        setError(asAppError(e));
+      },
     );
+  };
   return (
     <section className="mixer card" aria-label={t("mixer")}>
       <h3>{t("mixer")}</h3>
@@ -34,14 +52,18 @@ export function Mixer(props: {
             const volume = f.volume ?? 1;
             const pan = f.pan ?? 0;
             const s = stats[p.peer];
-            const delay = s?.heard_after_ms ?? s?.one_way_ms ?? null;
+            // Measured sample for sample once their stream is anchored, estimated before.
+            const measured = s?.heard_after_ms ?? null;
+            const delay = measured ?? s?.one_way_ms ?? null;
             return (
               <tr key={p.peer} data-testid={`strip-${p.peer}`}>
                 <th scope="row">{p.name}</th>
                 <td className="strip-meter">
                   <LevelMeter level={levels[p.peer] ?? 0} label={`${t("theirLevel")} ${p.name}`} />
                 </td>
-                <td className="strip-delay">{delay == null ? "—" : `${Math.round(delay)} ms`}</td>
+                <td className="strip-delay" title={t("delayToYou")}>
+                  {delay == null ? "—" : `${measured == null ? "≈" : ""}${Math.round(delay)} ms`}
+                </td>
                 <td>
                   <label>
                     {t("volume")}{" "}
@@ -85,7 +107,7 @@ export function Mixer(props: {
                       onClick={() => act(commands.setMic(p.peer, !p.mic))}
                       title={t("muteForAllHint")}
                     >
-                      {p.mic ? t("muteForAll") : t("giveMicBack")}
+                      {p.mic ? t("muteForAll") : p.role === "observer" ? t("giveMic") : t("giveMicBack")}
                     </button>
                   </td>
                 )}
