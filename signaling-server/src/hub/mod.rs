@@ -5,6 +5,8 @@
 
 mod admission;
 mod lesson;
+#[cfg(test)]
+mod properties;
 mod queue;
 #[cfg(test)]
 mod tests;
