@@ -22,6 +22,9 @@ if (!mic || !speaker) {
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  // Playwright mutes a headless browser's sound (`--mute-audio`): the call's sound would never
+  // reach the speaker, which is what is measured here.
+  ignoreDefaultArgs: ["--mute-audio"],
   args: [
     "--headless",
     "--no-sandbox",
