@@ -608,7 +608,12 @@ async fn chromium(
     let (rec, task) = start_recorder(env, "tutti_ab")?;
     let seconds = args.seconds + args.settle + 2.0;
     // The same clicks and tone into A's microphone as Tutti had (theirs ended with its run).
-    let mut feeder = start_feeder(env, "tutti_ab", seconds + 5.0, args.mic_blocks_ms.unwrap_or(10))?;
+    let mut feeder = start_feeder(
+        env,
+        "tutti_ab",
+        seconds + 5.0,
+        args.mic_blocks_ms.unwrap_or(10),
+    )?;
     let mut node = env.command("node");
     node.arg(&script)
         .args([
