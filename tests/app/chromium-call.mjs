@@ -6,7 +6,7 @@
 // (`{"chromium":…}`) at the end. The sound server is the one in the environment
 // (PULSE_SERVER, XDG_RUNTIME_DIR).
 import { createServer } from "node:http";
-import { chromium } from "../../ui/node_modules/playwright-core/index.mjs";
+import { launch } from "./chromium-launch.mjs";
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -20,24 +20,7 @@ if (!mic || !speaker) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  // Playwright mutes a headless browser's sound (`--mute-audio`): the call's sound would never
-  // reach the speaker, which is what is measured here.
-  ignoreDefaultArgs: ["--mute-audio"],
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-  ],
-});
+const browser = await launch([], { sound: true });
 // Media devices exist only in a secure context: loopback HTTP is one.
 const server = createServer((_, res) => res.end("<!doctype html><title>call</title>"));
 await new Promise((r) => server.listen(0, "127.0.0.1", r));

@@ -28,13 +28,14 @@ function toneWav(path, hz) {
   writeFileSync(path, buf);
 }
 
-/** Chromium whose microphone plays `hz`; `close()` also removes the tone's file. */
-export async function launchWithTone(hz) {
-  const dir = mkdtempSync(join(tmpdir(), "tutti-chromium-"));
-  const wav = join(dir, "tone.wav");
-  toneWav(wav, hz);
-  const browser = await chromium.launch({
+/** Headless Chromium as the tests and benchmarks run it, with `extra` switches: no permission
+ * prompts, sound allowed to play without a click, loopback candidates in place of mDNS names.
+ * `sound`: its sound reaches the sound server (Playwright mutes a headless browser with
+ * `--mute-audio`; a benchmark that records the speaker needs it not to). */
+export async function launch(extra = [], { sound = false } = {}) {
+  return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    ignoreDefaultArgs: sound ? ["--mute-audio"] : [],
     args: [
       "--headless",
       "--no-sandbox",
@@ -45,12 +46,22 @@ export async function launchWithTone(hz) {
       "--no-first-run",
       "--autoplay-policy=no-user-gesture-required",
       "--use-fake-ui-for-media-stream",
-      "--use-fake-device-for-media-stream",
-      `--use-file-for-fake-audio-capture=${wav}`,
-      // Loopback host candidates, not mDNS names (the test runs on one machine).
+      // Loopback host candidates, not mDNS names (the tests run on one machine).
       "--disable-features=WebRtcHideLocalIpsWithMdns",
+      ...extra,
     ],
   });
+}
+
+/** Chromium whose microphone plays `hz`; `close()` also removes the tone's file. */
+export async function launchWithTone(hz) {
+  const dir = mkdtempSync(join(tmpdir(), "tutti-chromium-"));
+  const wav = join(dir, "tone.wav");
+  toneWav(wav, hz);
+  const browser = await launch([
+    "--use-fake-device-for-media-stream",
+    `--use-file-for-fake-audio-capture=${wav}`,
+  ]);
   return {
     browser,
     close: async () => {

@@ -32,6 +32,19 @@ fn missing() -> Option<String> {
     None
 }
 
+/// True (and said) when Chromium cannot be driven here; under CI=true that fails instead.
+fn skipped() -> bool {
+    let Some(why) = missing() else {
+        return false;
+    };
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v != "true"),
+        "{why}, and CI=true requires this test"
+    );
+    eprintln!("SKIPPED: {why}");
+    true
+}
+
 /// Sends one JSON line to the Chromium peer.
 async fn say(to: &mut tokio::process::ChildStdin, msg: Value) {
     to.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
@@ -40,12 +53,7 @@ async fn say(to: &mut tokio::process::ChildStdin, msg: Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_tutti_hear_each_other() {
-    if let Some(why) = missing() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "{why}, and CI=true requires this test"
-        );
-        eprintln!("SKIPPED: {why}");
+    if skipped() {
         return;
     }
     let _turn = one_at_a_time().await;
@@ -251,12 +259,7 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     use tutti_media::video::{TestPattern, Vp8Config};
     use tutti_protocol::{ClientMessage, JoinRole};
 
-    if let Some(why) = missing() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "{why}, and CI=true requires this test"
-        );
-        eprintln!("SKIPPED: {why}");
+    if skipped() {
         return;
     }
     let _turn = one_at_a_time().await;
