@@ -45,6 +45,26 @@ fn skipped() -> bool {
     true
 }
 
+type Lines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
+
+/// A node script of tests/app driving Chromium, talked to in lines on its stdin and stdout.
+fn driver(
+    script: &str,
+    args: &[String],
+) -> (tokio::process::Child, tokio::process::ChildStdin, Lines) {
+    let mut node = tokio::process::Command::new("node")
+        .arg(repo().join("tests/app").join(script))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let to = node.stdin.take().unwrap();
+    let from = BufReader::new(node.stdout.take().unwrap()).lines();
+    (node, to, from)
+}
+
 /// Sends one JSON line to the Chromium peer.
 async fn say(to: &mut tokio::process::ChildStdin, msg: Value) {
     to.write_all(format!("{msg}\n").as_bytes()).await.unwrap();
@@ -73,16 +93,8 @@ async fn chromium_and_tutti_hear_each_other() {
         .await
         .unwrap(),
     );
-    let mut node = tokio::process::Command::new("node")
-        .arg(repo().join("tests/app/chromium-peer.mjs"))
-        .args(["--tone", "440"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut to_chromium = node.stdin.take().unwrap();
-    let mut from_chromium = BufReader::new(node.stdout.take().unwrap()).lines();
+    let (mut node, mut to_chromium, mut from_chromium) =
+        driver("chromium-peer.mjs", &["--tone".into(), "440".into()]);
     say(
         &mut to_chromium,
         json!({ "offer": link.offer().await.unwrap() }),
@@ -190,10 +202,7 @@ async fn chromium_and_tutti_hear_each_other() {
 }
 
 /// Asks the page driver for its pages' reports, in the order of their URLs.
-async fn page_reports(
-    to: &mut tokio::process::ChildStdin,
-    from: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-) -> Vec<Value> {
+async fn page_reports(to: &mut tokio::process::ChildStdin, from: &mut Lines) -> Vec<Value> {
     to.write_all(b"report\n").await.unwrap();
     to.flush().await.unwrap();
     let line = from
@@ -249,7 +258,8 @@ fn hears_and_sees_the_teacher(page: &Value, peer: &str) {
 /// WebRTC settings everywhere, as a student (`/join/CODE`) and as a listener (`/watch/CODE`);
 /// the teacher a Tutti engine sending a tone and the test pattern. Whoever offers on each link
 /// (their peer ids decide), both pages hear the teacher's tone at its pitch and decode the
-/// picture, the teacher hears the student's tone, and the chat reaches both; a Tutti student
+/// picture, the teacher hears the student's tone, and the chat reaches both; a wrong code is
+/// said as such; a Tutti student
 /// who comes in after the browsers is heard by both pages.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
@@ -288,28 +298,21 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     )
     .unwrap();
     let (addr, code) = (server.local_addr(), host.invite_code().to_string());
-    let mut node = tokio::process::Command::new("node")
-        .arg(repo().join("tests/app/chromium-page.mjs"))
-        .args(["--tone", "660", "--url"])
-        .arg(format!("http://{addr}/join/{code}?name=Layla&autojoin=1"))
-        .arg("--url")
-        .arg(format!(
-            "http://{addr}/watch/{code}?name=Listener&autojoin=1"
-        ))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("node runs");
-    let mut to_pages = node.stdin.take().unwrap();
-    let mut from_pages = BufReader::new(node.stdout.take().unwrap()).lines();
+    let pages = [
+        format!("http://{addr}/join/{code}?name=Layla&autojoin=1"),
+        format!("http://{addr}/watch/{code}?name=Listener&autojoin=1"),
+        format!("http://{addr}/join/ZZZ-ZZZ-ZZZ?name=Mallory&autojoin=1"),
+    ];
+    let mut args = vec!["--tone".to_owned(), "660".to_owned()];
+    args.extend(pages.into_iter().flat_map(|u| ["--url".to_owned(), u]));
+    let (mut node, mut to_pages, mut from_pages) = driver("chromium-page.mjs", &args);
     let host_id = host.handle().me().0.clone();
     // Until both pages decode the teacher's picture (taking the host's events meanwhile).
     let mut events = Vec::new();
     let joined = tokio::time::timeout(Duration::from_secs(40), async {
         loop {
             let r = page_reports(&mut to_pages, &mut from_pages).await;
-            if r.iter().all(|p| {
+            if r[..2].iter().all(|p| {
                 p["peers"][&host_id]["video"]["decoded"]
                     .as_u64()
                     .unwrap_or(0)
@@ -350,7 +353,7 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
         )
         .unwrap();
     let hears_late = |r: &[Value]| {
-        r.iter().all(|p| {
+        r[..2].iter().all(|p| {
             let hz = p["peers"][&late_id]["pitch_hz"].as_f64().unwrap_or(0.0);
             (hz - 330.0).abs() < 6.0
         })
@@ -393,7 +396,20 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     host.leave().await;
     server.shutdown().await;
 
-    let (student, listener) = (&reports[0], &reports[1]);
+    let (student, listener, wrong) = (&reports[0], &reports[1], &reports[2]);
+    // A wrong code is said as such, in the browser's language, and opens nothing.
+    assert!(
+        wrong["status"]
+            .as_str()
+            .unwrap_or("")
+            .contains("No lesson has this code"),
+        "{wrong}"
+    );
+    assert_eq!(
+        wrong["peers"].as_object().map(|p| p.len()),
+        Some(0),
+        "{wrong}"
+    );
     hears_and_sees_the_teacher(student, &host_id);
     hears_and_sees_the_teacher(listener, &host_id);
     // The mesh: the student and the listener are linked too; the listener hears the student.

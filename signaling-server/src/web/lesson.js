@@ -74,8 +74,34 @@ const TEXT = {
     relayed: "중계 서버 경유",
   },
 };
+/** The room server's refusals a person meets here, by their wire code. */
+const REFUSALS = {
+  en: {
+    invalid_code: "This is not a lesson code: check the link with your teacher.",
+    unknown_code: "No lesson has this code: check the link with your teacher.",
+    lesson_ended: "This lesson has ended.",
+    lesson_full: "The lesson is full.",
+    rate_limited: "Too many tries from here: wait a minute and try again.",
+    version_mismatch: "This page and the room server do not match: reload the page.",
+    invalid_input: "The room server did not accept it (too long, or empty?).",
+    not_in_lesson: "You are not in the lesson yet.",
+  },
+  ko: {
+    invalid_code: "수업 코드가 아닙니다. 선생님께 링크를 확인하세요.",
+    unknown_code: "이 코드의 수업이 없습니다. 선생님께 링크를 확인하세요.",
+    lesson_ended: "이 수업은 끝났습니다.",
+    lesson_full: "수업 정원이 찼습니다.",
+    rate_limited: "시도가 너무 많습니다. 잠시 후 다시 시도하세요.",
+    version_mismatch: "이 페이지와 룸 서버가 맞지 않습니다. 페이지를 새로 고치세요.",
+    invalid_input: "룸 서버가 받아들이지 않았습니다(너무 길거나 비어 있나요?).",
+    not_in_lesson: "아직 수업에 들어오지 않았습니다.",
+  },
+};
+
 const lang = (navigator.language || "en").toLowerCase().startsWith("ko") ? "ko" : "en";
 const t = (k) => TEXT[lang][k] ?? TEXT.en[k] ?? k;
+/** A refusal in the user's language; the server's English words only where we have none. */
+const refused = (err) => REFUSALS[lang][err.code] ?? t("refused") + (err.message || err.code);
 const $ = (id) => document.getElementById(id);
 
 const [, kind, rawCode] = location.pathname.split("/");
@@ -195,7 +221,9 @@ async function connect() {
   } catch (err) {
     if (err.code === "connection_lost") return;
     if (err.code === "session_expired") return over(t("expired"));
-    status(t("refused") + (err.message || err.code), true);
+    status(refused(err), true);
+    // A code that opens nothing: the name form again, to try another link.
+    if (!state.place) $("enter").hidden = false;
   }
 }
 
@@ -525,7 +553,8 @@ function renderStage() {
     video.muted = !p.mic;
     if (link && video.srcObject !== link.stream) {
       video.srcObject = link.stream;
-      video.play().catch(() => askToPlay());
+      // Only a refusal of sound without a click needs the user; an interrupted play() does not.
+      video.play().catch((e) => e?.name === "NotAllowedError" && askToPlay());
     }
     const conn = link?.pc.connectionState;
     tile.querySelector(".who").textContent =
@@ -590,7 +619,7 @@ $("ask").addEventListener("submit", (e) => {
   if (!text) return;
   request({ type: "ask_question", text, kind: "text", anonymous: false }).then(
     () => ($("question").value = ""),
-    (err) => status(t("refused") + (err.message || err.code), true),
+    (err) => status(refused(err), true),
   );
 });
 
@@ -600,7 +629,7 @@ $("say").addEventListener("submit", (e) => {
   if (!text) return;
   request({ type: "chat", text }).then(
     () => ($("message").value = ""),
-    (err) => status(t("refused") + (err.message || err.code), true),
+    (err) => status(refused(err), true),
   );
 });
 
