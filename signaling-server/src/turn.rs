@@ -520,13 +520,18 @@ mod tests {
         assert_ne!(p, password(b"secret", "1700000001:p1"));
     }
 
-    #[test]
-    fn a_departed_participant_s_credentials_are_revoked_until_issued_again() {
-        let issuer = TurnIssuer::new(
+    /// A relay's issuer, as the tests below share it.
+    fn issuer() -> TurnIssuer {
+        TurnIssuer::new(
             "10.9.0.2:3478".parse().unwrap(),
             b"s3cret",
             Duration::from_secs(3600),
-        );
+        )
+    }
+
+    #[test]
+    fn a_departed_participant_s_credentials_are_revoked_until_issued_again() {
+        let issuer = issuer();
         let a = issuer.ice_server("pa", 1_000).username.unwrap();
         let b = issuer.ice_server("pb", 1_000).username.unwrap();
         issuer.revoke("pa", 1_100);
@@ -542,11 +547,7 @@ mod tests {
 
     #[test]
     fn each_check_gets_a_short_lived_name_of_its_own_that_can_be_revoked() {
-        let issuer = TurnIssuer::new(
-            "10.9.0.2:3478".parse().unwrap(),
-            b"s3cret",
-            Duration::from_secs(3600),
-        );
+        let issuer = issuer();
         let (a, first) = issuer.for_check(1_000);
         let (b, _) = issuer.for_check(1_000);
         assert_ne!(a, b, "no two checks share credentials");
@@ -559,11 +560,7 @@ mod tests {
 
     #[test]
     fn credentials_expire_and_bad_usernames_are_refused() {
-        let issuer = TurnIssuer::new(
-            "10.9.0.2:3478".parse().unwrap(),
-            b"s3cret",
-            Duration::from_secs(3600),
-        );
+        let issuer = issuer();
         let ice = issuer.ice_server("pabc", 1_000);
         let user = ice.username.clone().unwrap();
         assert_eq!(user, "4600:pabc");

@@ -52,20 +52,25 @@ async fn relay_candidates(
     found
 }
 
+/// The relay on loopback, its relayed addresses on `relay_ports` (and TURN over TLS if given).
+fn relay(relay_ports: (u16, u16), tls: Option<tutti_server::turn::TurnTls>) -> TurnSettings {
+    TurnSettings {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        public_ip: None,
+        secret: SECRET.to_vec(),
+        ttl: Duration::from_secs(3600),
+        relay_ports,
+        tls,
+    }
+}
+
 /// A room server on loopback with its relay (and TURN over TLS if given).
 async fn room_server_with_relay(
     relay_ports: (u16, u16),
     tls: Option<tutti_server::turn::TurnTls>,
 ) -> tutti_server::RunningServer {
     tutti_server::start(ServerConfig {
-        turn: Some(TurnSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            secret: SECRET.to_vec(),
-            ttl: Duration::from_secs(3600),
-            relay_ports,
-            tls,
-        }),
+        turn: Some(relay(relay_ports, tls)),
         ..ServerConfig::default()
     })
     .await
@@ -184,14 +189,7 @@ async fn room_server_with_tls(
     forwarded: bool,
 ) -> tutti_server::RunningServer {
     tutti_server::start(ServerConfig {
-        turn: Some(TurnSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            public_ip: None,
-            secret: SECRET.to_vec(),
-            ttl: Duration::from_secs(3600),
-            relay_ports,
-            tls: None,
-        }),
+        turn: Some(relay(relay_ports, None)),
         tls: Some(tutti_server::tls::TlsSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             cert_pem: dir.join("cert.pem"),

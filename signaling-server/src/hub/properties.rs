@@ -103,7 +103,7 @@ fn pick<T: Clone>(v: &[T], i: u8) -> Option<T> {
     (!v.is_empty()).then(|| v[usize::from(i) % v.len()].clone())
 }
 
-fn learn(seen: &mut Seen, conn: ConnId, effects: &[Effect]) {
+fn learn(seen: &mut Seen, effects: &[Effect]) {
     for e in effects {
         let Effect::Send(to, m) = e else { continue };
         match &**m {
@@ -130,7 +130,6 @@ fn learn(seen: &mut Seen, conn: ConnId, effects: &[Effect]) {
             _ => {}
         }
     }
-    let _ = conn;
 }
 
 fn message(seen: &Seen, r: &Req) -> Option<ClientMessage> {
@@ -243,24 +242,24 @@ fn message(seen: &Seen, r: &Req) -> Option<ClientMessage> {
 
 /// As the socket layer does: a connection the hub closes is gone, and the hub is told.
 fn closed(hub: &mut Hub, conns: &mut Vec<ConnId>, seen: &mut Seen, effects: &[Effect], now: Now) {
-    let mut closing: Vec<ConnId> = effects
-        .iter()
-        .filter_map(|e| match e {
-            Effect::Close(c, _) => Some(*c),
-            Effect::Send(..) => None,
-        })
-        .collect();
+    let closes = |effects: &[Effect]| {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Close(c, _) => Some(*c),
+                Effect::Send(..) => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut closing = closes(effects);
     while let Some(c) = closing.pop() {
         if !conns.contains(&c) {
             continue;
         }
         conns.retain(|x| *x != c);
         let more = hub.disconnect(c, now);
-        learn(seen, c, &more);
-        closing.extend(more.iter().filter_map(|e| match e {
-            Effect::Close(c, _) => Some(*c),
-            Effect::Send(..) => None,
-        }));
+        learn(seen, &more);
+        closing.extend(closes(&more));
     }
 }
 
@@ -323,7 +322,7 @@ proptest! {
                     if let Some(c) = pick(&conns, i) {
                         let effects = hub.disconnect(c, now);
                         conns.retain(|x| *x != c);
-                        learn(&mut seen, c, &effects);
+                        learn(&mut seen, &effects);
                         closed(&mut hub, &mut conns, &mut seen, &effects, now);
                     }
                 }
@@ -331,7 +330,7 @@ proptest! {
                     now.mono += Duration::from_secs(u64::from(secs));
                     now.wall.0 += i64::from(secs) * 1000;
                     let effects = hub.tick(now);
-                    learn(&mut seen, 0, &effects);
+                    learn(&mut seen, &effects);
                     closed(&mut hub, &mut conns, &mut seen, &effects, now);
                 }
                 Op::Req(i, r) => {
@@ -368,7 +367,7 @@ proptest! {
                             effects
                         );
                     }
-                    learn(&mut seen, conn, &effects);
+                    learn(&mut seen, &effects);
                     closed(&mut hub, &mut conns, &mut seen, &effects, now);
                 }
             }

@@ -64,37 +64,27 @@ export function Mixer(props: {
                 <td className="strip-delay" title={t("delayToYou")}>
                   {delay == null ? "—" : `${measured == null ? "≈" : ""}${Math.round(delay)} ms`}
                 </td>
-                <td>
-                  <label>
-                    {t("volume")}{" "}
-                    <input
-                      type="range"
-                      min={0}
-                      max={200}
-                      step={5}
-                      value={Math.round(volume * 100)}
-                      aria-label={`${t("volume")} ${p.name}`}
-                      onChange={(e) => set(p.peer, { volume: Number(e.target.value) / 100 })}
-                    />
-                    <output>{Math.round(volume * 100)} %</output>
-                  </label>
-                </td>
-                <td>
-                  <label>
-                    {t("pan")}{" "}
-                    <input
-                      type="range"
-                      min={-100}
-                      max={100}
-                      step={10}
-                      value={Math.round(pan * 100)}
-                      aria-label={`${t("pan")} ${p.name}`}
-                      onChange={(e) => set(p.peer, { pan: Number(e.target.value) / 100 })}
-                      onDoubleClick={() => set(p.peer, { pan: 0 })}
-                    />
-                    <output>{panLabel(pan, t("left"), t("right"))}</output>
-                  </label>
-                </td>
+                <Percent
+                  label={t("volume")}
+                  who={p.name}
+                  value={volume}
+                  min={0}
+                  max={200}
+                  step={5}
+                  shown={`${Math.round(volume * 100)} %`}
+                  onChange={(v) => set(p.peer, { volume: v })}
+                />
+                <Percent
+                  label={t("pan")}
+                  who={p.name}
+                  value={pan}
+                  min={-100}
+                  max={100}
+                  step={10}
+                  shown={panLabel(pan, t("left"), t("right"))}
+                  onChange={(v) => set(p.peer, { pan: v })}
+                  onReset={() => set(p.peer, { pan: 0 })}
+                />
                 <td>
                   <button aria-pressed={f.muted} onClick={() => set(p.peer, { muted: !f.muted })}>
                     {f.muted ? t("hearAgain") : t("muteForMe")}
@@ -126,6 +116,38 @@ export function Mixer(props: {
       (e) => setError(asAppError(e)),
     );
   }
+}
+
+/** A strip's slider cell: `value` as a fraction, moved in percent steps. */
+function Percent(props: {
+  label: string;
+  who: string;
+  value: number;
+  min: number;
+  max: number;
+  step: number;
+  shown: string;
+  onChange: (v: number) => void;
+  onReset?: () => void;
+}) {
+  return (
+    <td>
+      <label>
+        {props.label}{" "}
+        <input
+          type="range"
+          min={props.min}
+          max={props.max}
+          step={props.step}
+          value={Math.round(props.value * 100)}
+          aria-label={`${props.label} ${props.who}`}
+          onChange={(e) => props.onChange(Number(e.target.value) / 100)}
+          onDoubleClick={props.onReset}
+        />
+        <output>{props.shown}</output>
+      </label>
+    </td>
+  );
 }
 
 /** "C", or how far to one side: "L 40", "R 100". */
