@@ -257,6 +257,55 @@ pub fn check(secret: &[u8], username: &str, now_unix: u64) -> Option<String> {
     (expiry_of(username)? >= now_unix).then(|| password(secret, username))
 }
 
+/// The relay's credentials against any input (the `turn` fuzz target and the proptest below):
+/// `check` never panics, accepts exactly `EXPIRY:PEER` names not yet expired and then gives
+/// their password; what the issuer hands `peer` works until it expires or `peer` leaves, and
+/// `other` leaving does not touch it.
+#[doc(hidden)]
+pub fn credential_property(
+    secret: &[u8],
+    username: &str,
+    peer: &str,
+    other: &str,
+    now_unix: u32,
+) -> Result<(), String> {
+    let now = u64::from(now_unix);
+    let good = expiry_of(username).is_some_and(|e| e >= now);
+    match check(secret, username, now) {
+        Some(p) if good && p == password(secret, username) => {}
+        None if !good => {}
+        got => return Err(format!("{username:?} at {now}: {got:?}")),
+    }
+    if peer.is_empty() {
+        return Ok(()); // peer ids are never empty; `EXPIRY:` names no one and is refused
+    }
+    let issuer = TurnIssuer::new(
+        ([192, 0, 2, 1], 3478).into(),
+        secret,
+        Duration::from_secs(600),
+    );
+    let server = issuer.ice_server(peer, now);
+    let (Some(user), Some(pass)) = (server.username, server.credential) else {
+        return Err(format!("no credential for {peer:?}"));
+    };
+    if check(secret, &user, now + 600).as_ref() != Some(&pass)
+        || check(secret, &user, now + 601).is_some()
+    {
+        return Err(format!("{user:?} is not good for exactly its time to live"));
+    }
+    if other != peer {
+        issuer.revoke(other, now);
+        if issuer.is_revoked(&user) {
+            return Err(format!("{other:?} leaving revoked {peer:?}'s {user:?}"));
+        }
+    }
+    issuer.revoke(peer, now);
+    if !issuer.is_revoked(&user) {
+        return Err(format!("{peer:?} left and {user:?} still works"));
+    }
+    Ok(())
+}
+
 struct RestAuth {
     issuer: TurnIssuer,
 }
@@ -518,6 +567,22 @@ mod tests {
         assert_eq!(p, "0eBzZq6Gbz8vtWCnJTCAn+awJQI=");
         assert_ne!(p, password(b"other", "1700000000:p1"));
         assert_ne!(p, password(b"secret", "1700000001:p1"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        #[test]
+        fn credentials_are_checked_exactly_and_revoked_per_participant(
+            secret in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            username in "([0-9]{1,12}|\\PC{0,6}):?\\PC{0,12}",
+            peer in "\\PC{0,12}",
+            other in "[a-z:]{0,4}",
+            now in proptest::prelude::any::<u32>(),
+        ) {
+            let r = credential_property(&secret, &username, &peer, &other, now);
+            proptest::prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        }
     }
 
     /// A relay's issuer, as the tests below share it.

@@ -13,7 +13,8 @@ mod local_server;
 mod render;
 mod schedule;
 mod session;
-mod settings;
+#[doc(hidden)]
+pub mod settings;
 mod sound;
 mod state;
 mod store_worker;

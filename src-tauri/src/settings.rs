@@ -202,6 +202,14 @@ impl Settings {
         })
     }
 
+    /// Settings from a file's text: `None` if it is not JSON of settings, or names settings
+    /// that are not valid (a port below 1024, an unknown frame length, an empty name).
+    pub fn from_json(text: &str) -> Option<Settings> {
+        serde_json::from_str::<Settings>(text)
+            .ok()
+            .filter(|s| s.validate().is_ok())
+    }
+
     /// Reads the settings at `path`; a missing file gives the defaults, an unreadable one is
     /// renamed to `settings.json.bad` and gives the defaults.
     pub fn load(path: &Path) -> Settings {
@@ -213,9 +221,9 @@ impl Settings {
                 return Settings::default();
             }
         };
-        match serde_json::from_str::<Settings>(&text) {
-            Ok(s) if s.validate().is_ok() => s,
-            Ok(_) | Err(_) => {
+        match Self::from_json(&text) {
+            Some(s) => s,
+            None => {
                 let aside = set_aside_path(path);
                 tracing::warn!(aside = %aside.display(), "settings not valid; using defaults");
                 let _ = std::fs::rename(path, &aside);
@@ -241,6 +249,23 @@ impl Settings {
             .map_err(|e| AppError::new(ErrorCode::Internal, e.to_string()))?;
         std::fs::write(&tmp, json).map_err(failed)?;
         std::fs::rename(&tmp, path).map_err(failed)
+    }
+}
+
+/// The settings file against any text (the `settings` fuzz target and the proptest below): it
+/// is refused or read as valid settings, never a panic, and what is read is saved and read back
+/// the same.
+#[doc(hidden)]
+pub fn property(text: &str) -> Result<(), String> {
+    let Some(s) = Settings::from_json(text) else {
+        return Ok(());
+    };
+    let saved = serde_json::to_string_pretty(&s).map_err(|e| format!("{s:?} not saved: {e}"))?;
+    match Settings::from_json(&saved) {
+        Some(back) if back == s => Ok(()),
+        back => Err(format!(
+            "{text:?} read as {s:?}, saved and read back as {back:?}"
+        )),
     }
 }
 
@@ -328,5 +353,62 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidInput);
         assert!(!path.exists(), "nothing written");
+    }
+
+    mod properties {
+        use super::super::property;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        /// Values of the kinds the settings hold, and some they do not.
+        fn value() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::Bool),
+                any::<u16>().prop_map(|n| json!(n)),
+                any::<i64>().prop_map(|n| json!(n)),
+                prop::sample::select(vec![2.5, 5.0, 10.0, 20.0, 7.0, -1.0, 1e300]).prop_map(|f| json!(f)),
+                prop::sample::select(vec!["ko", "en", "auto", "jack", "ws://h:1/ws", "wss://x", "", " "])
+                    .prop_map(|s| json!(s)),
+                "\\PC{0,80}".prop_map(Value::String),
+                prop::collection::vec("\\PC{0,10}", 0..4).prop_map(|v| json!(v)),
+                ("\\PC{0,200}", prop::option::of("data:image/jpeg;base64,[A-Za-z0-9+/]{0,40}"))
+                    .prop_map(|(bio, photo)| json!({"bio": bio, "photo": photo, "instruments": ["violin"]})),
+            ]
+        }
+
+        fn field() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![
+                "name",
+                "host_locally",
+                "local_port",
+                "server_url",
+                "frame_ms",
+                "bitrate_kbps",
+                "language",
+                "microphone",
+                "speaker",
+                "camera",
+                "audio_system",
+                "profile",
+                "other",
+            ])
+            .prop_map(String::from)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_text_is_refused_or_read_as_valid_settings_that_save_and_read_back_the_same(
+                text in "\\PC{0,64}",
+                fields in prop::collection::vec((field(), value()), 0..12),
+            ) {
+                prop_assert!(property(&text).is_ok());
+                let object: serde_json::Map<String, Value> = fields.into_iter().collect();
+                let r = property(&Value::Object(object).to_string());
+                prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+            }
+        }
     }
 }

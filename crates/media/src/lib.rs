@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod answer;
 pub mod clock;
 pub mod codec;
+pub mod depacketize;
 pub mod device;
 pub mod drift;
 pub mod duet;
@@ -20,6 +21,8 @@ pub mod metronome;
 pub mod ogg_opus;
 pub mod peer_channel;
 pub mod pipeline;
+#[doc(hidden)]
+pub mod properties;
 #[cfg(target_os = "linux")]
 mod pulse;
 pub mod realtime;

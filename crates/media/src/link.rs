@@ -6,13 +6,14 @@
 //! transport-wide feedback, which would only add delay to 2.5 ms frames). Received RTP goes straight into
 //! this link's jitter buffer; the playout side pops from it.
 
-use crate::codec::{self, MusicConfig};
+use crate::codec::MusicConfig;
+use crate::depacketize::AudioDepacketizer;
 use crate::feedback::{self, Feedback, KeyframeNeed, VideoFeedback};
 use crate::format::SAMPLE_RATE;
-use crate::jitter::{FrameIndex, JitterConfig, JitterStats, Payload};
+use crate::jitter::{JitterConfig, JitterStats};
 use crate::jitter_feed::{AudioFeed, FeedStats, RemoteAudio, audio_feed};
 use crate::peer_channel::{MetronomeState, PeerChannel, PeerChannelState};
-use crate::red::{self, RED_PT};
+use crate::red::RED_PT;
 use bytes::Bytes;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
@@ -416,7 +417,7 @@ impl PeerConnectionEventHandler for Handler {
         );
         tokio::spawn(async move {
             let mut first = true;
-            let mut frames = FrameIndex::default();
+            let mut audio = AudioDepacketizer::default();
             while let Some(event) = track.poll().await {
                 let packet = match event {
                     TrackRemoteEvent::OnRtpPacket(p) => p,
@@ -427,40 +428,24 @@ impl PeerConnectionEventHandler for Handler {
                     first = false;
                     let _ = events.send(LinkEvent::RemoteAudio);
                 }
-                if packet.payload.is_empty() {
-                    // Padding only (a browser probing the bandwidth): no audio.
-                    continue;
-                }
-                packets.fetch_add(1, Relaxed);
-                let ts = packet.header.timestamp;
-                // The payload type we declared for RED is the one the other side sends it with.
-                // The sender's frame length is its own (a Settings choice): the buffer counts
-                // in it, read from each packet's TOC, and frames are numbered by timestamp.
-                if packet.header.payload_type != RED_PT {
-                    let payload: Payload = packet.payload.clone();
-                    let Some(n) = codec::packet_samples(&payload) else {
-                        malformed.fetch_add(1, Relaxed);
-                        continue;
-                    };
-                    feed.packet(frames.index(ts, n), ts, n, payload, Instant::now());
-                    continue;
-                }
-                match red::parse(&packet.payload) {
-                    Ok(red) => {
-                        let Some(per_frame) = codec::packet_samples(&red.primary.data) else {
-                            malformed.fetch_add(1, Relaxed);
-                            continue;
-                        };
-                        let seq = frames.index(ts, per_frame);
-                        let now = Instant::now();
-                        feed.packet(seq, ts, per_frame, red.primary.data.clone(), now);
-                        for (copy_seq, data) in red.copies(seq, per_frame) {
+                match audio.packet(
+                    packet.header.payload_type,
+                    packet.header.timestamp,
+                    &packet.payload,
+                ) {
+                    Ok(None) => {}
+                    Ok(Some(a)) => {
+                        packets.fetch_add(1, Relaxed);
+                        let ts = packet.header.timestamp;
+                        feed.packet(a.seq, ts, a.samples, a.primary, Instant::now());
+                        for (copy_seq, data) in a.copies {
                             feed.copy(copy_seq, data);
                         }
                     }
                     Err(e) => {
+                        packets.fetch_add(1, Relaxed);
                         malformed.fetch_add(1, Relaxed);
-                        tracing::debug!(error = %e, "malformed RED packet");
+                        tracing::debug!(error = %e, "malformed audio packet");
                     }
                 }
             }

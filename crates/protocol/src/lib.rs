@@ -12,6 +12,8 @@ mod ids;
 mod invite;
 mod model;
 mod peer;
+#[doc(hidden)]
+pub mod properties;
 mod server;
 pub mod take;
 

@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tutti_protocol::{ClientFrame, ClientMessage, RequestId};
+use tutti_protocol::{ClientFrame, ClientMessage, RequestId, properties};
 
 /// JSON values of the shapes the protocol uses, and some it does not.
 fn value() -> impl Strategy<Value = Value> {
@@ -93,12 +93,12 @@ proptest! {
 
     #[test]
     fn any_text_decodes_or_is_refused_with_a_typed_error(text in "\\PC{0,200}") {
-        match ClientFrame::decode(&text) {
-            Ok(frame) => {
-                let again = serde_json::to_string(&frame).unwrap();
-                prop_assert_eq!(ClientFrame::decode(&again).unwrap(), frame);
-            }
-            Err(e) => prop_assert!(!e.message.is_empty()),
+        for r in [
+            properties::client_frame(&text),
+            properties::server_message(&text),
+            properties::peer_message(text.as_bytes()),
+        ] {
+            prop_assert!(r.is_ok(), "{}", r.unwrap_err());
         }
     }
 
@@ -107,13 +107,19 @@ proptest! {
         (req, obj) in frame_object(),
     ) {
         let text = obj.to_string();
-        match ClientFrame::decode(&text) {
-            Ok(frame) => {
-                prop_assert_eq!(Some(frame.req), req.map(RequestId));
-                let again = serde_json::to_string(&frame).unwrap();
-                prop_assert_eq!(ClientFrame::decode(&again).unwrap(), frame);
-            }
-            Err(e) => prop_assert_eq!(e.re, req.map(RequestId), "{}: {}", text, e.message),
+        let r = properties::client_frame(&text);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
+        // A frame that decodes carries the req it was sent with.
+        if let Ok(frame) = ClientFrame::decode(&text) {
+            prop_assert_eq!(Some(frame.req), req.map(RequestId));
         }
+    }
+
+    #[test]
+    fn any_bytes_from_a_peer_are_a_message_a_chunk_or_nothing(
+        bytes in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let r = properties::peer_message(&bytes);
+        prop_assert!(r.is_ok(), "{}", r.unwrap_err());
     }
 }

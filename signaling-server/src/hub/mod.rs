@@ -5,8 +5,8 @@
 
 mod admission;
 mod lesson;
-#[cfg(test)]
-mod properties;
+#[doc(hidden)]
+pub mod properties;
 mod queue;
 #[cfg(test)]
 mod tests;

@@ -4,13 +4,17 @@
 //! codes, tokens, peers, questions) are remembered and picked from, so that the sequences reach
 //! deep into lessons rather than stopping at `no_such_lesson`.
 
+//!
+//! One model, two drivers: the bounded `proptest` below (in `make test`) and the `hub` fuzz
+//! target (`make fuzz`), which builds the same operations from the fuzzer's bytes.
+
 use super::*;
-use proptest::prelude::*;
 use std::collections::HashSet;
 use tutti_protocol::*;
 
 #[derive(Debug, Clone)]
-enum Op {
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Op {
     /// A new connection, saying hello at once (most do) or not.
     Connect(bool),
     Disconnect(u8),
@@ -22,7 +26,8 @@ enum Op {
 
 /// Requests, with indexes into what the hub has handed out so far.
 #[derive(Debug, Clone)]
-enum Req {
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Req {
     Hello,
     BadHello,
     Create,
@@ -46,46 +51,6 @@ enum Req {
     SetMic(u8, bool),
     Chat(u8),
     Recording(bool),
-}
-
-fn req() -> impl Strategy<Value = Req> {
-    let i = any::<u8>;
-    prop_oneof![
-        4 => Just(Req::Hello),
-        1 => Just(Req::BadHello),
-        2 => Just(Req::Create),
-        3 => i().prop_map(Req::Start),
-        1 => i().prop_map(Req::Cancel),
-        1 => i().prop_map(Req::Preview),
-        1 => i().prop_map(Req::PreQuestion),
-        6 => (i(), any::<bool>()).prop_map(|(l, o)| Req::Knock(l, o)),
-        1 => Just(Req::WrongKnock),
-        8 => i().prop_map(Req::Admit),
-        1 => i().prop_map(Req::Deny),
-        1 => i().prop_map(Req::Rejoin),
-        1 => Just(Req::Leave),
-        1 => i().prop_map(Req::Remove),
-        1 => Just(Req::End),
-        2 => i().prop_map(Req::Signal),
-        2 => any::<bool>().prop_map(Req::Ask),
-        2 => (i(), any::<bool>()).prop_map(|(q, u)| Req::Vote(q, u)),
-        2 => (i(), i()).prop_map(|(q, s)| Req::SetState(q, s)),
-        2 => (i(), any::<bool>()).prop_map(|(q, p)| Req::Pin(q, p)),
-        3 => (i(), any::<bool>()).prop_map(|(p, a)| Req::SetMic(p, a)),
-        2 => i().prop_map(Req::Chat),
-        1 => any::<bool>().prop_map(Req::Recording),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => prop::bool::weighted(0.9).prop_map(Op::Connect),
-        1 => any::<u8>().prop_map(Op::Disconnect),
-        // Mostly moments; now and then long enough for timeouts and grace periods to end.
-        2 => (0u16..5).prop_map(Op::Tick),
-        1 => (0u16..200).prop_map(Op::Tick),
-        12 => (any::<u8>(), req()).prop_map(|(c, r)| Op::Req(c, r)),
-    ]
 }
 
 /// What the hub has handed out, for the next requests to use.
@@ -277,99 +242,180 @@ fn host_only(m: &ClientMessage) -> bool {
     )
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+/// Fails the run with a message, as `prop_assert!` would, without depending on proptest.
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
 
-    #[test]
-    fn any_sequence_gets_one_reply_per_request_and_host_powers_stay_with_hosts(
-        ops in prop::collection::vec(op(), 1..300),
-    ) {
-        let db = ServerDb::open_in_memory().unwrap();
-        let mut hub = Hub::new(
-            HubConfig::default(),
-            db,
-            Secrets::seeded(7),
-            Arc::new(Metrics::default()),
-        );
-        let mut now = Now {
-            mono: Instant::now(),
-            wall: UnixMs(1_795_000_000_000),
-        };
-        let mut conns: Vec<ConnId> = Vec::new();
-        let mut next_conn: ConnId = 1;
-        let mut next_req = 0u64;
-        let mut seen = Seen::default();
-        for op in ops {
-            match op {
-                Op::Connect(hello) => {
-                    // A few addresses, so that per-address limits come into play.
-                    let addr: IpAddr = format!("192.0.2.{}", next_conn % 3 + 1).parse().unwrap();
-                    let c = next_conn;
-                    hub.connect(c, addr, now);
-                    conns.push(c);
-                    next_conn += 1;
-                    if hello {
-                        next_req += 1;
-                        let msg = ClientMessage::Hello {
-                            protocol: PROTOCOL_VERSION,
-                            client: "prop".into(),
-                        };
-                        let effects = hub.handle(c, ClientFrame { req: RequestId(next_req), msg }, now);
-                        closed(&mut hub, &mut conns, &mut seen, &effects, now);
-                    }
-                }
-                Op::Disconnect(i) => {
-                    if let Some(c) = pick(&conns, i) {
-                        let effects = hub.disconnect(c, now);
-                        conns.retain(|x| *x != c);
-                        learn(&mut seen, &effects);
-                        closed(&mut hub, &mut conns, &mut seen, &effects, now);
-                    }
-                }
-                Op::Tick(secs) => {
-                    now.mono += Duration::from_secs(u64::from(secs));
-                    now.wall.0 += i64::from(secs) * 1000;
-                    let effects = hub.tick(now);
-                    learn(&mut seen, &effects);
-                    closed(&mut hub, &mut conns, &mut seen, &effects, now);
-                }
-                Op::Req(i, r) => {
-                    let (Some(conn), Some(msg)) = (pick(&conns, i), message(&seen, &r)) else {
-                        continue;
-                    };
+/// Drives a fresh hub through `ops`; the first property broken, described, if any.
+pub fn run(ops: impl IntoIterator<Item = Op>) -> Result<(), String> {
+    let db = ServerDb::open_in_memory().map_err(|e| e.to_string())?;
+    let mut hub = Hub::new(
+        HubConfig::default(),
+        db,
+        Secrets::seeded(7),
+        Arc::new(Metrics::default()),
+    );
+    let mut now = Now {
+        mono: Instant::now(),
+        wall: UnixMs(1_795_000_000_000),
+    };
+    let mut conns: Vec<ConnId> = Vec::new();
+    let mut next_conn: ConnId = 1;
+    let mut next_req = 0u64;
+    let mut seen = Seen::default();
+    for op in ops {
+        match op {
+            Op::Connect(hello) => {
+                // A few addresses, so that per-address limits come into play.
+                let addr: IpAddr = format!("192.0.2.{}", next_conn % 3 + 1)
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| e.to_string())?;
+                let c = next_conn;
+                hub.connect(c, addr, now);
+                conns.push(c);
+                next_conn += 1;
+                if hello {
                     next_req += 1;
-                    let req = RequestId(next_req);
-                    let was_host = seen.hosts.contains(&conn);
-                    let host_only = host_only(&msg);
-                    let effects = hub.handle(conn, ClientFrame { req, msg: msg.clone() }, now);
-                    let replies: Vec<&ServerMessage> = effects
-                        .iter()
-                        .filter_map(|e| match e {
-                            Effect::Send(c, m) if *c == conn && m.re() == Some(req) => Some(&**m),
-                            _ => None,
-                        })
-                        .collect();
-                    prop_assert_eq!(replies.len(), 1, "{:?} got {:?}", msg, effects);
-                    if host_only && !was_host {
-                        prop_assert!(
-                            matches!(replies[0], ServerMessage::Error { .. }),
-                            "{:?} from a connection never a host was answered {:?}",
+                    let msg = ClientMessage::Hello {
+                        protocol: PROTOCOL_VERSION,
+                        client: "prop".into(),
+                    };
+                    let effects = hub.handle(
+                        c,
+                        ClientFrame {
+                            req: RequestId(next_req),
                             msg,
-                            replies[0]
-                        );
-                    }
-                    // Nobody else hears of a refused request.
-                    if matches!(replies[0], ServerMessage::Error { .. }) {
-                        prop_assert!(
-                            effects.iter().all(|e| !matches!(e, Effect::Send(c, _) if *c != conn)),
-                            "{:?} was refused yet reached others: {:?}",
-                            msg,
-                            effects
-                        );
-                    }
+                        },
+                        now,
+                    );
+                    closed(&mut hub, &mut conns, &mut seen, &effects, now);
+                }
+            }
+            Op::Disconnect(i) => {
+                if let Some(c) = pick(&conns, i) {
+                    let effects = hub.disconnect(c, now);
+                    conns.retain(|x| *x != c);
                     learn(&mut seen, &effects);
                     closed(&mut hub, &mut conns, &mut seen, &effects, now);
                 }
+            }
+            Op::Tick(secs) => {
+                now.mono += Duration::from_secs(u64::from(secs));
+                now.wall.0 += i64::from(secs) * 1000;
+                let effects = hub.tick(now);
+                learn(&mut seen, &effects);
+                closed(&mut hub, &mut conns, &mut seen, &effects, now);
+            }
+            Op::Req(i, r) => {
+                let (Some(conn), Some(msg)) = (pick(&conns, i), message(&seen, &r)) else {
+                    continue;
+                };
+                next_req += 1;
+                let req = RequestId(next_req);
+                let was_host = seen.hosts.contains(&conn);
+                let host_only = host_only(&msg);
+                let effects = hub.handle(
+                    conn,
+                    ClientFrame {
+                        req,
+                        msg: msg.clone(),
+                    },
+                    now,
+                );
+                let replies: Vec<&ServerMessage> = effects
+                    .iter()
+                    .filter_map(|e| match e {
+                        Effect::Send(c, m) if *c == conn && m.re() == Some(req) => Some(&**m),
+                        _ => None,
+                    })
+                    .collect();
+                check!(replies.len() == 1, "{:?} got {:?}", msg, effects);
+                if host_only && !was_host {
+                    check!(
+                        matches!(replies[0], ServerMessage::Error { .. }),
+                        "{:?} from a connection never a host was answered {:?}",
+                        msg,
+                        replies[0]
+                    );
+                }
+                // Nobody else hears of a refused request.
+                if matches!(replies[0], ServerMessage::Error { .. }) {
+                    check!(
+                        effects
+                            .iter()
+                            .all(|e| !matches!(e, Effect::Send(c, _) if *c != conn)),
+                        "{:?} was refused yet reached others: {:?}",
+                        msg,
+                        effects
+                    );
+                }
+                learn(&mut seen, &effects);
+                closed(&mut hub, &mut conns, &mut seen, &effects, now);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn req() -> impl Strategy<Value = Req> {
+        let i = any::<u8>;
+        prop_oneof![
+            4 => Just(Req::Hello),
+            1 => Just(Req::BadHello),
+            2 => Just(Req::Create),
+            3 => i().prop_map(Req::Start),
+            1 => i().prop_map(Req::Cancel),
+            1 => i().prop_map(Req::Preview),
+            1 => i().prop_map(Req::PreQuestion),
+            6 => (i(), any::<bool>()).prop_map(|(l, o)| Req::Knock(l, o)),
+            1 => Just(Req::WrongKnock),
+            8 => i().prop_map(Req::Admit),
+            1 => i().prop_map(Req::Deny),
+            1 => i().prop_map(Req::Rejoin),
+            1 => Just(Req::Leave),
+            1 => i().prop_map(Req::Remove),
+            1 => Just(Req::End),
+            2 => i().prop_map(Req::Signal),
+            2 => any::<bool>().prop_map(Req::Ask),
+            2 => (i(), any::<bool>()).prop_map(|(q, u)| Req::Vote(q, u)),
+            2 => (i(), i()).prop_map(|(q, s)| Req::SetState(q, s)),
+            2 => (i(), any::<bool>()).prop_map(|(q, p)| Req::Pin(q, p)),
+            3 => (i(), any::<bool>()).prop_map(|(p, a)| Req::SetMic(p, a)),
+            2 => i().prop_map(Req::Chat),
+            1 => any::<bool>().prop_map(Req::Recording),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => prop::bool::weighted(0.9).prop_map(Op::Connect),
+            1 => any::<u8>().prop_map(Op::Disconnect),
+            // Mostly moments; now and then long enough for timeouts and grace periods to end.
+            2 => (0u16..5).prop_map(Op::Tick),
+            1 => (0u16..200).prop_map(Op::Tick),
+            12 => (any::<u8>(), req()).prop_map(|(c, r)| Op::Req(c, r)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_sequence_gets_one_reply_per_request_and_host_powers_stay_with_hosts(
+            ops in prop::collection::vec(op(), 1..300),
+        ) {
+            if let Err(broken) = run(ops) {
+                prop_assert!(false, "{}", broken);
             }
         }
     }

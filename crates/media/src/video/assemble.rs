@@ -42,6 +42,11 @@ impl FrameAssembler {
         Self::default()
     }
 
+    /// Packets held waiting for their frames to complete.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
     /// One RTP packet; returns the frames it completed, oldest first.
     pub fn push(
         &mut self,

@@ -1,0 +1,73 @@
+//! Decoding against any input, one function per direction, each returning the first property
+//! broken: the `frames` fuzz target runs them on the fuzzer's bytes and
+//! `tests/decode_properties.rs` on generated text. Whatever arrives — from a client at the
+//! server, from the server at a client, from a peer over the data channel — is a message that
+//! encodes back to itself, or a typed error; never a panic.
+
+use crate::take::Chunk;
+use crate::{ClientFrame, PeerMessage, RequestId, ServerMessage};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// A frame a client sent the server: decodes and round-trips, or is refused with a message
+/// that echoes the request id whenever the text had a readable one.
+pub fn client_frame(text: &str) -> Result<(), String> {
+    match ClientFrame::decode(text) {
+        Ok(frame) => {
+            let again = serde_json::to_string(&frame).map_err(|e| e.to_string())?;
+            match ClientFrame::decode(&again) {
+                Ok(back) if back == frame => Ok(()),
+                back => Err(format!(
+                    "{text:?} decoded as {frame:?}, round-tripped as {back:?}"
+                )),
+            }
+        }
+        Err(e) if e.message.is_empty() => Err(format!("{text:?} refused without a message")),
+        Err(e) => {
+            let req = serde_json::from_str::<serde_json::Value>(text)
+                .ok()
+                .and_then(|v| v.get("req")?.as_u64())
+                .filter(|r| *r < 1 << 53);
+            match req {
+                Some(r) if e.re != Some(RequestId(r)) => Err(format!(
+                    "{text:?} refused ({}) without echoing req {r}: {:?}",
+                    e.message, e.re
+                )),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// A message a client got from the server.
+pub fn server_message(text: &str) -> Result<(), String> {
+    round_trip::<ServerMessage>(text)
+}
+
+/// A data-channel message from a peer: JSON control, or a binary chunk of a take.
+pub fn peer_message(bytes: &[u8]) -> Result<(), String> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        round_trip::<PeerMessage>(text)?;
+    }
+    if let Ok(chunk) = Chunk::decode(bytes) {
+        let again = chunk.encode();
+        match Chunk::decode(&again) {
+            Ok(back) if back == chunk => {}
+            back => return Err(format!("{chunk:?} round-tripped as {back:?}")),
+        }
+    }
+    Ok(())
+}
+
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+    text: &str,
+) -> Result<(), String> {
+    let Ok(m) = serde_json::from_str::<T>(text) else {
+        return Ok(());
+    };
+    let again = serde_json::to_string(&m).map_err(|e| format!("{m:?} not encoded: {e}"))?;
+    match serde_json::from_str::<T>(&again) {
+        Ok(back) if back == m => Ok(()),
+        back => Err(format!("{text:?} read as {m:?}, round-tripped as {back:?}")),
+    }
+}
