@@ -3,9 +3,12 @@
 //! with a hash of their resume token (so everyone can rejoin after a restart). Connections live
 //! in memory only.
 
+use rusqlite::backup::Backup;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 use tutti_protocol::{
     InviteCode, LessonId, LessonInfo, LessonStatus, PeerId, Question, QuestionId, QuestionKind,
     QuestionState, Role, TeacherId, TeacherPage, UnixMs,
@@ -157,8 +160,25 @@ impl ServerDb {
         Self::init(Connection::open(dir.join("tutti-server.db"))?)
     }
 
+    /// A fresh database in memory (tests, the fuzzer). Migrating takes 0.4 ms and they open
+    /// thousands, so a migrated template is made once and copied (SQLite's backup).
     pub fn open_in_memory() -> Result<Self, DbError> {
-        Self::init(Connection::open_in_memory()?)
+        static TEMPLATE: OnceLock<Mutex<Connection>> = OnceLock::new();
+        let template = match TEMPLATE.get() {
+            Some(t) => t,
+            None => {
+                let fresh = Self::init(Connection::open_in_memory()?)?;
+                TEMPLATE.get_or_init(|| Mutex::new(fresh.conn))
+            }
+        };
+        let mut conn = Connection::open_in_memory()?;
+        {
+            let template = template.lock().unwrap_or_else(|p| p.into_inner());
+            Backup::new(&template, &mut conn)?.run_to_completion(i32::MAX, Duration::ZERO, None)?;
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Self { conn })
     }
 
     fn init(mut conn: Connection) -> Result<Self, DbError> {
