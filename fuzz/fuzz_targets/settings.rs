@@ -1,0 +1,10 @@
+//! The settings file, whatever it holds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        tutti_app::settings::property(text).unwrap();
+    }
+});
