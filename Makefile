@@ -12,7 +12,7 @@ APP := $(CARGO_TARGET_DIR)/debug/tutti
 
 .PHONY: run test setup ui-deps ui-dist lint test-rust test-ui test-app app bundle bindings server \
 	bench bench-load bench-latency bench-jitter bench-video bench-app bench-devices bench-recovery \
-	bench-ensemble \
+	bench-ensemble bench-soak fuzz \
 	bench-together \
 	app-peers
 
@@ -96,6 +96,19 @@ bench: bench-load bench-latency bench-jitter bench-video bench-app bench-devices
 bench-ensemble: setup
 	cargo build --release -p signaling-server -p tutti-peer
 	$(CARGO_TARGET_DIR)/release/tutti-peer bench ensemble --peers 6 --frame-ms 5 --seconds 15
+
+## An hour-long lesson (host, two students, sound and video both ways, a question and a chat
+## every 5 s, a cut every 10 min) sampled every 30 s, in network namespaces (needs root); then
+## 1,000 lessons opened and ended in a row against one server and one engine. Not in CI.
+bench-soak: setup
+	cargo build --release -p signaling-server -p tutti-peer
+	cargo bench -p tutti-e2e --bench soak -- --minutes 60
+	RUST_LOG=warn $(CARGO_TARGET_DIR)/release/tutti-peer bench lessons --count 1000
+
+## Fuzzing (not in CI): each target in fuzz/ for FUZZ_SECONDS (default 600), two at a time;
+## libFuzzer on the stable compiler; corpus kept in fuzz/corpus. See fuzz/README.md.
+fuzz: setup
+	scripts/fuzz.sh
 
 ## Playing together: the host's metronome as both speakers play it (one PulseAudio sink, the
 ## student 70 ± 10 ms away), the shared clock's error, an hour of drifting cards simulated; then

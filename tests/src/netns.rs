@@ -299,6 +299,11 @@ impl Proc {
 }
 
 impl Proc {
+    /// The lines printed since the last look, without waiting.
+    pub fn lines_so_far(&self) -> Vec<String> {
+        self.lines.try_iter().collect()
+    }
+
     /// Waits for the process to end (at most `within`, then kills it) and returns the lines it
     /// printed that nobody took yet.
     pub fn finish(&mut self, within: Duration) -> Vec<String> {

@@ -181,6 +181,9 @@ pub struct PeerStats {
     pub loss_pct: f64,
     /// Frames not played from their own packet (lost, late, or inserted for drift).
     pub concealed_pct: f64,
+    /// Frames played in all since the link began (so a window's concealment can be had from
+    /// two readings).
+    pub frames: u64,
     /// Level of what we hear from them, 0–1.
     pub level: f32,
     /// Their clock minus ours (the clock exchange on the link's data channel), ms, and the
@@ -881,6 +884,7 @@ impl LessonHandle {
                 target_ms: f64::from(j.target) * frame_ms,
                 loss_pct: 100.0 * (j.recovered + j.concealed) as f64 / frames,
                 concealed_pct: 100.0 * j.concealed_ratio(),
+                frames: j.played + j.recovered + j.concealed + j.inserted,
                 level: self.shared.mix.level(peer.as_str()).unwrap_or(0.0),
                 peer,
             });

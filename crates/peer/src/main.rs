@@ -6,6 +6,7 @@ mod devices;
 mod ensemble;
 #[cfg(target_os = "linux")]
 mod jack_tap;
+mod lessons;
 mod together;
 
 use anyhow::Context;
@@ -68,6 +69,10 @@ enum Command {
         /// Once admitted, say this in the chat (may be given more than once).
         #[arg(long)]
         chat: Vec<String>,
+        /// Ask a question and say something in the chat every this many seconds, as a lively
+        /// class does (the soak benchmark's load); at the end, print `chatter: N ok, M failed`.
+        #[arg(long, value_parser = parse_seconds)]
+        chatter_every: Option<f64>,
         /// Play along in perfect time: answer every click heard with a click sent at the
         /// instant it was heard (in place of `--source`), for measuring leader–follower.
         #[arg(long)]
@@ -115,6 +120,9 @@ enum BenchCommand {
     /// pair's delay and each process's CPU against the number of players; one JSON line per
     /// size, the summary last.
     Ensemble(ensemble::EnsembleArgs),
+    /// One room server and one engine open and end lessons in a row (a student joining
+    /// each, both heard): resources of both against the number of lessons; one JSON line last.
+    Lessons(lessons::LessonsArgs),
     /// The JACK client of `bench devices --sound-server jack` (run by it, not by hand).
     #[cfg(target_os = "linux")]
     #[command(hide = true)]
@@ -346,6 +354,7 @@ async fn main() -> anyhow::Result<()> {
             impair,
             ask,
             chat,
+            chatter_every,
             answer_clicks,
         } => {
             let role = match role {
@@ -355,6 +364,7 @@ async fn main() -> anyhow::Result<()> {
             let said = Said {
                 questions: ask,
                 chat,
+                every: chatter_every,
             };
             let how = JoinHow {
                 role,
@@ -372,6 +382,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Latency(args)) => bench::latency(args).await,
         Command::Bench(BenchCommand::Video(args)) => bench::video(args).await,
         Command::Bench(BenchCommand::Ensemble(args)) => ensemble::ensemble(args).await,
+        Command::Bench(BenchCommand::Lessons(args)) => lessons::lessons(args).await,
         Command::Bench(BenchCommand::Devices(args)) => devices::devices(args).await,
         Command::Bench(BenchCommand::Together(args)) => together::together(args).await,
         #[cfg(target_os = "linux")]
@@ -426,6 +437,8 @@ struct JoinHow {
 struct Said {
     questions: Vec<String>,
     chat: Vec<String>,
+    /// Both again, numbered, every this many seconds.
+    every: Option<f64>,
 }
 
 fn say(line: &str) {
@@ -471,6 +484,7 @@ async fn host(
         &mut lesson,
         common.seconds,
         common.stats_every,
+        None,
         lead,
         &mut marks,
     )
@@ -719,14 +733,18 @@ async fn join(
             .await
             .context("chatting")?;
     }
-    follow(
+    let chatter = follow(
         &mut lesson,
         common.seconds,
         common.stats_every,
+        said.every,
         false,
         &mut marks,
     )
     .await;
+    if said.every.is_some() {
+        say(&format!("chatter: {} ok, {} failed", chatter.0, chatter.1));
+    }
     if let (Some(watch), true) = (&watch, common.video_report) {
         say(&watch.report());
     }
@@ -769,14 +787,22 @@ async fn join(
 /// Logs the lesson's events until the time is up, Ctrl-C, or the lesson is over for us.
 /// Follows the lesson until `seconds` have passed, Ctrl-C, or its end; with `report_every`,
 /// prints the statistics of everyone heard that often on the way.
+/// With `chatter_every`, asks a question and chats that often; returns how many of those
+/// requests were answered and how many failed.
 /// With `lead`, the first participant heard follows us (leader–follower playing).
 async fn follow(
     lesson: &mut Lesson,
     seconds: Option<f64>,
     report_every: Option<f64>,
+    chatter_every: Option<f64>,
     lead: bool,
     marks: &mut Marks,
-) {
+) -> (u64, u64) {
+    let mut chatter = tokio::time::interval(Duration::from_secs_f64(
+        chatter_every.unwrap_or(3600.0).max(0.1),
+    ));
+    chatter.tick().await;
+    let (mut said, mut failed, mut n) = (0u64, 0u64, 0u64);
     let mut follower = None;
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut every = tokio::time::interval(Duration::from_secs_f64(
@@ -795,6 +821,24 @@ async fn follow(
             _ = until => break,
             _ = tokio::signal::ctrl_c() => break,
             _ = every.tick(), if report => print_peer_stats(lesson).await,
+            _ = chatter.tick(), if chatter_every.is_some() => {
+                n += 1;
+                let ask = ClientMessage::AskQuestion {
+                    text: format!("Question {n}: 활을 어떻게 잡아요?"),
+                    kind: QuestionKind::Text,
+                    anonymous: false,
+                };
+                let chat = ClientMessage::Chat { text: format!("Message {n}") };
+                for m in [ask, chat] {
+                    match lesson.request(m).await {
+                        Ok(_) => said += 1,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "chatter not answered");
+                            failed += 1;
+                        }
+                    }
+                }
+            }
             event = lesson.next_event() => match event {
                 None => break,
                 Some(LessonEvent::Over(why)) => {
@@ -850,6 +894,7 @@ async fn follow(
             }
         }
     }
+    (said, failed)
 }
 
 /// What the video sink saw: each stamped picture's frame number and capture-to-decoded delay.
@@ -989,6 +1034,7 @@ async fn print_peer_stats(lesson: &Lesson) {
             "devices_ms": p.devices_ms,
             "level": p.level,
             "concealed_pct": p.concealed_pct,
+            "frames": p.frames,
             "buffer_ms": p.buffer_ms,
             "clock_offset_ms": p.clock_offset_ms,
             "clock_uncertainty_ms": p.clock_uncertainty_ms,
