@@ -900,6 +900,9 @@ async fn follow(
 /// What the video sink saw: each stamped picture's frame number and capture-to-decoded delay.
 #[derive(Default)]
 struct VideoWatch {
+    /// Kept only for `--video-report`, its one reader: a run of an hour would otherwise hold
+    /// every picture's stamp (2 KB a second at two senders), and a soak would measure that.
+    keep: bool,
     seen: std::sync::Mutex<Vec<(u32, f64, Instant)>>,
     unstamped: std::sync::atomic::AtomicU64,
 }
@@ -930,11 +933,15 @@ fn start_video(common: &Common, lesson: &mut Lesson) -> anyhow::Result<Option<Ar
     let Some(mode) = &common.video else {
         return Ok(None);
     };
-    let watch = Arc::new(VideoWatch::default());
+    let watch = Arc::new(VideoWatch {
+        keep: common.video_report,
+        ..VideoWatch::default()
+    });
     let w = watch.clone();
     let sink: tutti_lesson::VideoSink =
         Arc::new(
             move |_peer, frame| match tutti_media::video::read_stamp(&frame.picture) {
+                Some(_) if !w.keep => {}
                 Some(stamp) => {
                     let now_ms = (monotonic_ns(Instant::now()) / 1_000_000) as u32;
                     let delay = f64::from(now_ms.wrapping_sub(stamp.captured_ms));
