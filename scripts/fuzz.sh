@@ -50,16 +50,17 @@ run() {
 }
 export -f run
 export LOGS SECONDS_EACH
-printf '%s\n' "${SPECS[@]}" | xargs -P "$JOBS" -I{} bash -c 'run {}'
+printf '%s\n' "${SPECS[@]}" | xargs -P "$JOBS" -I{} bash -c 'run "$1"' _ {}
 
 json='{"bench":"fuzz","targets":{'
 failed=0
 sep=
 for t in "${TARGETS[@]}"; do
-  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$LOGS/$t.log" | awk '{print $2}' | tail -1)
+  # A crashed or unbuilt target prints no totals: say so rather than stop (set -e).
+  execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$LOGS/$t.log" | awk '{print $2}' | tail -1 || true)
   status=$(cat "$LOGS/$t.status")
   files=$(find "corpus/$t" -type f | wc -l)
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$LOGS/$t.log" | awk '{print $5}' | tail -1)
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$LOGS/$t.log" | awk '{print $5}' | tail -1 || true)
   printf '%-9s %12s executions in %5s s  %-7s corpus %s inputs\n' "$t" "${execs:-?}" "${secs:-?}" "$status" "$files"
   if [ "$status" != ok ]; then
     failed=1

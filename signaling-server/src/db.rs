@@ -176,9 +176,15 @@ impl ServerDb {
             let template = template.lock().unwrap_or_else(|p| p.into_inner());
             Backup::new(&template, &mut conn)?.run_to_completion(i32::MAX, Duration::ZERO, None)?;
         }
+        Self::configure(&conn)?;
+        Ok(Self { conn })
+    }
+
+    /// What each connection needs set (the file's own settings are in the file).
+    fn configure(conn: &Connection) -> Result<(), DbError> {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(Self { conn })
+        Ok(())
     }
 
     fn init(mut conn: Connection) -> Result<Self, DbError> {
@@ -186,8 +192,7 @@ impl ServerDb {
         // durable across process crashes, which is what a restart needs.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Self::configure(&conn)?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
         Ok(Self { conn })
     }
@@ -553,6 +558,28 @@ fn question_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Question, DbError>>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_in_memory_copy_is_at_the_latest_migration_with_its_pragmas_and_empty() {
+        let a = ServerDb::open_in_memory().unwrap();
+        a.insert_lesson(&lesson("l1", "K7M-4QX-9TD")).unwrap();
+        let b = ServerDb::open_in_memory().unwrap();
+        let version: i64 = b
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+        let fk: bool = b
+            .conn
+            .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+            .unwrap();
+        assert!(fk);
+        let n: i64 = b
+            .conn
+            .query_row("SELECT count(*) FROM lessons", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0, "each copy starts empty, whatever another holds");
+    }
 
     fn lesson(id: &str, code: &str) -> StoredLesson {
         StoredLesson {

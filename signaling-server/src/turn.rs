@@ -270,7 +270,13 @@ pub fn credential_property(
     now_unix: u32,
 ) -> Result<(), String> {
     let now = u64::from(now_unix);
-    let good = expiry_of(username).is_some_and(|e| e >= now);
+    // Read here independently of `expiry_of`: digits, a colon, a peer.
+    let good = username.split_once(':').is_some_and(|(expiry, peer)| {
+        !peer.is_empty()
+            && !expiry.is_empty()
+            && expiry.bytes().all(|b| b.is_ascii_digit())
+            && expiry.parse::<u64>().is_ok_and(|e| e >= now)
+    });
     match check(secret, username, now) {
         Some(p) if good && p == password(secret, username) => {}
         None if !good => {}

@@ -42,7 +42,7 @@ use webrtc::runtime::{Runtime, TokioRuntime};
 /// The payload type we offer for Opus (the one browsers use too).
 const OPUS_PT: u8 = 111;
 /// The payload type we offer for VP8.
-const VP8_PT: u8 = 96;
+pub(crate) const VP8_PT: u8 = 96;
 /// Complete video frames waiting for the consumer before newer ones are dropped.
 const VIDEO_QUEUE: usize = 8;
 /// Audio frames handed over by the send thread and not written yet: a writer that stalls costs

@@ -22,7 +22,7 @@ pub struct LessonsArgs {
     #[arg(long, default_value_t = 1000)]
     count: u32,
     /// Sample resources every this many lessons.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
     sample_every: u32,
     /// The room server binary (default: `tutti-server` next to this one).
     #[arg(long)]

@@ -802,7 +802,11 @@ async fn follow(
         chatter_every.unwrap_or(3600.0).max(0.1),
     ));
     chatter.tick().await;
-    let (mut said, mut failed, mut n) = (0u64, 0u64, 0u64);
+    // Counted by the tasks that send them: a request waits up to its timeout while the room
+    // server is cut off, and that must not hold up the stats lines or the lesson's events.
+    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let failed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut n = 0u64;
     let mut follower = None;
     let deadline = seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut every = tokio::time::interval(Duration::from_secs_f64(
@@ -829,15 +833,19 @@ async fn follow(
                     anonymous: false,
                 };
                 let chat = ClientMessage::Chat { text: format!("Message {n}") };
-                for m in [ask, chat] {
-                    match lesson.request(m).await {
-                        Ok(_) => said += 1,
-                        Err(e) => {
-                            tracing::debug!(error = %e, "chatter not answered");
-                            failed += 1;
-                        }
+                let (handle, answered, failed) = (lesson.handle(), answered.clone(), failed.clone());
+                tokio::spawn(async move {
+                    for m in [ask, chat] {
+                        let count = match handle.request(m).await {
+                            Ok(_) => &answered,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "chatter not answered");
+                                &failed
+                            }
+                        };
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                }
+                });
             }
             event = lesson.next_event() => match event {
                 None => break,
@@ -894,7 +902,8 @@ async fn follow(
             }
         }
     }
-    (said, failed)
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    (count(&answered), count(&failed))
 }
 
 /// What the video sink saw: each stamped picture's frame number and capture-to-decoded delay.

@@ -130,12 +130,13 @@ pub struct DecodeError {
     pub message: String,
 }
 
-/// Just enough of a frame to answer a broken one: its request id and type.
+/// Just enough of a frame to answer a broken one: its request id and type. The type is read
+/// as any JSON value, so that a frame whose `type` is not a string still gets its `req` back.
 #[derive(Deserialize)]
-struct Envelope<'a> {
-    req: Option<RequestId>,
-    #[serde(rename = "type", borrow)]
-    ty: Option<std::borrow::Cow<'a, str>>,
+pub(crate) struct Envelope {
+    pub(crate) req: Option<RequestId>,
+    #[serde(rename = "type")]
+    ty: Option<serde_json::Value>,
 }
 
 impl ClientFrame {
@@ -175,13 +176,17 @@ impl ClientFrame {
         };
         let re = envelope.req;
         let err = |code, message: String| Err(DecodeError { re, code, message });
-        match envelope.ty.as_deref() {
+        match envelope.ty.as_ref().map(|t| t.as_str()) {
             None => err(ErrorCode::InvalidMessage, "missing field `type`".to_owned()),
-            Some(ty) if !ClientMessage::TYPES.contains(&ty) => err(
+            Some(None) => err(
+                ErrorCode::InvalidMessage,
+                "`type` must be a string".to_owned(),
+            ),
+            Some(Some(ty)) if !ClientMessage::TYPES.contains(&ty) => err(
                 ErrorCode::UnknownType,
                 format!("unknown message type `{}`", truncate(ty, 64)),
             ),
-            Some(ty) => err(
+            Some(Some(ty)) => err(
                 ErrorCode::InvalidMessage,
                 format!("invalid `{ty}` message: {full_error}"),
             ),

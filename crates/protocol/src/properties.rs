@@ -4,8 +4,21 @@
 //! server, from the server at a client, from a peer over the data channel — is a message that
 //! encodes back to itself, or a typed error; never a panic.
 
+/// Fails a property model's run with a message, as `prop_assert!` would, without depending on
+/// proptest (the models here, in the hub and in the media engine use it).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! property_check {
+    ($cond:expr, $($fmt:tt)*) => {
+        if !$cond {
+            return Err(format!($($fmt)*));
+        }
+    };
+}
+
+use crate::error::Envelope;
 use crate::take::Chunk;
-use crate::{ClientFrame, PeerMessage, RequestId, ServerMessage};
+use crate::{ClientFrame, PeerMessage, ServerMessage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -24,16 +37,18 @@ pub fn client_frame(text: &str) -> Result<(), String> {
         }
         Err(e) if e.message.is_empty() => Err(format!("{text:?} refused without a message")),
         Err(e) => {
-            let req = serde_json::from_str::<serde_json::Value>(text)
+            // Readable: the frame's `req` as the envelope reads it (a JSON object whose `req`
+            // is a request id, whatever else is wrong with it).
+            let req = serde_json::from_str::<Envelope>(text)
                 .ok()
-                .and_then(|v| v.get("req")?.as_u64())
-                .filter(|r| *r < 1 << 53);
-            match req {
-                Some(r) if e.re != Some(RequestId(r)) => Err(format!(
-                    "{text:?} refused ({}) without echoing req {r}: {:?}",
+                .and_then(|e| e.req);
+            if e.re == req {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{text:?} refused ({}) echoing {:?}, not {req:?}",
                     e.message, e.re
-                )),
-                _ => Ok(()),
+                ))
             }
         }
     }

@@ -92,6 +92,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
     #[test]
+    fn a_type_that_is_not_a_string_still_echoes_the_request(req in 0u64..(1 << 53)) {
+        let e = ClientFrame::decode(&format!(r#"{{"type":2,"req":{req}}}"#)).unwrap_err();
+        prop_assert_eq!(e.re, Some(RequestId(req)));
+    }
+
+    #[test]
     fn any_text_decodes_or_is_refused_with_a_typed_error(text in "\\PC{0,200}") {
         for r in [
             properties::client_frame(&text),
@@ -109,9 +115,10 @@ proptest! {
         let text = obj.to_string();
         let r = properties::client_frame(&text);
         prop_assert!(r.is_ok(), "{}", r.unwrap_err());
-        // A frame that decodes carries the req it was sent with.
-        if let Ok(frame) = ClientFrame::decode(&text) {
-            prop_assert_eq!(Some(frame.req), req.map(RequestId));
+        // Whether it decodes or not, the answer carries the req it was sent with.
+        match ClientFrame::decode(&text) {
+            Ok(frame) => prop_assert_eq!(Some(frame.req), req.map(RequestId)),
+            Err(e) => prop_assert_eq!(e.re, req.map(RequestId), "{}: {}", text, e.message),
         }
     }
 

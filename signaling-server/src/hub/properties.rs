@@ -242,14 +242,7 @@ fn host_only(m: &ClientMessage) -> bool {
     )
 }
 
-/// Fails the run with a message, as `prop_assert!` would, without depending on proptest.
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)*) => {
-        if !$cond {
-            return Err(format!($($fmt)*));
-        }
-    };
-}
+use tutti_protocol::property_check as check;
 
 /// Drives a fresh hub through `ops`; the first property broken, described, if any.
 pub fn run(ops: impl IntoIterator<Item = Op>) -> Result<(), String> {

@@ -3,7 +3,7 @@
 //! never panics, never plays a frame twice or out of order within a stream, and holds a bounded
 //! amount.
 
-use super::check;
+use super::{check, depth_bound};
 use crate::format::FrameDuration;
 use crate::jitter::{JitterBuffer, JitterConfig, Playout};
 use bytes::Bytes;
@@ -101,11 +101,7 @@ pub fn run(frame: FrameDuration, events: impl IntoIterator<Item = Event>) -> Res
                     }
                     last_played = Some((st, sq));
                 }
-                check!(
-                    s.depth <= cfg.max_depth * 4 * 8 + 64,
-                    "depth {}: {s:?}",
-                    s.depth
-                );
+                check!(s.depth <= depth_bound(&cfg), "depth {}: {s:?}", s.depth);
             }
         }
     }

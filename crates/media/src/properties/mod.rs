@@ -6,12 +6,11 @@
 pub mod jitter;
 pub mod packets;
 
-/// Fails the run with a message, as `prop_assert!` would, without depending on proptest.
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)*) => {
-        if !$cond {
-            return Err(format!($($fmt)*));
-        }
-    };
+pub(crate) use tutti_protocol::property_check as check;
+
+/// How deep a buffer may get, in frames: its latency bound counted in the shortest packets
+/// (a 20-ms frame's bound is eight 2.5-ms packets each), with headroom for redundant copies
+/// held ahead. Anything past it is memory the buffer failed to give back.
+pub(crate) fn depth_bound(cfg: &crate::jitter::JitterConfig) -> u32 {
+    cfg.max_depth * 4 * 8 + 64
 }
-pub(crate) use check;

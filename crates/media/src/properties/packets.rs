@@ -4,7 +4,7 @@
 //! either refused or split exactly into its headers and blocks; no frame is longer than what
 //! arrived (nothing released twice); what is held stays bounded.
 
-use super::check;
+use super::{check, depth_bound};
 use crate::depacketize::AudioDepacketizer;
 use crate::format::FrameDuration;
 use crate::jitter::{JitterBuffer, JitterConfig};
@@ -15,8 +15,7 @@ use rtc::rtp::packet::Packet;
 use rtc::shared::marshal::Unmarshal;
 use std::time::{Duration, Instant};
 
-/// The payload type the link receives VP8 with.
-const VP8_PT: u8 = 96;
+use crate::link::VP8_PT;
 
 #[derive(Debug, Clone)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -52,7 +51,6 @@ pub fn run(inputs: impl IntoIterator<Item = Input>) -> Result<(), String> {
     let mut jb = JitterBuffer::new(cfg);
     let mut video = FrameAssembler::new();
     let t0 = Instant::now();
-    let (mut video_in, mut video_out) = (0usize, 0usize);
     for (i, input) in inputs.into_iter().enumerate() {
         let now = t0 + Duration::from_micros(500 * i as u64);
         let datagram = match input {
@@ -60,7 +58,7 @@ pub fn run(inputs: impl IntoIterator<Item = Input>) -> Result<(), String> {
                 jb.pop();
                 let s = jb.stats();
                 check!(
-                    s.depth <= cfg.max_depth * 4 * 8 + 64,
+                    s.depth <= depth_bound(&cfg),
                     "jitter depth {}: {s:?}",
                     s.depth
                 );
@@ -81,15 +79,15 @@ pub fn run(inputs: impl IntoIterator<Item = Input>) -> Result<(), String> {
         let h = &packet.header;
         let payload: Bytes = packet.payload.clone();
         if h.payload_type == VP8_PT {
-            video_in += payload.len();
-            for frame in video.push(h.sequence_number, h.timestamp, h.marker, payload) {
-                video_out += frame.data.len();
-            }
-            // VP8 descriptors are stripped, so what is released is at most what came in.
-            check!(
-                video_out <= video_in,
-                "video frames of {video_out} bytes from packets of {video_in}"
-            );
+            // VP8 descriptors are stripped, so what one packet releases is at most what was
+            // held with it: a packet released twice would exceed it.
+            let could = video.held_bytes() + payload.len();
+            let out: usize = video
+                .push(h.sequence_number, h.timestamp, h.marker, payload)
+                .iter()
+                .map(|f| f.data.len())
+                .sum();
+            check!(out <= could, "{out} bytes of frames from {could} held");
             check!(video.held() <= 1024, "{} packets held", video.held());
             continue;
         }
@@ -105,8 +103,9 @@ pub fn run(inputs: impl IntoIterator<Item = Input>) -> Result<(), String> {
             );
         }
         if let Ok(Some(a)) = audio.packet(h.payload_type, h.timestamp, &payload) {
+            // 2.5 ms at the least; at the most 63 frames of 60 ms (Opus's code 3).
             check!(
-                (120..=5760 * 63).contains(&a.samples),
+                (120..=2880 * 63).contains(&a.samples),
                 "{} samples per frame",
                 a.samples
             );

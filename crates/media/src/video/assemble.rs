@@ -47,6 +47,11 @@ impl FrameAssembler {
         self.held.len()
     }
 
+    /// Bytes of payload held (the fuzz and property models' bound on what a packet releases).
+    pub fn held_bytes(&self) -> usize {
+        self.held.values().map(|p| p.payload.len()).sum()
+    }
+
     /// One RTP packet; returns the frames it completed, oldest first.
     pub fn push(
         &mut self,
