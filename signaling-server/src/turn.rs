@@ -245,10 +245,13 @@ pub fn password(secret: &[u8], username: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// The expiry (Unix seconds) an `EXPIRY:PEER` username carries.
+/// The expiry (Unix seconds) an `EXPIRY:PEER` username carries: digits only, as issued
+/// (`u64::from_str` also takes a leading `+`, so `+EXPIRY:PEER` was accepted as another
+/// spelling of a name never issued; found by the `turn` fuzz target).
 fn expiry_of(username: &str) -> Option<u64> {
     let (expiry, peer) = username.split_once(':')?;
-    (!peer.is_empty()).then_some(())?;
+    let digits = !expiry.is_empty() && expiry.bytes().all(|b| b.is_ascii_digit());
+    (digits && !peer.is_empty()).then_some(())?;
     expiry.parse().ok()
 }
 
@@ -565,6 +568,14 @@ pub async fn start(settings: &TurnSettings) -> Result<RunningTurn, TurnError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_names_spelled_as_issued_are_accepted() {
+        assert!(check(b"s", "1700000000:p1", 1_600_000_000).is_some());
+        for name in ["+1700000000:p1", " 1700000000:p1", "1700000000:", ":p1", "17e8:p1"] {
+            assert_eq!(check(b"s", name, 0), None, "{name:?}");
+        }
+    }
 
     #[test]
     fn passwords_match_the_turn_rest_scheme() {
