@@ -38,9 +38,13 @@ pub fn client_frame(text: &str) -> Result<(), String> {
         Err(e) if e.message.is_empty() => Err(format!("{text:?} refused without a message")),
         Err(e) => {
             // Readable: the frame's `req` as the envelope reads it (a JSON object whose `req`
-            // is a request id, whatever else is wrong with it).
-            let req = serde_json::from_str::<Envelope>(text)
-                .ok()
+            // is a request id, whatever else is wrong with it). Only an object: serde would read
+            // the struct from an array too (`[3, 1]`, found by the fuzzer), which is no frame.
+            let object =
+                serde_json::from_str::<serde_json::Value>(text).is_ok_and(|v| v.is_object());
+            let req = object
+                .then(|| serde_json::from_str::<Envelope>(text).ok())
+                .flatten()
                 .and_then(|e| e.req);
             if e.re == req {
                 Ok(())
