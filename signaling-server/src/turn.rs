@@ -572,7 +572,13 @@ mod tests {
     #[test]
     fn only_names_spelled_as_issued_are_accepted() {
         assert!(check(b"s", "1700000000:p1", 1_600_000_000).is_some());
-        for name in ["+1700000000:p1", " 1700000000:p1", "1700000000:", ":p1", "17e8:p1"] {
+        for name in [
+            "+1700000000:p1",
+            " 1700000000:p1",
+            "1700000000:",
+            ":p1",
+            "17e8:p1",
+        ] {
             assert_eq!(check(b"s", name, 0), None, "{name:?}");
         }
     }
