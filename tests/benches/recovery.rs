@@ -12,24 +12,15 @@
 
 use std::time::Duration;
 use tutti_e2e::netns::{
-    CLICK_MS, Network, Topology, click_lesson, clicks_heard, longest_gap_ms, now_ns,
+    CLICK_MS, Network, Topology, arg, click_lesson, clicks_heard, longest_gap_ms, now_ns,
     room_server_in, tempfile_dir,
 };
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn main() {
     if !Topology::available() {
         return;
     }
-    let (cuts, cut_s) = (arg("--cuts", 10), arg("--cut-s", 5));
+    let (cuts, cut_s) = (arg("--cuts", 10u64), arg("--cut-s", 5u64));
     let topo = Topology::build(Network::Open);
     let data = tempfile_dir("bench-recovery");
     let mut server = room_server_in(&topo, &data);

@@ -16,16 +16,7 @@
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use tutti_e2e::netns::{Network, Proc, Topology, bin, room_server_in, tempfile_dir};
-
-fn arg(name: &str, default: f64) -> f64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use tutti_e2e::netns::{Network, Proc, Topology, arg, bin, room_server_in, tempfile_dir};
 
 /// One process's resources at one moment.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,11 +74,11 @@ fn main() {
     if !Topology::available() {
         return;
     }
-    let minutes = arg("--minutes", 60.0);
-    let cut_every_s = arg("--cut-every-min", 10.0) * 60.0;
-    let cut_s = arg("--cut-s", 5.0);
-    let sample_s = arg("--sample-s", 30.0);
-    let settle_s = arg("--settle-min", 10.0) * 60.0;
+    let minutes = arg::<f64>("--minutes", 60.0);
+    let cut_every_s = arg::<f64>("--cut-every-min", 10.0) * 60.0;
+    let cut_s = arg::<f64>("--cut-s", 5.0);
+    let sample_s = arg::<f64>("--sample-s", 30.0);
+    let settle_s = arg::<f64>("--settle-min", 10.0) * 60.0;
     let run_s = minutes * 60.0;
 
     let topo = Topology::build(Network::Open);

@@ -341,6 +341,16 @@ pub fn tempfile_dir(tag: &str) -> PathBuf {
 
 // A lesson of clicks across the namespaces: what recovery.rs and the recovery benchmark use.
 
+/// A benchmark's `--name VALUE` argument, or `default` when absent or unreadable.
+pub fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// CLOCK_MONOTONIC now, in ns: the clock the student's click report uses.
 pub fn now_ns() -> u64 {
     tutti_media::clock::monotonic_ns(Instant::now())
